@@ -1,0 +1,3 @@
+//! Analysis of run directories: summaries now; alignment and statistics build on these.
+
+pub mod summary;

@@ -1,0 +1,134 @@
+//! One row of `invocations.csv`: one call of one workload on one runtime.
+
+use serde::{Deserialize, Serialize};
+
+/// Which boundary an invocation crossed: everything built from scratch, or a runtime kept ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Cold,
+    Warm,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Cold, Mode::Warm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Cold => "cold",
+            Mode::Warm => "warm",
+        }
+    }
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Completed and produced an output (whose digest is recorded).
+    Ok,
+    /// The guest trapped (a panic, `unreachable`, an out-of-bounds access) or the native process crashed.
+    Trap,
+    /// Stopped by the harness: epoch deadline, fuel budget, or a killed child process.
+    Timeout,
+    /// The runtime itself failed (spawn error, missing artifact, bad ABI).
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Trap => "trap",
+            Status::Timeout => "timeout",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// Phase durations in nanoseconds. `None` means the phase does not exist for that runtime and mode
+/// (a warm invocation compiles nothing), which is not the same as a phase that took 0 ns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Process, container or engine start-up.
+    pub startup_ns: Option<u64>,
+    /// Compiling (JIT), deserializing (AoT) or parsing/validating (interpreter) the module.
+    pub compile_ns: Option<u64>,
+    /// Creating the instance (store, linking, `_initialize`).
+    pub instantiate_ns: Option<u64>,
+    /// Moving the input bytes into the runtime.
+    pub input_ns: Option<u64>,
+    /// The workload's own computation.
+    pub execute_ns: Option<u64>,
+    /// Moving the output bytes out of the runtime.
+    pub output_ns: Option<u64>,
+}
+
+/// One row of `invocations.csv`. Times are nanoseconds on CLOCK_MONOTONIC, the clock the probes use too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvocationRecord {
+    pub workload: String,
+    pub input: String,
+    pub runtime: String,
+    pub mode: Mode,
+    /// Position within its (workload, input, runtime, mode) cell; warm-up rows count from 0 too.
+    pub iteration: u32,
+    /// Warm-up rows are recorded and marked, and left out of statistics.
+    pub warmup: bool,
+    /// Position in the run's shuffled schedule, so the executed order can be reconstructed.
+    pub sequence: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub latency_ns: u64,
+    pub startup_ns: Option<u64>,
+    pub compile_ns: Option<u64>,
+    pub instantiate_ns: Option<u64>,
+    pub input_ns: Option<u64>,
+    pub execute_ns: Option<u64>,
+    pub output_ns: Option<u64>,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub status: Status,
+    /// First 16 hex digits of the SHA-256 of the output; empty when the invocation failed.
+    pub digest: String,
+    /// Why it failed, empty when `status` is `ok`.
+    pub error: String,
+}
+
+impl InvocationRecord {
+    /// Column order of `invocations.csv`, as written by the recorder.
+    pub const COLUMNS: [&'static str; 21] = [
+        "workload",
+        "input",
+        "runtime",
+        "mode",
+        "iteration",
+        "warmup",
+        "sequence",
+        "start_ns",
+        "end_ns",
+        "latency_ns",
+        "startup_ns",
+        "compile_ns",
+        "instantiate_ns",
+        "input_ns",
+        "execute_ns",
+        "output_ns",
+        "input_bytes",
+        "output_bytes",
+        "status",
+        "digest",
+        "error",
+    ];
+
+    pub fn phases(&self) -> Phases {
+        Phases {
+            startup_ns: self.startup_ns,
+            compile_ns: self.compile_ns,
+            instantiate_ns: self.instantiate_ns,
+            input_ns: self.input_ns,
+            execute_ns: self.execute_ns,
+            output_ns: self.output_ns,
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The data crate: plain records that `harness` writes and `analysis` reads.
+//!
+//! Like sightglass's data crate it holds no logic beyond naming: every type here is a row or a field of a file
+//! a run writes, so the recorder and the analysis cannot disagree about a column. `SCHEMA.md` beside this crate
+//! is the data dictionary for the same files.
+
+pub mod invocation;
+pub mod manifest;
+
+pub use invocation::{InvocationRecord, Mode, Phases, Status};
+pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, RunStatus};
+
+/// File names inside a run directory.
+pub mod files {
+    pub const INVOCATIONS: &str = "invocations.csv";
+    pub const MANIFEST: &str = "manifest.json";
+    pub const SAMPLES: &str = "samples.csv";
+    pub const PAIRED: &str = "paired.csv";
+}

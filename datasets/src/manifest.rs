@@ -1,0 +1,68 @@
+//! `manifest.json`: what was run, where, with what, and how it ended.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every scheduled invocation ran.
+    Complete,
+    /// Interrupted (Ctrl-C, crash) or still being written: every row on disk is valid, some are missing.
+    Partial,
+    /// Stopped by a fault that makes the run unusable (a digest mismatch, a probe that failed to start).
+    Failed,
+}
+
+/// One reading of the monotonic clock and the wall clock taken back to back, so monotonic times in the run
+/// can be placed on the calendar. `uncertainty_ns` is the gap between the two reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub monotonic_ns: u64,
+    pub unix_ns: u128,
+    pub uncertainty_ns: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostFingerprint {
+    pub hostname: String,
+    pub cpu_model: String,
+    pub logical_cores: usize,
+    pub memory_bytes: u64,
+    pub kernel: String,
+    pub arch: String,
+    /// `scaling_governor` of cpu0, when cpufreq is exposed.
+    pub governor: Option<String>,
+}
+
+/// Engine name to version, e.g. `wasmtime` -> `48.0.8`.
+pub type EngineVersions = BTreeMap<String, String>;
+
+/// Sizes in bytes of each workload's artifacts, keyed by workload name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactSizes {
+    pub native_bytes: Option<u64>,
+    pub wasm_bytes: Option<u64>,
+    pub cwasm_bytes: Option<u64>,
+    pub container_image_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub harness_version: String,
+    pub status: RunStatus,
+    /// Why the run is partial or failed.
+    pub status_reason: Option<String>,
+    pub seed: u64,
+    pub anchor: Anchor,
+    pub started_unix_ns: u128,
+    pub finished_unix_ns: Option<u128>,
+    pub host: HostFingerprint,
+    pub engines: EngineVersions,
+    pub artifacts: BTreeMap<String, ArtifactSizes>,
+    /// The plan as run, after defaults were applied.
+    pub plan: serde_json::Value,
+    pub scheduled_invocations: u64,
+    pub recorded_invocations: u64,
+}

@@ -1,0 +1,232 @@
+//! `harness bench`: the committed benchmark behind the speed figures in README.
+//!
+//! 1. Warm noop latency per runtime (median of individually timed invocations).
+//! 2. Cold start per runtime, with its phases: AoT (deserialize) against JIT (compile).
+//! 3. The harness's own bookkeeping per invocation: `measure::invoke_and_record` (clock reads, the runtime
+//!    wrapper, the row handed to the recorder) against a bare loop making the same wasmtime calls. Blocks of the
+//!    two alternate, and the medians of the block means are compared, so drift affects both alike.
+
+use crate::artifacts::{self, WorkloadArtifacts};
+use crate::measure::{SlotInfo, invoke_and_record};
+use crate::recorder::Recorder;
+use crate::runtime::wasi_shim::WasiState;
+use crate::runtime::{self, Limits, wasmtime_rt};
+use anyhow::Context;
+use harness_analysis::summary::{median, quantile};
+use harness_data::Mode;
+use harness_probes::clock::monotonic_ns;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Measure the harness's own speed: warm noop per runtime, AoT vs JIT cold start, bookkeeping overhead.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  harness bench --json bench.json")]
+pub struct BenchArgs {
+    /// Warm invocations timed per runtime.
+    #[arg(long, default_value_t = 5000)]
+    pub warm: usize,
+    /// Cold invocations timed per runtime.
+    #[arg(long, default_value_t = 40)]
+    pub cold: usize,
+    /// Blocks of each loop in the bookkeeping comparison.
+    #[arg(long, default_value_t = 21)]
+    pub blocks: usize,
+    /// Invocations per block.
+    #[arg(long, default_value_t = 2000)]
+    pub block_size: usize,
+    /// Where the workloads are built [default: as `harness measure`].
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LatencyFigure {
+    pub runtime: String,
+    pub mode: Mode,
+    pub n: usize,
+    pub median_us: f64,
+    pub p5_us: f64,
+    pub p95_us: f64,
+    /// Medians of the phases, where the runtime reports them.
+    pub startup_us: Option<f64>,
+    pub compile_us: Option<f64>,
+    pub instantiate_us: Option<f64>,
+    pub execute_us: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BookkeepingFigure {
+    pub bare_ns_per_invocation: f64,
+    pub harness_ns_per_invocation: f64,
+    pub bookkeeping_ns: f64,
+    pub bookkeeping_percent: f64,
+    pub blocks: usize,
+    pub block_size: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub host_cpu: String,
+    pub wasmtime: String,
+    pub wasmi: String,
+    pub latencies: Vec<LatencyFigure>,
+    pub bookkeeping: BookkeepingFigure,
+}
+
+const RUNTIMES: [&str; 4] = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"];
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let dir = args.artifacts.clone().unwrap_or_else(artifacts::default_dir);
+    let noop = WorkloadArtifacts::at(&dir, harness_workloads::find("noop").expect("noop exists"));
+    noop.ensure(&RUNTIMES.map(String::from))?;
+    let limits = Limits { timeout_ms: 10_000 };
+    let mut latencies = Vec::new();
+    for name in RUNTIMES {
+        let mut runtime = runtime::create(name, limits)?;
+        runtime.prepare_warm(&noop)?;
+        for (mode, count) in [(Mode::Warm, args.warm), (Mode::Cold, args.cold)] {
+            // Untimed warm-up: page in code, fill caches, let the allocator settle.
+            for _ in 0..count.min(100) / 10 + 1 {
+                runtime.invoke(mode, &noop, b"");
+            }
+            let mut outcomes = Vec::with_capacity(count);
+            for _ in 0..count {
+                let t0 = monotonic_ns();
+                let outcome = runtime.invoke(mode, &noop, b"");
+                outcomes.push(((monotonic_ns() - t0) as f64 / 1e3, outcome));
+            }
+            if let Some((_, failed)) = outcomes.iter().find(|(_, o)| o.status() != harness_data::Status::Ok) {
+                anyhow::bail!("{name} {mode:?} noop failed: {}", failed.error);
+            }
+            let us: Vec<f64> = outcomes.iter().map(|(t, _)| *t).collect();
+            let phase = |f: fn(&harness_data::Phases) -> Option<u64>| {
+                let v: Vec<f64> = outcomes.iter().filter_map(|(_, o)| f(&o.phases)).map(|ns| ns as f64 / 1e3).collect();
+                median(&v)
+            };
+            latencies.push(LatencyFigure {
+                runtime: name.to_string(),
+                mode,
+                n: count,
+                median_us: median(&us).unwrap_or(f64::NAN),
+                p5_us: quantile(&us, 0.05).unwrap_or(f64::NAN),
+                p95_us: quantile(&us, 0.95).unwrap_or(f64::NAN),
+                startup_us: phase(|p| p.startup_ns),
+                compile_us: phase(|p| p.compile_ns),
+                instantiate_us: phase(|p| p.instantiate_ns),
+                execute_us: phase(|p| p.execute_ns),
+            });
+        }
+    }
+    let bookkeeping = bookkeeping(&noop, args)?;
+    let report = BenchReport {
+        host_cpu: crate::host::fingerprint(std::path::Path::new("/")).cpu_model,
+        wasmtime: env!("HARNESS_WASMTIME_VERSION").into(),
+        wasmi: env!("HARNESS_WASMI_VERSION").into(),
+        latencies,
+        bookkeeping,
+    };
+    print!("{}", render(&report));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<BookkeepingFigure> {
+    let limits = Limits { timeout_ms: 10_000 };
+    let mut harness_runtime = runtime::create("wasmtime-aot", limits)?;
+    harness_runtime.prepare_warm(noop)?;
+    let scratch = std::env::temp_dir().join(format!("harness-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let recorder = Recorder::create(&scratch)?;
+
+    // The bare loop: the same wasmtime calls the runtime makes, with nothing around them.
+    let engine = wasmtime_rt::new_engine()?;
+    // SAFETY: the artifact was produced by `precompile` with this wasmtime version (see artifacts.rs).
+    let module = unsafe { wasmtime::Module::deserialize_file(&engine, &noop.cwasm)? };
+    let pre = wasmtime_rt::linker_for(&engine, &module)?.instantiate_pre(&module)?;
+    let bare_once = || -> anyhow::Result<Vec<u8>> {
+        let mut store = wasmtime::Store::new(&engine, WasiState::default());
+        store.set_epoch_deadline(1_001);
+        let instance = pre.instantiate(&mut store)?;
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            init.call(&mut store, ())?;
+        }
+        let memory = instance.get_memory(&mut store, "memory").context("memory")?;
+        let alloc = instance.get_typed_func::<u32, u32>(&mut store, "harness_alloc")?;
+        let run = instance.get_typed_func::<u32, u32>(&mut store, "harness_run")?;
+        let out_ptr = instance.get_typed_func::<(), u32>(&mut store, "harness_output_ptr")?;
+        let out_len = instance.get_typed_func::<(), u32>(&mut store, "harness_output_len")?;
+        let ptr = alloc.call(&mut store, 0)?;
+        memory.write(&mut store, ptr as usize, b"")?;
+        run.call(&mut store, 0)?;
+        let (p, l) = (out_ptr.call(&mut store, ())? as usize, out_len.call(&mut store, ())? as usize);
+        Ok(memory.data(&store)[p..p + l].to_vec())
+    };
+    let mut bare = Vec::new();
+    let mut harnessed = Vec::new();
+    let mut sequence = 0u64;
+    for block in 0..args.blocks + 1 {
+        let t0 = monotonic_ns();
+        for _ in 0..args.block_size {
+            std::hint::black_box(bare_once()?);
+        }
+        let t1 = monotonic_ns();
+        for i in 0..args.block_size {
+            let slot = SlotInfo { iteration: i as u32, warmup: false, sequence };
+            sequence += 1;
+            invoke_and_record(harness_runtime.as_mut(), Mode::Warm, noop, "0", b"", slot, &recorder);
+        }
+        let t2 = monotonic_ns();
+        // The first block of each is a warm-up.
+        if block > 0 {
+            bare.push((t1 - t0) as f64 / args.block_size as f64);
+            harnessed.push((t2 - t1) as f64 / args.block_size as f64);
+        }
+    }
+    recorder.finish()?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let bare_ns = median(&bare).unwrap_or(f64::NAN);
+    let harness_ns = median(&harnessed).unwrap_or(f64::NAN);
+    Ok(BookkeepingFigure {
+        bare_ns_per_invocation: bare_ns,
+        harness_ns_per_invocation: harness_ns,
+        bookkeeping_ns: harness_ns - bare_ns,
+        bookkeeping_percent: 100.0 * (harness_ns - bare_ns) / bare_ns,
+        blocks: args.blocks,
+        block_size: args.block_size,
+    })
+}
+
+/// The report as a Markdown table, as pasted into README.
+pub fn render(report: &BenchReport) -> String {
+    let mut out = format!(
+        "host: {} | wasmtime {} | wasmi {}\n\n| runtime | mode | n | median (us) | p5 (us) | p95 (us) | startup | compile/load | instantiate | execute |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        report.host_cpu, report.wasmtime, report.wasmi
+    );
+    let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    for f in &report.latencies {
+        out += &format!(
+            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
+            f.runtime,
+            f.mode.as_str(),
+            f.n,
+            f.median_us,
+            f.p5_us,
+            f.p95_us,
+            cell(f.startup_us),
+            cell(f.compile_us),
+            cell(f.instantiate_us),
+            cell(f.execute_us)
+        );
+    }
+    let b = &report.bookkeeping;
+    out += &format!(
+        "\nbookkeeping (wasmtime-aot warm noop, {} blocks x {}): bare loop {:.0} ns/invocation, through the harness {:.0} ns/invocation: {:.0} ns ({:.2}%) per invocation\n",
+        b.blocks, b.block_size, b.bare_ns_per_invocation, b.harness_ns_per_invocation, b.bookkeeping_ns, b.bookkeeping_percent
+    );
+    out
+}

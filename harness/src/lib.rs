@@ -1,0 +1,13 @@
+//! harness: measures the latency (and, with probes, the energy) of the same workloads on several runtimes.
+//!
+//! Data flows one way: [`plan`] -> [`runtime`]s driven by the [`scheduler`] on one monotonic clock ->
+//! [`recorder`] (rows on disk as they are measured) -> analysis.
+
+pub mod artifacts;
+pub mod bench;
+pub mod host;
+pub mod measure;
+pub mod plan;
+pub mod recorder;
+pub mod runtime;
+pub mod scheduler;

@@ -1,0 +1,259 @@
+//! Plans: what to measure, read from TOML. Every error names the file, the line and the field.
+
+use harness_data::Mode;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The runtimes this build of the harness can drive.
+pub const RUNTIMES: &[&str] = &["native", "wasmtime-jit", "wasmtime-aot", "wasmi"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read plan {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid { path: PathBuf, line: usize, column: usize, message: String },
+}
+
+/// Where the cold boundary lies (see MISSION.md): the platform-natural one, or a fresh process per invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ColdBoundary {
+    #[default]
+    Platform,
+    Process,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    seed: Option<u64>,
+    repetitions: Spanned<u32>,
+    #[serde(default = "default_warmup")]
+    warmup: u32,
+    runtimes: Vec<Spanned<String>>,
+    modes: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    cooldown_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default)]
+    cold_boundary: ColdBoundary,
+    workloads: Spanned<Vec<WorkloadFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadFile {
+    name: Spanned<String>,
+    inputs: Spanned<Vec<Spanned<String>>>,
+}
+
+fn default_warmup() -> u32 {
+    1
+}
+
+fn default_timeout_ms() -> u64 {
+    60_000
+}
+
+/// A validated plan, as run. Serialized into the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub seed: u64,
+    pub repetitions: u32,
+    pub warmup: u32,
+    pub runtimes: Vec<String>,
+    pub modes: Vec<Mode>,
+    pub cooldown_ms: u64,
+    pub timeout_ms: u64,
+    pub cold_boundary: ColdBoundary,
+    pub workloads: Vec<PlanWorkload>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanWorkload {
+    pub name: String,
+    pub inputs: Vec<String>,
+}
+
+impl Plan {
+    pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read { path: path.into(), source })?;
+        Plan::parse(&text, path)
+    }
+
+    /// Parses and validates; `path` only labels errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
+        let invalid = |span: std::ops::Range<usize>, message: String| {
+            let (line, column) = line_column(text, span.start);
+            PlanError::Invalid { path: path.into(), line, column, message }
+        };
+        let file: PlanFile = toml::from_str(text)
+            .map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+
+        if *file.repetitions.get_ref() == 0 {
+            return Err(invalid(file.repetitions.span(), "field `repetitions` must be at least 1".into()));
+        }
+        for runtime in &file.runtimes {
+            if !RUNTIMES.contains(&runtime.get_ref().as_str()) {
+                return Err(invalid(
+                    runtime.span(),
+                    format!("field `runtimes`: unknown runtime `{}`; valid runtimes: {}", runtime.get_ref(), RUNTIMES.join(", ")),
+                ));
+            }
+        }
+        if file.runtimes.is_empty() {
+            return Err(invalid(0..0, format!("field `runtimes` is empty; valid runtimes: {}", RUNTIMES.join(", "))));
+        }
+        let mut modes = Vec::new();
+        for mode in file.modes.get_ref() {
+            match mode.get_ref().as_str() {
+                "cold" => modes.push(Mode::Cold),
+                "warm" => modes.push(Mode::Warm),
+                other => {
+                    return Err(invalid(mode.span(), format!("field `modes`: unknown mode `{other}`; valid modes: cold, warm")));
+                }
+            }
+        }
+        if modes.is_empty() {
+            return Err(invalid(file.modes.span(), "field `modes` is empty; valid modes: cold, warm".into()));
+        }
+        if file.workloads.get_ref().is_empty() {
+            return Err(invalid(file.workloads.span(), "field `workloads` is empty: add a [[workloads]] table".into()));
+        }
+        let mut workloads = Vec::new();
+        for entry in file.workloads.get_ref() {
+            let name = entry.name.get_ref();
+            let Some(spec) = harness_workloads::find(name) else {
+                return Err(invalid(
+                    entry.name.span(),
+                    format!("field `workloads.name`: unknown workload `{name}`; valid workloads: {}", harness_workloads::names().join(", ")),
+                ));
+            };
+            if entry.inputs.get_ref().is_empty() {
+                return Err(invalid(entry.inputs.span(), format!("field `workloads.inputs` of `{name}` is empty")));
+            }
+            for input in entry.inputs.get_ref() {
+                spec.prepare_input(input.get_ref()).map_err(|e| {
+                    invalid(input.span(), format!("field `workloads.inputs` of `{name}`: {e} (expected: {})", spec.input_doc))
+                })?;
+            }
+            workloads.push(PlanWorkload {
+                name: name.clone(),
+                inputs: entry.inputs.get_ref().iter().map(|i| i.get_ref().clone()).collect(),
+            });
+        }
+        Ok(Plan {
+            seed: file.seed.unwrap_or_else(random_seed),
+            repetitions: *file.repetitions.get_ref(),
+            warmup: file.warmup,
+            runtimes: file.runtimes.into_iter().map(Spanned::into_inner).collect(),
+            modes,
+            cooldown_ms: file.cooldown_ms,
+            timeout_ms: file.timeout_ms.max(1),
+            cold_boundary: file.cold_boundary,
+            workloads,
+        })
+    }
+}
+
+/// A seed for plans that name none; recorded in the manifest so the run can be repeated.
+fn random_seed() -> u64 {
+    let t = harness_probes::clock::unix_ns() as u64;
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUE_PLAN: &str = r#"seed = 7
+repetitions = 5
+warmup = 1
+runtimes = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"]
+modes = ["cold", "warm"]
+[[workloads]]
+name = "fibonacci"
+inputs = ["25"]
+"#;
+
+    fn error(text: &str) -> String {
+        Plan::parse(text, Path::new("plans/test.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_issue_plan() {
+        let plan = Plan::parse(ISSUE_PLAN, Path::new("p.toml")).unwrap();
+        assert_eq!(plan.seed, 7);
+        assert_eq!(plan.repetitions, 5);
+        assert_eq!(plan.runtimes.len(), 4);
+        assert_eq!(plan.modes, vec![Mode::Cold, Mode::Warm]);
+        assert_eq!(plan.workloads[0].inputs, vec!["25"]);
+        assert_eq!(plan.timeout_ms, 60_000);
+    }
+
+    #[test]
+    fn misspelled_field_names_file_line_and_field() {
+        let text = ISSUE_PLAN.replace("repetitions = 5", "repetitons = 5");
+        let msg = error(&text);
+        assert!(msg.starts_with("plans/test.toml:2:"), "{msg}");
+        assert!(msg.contains("repetitons"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let msg = error(&ISSUE_PLAN.replace("warmup = 1", "warmup = \"one\""));
+        assert!(msg.starts_with("plans/test.toml:3:"), "{msg}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let msg = error(&ISSUE_PLAN.replace("modes = [\"cold\", \"warm\"]", "modes = [\"cold\", "));
+        assert!(msg.contains("plans/test.toml:"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_runtime_lists_valid_names() {
+        let msg = error(&ISSUE_PLAN.replace("\"wasmi\"]", "\"wasmer\"]"));
+        assert!(msg.starts_with("plans/test.toml:4:"), "{msg}");
+        assert!(msg.contains("unknown runtime `wasmer`"), "{msg}");
+        assert!(msg.contains("native, wasmtime-jit, wasmtime-aot, wasmi"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_workload_lists_valid_names() {
+        let msg = error(&ISSUE_PLAN.replace("\"fibonacci\"", "\"fibonaci\""));
+        assert!(msg.starts_with("plans/test.toml:7:"), "{msg}");
+        assert!(msg.contains("unknown workload `fibonaci`"), "{msg}");
+        assert!(msg.contains("fibonacci, sieve"), "{msg}");
+    }
+
+    #[test]
+    fn bad_input_and_mode_and_zero_repetitions() {
+        assert!(error(&ISSUE_PLAN.replace("[\"25\"]", "[\"twenty\"]")).contains(":8:"));
+        assert!(error(&ISSUE_PLAN.replace("\"warm\"]", "\"hot\"]")).contains("unknown mode `hot`"));
+        assert!(error(&ISSUE_PLAN.replace("repetitions = 5", "repetitions = 0")).contains("at least 1"));
+    }
+
+    #[test]
+    fn missing_seed_gets_one() {
+        let plan = Plan::parse(&ISSUE_PLAN.replace("seed = 7\n", ""), Path::new("p.toml")).unwrap();
+        assert_ne!(plan.seed, 0);
+    }
+
+    #[test]
+    fn line_column_counts_from_one() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+}

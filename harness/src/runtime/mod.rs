@@ -1,0 +1,74 @@
+//! The runtimes behind one trait. Cold and warm follow the table in MISSION.md:
+//!
+//! | runtime | cold | warm |
+//! |---|---|---|
+//! | `native` | spawn the workload's executable, run once, exit | direct call inside the harness |
+//! | `wasmtime-jit` | new engine, Cranelift compile, instantiate, call | module compiled once; fresh instance |
+//! | `wasmtime-aot` | new engine, deserialize the `.cwasm`, instantiate, call | as jit warm |
+//! | `wasmi` | new engine, parse/validate, instantiate, call | module kept; fresh instance |
+
+pub mod native;
+pub mod wasi_shim;
+pub mod wasmi_rt;
+pub mod wasmtime_rt;
+
+use crate::artifacts::WorkloadArtifacts;
+use harness_data::{Mode, Phases, Status};
+
+/// What one invocation produced. The scheduler stamps start and end around the call; the runtime fills in the
+/// phases it can see, on the same clock.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub phases: Phases,
+    pub status: Option<Status>,
+    pub output: Vec<u8>,
+    pub error: String,
+}
+
+impl Outcome {
+    pub fn ok(phases: Phases, output: Vec<u8>) -> Outcome {
+        Outcome { phases, status: Some(Status::Ok), output, error: String::new() }
+    }
+
+    pub fn failed(phases: Phases, status: Status, error: impl Into<String>) -> Outcome {
+        Outcome { phases, status: Some(status), output: Vec::new(), error: error.into() }
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.unwrap_or(Status::Error)
+    }
+}
+
+pub trait Runtime {
+    /// The name plans use.
+    fn name(&self) -> &'static str;
+
+    /// Gets warm invocations of this workload ready (compile once, start a process). Not timed.
+    fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()>;
+
+    /// One invocation. Failures are outcomes, not errors: the run records them and goes on.
+    fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome;
+}
+
+/// Limits every runtime applies to a single invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout_ms: u64,
+}
+
+/// Creates the runtime a plan names.
+pub fn create(name: &str, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
+    Ok(match name {
+        "native" => Box::new(native::NativeRuntime::new(limits)),
+        "wasmtime-jit" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Jit, limits)?),
+        "wasmtime-aot" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Aot, limits)?),
+        "wasmi" => Box::new(wasmi_rt::WasmiRuntime::new(limits)),
+        other => anyhow::bail!("unknown runtime `{other}`; valid runtimes: {}", crate::plan::RUNTIMES.join(", ")),
+    })
+}
+
+/// Nanoseconds between two clock readings.
+#[inline]
+pub(crate) fn span(from: u64, to: u64) -> Option<u64> {
+    Some(to.saturating_sub(from))
+}

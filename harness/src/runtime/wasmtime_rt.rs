@@ -1,0 +1,296 @@
+//! `wasmtime-jit` and `wasmtime-aot`: the workload module in wasmtime, compiled by Cranelift at load or
+//! deserialized from a `.cwasm` precompiled ahead of time.
+
+use super::wasi_shim::{self, Served, WasiState};
+use super::{Limits, Outcome, Runtime, span};
+use crate::artifacts::WorkloadArtifacts;
+use anyhow::{Context, bail};
+use harness_data::{Mode, Phases, Status};
+use harness_probes::clock::monotonic_ns;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, Store, Trap, Val};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Jit,
+    Aot,
+}
+
+/// The engine configuration every wasmtime path uses, AoT precompilation included: a `.cwasm` only loads into
+/// an engine configured the same way.
+pub fn engine_config() -> Config {
+    let mut config = Config::new();
+    // Deadlines by epoch: a cheap check at loop headers and function entries, unlike fuel.
+    config.epoch_interruption(true);
+    config
+}
+
+pub fn new_engine() -> anyhow::Result<Engine> {
+    Engine::new(&engine_config()).map_err(anyhow::Error::from).context("creating the wasmtime engine")
+}
+
+/// Compiles a module to the `.cwasm` bytes `Module::deserialize` accepts.
+pub fn precompile(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
+    Ok(new_engine()?.precompile_module(wasm)?)
+}
+
+/// Epoch length: deadlines are counted in ticks of this many milliseconds.
+const TICK: Duration = Duration::from_millis(10);
+
+/// One thread for the whole process advances the epoch of every engine in use, so an endless guest reaches its
+/// deadline. Engines register for as long as they run guest code.
+fn ticked_engines() -> &'static Mutex<Vec<Engine>> {
+    static ENGINES: OnceLock<Arc<Mutex<Vec<Engine>>>> = OnceLock::new();
+    ENGINES.get_or_init(|| {
+        let engines = Arc::new(Mutex::new(Vec::<Engine>::new()));
+        let ticked = Arc::clone(&engines);
+        std::thread::Builder::new()
+            .name("wasmtime-epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(TICK);
+                    for engine in ticked.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                        engine.increment_epoch();
+                    }
+                }
+            })
+            .expect("spawning the epoch thread");
+        engines
+    })
+}
+
+/// Keeps an engine's epoch advancing while alive.
+struct Ticking(Engine);
+
+impl Ticking {
+    fn start(engine: &Engine) -> Ticking {
+        ticked_engines().lock().unwrap_or_else(|p| p.into_inner()).push(engine.clone());
+        Ticking(engine.clone())
+    }
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        ticked_engines().lock().unwrap_or_else(|p| p.into_inner()).retain(|e| !Engine::same(e, &self.0));
+    }
+}
+
+/// A linker holding the WASI shim for exactly the imports `module` declares.
+pub(crate) fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiState>> {
+    let mut linker = Linker::new(engine);
+    for import in module.imports() {
+        let (field, name) = (import.module(), import.name().to_string());
+        let Some(ty) = import.ty().func().cloned() else {
+            bail!("the module imports `{field}.{name}`, which is not a function; the harness provides only WASI functions");
+        };
+        if field != wasi_shim::MODULE {
+            bail!("the module imports `{field}.{name}`; the harness provides only `{}` functions", wasi_shim::MODULE);
+        }
+        if !wasi_shim::serves(&name) {
+            let message = wasi_shim::unsupported(&name);
+            linker.func_new(field, &name, ty, move |_, _, _| Err(wasmtime::Error::msg(message.clone())))?;
+            continue;
+        }
+        let served_name = name.clone();
+        linker.func_new(field, &name, ty, move |mut caller, params, results| {
+            let args: Vec<i64> = params.iter().map(|v| v.i64().unwrap_or_else(|| v.unwrap_i32() as i64)).collect();
+            let memory = caller
+                .get_export("memory")
+                .and_then(|e| e.into_memory())
+                .ok_or_else(|| wasmtime::Error::msg("the module exports no `memory`"))?;
+            let (data, state) = memory.data_and_store_mut(&mut caller);
+            match wasi_shim::serve(state, data, &served_name, &args) {
+                Served::Errno(errno) => {
+                    if let Some(slot) = results.first_mut() {
+                        *slot = Val::I32(errno);
+                    }
+                    Ok(())
+                }
+                Served::Exit(code) => Err(wasmtime::Error::msg(format!("the workload called proc_exit({code})"))),
+            }
+        })?;
+    }
+    Ok(linker)
+}
+
+/// Why a guest call failed, from wasmtime's error.
+fn classify(error: &wasmtime::Error, store: &Store<WasiState>) -> (Status, String) {
+    let guest_said = String::from_utf8_lossy(&store.data().stderr).trim().to_string();
+    let with_stderr = |m: String| if guest_said.is_empty() { m } else { format!("{m}; guest stderr: {guest_said}") };
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => (Status::Timeout, "deadline reached (epoch interruption)".into()),
+        Some(trap) => (Status::Trap, with_stderr(format!("trap: {trap}"))),
+        None => (Status::Trap, with_stderr(format!("{error:#}"))),
+    }
+}
+
+/// Calls the harness ABI on an instance, timing input transfer, execution and output transfer.
+fn call_workload(store: &mut Store<WasiState>, instance: &Instance, input: &[u8], phases: &mut Phases) -> Result<Vec<u8>, (Status, String)> {
+    let fail = |e: wasmtime::Error, store: &Store<WasiState>| classify(&e, store);
+    let abi_error = |e: wasmtime::Error| (Status::Error, format!("the module does not follow the harness ABI: {e:#}"));
+    let memory = instance.get_memory(&mut *store, "memory").ok_or((Status::Error, "the module exports no `memory`".to_string()))?;
+    let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "harness_alloc").map_err(abi_error)?;
+    let run = instance.get_typed_func::<u32, u32>(&mut *store, "harness_run").map_err(abi_error)?;
+    let out_ptr = instance.get_typed_func::<(), u32>(&mut *store, "harness_output_ptr").map_err(abi_error)?;
+    let out_len = instance.get_typed_func::<(), u32>(&mut *store, "harness_output_len").map_err(abi_error)?;
+
+    let t0 = monotonic_ns();
+    let ptr = alloc.call(&mut *store, input.len() as u32).map_err(|e| fail(e, store))?;
+    memory
+        .write(&mut *store, ptr as usize, input)
+        .map_err(|e| (Status::Error, format!("writing the input into linear memory: {e}")))?;
+    let t1 = monotonic_ns();
+    let status = run.call(&mut *store, input.len() as u32).map_err(|e| fail(e, store))?;
+    let t2 = monotonic_ns();
+    let (ptr, len) = (
+        out_ptr.call(&mut *store, ()).map_err(|e| fail(e, store))? as usize,
+        out_len.call(&mut *store, ()).map_err(|e| fail(e, store))? as usize,
+    );
+    let output = memory
+        .data(&*store)
+        .get(ptr..ptr + len)
+        .ok_or((Status::Error, "output range outside linear memory".to_string()))?
+        .to_vec();
+    let t3 = monotonic_ns();
+    phases.input_ns = span(t0, t1);
+    phases.execute_ns = span(t1, t2);
+    phases.output_ns = span(t2, t3);
+    if status != 0 {
+        return Err((Status::Error, format!("workload error: {}", String::from_utf8_lossy(&output))));
+    }
+    Ok(output)
+}
+
+/// Runs `_initialize` where the module has one (Rust cdylibs built for WASI do): it runs static constructors.
+fn initialize(store: &mut Store<WasiState>, instance: &Instance) -> Result<(), (Status, String)> {
+    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+        init.call(&mut *store, ()).map_err(|e| classify(&e, store))?;
+    }
+    Ok(())
+}
+
+struct WarmModule {
+    pre: InstancePre<WasiState>,
+}
+
+pub struct WasmtimeRuntime {
+    flavor: Flavor,
+    deadline_ticks: u64,
+    /// The engine warm invocations share, ticking for the runtime's whole life.
+    warm_engine: Engine,
+    _warm_ticking: Ticking,
+    warm: HashMap<String, WarmModule>,
+}
+
+impl WasmtimeRuntime {
+    pub fn new(flavor: Flavor, limits: Limits) -> anyhow::Result<WasmtimeRuntime> {
+        let warm_engine = new_engine()?;
+        Ok(WasmtimeRuntime {
+            flavor,
+            deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
+            _warm_ticking: Ticking::start(&warm_engine),
+            warm_engine,
+            warm: HashMap::new(),
+        })
+    }
+
+    fn load(&self, engine: &Engine, workload: &WorkloadArtifacts) -> anyhow::Result<Module> {
+        match self.flavor {
+            Flavor::Jit => Module::from_file(engine, &workload.wasm)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("compiling {}", workload.wasm.display())),
+            // SAFETY: the .cwasm was written by `precompile` with this wasmtime version and configuration
+            // (artifacts.rs keys the file by version); wasmtime checks both before loading.
+            Flavor::Aot => unsafe { Module::deserialize_file(engine, &workload.cwasm) }
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("loading {}", workload.cwasm.display())),
+        }
+    }
+
+    fn new_store(&self, engine: &Engine) -> Store<WasiState> {
+        let mut store = Store::new(engine, WasiState::default());
+        store.set_epoch_deadline(self.deadline_ticks);
+        store
+    }
+
+    fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let mut phases = Phases::default();
+        let t0 = monotonic_ns();
+        let engine = match new_engine() {
+            Ok(e) => e,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
+        };
+        let _ticking = Ticking::start(&engine);
+        let t1 = monotonic_ns();
+        let module = match self.load(&engine, workload) {
+            Ok(m) => m,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
+        };
+        let t2 = monotonic_ns();
+        phases.startup_ns = span(t0, t1);
+        phases.compile_ns = span(t1, t2);
+        let mut store = self.new_store(&engine);
+        let instance = match linker_for(&engine, &module).and_then(|l| Ok(l.instantiate(&mut store, &module)?)) {
+            Ok(i) => i,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("instantiating: {e:#}")),
+        };
+        if let Err((status, message)) = initialize(&mut store, &instance) {
+            return Outcome::failed(phases, status, message);
+        }
+        phases.instantiate_ns = span(t2, monotonic_ns());
+        finish(call_workload(&mut store, &instance, input, &mut phases), phases)
+    }
+
+    fn warm(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let mut phases = Phases::default();
+        let Some(warm) = self.warm.get(workload.name) else {
+            return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
+        };
+        let t0 = monotonic_ns();
+        let mut store = self.new_store(&self.warm_engine);
+        let instance = match warm.pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("instantiating: {e:#}")),
+        };
+        if let Err((status, message)) = initialize(&mut store, &instance) {
+            return Outcome::failed(phases, status, message);
+        }
+        phases.instantiate_ns = span(t0, monotonic_ns());
+        finish(call_workload(&mut store, &instance, input, &mut phases), phases)
+    }
+}
+
+fn finish(result: Result<Vec<u8>, (Status, String)>, phases: Phases) -> Outcome {
+    match result {
+        Ok(output) => Outcome::ok(phases, output),
+        Err((status, message)) => Outcome::failed(phases, status, message),
+    }
+}
+
+impl Runtime for WasmtimeRuntime {
+    fn name(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Jit => "wasmtime-jit",
+            Flavor::Aot => "wasmtime-aot",
+        }
+    }
+
+    fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        if self.warm.contains_key(workload.name) {
+            return Ok(());
+        }
+        let module = self.load(&self.warm_engine, workload)?;
+        let pre = linker_for(&self.warm_engine, &module)?.instantiate_pre(&module)?;
+        self.warm.insert(workload.name.to_string(), WarmModule { pre });
+        Ok(())
+    }
+
+    fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        match mode {
+            Mode::Cold => self.cold(workload, input),
+            Mode::Warm => self.warm(workload, input),
+        }
+    }
+}

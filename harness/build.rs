@@ -5,7 +5,10 @@ fn main() {
     let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());
     let text = std::fs::read_to_string(&lock).unwrap_or_default();
-    for (package, var) in [("wasmtime", "HARNESS_WASMTIME_VERSION"), ("wasmi", "HARNESS_WASMI_VERSION")] {
+    for (package, var) in [
+        ("wasmtime", "HARNESS_WASMTIME_VERSION"),
+        ("wasmi", "HARNESS_WASMI_VERSION"),
+    ] {
         let version = locked_version(&text, package).unwrap_or_else(|| "unknown".to_string());
         println!("cargo:rustc-env={var}={version}");
     }

@@ -30,7 +30,9 @@ impl WorkloadArtifacts {
             name: spec.name,
             spec,
             wasm: dir.join("wasm").join(format!("{}.wasm", spec.name)),
-            cwasm: dir.join("cwasm").join(format!("{}-wasmtime-{version}.cwasm", spec.name)),
+            cwasm: dir
+                .join("cwasm")
+                .join(format!("{}-wasmtime-{version}.cwasm", spec.name)),
             native: dir.join("native").join(spec.name),
         }
     }
@@ -38,7 +40,9 @@ impl WorkloadArtifacts {
     /// Checks what `runtimes` need and precompiles the `.cwasm` when `wasmtime-aot` is among them and it is
     /// missing or older than its `.wasm`. Errors say the command that fixes them.
     pub fn ensure(&self, runtimes: &[String]) -> anyhow::Result<()> {
-        let needs_wasm = runtimes.iter().any(|r| r.starts_with("wasmtime") || r == "wasmi" || r == "node-wasm");
+        let needs_wasm = runtimes
+            .iter()
+            .any(|r| r.starts_with("wasmtime") || r == "wasmi" || r == "node-wasm");
         if needs_wasm && !self.wasm.is_file() {
             bail!(
                 "the Wasm module of workload `{}` is missing ({}): run `{BUILD_COMMAND}` (it needs the wasm32-wasip1 target: `rustup target add wasm32-wasip1`)",
@@ -47,16 +51,23 @@ impl WorkloadArtifacts {
             );
         }
         if runtimes.iter().any(|r| r == "native") && !self.native.is_file() {
-            bail!("the native executable of workload `{}` is missing ({}): run `{BUILD_COMMAND}`", self.name, self.native.display());
+            bail!(
+                "the native executable of workload `{}` is missing ({}): run `{BUILD_COMMAND}`",
+                self.name,
+                self.native.display()
+            );
         }
         if runtimes.iter().any(|r| r == "wasmtime-aot") && is_stale(&self.cwasm, &self.wasm) {
-            let wasm = std::fs::read(&self.wasm).with_context(|| format!("reading {}", self.wasm.display()))?;
+            let wasm = std::fs::read(&self.wasm)
+                .with_context(|| format!("reading {}", self.wasm.display()))?;
             let cwasm = crate::runtime::wasmtime_rt::precompile(&wasm)
                 .with_context(|| format!("precompiling {}", self.wasm.display()))?;
             if let Some(parent) = self.cwasm.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
             }
-            std::fs::write(&self.cwasm, cwasm).with_context(|| format!("writing {}", self.cwasm.display()))?;
+            std::fs::write(&self.cwasm, cwasm)
+                .with_context(|| format!("writing {}", self.cwasm.display()))?;
         }
         Ok(())
     }
@@ -87,5 +98,9 @@ pub fn default_dir() -> PathBuf {
         return dir.into();
     }
     let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts");
-    if built_in.is_dir() { built_in } else { PathBuf::from("artifacts") }
+    if built_in.is_dir() {
+        built_in
+    } else {
+        PathBuf::from("artifacts")
+    }
 }

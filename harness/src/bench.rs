@@ -7,8 +7,8 @@
 //!    two alternate, and the medians of the block means are compared, so drift affects both alike.
 
 use crate::artifacts::{self, WorkloadArtifacts};
-use crate::measure::{SlotInfo, invoke_and_record};
-use crate::recorder::Recorder;
+use crate::measure::invoke_and_record;
+use crate::recorder::{CellLabel, Recorder, SlotInfo};
 use crate::runtime::wasi_shim::WasiState;
 use crate::runtime::{self, Limits, wasmtime_rt};
 use anyhow::Context;
@@ -63,6 +63,8 @@ pub struct BookkeepingFigure {
     pub harness_ns_per_invocation: f64,
     pub bookkeeping_ns: f64,
     pub bookkeeping_percent: f64,
+    /// CPU the recorder thread spent per row (hash, CSV, write), on the other core.
+    pub writer_cpu_ns_per_row: f64,
     pub blocks: usize,
     pub block_size: usize,
 }
@@ -79,7 +81,10 @@ pub struct BenchReport {
 const RUNTIMES: [&str; 4] = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"];
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let dir = args.artifacts.clone().unwrap_or_else(artifacts::default_dir);
+    let dir = args
+        .artifacts
+        .clone()
+        .unwrap_or_else(artifacts::default_dir);
     let noop = WorkloadArtifacts::at(&dir, harness_workloads::find("noop").expect("noop exists"));
     noop.ensure(&RUNTIMES.map(String::from))?;
     let limits = Limits { timeout_ms: 10_000 };
@@ -98,12 +103,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 let outcome = runtime.invoke(mode, &noop, b"");
                 outcomes.push(((monotonic_ns() - t0) as f64 / 1e3, outcome));
             }
-            if let Some((_, failed)) = outcomes.iter().find(|(_, o)| o.status() != harness_data::Status::Ok) {
+            if let Some((_, failed)) = outcomes
+                .iter()
+                .find(|(_, o)| o.status() != harness_data::Status::Ok)
+            {
                 anyhow::bail!("{name} {mode:?} noop failed: {}", failed.error);
             }
             let us: Vec<f64> = outcomes.iter().map(|(t, _)| *t).collect();
             let phase = |f: fn(&harness_data::Phases) -> Option<u64>| {
-                let v: Vec<f64> = outcomes.iter().filter_map(|(_, o)| f(&o.phases)).map(|ns| ns as f64 / 1e3).collect();
+                let v: Vec<f64> = outcomes
+                    .iter()
+                    .filter_map(|(_, o)| f(&o.phases))
+                    .map(|ns| ns as f64 / 1e3)
+                    .collect();
                 median(&v)
             };
             latencies.push(LatencyFigure {
@@ -130,7 +142,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     print!("{}", render(&report));
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -141,10 +154,17 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
     harness_runtime.prepare_warm(noop)?;
     let scratch = std::env::temp_dir().join(format!("harness-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
-    let recorder = Recorder::create(&scratch)?;
+    let label = CellLabel {
+        workload: "noop".into(),
+        input: "0".into(),
+        runtime: "wasmtime-aot".into(),
+        mode: Mode::Warm,
+        group: 0,
+    };
+    let mut recorder = Recorder::create(&scratch, vec![label])?;
 
     // The bare loop: the same wasmtime calls the runtime makes, with nothing around them.
-    let engine = wasmtime_rt::new_engine()?;
+    let engine = wasmtime_rt::new_warm_engine()?;
     // SAFETY: the artifact was produced by `precompile` with this wasmtime version (see artifacts.rs).
     let module = unsafe { wasmtime::Module::deserialize_file(&engine, &noop.cwasm)? };
     let pre = wasmtime_rt::linker_for(&engine, &module)?.instantiate_pre(&module)?;
@@ -155,7 +175,9 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
             init.call(&mut store, ())?;
         }
-        let memory = instance.get_memory(&mut store, "memory").context("memory")?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .context("memory")?;
         let alloc = instance.get_typed_func::<u32, u32>(&mut store, "harness_alloc")?;
         let run = instance.get_typed_func::<u32, u32>(&mut store, "harness_run")?;
         let out_ptr = instance.get_typed_func::<(), u32>(&mut store, "harness_output_ptr")?;
@@ -163,31 +185,55 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
         let ptr = alloc.call(&mut store, 0)?;
         memory.write(&mut store, ptr as usize, b"")?;
         run.call(&mut store, 0)?;
-        let (p, l) = (out_ptr.call(&mut store, ())? as usize, out_len.call(&mut store, ())? as usize);
+        let (p, l) = (
+            out_ptr.call(&mut store, ())? as usize,
+            out_len.call(&mut store, ())? as usize,
+        );
         Ok(memory.data(&store)[p..p + l].to_vec())
     };
     let mut bare = Vec::new();
     let mut harnessed = Vec::new();
     let mut sequence = 0u64;
     for block in 0..args.blocks + 1 {
-        let t0 = monotonic_ns();
-        for _ in 0..args.block_size {
-            std::hint::black_box(bare_once()?);
+        // Alternate which loop goes first, so neither always runs on the caches the other left.
+        let bare_first = block % 2 == 0;
+        let mut bare_ns = 0;
+        let mut harness_ns = 0;
+        for turn in 0..2 {
+            let t0 = monotonic_ns();
+            if (turn == 0) == bare_first {
+                for _ in 0..args.block_size {
+                    std::hint::black_box(bare_once()?);
+                }
+                bare_ns = monotonic_ns() - t0;
+            } else {
+                for i in 0..args.block_size {
+                    let slot = SlotInfo {
+                        iteration: i as u32,
+                        warmup: false,
+                        sequence,
+                    };
+                    sequence += 1;
+                    invoke_and_record(
+                        harness_runtime.as_mut(),
+                        0,
+                        Mode::Warm,
+                        noop,
+                        b"",
+                        slot,
+                        &mut recorder,
+                    );
+                }
+                harness_ns = monotonic_ns() - t0;
+            }
         }
-        let t1 = monotonic_ns();
-        for i in 0..args.block_size {
-            let slot = SlotInfo { iteration: i as u32, warmup: false, sequence };
-            sequence += 1;
-            invoke_and_record(harness_runtime.as_mut(), Mode::Warm, noop, "0", b"", slot, &recorder);
-        }
-        let t2 = monotonic_ns();
         // The first block of each is a warm-up.
         if block > 0 {
-            bare.push((t1 - t0) as f64 / args.block_size as f64);
-            harnessed.push((t2 - t1) as f64 / args.block_size as f64);
+            bare.push(bare_ns as f64 / args.block_size as f64);
+            harnessed.push(harness_ns as f64 / args.block_size as f64);
         }
     }
-    recorder.finish()?;
+    let written = recorder.finish()?;
     let _ = std::fs::remove_dir_all(&scratch);
     let bare_ns = median(&bare).unwrap_or(f64::NAN);
     let harness_ns = median(&harnessed).unwrap_or(f64::NAN);
@@ -196,6 +242,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
         harness_ns_per_invocation: harness_ns,
         bookkeeping_ns: harness_ns - bare_ns,
         bookkeeping_percent: 100.0 * (harness_ns - bare_ns) / bare_ns,
+        writer_cpu_ns_per_row: written.writer_cpu_ns as f64 / written.rows.max(1) as f64,
         blocks: args.blocks,
         block_size: args.block_size,
     })
@@ -225,8 +272,14 @@ pub fn render(report: &BenchReport) -> String {
     }
     let b = &report.bookkeeping;
     out += &format!(
-        "\nbookkeeping (wasmtime-aot warm noop, {} blocks x {}): bare loop {:.0} ns/invocation, through the harness {:.0} ns/invocation: {:.0} ns ({:.2}%) per invocation\n",
-        b.blocks, b.block_size, b.bare_ns_per_invocation, b.harness_ns_per_invocation, b.bookkeeping_ns, b.bookkeeping_percent
+        "\nbookkeeping (wasmtime-aot warm noop, {} blocks x {}): bare loop {:.0} ns/invocation, through the harness {:.0} ns/invocation: {:.0} ns ({:.2}%) per invocation; the recorder thread used {:.0} ns of CPU per row\n",
+        b.blocks,
+        b.block_size,
+        b.bare_ns_per_invocation,
+        b.harness_ns_per_invocation,
+        b.bookkeeping_ns,
+        b.bookkeeping_percent,
+        b.writer_cpu_ns_per_row
     );
     out
 }

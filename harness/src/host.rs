@@ -16,16 +16,20 @@ pub fn fingerprint(root: &Path) -> HostFingerprint {
             .and_then(|l| l.split_once(':'))
             .map(|(_, v)| v.trim().to_string())
     };
-    let cpu_model = field("model name").or_else(|| field("Model")).or_else(|| field("Hardware")).unwrap_or_default();
+    let cpu_model = field("model name")
+        .or_else(|| field("Model"))
+        .or_else(|| field("Hardware"))
+        .unwrap_or_default();
     let memory_bytes = read("proc/meminfo")
         .lines()
         .find(|l| l.starts_with("MemTotal:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024);
-    let governor = fs::read_to_string(root.join("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
-        .ok()
-        .map(|s| s.trim().to_string());
+    let governor =
+        fs::read_to_string(root.join("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
+            .ok()
+            .map(|s| s.trim().to_string());
     HostFingerprint {
         hostname: read("proc/sys/kernel/hostname").trim().to_string(),
         cpu_model,
@@ -47,11 +51,23 @@ mod tests {
         let root = dir.path();
         fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
         fs::create_dir_all(root.join("sys/devices/system/cpu/cpu0/cpufreq")).unwrap();
-        fs::write(root.join("proc/cpuinfo"), "processor\t: 0\nmodel name\t: Fake CPU @ 2.0GHz\n").unwrap();
-        fs::write(root.join("proc/meminfo"), "MemTotal:       2048 kB\nMemFree: 1 kB\n").unwrap();
+        fs::write(
+            root.join("proc/cpuinfo"),
+            "processor\t: 0\nmodel name\t: Fake CPU @ 2.0GHz\n",
+        )
+        .unwrap();
+        fs::write(
+            root.join("proc/meminfo"),
+            "MemTotal:       2048 kB\nMemFree: 1 kB\n",
+        )
+        .unwrap();
         fs::write(root.join("proc/sys/kernel/osrelease"), "6.1.0-test\n").unwrap();
         fs::write(root.join("proc/sys/kernel/hostname"), "bench-01\n").unwrap();
-        fs::write(root.join("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"), "performance\n").unwrap();
+        fs::write(
+            root.join("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+            "performance\n",
+        )
+        .unwrap();
         let fp = fingerprint(root);
         assert_eq!(fp.cpu_model, "Fake CPU @ 2.0GHz");
         assert_eq!(fp.memory_bytes, 2048 * 1024);

@@ -10,7 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Parser)]
-#[command(name = "harness", version, about = "Energy and latency of the same workloads on several runtimes, side by side")]
+#[command(
+    name = "harness",
+    version,
+    about = "Energy and latency of the same workloads on several runtimes, side by side"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,7 +29,9 @@ enum Command {
 
 /// Run a plan and write a run directory (invocations.csv, manifest.json) as it measures.
 #[derive(Args)]
-#[command(after_help = "Example:\n  harness measure --plan plans/default.toml --out runs/$(hostname)-$(date +%F)")]
+#[command(
+    after_help = "Example:\n  harness measure --plan plans/default.toml --out runs/$(hostname)-$(date +%F)"
+)]
 struct MeasureArgs {
     /// The plan (TOML): workloads, inputs, runtimes, modes, repetitions, seed.
     #[arg(long)]
@@ -55,8 +61,14 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Measure(args) => run_measure(args),
         Command::Workloads(args) => {
-            for w in harness_workloads::WORKLOADS.iter().filter(|w| args.all || !w.test_only) {
-                println!("{:<14} {}  (e.g. \"{}\")", w.name, w.input_doc, w.small_input);
+            for w in harness_workloads::WORKLOADS
+                .iter()
+                .filter(|w| args.all || !w.test_only)
+            {
+                println!(
+                    "{:<14} {}  (e.g. \"{}\")",
+                    w.name, w.input_doc, w.small_input
+                );
             }
             println!("\nruntimes: {}", harness::plan::RUNTIMES.join(", "));
             Ok(())
@@ -77,15 +89,22 @@ fn run_measure(args: MeasureArgs) -> anyhow::Result<()> {
         eprintln!("\ninterrupted: finishing the invocation in flight and writing what was measured (Ctrl-C again to abort)");
     })
     .context("installing the Ctrl-C handler")?;
-    let progress = !args.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let progress =
+        !args.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let options = MeasureOptions {
         plan: args.plan,
         out: args.out.clone(),
-        artifacts: args.artifacts.unwrap_or_else(harness::artifacts::default_dir),
+        artifacts: args
+            .artifacts
+            .unwrap_or_else(harness::artifacts::default_dir),
         progress,
     };
     let summary = measure(&options, &interrupted)?;
-    let failed = if summary.failed_rows > 0 { format!(", {} failed", summary.failed_rows) } else { String::new() };
+    let failed = if summary.failed_rows > 0 {
+        format!(", {} failed", summary.failed_rows)
+    } else {
+        String::new()
+    };
     eprintln!(
         "{}: {} of {} invocations recorded{failed} in {}",
         match summary.status {

@@ -2,11 +2,11 @@
 
 use crate::artifacts::WorkloadArtifacts;
 use crate::plan::Plan;
-use crate::recorder::{Measured, Recorder, write_manifest};
+use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, write_manifest};
 use crate::runtime::{self, Limits, Runtime};
 use crate::scheduler::Schedule;
 use anyhow::{Context, bail};
-use harness_data::{EngineVersions, InvocationRecord, Manifest, Mode, RunStatus, Status, files};
+use harness_data::{EngineVersions, Manifest, Mode, RunStatus, Status, files};
 use harness_probes::clock;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashSet};
@@ -34,19 +34,34 @@ pub struct RunSummary {
 
 pub fn engine_versions() -> EngineVersions {
     let mut engines = BTreeMap::new();
-    engines.insert("wasmtime".to_string(), env!("HARNESS_WASMTIME_VERSION").to_string());
-    engines.insert("wasmi".to_string(), env!("HARNESS_WASMI_VERSION").to_string());
-    engines.insert("rustc".to_string(), env!("HARNESS_RUSTC_VERSION").to_string());
+    engines.insert(
+        "wasmtime".to_string(),
+        env!("HARNESS_WASMTIME_VERSION").to_string(),
+    );
+    engines.insert(
+        "wasmi".to_string(),
+        env!("HARNESS_WASMI_VERSION").to_string(),
+    );
+    engines.insert(
+        "rustc".to_string(),
+        env!("HARNESS_RUSTC_VERSION").to_string(),
+    );
     engines
 }
 
 /// Runs the plan. `interrupted` is set by the Ctrl-C handler; the run then stops after the invocation in
 /// flight, and the manifest says `partial`.
-pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
+pub fn measure(
+    options: &MeasureOptions,
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<RunSummary> {
     let plan = Plan::load(&options.plan)?;
     let out = &options.out;
     if out.join(files::INVOCATIONS).exists() {
-        bail!("{} already holds a run: choose another --out, or delete it first", out.display());
+        bail!(
+            "{} already holds a run: choose another --out, or delete it first",
+            out.display()
+        );
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
 
@@ -59,13 +74,21 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         let inputs = entry
             .inputs
             .iter()
-            .map(|i| spec.prepare_input(i).map_err(|e| anyhow::anyhow!("{}: {e}", entry.name)))
+            .map(|i| {
+                spec.prepare_input(i)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", entry.name))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         workloads.push((artifacts, inputs));
     }
-    let limits = Limits { timeout_ms: plan.timeout_ms };
-    let mut runtimes: Vec<Box<dyn Runtime>> =
-        plan.runtimes.iter().map(|r| runtime::create(r, limits)).collect::<anyhow::Result<_>>()?;
+    let limits = Limits {
+        timeout_ms: plan.timeout_ms,
+    };
+    let mut runtimes: Vec<Box<dyn Runtime>> = plan
+        .runtimes
+        .iter()
+        .map(|r| runtime::create(r, limits))
+        .collect::<anyhow::Result<_>>()?;
     let schedule = Schedule::new(&plan);
 
     let mut manifest = Manifest {
@@ -79,20 +102,41 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         finished_unix_ns: None,
         host: crate::host::fingerprint(Path::new("/")),
         engines: engine_versions(),
-        artifacts: workloads.iter().map(|(a, _)| (a.name.to_string(), a.sizes())).collect(),
+        artifacts: workloads
+            .iter()
+            .map(|(a, _)| (a.name.to_string(), a.sizes()))
+            .collect(),
         plan: serde_json::to_value(&plan)?,
         scheduled_invocations: schedule.slots.len() as u64,
         recorded_invocations: 0,
     };
     write_manifest(out, &manifest)?;
 
-    let recorder = Recorder::create(out)?;
+    let labels = schedule
+        .cells
+        .iter()
+        .map(|c| CellLabel {
+            workload: plan.workloads[c.workload].name.clone(),
+            input: plan.workloads[c.workload].inputs[c.input].clone(),
+            runtime: plan.runtimes[c.runtime].clone(),
+            mode: c.mode,
+            group: schedule
+                .cells
+                .iter()
+                .position(|o| (o.workload, o.input) == (c.workload, c.input))
+                .unwrap_or(0),
+        })
+        .collect();
+    let mut recorder = Recorder::create(out, labels)?;
     let progress = progress_bar(options.progress, schedule.slots.len() as u64);
     let mut prepared: HashSet<(usize, usize)> = HashSet::new();
     let mut stop: Option<(RunStatus, String)> = None;
     for (sequence, slot) in schedule.slots.iter().enumerate() {
         if interrupted.load(Ordering::Relaxed) {
-            stop = Some((RunStatus::Partial, "interrupted (SIGINT) before every invocation ran".into()));
+            stop = Some((
+                RunStatus::Partial,
+                "interrupted (SIGINT) before every invocation ran".into(),
+            ));
             break;
         }
         if let Some(failure) = recorder.failure() {
@@ -104,20 +148,39 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         let input = &inputs[cell.input];
         let runtime = &mut runtimes[cell.runtime];
         let mut prepare_error = None;
-        if cell.mode == Mode::Warm && prepared.insert((cell.runtime, cell.workload)) {
-            if let Err(e) = runtime.prepare_warm(artifacts) {
-                prepare_error = Some(format!("preparing warm invocations: {e:#}"));
-            }
+        if cell.mode == Mode::Warm
+            && prepared.insert((cell.runtime, cell.workload))
+            && let Err(e) = runtime.prepare_warm(artifacts)
+        {
+            prepare_error = Some(format!("preparing warm invocations: {e:#}"));
         }
-        let label = &plan.workloads[cell.workload].inputs[cell.input];
-        let slot_info = SlotInfo { iteration: slot.iteration, warmup: slot.warmup, sequence: sequence as u64 };
+        let slot_info = SlotInfo {
+            iteration: slot.iteration,
+            warmup: slot.warmup,
+            sequence: sequence as u64,
+        };
         match prepare_error {
             Some(message) => {
                 let now = clock::monotonic_ns();
                 let outcome = runtime::Outcome::failed(Default::default(), Status::Error, message);
-                recorder.record(measured(runtime.name(), cell.mode, artifacts, label, input, slot_info, now, now, outcome));
+                recorder.record(Measured {
+                    cell: slot.cell,
+                    slot: slot_info,
+                    start_ns: now,
+                    end_ns: now,
+                    input_bytes: input.len() as u64,
+                    outcome,
+                });
             }
-            None => invoke_and_record(runtime.as_mut(), cell.mode, artifacts, label, input, slot_info, &recorder),
+            None => invoke_and_record(
+                runtime.as_mut(),
+                slot.cell,
+                cell.mode,
+                artifacts,
+                input,
+                slot_info,
+                &mut recorder,
+            ),
         }
         progress.inc(1);
         if plan.cooldown_ms > 0 {
@@ -125,10 +188,9 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         }
     }
     progress.finish_and_clear();
-    let failure_at_end = recorder.failure();
     let written = recorder.finish()?;
-    // A mismatch the writer found after the last invocation still fails the run.
-    let (status, reason) = match (stop, failure_at_end) {
+    // Rows travel in batches, so a mismatch is often found only once the last ones are written.
+    let (status, reason) = match (stop, written.failure.clone()) {
         (Some((RunStatus::Failed, why)), _) => (RunStatus::Failed, Some(why)),
         (_, Some(why)) => (RunStatus::Failed, Some(why)),
         (Some((status, why)), None) => (status, Some(why)),
@@ -139,76 +201,38 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
     manifest.finished_unix_ns = Some(clock::unix_ns());
     manifest.recorded_invocations = written.rows;
     write_manifest(out, &manifest)?;
-    Ok(RunSummary { status, reason, rows: written.rows, failed_rows: written.failed_rows, scheduled: schedule.slots.len() as u64 })
-}
-
-/// Where an invocation sits in the schedule.
-#[derive(Debug, Clone, Copy)]
-pub struct SlotInfo {
-    pub iteration: u32,
-    pub warmup: bool,
-    pub sequence: u64,
+    Ok(RunSummary {
+        status,
+        reason,
+        rows: written.rows,
+        failed_rows: written.failed_rows,
+        scheduled: schedule.slots.len() as u64,
+    })
 }
 
 /// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder. The overhead
 /// benchmark (`harness bench`) times exactly this function against a bare wasmtime loop.
 #[inline]
-#[allow(clippy::too_many_arguments)]
 pub fn invoke_and_record(
     runtime: &mut dyn Runtime,
+    cell: usize,
     mode: Mode,
     artifacts: &WorkloadArtifacts,
-    input_label: &str,
     input: &[u8],
     slot: SlotInfo,
-    recorder: &Recorder,
+    recorder: &mut Recorder,
 ) {
     let start_ns = clock::monotonic_ns();
     let outcome = runtime.invoke(mode, artifacts, input);
     let end_ns = clock::monotonic_ns();
-    recorder.record(measured(runtime.name(), mode, artifacts, input_label, input, slot, start_ns, end_ns, outcome));
-}
-
-#[allow(clippy::too_many_arguments)]
-fn measured(
-    runtime: &str,
-    mode: Mode,
-    artifacts: &WorkloadArtifacts,
-    input_label: &str,
-    input: &[u8],
-    slot: SlotInfo,
-    start_ns: u64,
-    end_ns: u64,
-    outcome: runtime::Outcome,
-) -> Measured {
-    let phases = outcome.phases;
-    let status = outcome.status();
-    Measured {
-        record: InvocationRecord {
-            workload: artifacts.name.to_string(),
-            input: input_label.to_string(),
-            runtime: runtime.to_string(),
-            mode,
-            iteration: slot.iteration,
-            warmup: slot.warmup,
-            sequence: slot.sequence,
-            start_ns,
-            end_ns,
-            latency_ns: end_ns - start_ns,
-            startup_ns: phases.startup_ns,
-            compile_ns: phases.compile_ns,
-            instantiate_ns: phases.instantiate_ns,
-            input_ns: phases.input_ns,
-            execute_ns: phases.execute_ns,
-            output_ns: phases.output_ns,
-            input_bytes: input.len() as u64,
-            output_bytes: outcome.output.len() as u64,
-            status,
-            digest: String::new(),
-            error: outcome.error,
-        },
-        output: outcome.output,
-    }
+    recorder.record(Measured {
+        cell,
+        slot,
+        start_ns,
+        end_ns,
+        input_bytes: input.len() as u64,
+        outcome,
+    });
 }
 
 fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
@@ -216,7 +240,9 @@ fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} invocations ({eta} left)") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} invocations ({eta} left)",
+    ) {
         bar.set_style(style);
     }
     bar

@@ -11,9 +11,17 @@ pub const RUNTIMES: &[&str] = &["native", "wasmtime-jit", "wasmtime-aot", "wasmi
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("cannot read plan {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: {message}")]
-    Invalid { path: PathBuf, line: usize, column: usize, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 /// Where the cold boundary lies (see MISSION.md): the platform-natural one, or a fresh process per invocation.
@@ -80,7 +88,10 @@ pub struct PlanWorkload {
 
 impl Plan {
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: path.into(),
+            source,
+        })?;
         Plan::parse(&text, path)
     }
 
@@ -88,24 +99,42 @@ impl Plan {
     pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
         let invalid = |span: std::ops::Range<usize>, message: String| {
             let (line, column) = line_column(text, span.start);
-            PlanError::Invalid { path: path.into(), line, column, message }
+            PlanError::Invalid {
+                path: path.into(),
+                line,
+                column,
+                message,
+            }
         };
         let file: PlanFile = toml::from_str(text)
             .map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
 
         if *file.repetitions.get_ref() == 0 {
-            return Err(invalid(file.repetitions.span(), "field `repetitions` must be at least 1".into()));
+            return Err(invalid(
+                file.repetitions.span(),
+                "field `repetitions` must be at least 1".into(),
+            ));
         }
         for runtime in &file.runtimes {
             if !RUNTIMES.contains(&runtime.get_ref().as_str()) {
                 return Err(invalid(
                     runtime.span(),
-                    format!("field `runtimes`: unknown runtime `{}`; valid runtimes: {}", runtime.get_ref(), RUNTIMES.join(", ")),
+                    format!(
+                        "field `runtimes`: unknown runtime `{}`; valid runtimes: {}",
+                        runtime.get_ref(),
+                        RUNTIMES.join(", ")
+                    ),
                 ));
             }
         }
         if file.runtimes.is_empty() {
-            return Err(invalid(0..0, format!("field `runtimes` is empty; valid runtimes: {}", RUNTIMES.join(", "))));
+            return Err(invalid(
+                0..0,
+                format!(
+                    "field `runtimes` is empty; valid runtimes: {}",
+                    RUNTIMES.join(", ")
+                ),
+            ));
         }
         let mut modes = Vec::new();
         for mode in file.modes.get_ref() {
@@ -113,15 +142,24 @@ impl Plan {
                 "cold" => modes.push(Mode::Cold),
                 "warm" => modes.push(Mode::Warm),
                 other => {
-                    return Err(invalid(mode.span(), format!("field `modes`: unknown mode `{other}`; valid modes: cold, warm")));
+                    return Err(invalid(
+                        mode.span(),
+                        format!("field `modes`: unknown mode `{other}`; valid modes: cold, warm"),
+                    ));
                 }
             }
         }
         if modes.is_empty() {
-            return Err(invalid(file.modes.span(), "field `modes` is empty; valid modes: cold, warm".into()));
+            return Err(invalid(
+                file.modes.span(),
+                "field `modes` is empty; valid modes: cold, warm".into(),
+            ));
         }
         if file.workloads.get_ref().is_empty() {
-            return Err(invalid(file.workloads.span(), "field `workloads` is empty: add a [[workloads]] table".into()));
+            return Err(invalid(
+                file.workloads.span(),
+                "field `workloads` is empty: add a [[workloads]] table".into(),
+            ));
         }
         let mut workloads = Vec::new();
         for entry in file.workloads.get_ref() {
@@ -129,20 +167,37 @@ impl Plan {
             let Some(spec) = harness_workloads::find(name) else {
                 return Err(invalid(
                     entry.name.span(),
-                    format!("field `workloads.name`: unknown workload `{name}`; valid workloads: {}", harness_workloads::names().join(", ")),
+                    format!(
+                        "field `workloads.name`: unknown workload `{name}`; valid workloads: {}",
+                        harness_workloads::names().join(", ")
+                    ),
                 ));
             };
             if entry.inputs.get_ref().is_empty() {
-                return Err(invalid(entry.inputs.span(), format!("field `workloads.inputs` of `{name}` is empty")));
+                return Err(invalid(
+                    entry.inputs.span(),
+                    format!("field `workloads.inputs` of `{name}` is empty"),
+                ));
             }
             for input in entry.inputs.get_ref() {
                 spec.prepare_input(input.get_ref()).map_err(|e| {
-                    invalid(input.span(), format!("field `workloads.inputs` of `{name}`: {e} (expected: {})", spec.input_doc))
+                    invalid(
+                        input.span(),
+                        format!(
+                            "field `workloads.inputs` of `{name}`: {e} (expected: {})",
+                            spec.input_doc
+                        ),
+                    )
                 })?;
             }
             workloads.push(PlanWorkload {
                 name: name.clone(),
-                inputs: entry.inputs.get_ref().iter().map(|i| i.get_ref().clone()).collect(),
+                inputs: entry
+                    .inputs
+                    .get_ref()
+                    .iter()
+                    .map(|i| i.get_ref().clone())
+                    .collect(),
             });
         }
         Ok(Plan {
@@ -169,7 +224,10 @@ fn random_seed() -> u64 {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -188,7 +246,9 @@ inputs = ["25"]
 "#;
 
     fn error(text: &str) -> String {
-        Plan::parse(text, Path::new("plans/test.toml")).unwrap_err().to_string()
+        Plan::parse(text, Path::new("plans/test.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -227,7 +287,10 @@ inputs = ["25"]
         let msg = error(&ISSUE_PLAN.replace("\"wasmi\"]", "\"wasmer\"]"));
         assert!(msg.starts_with("plans/test.toml:4:"), "{msg}");
         assert!(msg.contains("unknown runtime `wasmer`"), "{msg}");
-        assert!(msg.contains("native, wasmtime-jit, wasmtime-aot, wasmi"), "{msg}");
+        assert!(
+            msg.contains("native, wasmtime-jit, wasmtime-aot, wasmi"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -242,7 +305,9 @@ inputs = ["25"]
     fn bad_input_and_mode_and_zero_repetitions() {
         assert!(error(&ISSUE_PLAN.replace("[\"25\"]", "[\"twenty\"]")).contains(":8:"));
         assert!(error(&ISSUE_PLAN.replace("\"warm\"]", "\"hot\"]")).contains("unknown mode `hot`"));
-        assert!(error(&ISSUE_PLAN.replace("repetitions = 5", "repetitions = 0")).contains("at least 1"));
+        assert!(
+            error(&ISSUE_PLAN.replace("repetitions = 5", "repetitions = 0")).contains("at least 1")
+        );
     }
 
     #[test]

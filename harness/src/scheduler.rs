@@ -35,13 +35,24 @@ impl Schedule {
             for input in 0..workload.inputs.len() {
                 for runtime in 0..plan.runtimes.len() {
                     for &mode in &plan.modes {
-                        cells.push(Cell { workload: w, input, runtime, mode });
+                        cells.push(Cell {
+                            workload: w,
+                            input,
+                            runtime,
+                            mode,
+                        });
                     }
                 }
             }
         }
         let mut measured: Vec<Slot> = (0..cells.len())
-            .flat_map(|cell| (0..plan.repetitions).map(move |iteration| Slot { cell, iteration, warmup: false }))
+            .flat_map(|cell| {
+                (0..plan.repetitions).map(move |iteration| Slot {
+                    cell,
+                    iteration,
+                    warmup: false,
+                })
+            })
             .collect();
         measured.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed));
         // Iterations count in executed order within each cell.
@@ -49,9 +60,17 @@ impl Schedule {
         let mut slots = Vec::with_capacity(measured.len() + cells.len() * plan.warmup as usize);
         for slot in measured {
             if next_iteration[slot.cell] == 0 {
-                slots.extend((0..plan.warmup).map(|iteration| Slot { cell: slot.cell, iteration, warmup: true }));
+                slots.extend((0..plan.warmup).map(|iteration| Slot {
+                    cell: slot.cell,
+                    iteration,
+                    warmup: true,
+                }));
             }
-            slots.push(Slot { cell: slot.cell, iteration: next_iteration[slot.cell], warmup: false });
+            slots.push(Slot {
+                cell: slot.cell,
+                iteration: next_iteration[slot.cell],
+                warmup: false,
+            });
             next_iteration[slot.cell] += 1;
         }
         Schedule { cells, slots }

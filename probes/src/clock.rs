@@ -9,7 +9,10 @@ use harness_data::Anchor;
 /// Nanoseconds on CLOCK_MONOTONIC.
 #[inline]
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime only writes the timespec we own; CLOCK_MONOTONIC exists on every Linux kernel.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -31,7 +34,11 @@ pub fn anchor() -> Anchor {
             let before = monotonic_ns();
             let wall = unix_ns();
             let after = monotonic_ns();
-            Anchor { monotonic_ns: before + (after - before) / 2, unix_ns: wall, uncertainty_ns: after - before }
+            Anchor {
+                monotonic_ns: before + (after - before) / 2,
+                unix_ns: wall,
+                uncertainty_ns: after - before,
+            }
         })
         .min_by_key(|a| a.uncertainty_ns)
         .expect("five reads")
@@ -50,7 +57,12 @@ mod tests {
         let elapsed = start.elapsed().as_nanos() as u64;
         assert!(b > a);
         // Both read CLOCK_MONOTONIC on Linux: the two spans agree to well under a millisecond.
-        assert!((b - a).abs_diff(elapsed) < 1_000_000, "{} vs {}", b - a, elapsed);
+        assert!(
+            (b - a).abs_diff(elapsed) < 1_000_000,
+            "{} vs {}",
+            b - a,
+            elapsed
+        );
     }
 
     #[test]

@@ -10,6 +10,9 @@ pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {
                 spins = std::hint::black_box(spins.wrapping_add(1));
             }
         }
-        other => Err(format!("fault expects `trap` or `loop`, got {:?}", String::from_utf8_lossy(other))),
+        other => Err(format!(
+            "fault expects `trap` or `loop`, got {:?}",
+            String::from_utf8_lossy(other)
+        )),
     }
 }

@@ -8,7 +8,9 @@ use crate::input::{InputError, parse_count, pseudo_random_bytes};
 pub fn prepare(spec: &str) -> Result<Vec<u8>, InputError> {
     let side = parse_count(spec)? as usize;
     if !(2..=16_384).contains(&side) {
-        return Err(InputError(format!("image side `{spec}` must be between 2 and 16384")));
+        return Err(InputError(format!(
+            "image side `{spec}` must be between 2 and 16384"
+        )));
     }
     let noise = pseudo_random_bytes(side * side);
     let mut out = Vec::with_capacity(4 + side * side * 3);
@@ -31,7 +33,11 @@ pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {
         .ok_or("input shorter than its header")?;
     let pixels = &input[4..];
     if pixels.len() != side * side * 3 {
-        return Err(format!("expected {} pixel bytes for side {side}, got {}", side * side * 3, pixels.len()));
+        return Err(format!(
+            "expected {} pixel bytes for side {side}, got {}",
+            side * side * 3,
+            pixels.len()
+        ));
     }
     let out_side = side / 2;
     let mut out = Vec::with_capacity(out_side * out_side * 3);

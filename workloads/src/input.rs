@@ -24,12 +24,15 @@ pub fn parse_count(spec: &str) -> Result<u64, InputError> {
 /// A byte size: `512`, `1KB` (1000), `1KiB` (1024), `2MB`, `2MiB`, `1GiB`.
 pub fn parse_size(spec: &str) -> Result<usize, InputError> {
     let s = spec.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: usize = digits
-        .replace('_', "")
-        .parse()
-        .map_err(|_| InputError(format!("`{spec}` is not a size (examples: 512, 64KiB, 2MiB, 1MB)")))?;
+    let n: usize = digits.replace('_', "").parse().map_err(|_| {
+        InputError(format!(
+            "`{spec}` is not a size (examples: 512, 64KiB, 2MiB, 1MB)"
+        ))
+    })?;
     let scale = match unit.trim() {
         "" | "B" => 1,
         "KB" | "kB" => 1_000,
@@ -38,9 +41,14 @@ pub fn parse_size(spec: &str) -> Result<usize, InputError> {
         "MiB" | "M" => 1 << 20,
         "GB" => 1_000_000_000,
         "GiB" | "G" => 1 << 30,
-        other => return Err(InputError(format!("`{other}` in `{spec}` is not a size unit (B, KB, KiB, MB, MiB, GB, GiB)"))),
+        other => {
+            return Err(InputError(format!(
+                "`{other}` in `{spec}` is not a size unit (B, KB, KiB, MB, MiB, GB, GiB)"
+            )));
+        }
     };
-    n.checked_mul(scale).ok_or_else(|| InputError(format!("`{spec}` is too large")))
+    n.checked_mul(scale)
+        .ok_or_else(|| InputError(format!("`{spec}` is too large")))
 }
 
 /// Deterministic bytes from a fixed-seed xorshift generator: the same on every host and every run.
@@ -60,8 +68,26 @@ pub fn pseudo_random_bytes(len: usize) -> Vec<u8> {
 /// Deterministic lowercase text of words separated by spaces, for the fuzzy search.
 pub fn pseudo_text(len: usize) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "energy", "latency", "runtime", "module", "container", "sample", "counter", "joule", "invocation", "kernel",
-        "webassembly", "serverless", "cold", "warm", "probe", "sensor", "battery", "package", "interpreter", "compile",
+        "energy",
+        "latency",
+        "runtime",
+        "module",
+        "container",
+        "sample",
+        "counter",
+        "joule",
+        "invocation",
+        "kernel",
+        "webassembly",
+        "serverless",
+        "cold",
+        "warm",
+        "probe",
+        "sensor",
+        "battery",
+        "package",
+        "interpreter",
+        "compile",
     ];
     let random = pseudo_random_bytes(len / 4 + 8);
     let mut out = Vec::with_capacity(len + 16);

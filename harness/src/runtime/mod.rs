@@ -27,11 +27,21 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn ok(phases: Phases, output: Vec<u8>) -> Outcome {
-        Outcome { phases, status: Some(Status::Ok), output, error: String::new() }
+        Outcome {
+            phases,
+            status: Some(Status::Ok),
+            output,
+            error: String::new(),
+        }
     }
 
     pub fn failed(phases: Phases, status: Status, error: impl Into<String>) -> Outcome {
-        Outcome { phases, status: Some(status), output: Vec::new(), error: error.into() }
+        Outcome {
+            phases,
+            status: Some(status),
+            output: Vec::new(),
+            error: error.into(),
+        }
     }
 
     pub fn status(&self) -> Status {
@@ -60,10 +70,19 @@ pub struct Limits {
 pub fn create(name: &str, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
     Ok(match name {
         "native" => Box::new(native::NativeRuntime::new(limits)),
-        "wasmtime-jit" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Jit, limits)?),
-        "wasmtime-aot" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Aot, limits)?),
+        "wasmtime-jit" => Box::new(wasmtime_rt::WasmtimeRuntime::new(
+            wasmtime_rt::Flavor::Jit,
+            limits,
+        )?),
+        "wasmtime-aot" => Box::new(wasmtime_rt::WasmtimeRuntime::new(
+            wasmtime_rt::Flavor::Aot,
+            limits,
+        )?),
         "wasmi" => Box::new(wasmi_rt::WasmiRuntime::new(limits)),
-        other => anyhow::bail!("unknown runtime `{other}`; valid runtimes: {}", crate::plan::RUNTIMES.join(", ")),
+        other => anyhow::bail!(
+            "unknown runtime `{other}`; valid runtimes: {}",
+            crate::plan::RUNTIMES.join(", ")
+        ),
     })
 }
 

@@ -16,7 +16,9 @@ pub struct NativeRuntime {
 
 impl NativeRuntime {
     pub fn new(limits: Limits) -> NativeRuntime {
-        NativeRuntime { timeout: Duration::from_millis(limits.timeout_ms) }
+        NativeRuntime {
+            timeout: Duration::from_millis(limits.timeout_ms),
+        }
     }
 
     fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
@@ -47,7 +49,11 @@ impl NativeRuntime {
             Err(e) => {
                 drop(pid_tx);
                 let _ = watchdog.join();
-                return Outcome::failed(phases, Status::Error, format!("spawning {}: {e}", workload.native.display()));
+                return Outcome::failed(
+                    phases,
+                    Status::Error,
+                    format!("spawning {}: {e}", workload.native.display()),
+                );
             }
         };
         let _ = pid_tx.send(child.id() as libc::pid_t);
@@ -73,15 +79,31 @@ impl NativeRuntime {
             phases.execute_ns = span(input_done, executed);
             phases.output_ns = span(executed, t_read);
         }
-        let message = diagnostics.lines().filter(|l| !l.starts_with("HARNESS_PHASES")).collect::<Vec<_>>().join("; ");
+        let message = diagnostics
+            .lines()
+            .filter(|l| !l.starts_with("HARNESS_PHASES"))
+            .collect::<Vec<_>>()
+            .join("; ");
         if killed {
-            return Outcome::failed(phases, Status::Timeout, format!("killed after the {} ms deadline", timeout.as_millis()));
+            return Outcome::failed(
+                phases,
+                Status::Timeout,
+                format!("killed after the {} ms deadline", timeout.as_millis()),
+            );
         }
         match (exit, read) {
             (Ok(status), Ok(_)) if status.success() => Outcome::ok(phases, output),
-            (Ok(status), _) if status.code() == Some(2) => Outcome::failed(phases, Status::Error, format!("workload error: {message}")),
-            (Ok(status), _) => Outcome::failed(phases, Status::Trap, format!("process exited with {status}: {message}")),
-            (Err(e), _) => Outcome::failed(phases, Status::Error, format!("waiting for the child: {e}")),
+            (Ok(status), _) if status.code() == Some(2) => {
+                Outcome::failed(phases, Status::Error, format!("workload error: {message}"))
+            }
+            (Ok(status), _) => Outcome::failed(
+                phases,
+                Status::Trap,
+                format!("process exited with {status}: {message}"),
+            ),
+            (Err(e), _) => {
+                Outcome::failed(phases, Status::Error, format!("waiting for the child: {e}"))
+            }
         }
     }
 
@@ -94,7 +116,9 @@ impl NativeRuntime {
         phases.execute_ns = span(t0, monotonic_ns());
         match result {
             Ok(Ok(output)) => Outcome::ok(phases, output),
-            Ok(Err(message)) => Outcome::failed(phases, Status::Error, format!("workload error: {message}")),
+            Ok(Err(message)) => {
+                Outcome::failed(phases, Status::Error, format!("workload error: {message}"))
+            }
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -109,9 +133,13 @@ impl NativeRuntime {
 
 /// The child's `HARNESS_PHASES main=.. input=.. execute=..` line (see workloads/entry/src/main.rs).
 fn child_phases(stderr: &str) -> Option<(u64, u64, u64)> {
-    let line = stderr.lines().rev().find(|l| l.starts_with("HARNESS_PHASES "))?;
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("HARNESS_PHASES "))?;
     let value = |key: &str| -> Option<u64> {
-        line.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
     };
     Some((value("main")?, value("input")?, value("execute")?))
 }

@@ -46,7 +46,9 @@ pub fn serves(name: &str) -> bool {
 }
 
 fn read_u32(memory: &[u8], at: usize) -> Option<u32> {
-    memory.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    memory
+        .get(at..at + 4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
 }
 
 fn write_bytes(memory: &mut [u8], at: usize, bytes: &[u8]) -> bool {
@@ -65,20 +67,26 @@ pub fn serve(state: &mut WasiState, memory: &mut [u8], name: &str, args: &[i64])
     let ok = |written: bool| Served::Errno(if written { ERRNO_SUCCESS } else { ERRNO_FAULT });
     match name {
         "fd_write" => {
-            let (fd, iovs, count, nwritten) = (arg(0), arg(1) as usize, arg(2) as usize, arg(3) as usize);
+            let (fd, iovs, count, nwritten) =
+                (arg(0), arg(1) as usize, arg(2) as usize, arg(3) as usize);
             if fd != 1 && fd != 2 {
                 return Served::Errno(ERRNO_BADF);
             }
             let mut total = 0u32;
             for i in 0..count {
-                let (Some(ptr), Some(len)) = (read_u32(memory, iovs + 8 * i), read_u32(memory, iovs + 8 * i + 4)) else {
+                let (Some(ptr), Some(len)) = (
+                    read_u32(memory, iovs + 8 * i),
+                    read_u32(memory, iovs + 8 * i + 4),
+                ) else {
                     return Served::Errno(ERRNO_FAULT);
                 };
                 let Some(bytes) = memory.get(ptr as usize..ptr as usize + len as usize) else {
                     return Served::Errno(ERRNO_FAULT);
                 };
                 // Keep at most 64 KiB: enough for any panic message, bounded for a chatty guest.
-                let room = (64 * 1024usize).saturating_sub(state.stderr.len()).min(bytes.len());
+                let room = (64 * 1024usize)
+                    .saturating_sub(state.stderr.len())
+                    .min(bytes.len());
                 state.stderr.extend_from_slice(&bytes[..room]);
                 total += len;
             }
@@ -86,9 +94,8 @@ pub fn serve(state: &mut WasiState, memory: &mut [u8], name: &str, args: &[i64])
         }
         "proc_exit" => Served::Exit(arg(0) as i32),
         // No environment and no arguments: both counts are zero.
-        "environ_sizes_get" | "args_sizes_get" => {
-            ok(write_bytes(memory, arg(0) as usize, &[0; 4]) && write_bytes(memory, arg(1) as usize, &[0; 4]))
-        }
+        "environ_sizes_get" | "args_sizes_get" => ok(write_bytes(memory, arg(0) as usize, &[0; 4])
+            && write_bytes(memory, arg(1) as usize, &[0; 4])),
         "environ_get" | "args_get" | "sched_yield" => Served::Errno(ERRNO_SUCCESS),
         // Deterministic bytes: workloads must not depend on randomness, and their digests must match.
         "random_get" => {
@@ -106,7 +113,9 @@ pub fn serve(state: &mut WasiState, memory: &mut [u8], name: &str, args: &[i64])
 
 /// The message of a trap raised for a WASI call the shim does not serve.
 pub fn unsupported(name: &str) -> String {
-    format!("the workload called WASI `{name}`, which the harness does not provide (workloads exchange data through the harness ABI, not WASI)")
+    format!(
+        "the workload called WASI `{name}`, which the harness does not provide (workloads exchange data through the harness ABI, not WASI)"
+    )
 }
 
 #[cfg(test)]
@@ -134,15 +143,27 @@ mod tests {
     fn out_of_bounds_pointers_fault_instead_of_panicking() {
         let mut memory = vec![0u8; 16];
         let mut state = WasiState::default();
-        assert_eq!(serve(&mut state, &mut memory, "fd_write", &[2, 100, 1, 0]), Served::Errno(ERRNO_FAULT));
-        assert_eq!(serve(&mut state, &mut memory, "random_get", &[10, 100]), Served::Errno(ERRNO_FAULT));
-        assert_eq!(serve(&mut state, &mut memory, "fd_write", &[5, 0, 0, 0]), Served::Errno(ERRNO_BADF));
+        assert_eq!(
+            serve(&mut state, &mut memory, "fd_write", &[2, 100, 1, 0]),
+            Served::Errno(ERRNO_FAULT)
+        );
+        assert_eq!(
+            serve(&mut state, &mut memory, "random_get", &[10, 100]),
+            Served::Errno(ERRNO_FAULT)
+        );
+        assert_eq!(
+            serve(&mut state, &mut memory, "fd_write", &[5, 0, 0, 0]),
+            Served::Errno(ERRNO_BADF)
+        );
     }
 
     #[test]
     fn exit_and_unserved_names() {
         let mut memory = vec![0u8; 16];
-        assert_eq!(serve(&mut WasiState::default(), &mut memory, "proc_exit", &[3]), Served::Exit(3));
+        assert_eq!(
+            serve(&mut WasiState::default(), &mut memory, "proc_exit", &[3]),
+            Served::Exit(3)
+        );
         assert!(serves("fd_write"));
         assert!(!serves("path_open"));
         assert!(unsupported("path_open").contains("path_open"));

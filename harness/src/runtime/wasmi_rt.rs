@@ -27,19 +27,29 @@ fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiSta
     for import in module.imports() {
         let (field, name) = (import.module().to_string(), import.name().to_string());
         let Some(ty) = import.ty().func().cloned() else {
-            bail!("the module imports `{field}.{name}`, which is not a function; the harness provides only WASI functions");
+            bail!(
+                "the module imports `{field}.{name}`, which is not a function; the harness provides only WASI functions"
+            );
         };
         if field != wasi_shim::MODULE {
-            bail!("the module imports `{field}.{name}`; the harness provides only `{}` functions", wasi_shim::MODULE);
+            bail!(
+                "the module imports `{field}.{name}`; the harness provides only `{}` functions",
+                wasi_shim::MODULE
+            );
         }
         if !wasi_shim::serves(&name) {
             let message = wasi_shim::unsupported(&name);
-            linker.func_new(&field, &name, ty, move |_, _, _| Err(wasmi::Error::new(message.clone())))?;
+            linker.func_new(&field, &name, ty, move |_, _, _| {
+                Err(wasmi::Error::new(message.clone()))
+            })?;
             continue;
         }
         let served_name = name.clone();
         linker.func_new(&field, &name, ty, move |mut caller, params, results| {
-            let args: Vec<i64> = params.iter().map(|v| v.i64().or_else(|| v.i32().map(i64::from)).unwrap_or(0)).collect();
+            let args: Vec<i64> = params
+                .iter()
+                .map(|v| v.i64().or_else(|| v.i32().map(i64::from)).unwrap_or(0))
+                .collect();
             let memory = caller
                 .get_export("memory")
                 .and_then(|e| e.into_memory())
@@ -52,7 +62,9 @@ fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiSta
                     }
                     Ok(())
                 }
-                Served::Exit(code) => Err(wasmi::Error::new(format!("the workload called proc_exit({code})"))),
+                Served::Exit(code) => Err(wasmi::Error::new(format!(
+                    "the workload called proc_exit({code})"
+                ))),
             }
         })?;
     }
@@ -60,43 +72,91 @@ fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiSta
 }
 
 fn classify(error: &wasmi::Error, store: &Store<WasiState>, fuel: u64) -> (Status, String) {
-    let guest_said = String::from_utf8_lossy(&store.data().stderr).trim().to_string();
+    let guest_said = String::from_utf8_lossy(&store.data().stderr)
+        .trim()
+        .to_string();
     match error.as_trap_code() {
-        Some(TrapCode::OutOfFuel) => (Status::Timeout, format!("fuel budget of {fuel} exhausted (wasmi deadline)")),
+        Some(TrapCode::OutOfFuel) => (
+            Status::Timeout,
+            format!("fuel budget of {fuel} exhausted (wasmi deadline)"),
+        ),
         _ if guest_said.is_empty() => (Status::Trap, format!("trap: {error}")),
-        _ => (Status::Trap, format!("trap: {error}; guest stderr: {guest_said}")),
+        _ => (
+            Status::Trap,
+            format!("trap: {error}; guest stderr: {guest_said}"),
+        ),
     }
 }
 
-fn call_workload(store: &mut Store<WasiState>, instance: &Instance, input: &[u8], phases: &mut Phases, fuel: u64) -> Result<Vec<u8>, (Status, String)> {
-    let abi_error = |e: wasmi::Error| (Status::Error, format!("the module does not follow the harness ABI: {e}"));
-    let memory = instance.get_memory(&*store, "memory").ok_or((Status::Error, "the module exports no `memory`".to_string()))?;
-    let alloc = instance.get_typed_func::<u32, u32>(&*store, "harness_alloc").map_err(abi_error)?;
-    let run = instance.get_typed_func::<u32, u32>(&*store, "harness_run").map_err(abi_error)?;
-    let out_ptr = instance.get_typed_func::<(), u32>(&*store, "harness_output_ptr").map_err(abi_error)?;
-    let out_len = instance.get_typed_func::<(), u32>(&*store, "harness_output_len").map_err(abi_error)?;
+fn call_workload(
+    store: &mut Store<WasiState>,
+    instance: &Instance,
+    input: &[u8],
+    phases: &mut Phases,
+    fuel: u64,
+) -> Result<Vec<u8>, (Status, String)> {
+    let abi_error = |e: wasmi::Error| {
+        (
+            Status::Error,
+            format!("the module does not follow the harness ABI: {e}"),
+        )
+    };
+    let memory = instance
+        .get_memory(&*store, "memory")
+        .ok_or((Status::Error, "the module exports no `memory`".to_string()))?;
+    let alloc = instance
+        .get_typed_func::<u32, u32>(&*store, "harness_alloc")
+        .map_err(abi_error)?;
+    let run = instance
+        .get_typed_func::<u32, u32>(&*store, "harness_run")
+        .map_err(abi_error)?;
+    let out_ptr = instance
+        .get_typed_func::<(), u32>(&*store, "harness_output_ptr")
+        .map_err(abi_error)?;
+    let out_len = instance
+        .get_typed_func::<(), u32>(&*store, "harness_output_len")
+        .map_err(abi_error)?;
 
     let t0 = monotonic_ns();
-    let ptr = alloc.call(&mut *store, input.len() as u32).map_err(|e| classify(&e, store, fuel))?;
+    let ptr = alloc
+        .call(&mut *store, input.len() as u32)
+        .map_err(|e| classify(&e, store, fuel))?;
     memory
         .write(&mut *store, ptr as usize, input)
-        .map_err(|e| (Status::Error, format!("writing the input into linear memory: {e}")))?;
+        .map_err(|e| {
+            (
+                Status::Error,
+                format!("writing the input into linear memory: {e}"),
+            )
+        })?;
     let t1 = monotonic_ns();
-    let status = run.call(&mut *store, input.len() as u32).map_err(|e| classify(&e, store, fuel))?;
+    let status = run
+        .call(&mut *store, input.len() as u32)
+        .map_err(|e| classify(&e, store, fuel))?;
     let t2 = monotonic_ns();
-    let ptr = out_ptr.call(&mut *store, ()).map_err(|e| classify(&e, store, fuel))? as usize;
-    let len = out_len.call(&mut *store, ()).map_err(|e| classify(&e, store, fuel))? as usize;
+    let ptr = out_ptr
+        .call(&mut *store, ())
+        .map_err(|e| classify(&e, store, fuel))? as usize;
+    let len = out_len
+        .call(&mut *store, ())
+        .map_err(|e| classify(&e, store, fuel))? as usize;
     let output = memory
         .data(&*store)
         .get(ptr..ptr + len)
-        .ok_or((Status::Error, "output range outside linear memory".to_string()))?
+        .ok_or((
+            Status::Error,
+            "output range outside linear memory".to_string(),
+        ))?
         .to_vec();
     let t3 = monotonic_ns();
     phases.input_ns = span(t0, t1);
     phases.execute_ns = span(t1, t2);
     phases.output_ns = span(t2, t3);
     if status != 0 {
-        return Err((Status::Error, format!("workload error: {}", String::from_utf8_lossy(&output))));
+        return Err((
+            Status::Error,
+            format!("workload error: {}", String::from_utf8_lossy(&output)),
+        ));
     }
     Ok(output)
 }
@@ -114,16 +174,29 @@ pub struct WasmiRuntime {
 
 impl WasmiRuntime {
     pub fn new(limits: Limits) -> WasmiRuntime {
-        WasmiRuntime { fuel: limits.timeout_ms.saturating_mul(FUEL_PER_MS), warm_engine: engine(), warm: HashMap::new() }
+        WasmiRuntime {
+            fuel: limits.timeout_ms.saturating_mul(FUEL_PER_MS),
+            warm_engine: engine(),
+            warm: HashMap::new(),
+        }
     }
 
     fn load(engine: &Engine, workload: &WorkloadArtifacts) -> anyhow::Result<Module> {
-        let bytes = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
-        Module::new(engine, &bytes).with_context(|| format!("validating {}", workload.wasm.display()))
+        let bytes = std::fs::read(&workload.wasm)
+            .with_context(|| format!("reading {}", workload.wasm.display()))?;
+        Module::new(engine, &bytes)
+            .with_context(|| format!("validating {}", workload.wasm.display()))
     }
 
     /// Store, instance and `_initialize`, then the call; shared by cold and warm.
-    fn instantiate_and_call(&self, engine: &Engine, module: &Module, linker: &Linker<WasiState>, input: &[u8], mut phases: Phases) -> Outcome {
+    fn instantiate_and_call(
+        &self,
+        engine: &Engine,
+        module: &Module,
+        linker: &Linker<WasiState>,
+        input: &[u8],
+        mut phases: Phases,
+    ) -> Outcome {
         let t0 = monotonic_ns();
         let mut store = Store::new(engine, WasiState::default());
         if let Err(e) = store.set_fuel(self.fuel) {
@@ -133,11 +206,11 @@ impl WasmiRuntime {
             Ok(i) => i,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("instantiating: {e}")),
         };
-        if let Ok(init) = instance.get_typed_func::<(), ()>(&store, "_initialize") {
-            if let Err(e) = init.call(&mut store, ()) {
-                let (status, message) = classify(&e, &store, self.fuel);
-                return Outcome::failed(phases, status, message);
-            }
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&store, "_initialize")
+            && let Err(e) = init.call(&mut store, ())
+        {
+            let (status, message) = classify(&e, &store, self.fuel);
+            return Outcome::failed(phases, status, message);
         }
         phases.instantiate_ns = span(t0, monotonic_ns());
         match call_workload(&mut store, &instance, input, &mut phases, self.fuel) {
@@ -156,7 +229,8 @@ impl Runtime for WasmiRuntime {
         if !self.warm.contains_key(workload.name) {
             let module = Self::load(&self.warm_engine, workload)?;
             let linker = linker_for(&self.warm_engine, &module)?;
-            self.warm.insert(workload.name.to_string(), WarmModule { module, linker });
+            self.warm
+                .insert(workload.name.to_string(), WarmModule { module, linker });
         }
         Ok(())
     }
@@ -168,18 +242,29 @@ impl Runtime for WasmiRuntime {
                 let t0 = monotonic_ns();
                 let engine = engine();
                 let t1 = monotonic_ns();
-                let loaded = Self::load(&engine, workload).and_then(|m| Ok((linker_for(&engine, &m)?, m)));
+                let loaded =
+                    Self::load(&engine, workload).and_then(|m| Ok((linker_for(&engine, &m)?, m)));
                 let t2 = monotonic_ns();
                 phases.startup_ns = span(t0, t1);
                 phases.compile_ns = span(t1, t2);
                 match loaded {
-                    Ok((linker, module)) => self.instantiate_and_call(&engine, &module, &linker, input, phases),
+                    Ok((linker, module)) => {
+                        self.instantiate_and_call(&engine, &module, &linker, input, phases)
+                    }
                     Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
                 }
             }
             Mode::Warm => match self.warm.get(workload.name) {
-                Some(warm) => self.instantiate_and_call(&self.warm_engine, &warm.module, &warm.linker, input, phases),
-                None => Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm"),
+                Some(warm) => self.instantiate_and_call(
+                    &self.warm_engine,
+                    &warm.module,
+                    &warm.linker,
+                    input,
+                    phases,
+                ),
+                None => {
+                    Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm")
+                }
             },
         }
     }

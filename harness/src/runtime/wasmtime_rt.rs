@@ -10,7 +10,10 @@ use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, Store, Trap, Val};
+use wasmtime::{
+    Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store, Trap, Val,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -28,7 +31,26 @@ pub fn engine_config() -> Config {
 }
 
 pub fn new_engine() -> anyhow::Result<Engine> {
-    Engine::new(&engine_config()).map_err(anyhow::Error::from).context("creating the wasmtime engine")
+    Engine::new(&engine_config())
+        .map_err(anyhow::Error::from)
+        .context("creating the wasmtime engine")
+}
+
+/// The engine warm invocations share: the same code generation as [`engine_config`] (so the same `.cwasm`
+/// loads), with instances taken from a pooling allocator, as long-running Wasm hosts (wasmtime serve, Spin)
+/// do. Each request still gets a fresh instance; the pool only reuses the reserved address space, which
+/// avoids an mmap/munmap pair (and a TLB shootdown) per request.
+pub fn new_warm_engine() -> anyhow::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    // One invocation runs at a time; a few slots spare keep the pool from ever being the limit.
+    pool.total_memories(4)
+        .total_tables(4)
+        .total_core_instances(4);
+    let mut config = engine_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("creating the pooled wasmtime engine")
 }
 
 /// Compiles a module to the `.cwasm` bytes `Module::deserialize` accepts.
@@ -66,14 +88,20 @@ struct Ticking(Engine);
 
 impl Ticking {
     fn start(engine: &Engine) -> Ticking {
-        ticked_engines().lock().unwrap_or_else(|p| p.into_inner()).push(engine.clone());
+        ticked_engines()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(engine.clone());
         Ticking(engine.clone())
     }
 }
 
 impl Drop for Ticking {
     fn drop(&mut self) {
-        ticked_engines().lock().unwrap_or_else(|p| p.into_inner()).retain(|e| !Engine::same(e, &self.0));
+        ticked_engines()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|e| !Engine::same(e, &self.0));
     }
 }
 
@@ -83,19 +111,29 @@ pub(crate) fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Lin
     for import in module.imports() {
         let (field, name) = (import.module(), import.name().to_string());
         let Some(ty) = import.ty().func().cloned() else {
-            bail!("the module imports `{field}.{name}`, which is not a function; the harness provides only WASI functions");
+            bail!(
+                "the module imports `{field}.{name}`, which is not a function; the harness provides only WASI functions"
+            );
         };
         if field != wasi_shim::MODULE {
-            bail!("the module imports `{field}.{name}`; the harness provides only `{}` functions", wasi_shim::MODULE);
+            bail!(
+                "the module imports `{field}.{name}`; the harness provides only `{}` functions",
+                wasi_shim::MODULE
+            );
         }
         if !wasi_shim::serves(&name) {
             let message = wasi_shim::unsupported(&name);
-            linker.func_new(field, &name, ty, move |_, _, _| Err(wasmtime::Error::msg(message.clone())))?;
+            linker.func_new(field, &name, ty, move |_, _, _| {
+                Err(wasmtime::Error::msg(message.clone()))
+            })?;
             continue;
         }
         let served_name = name.clone();
         linker.func_new(field, &name, ty, move |mut caller, params, results| {
-            let args: Vec<i64> = params.iter().map(|v| v.i64().unwrap_or_else(|| v.unwrap_i32() as i64)).collect();
+            let args: Vec<i64> = params
+                .iter()
+                .map(|v| v.i64().unwrap_or_else(|| v.unwrap_i32() as i64))
+                .collect();
             let memory = caller
                 .get_export("memory")
                 .and_then(|e| e.into_memory())
@@ -108,7 +146,9 @@ pub(crate) fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Lin
                     }
                     Ok(())
                 }
-                Served::Exit(code) => Err(wasmtime::Error::msg(format!("the workload called proc_exit({code})"))),
+                Served::Exit(code) => Err(wasmtime::Error::msg(format!(
+                    "the workload called proc_exit({code})"
+                ))),
             }
         })?;
     }
@@ -117,32 +157,72 @@ pub(crate) fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Lin
 
 /// Why a guest call failed, from wasmtime's error.
 fn classify(error: &wasmtime::Error, store: &Store<WasiState>) -> (Status, String) {
-    let guest_said = String::from_utf8_lossy(&store.data().stderr).trim().to_string();
-    let with_stderr = |m: String| if guest_said.is_empty() { m } else { format!("{m}; guest stderr: {guest_said}") };
+    let guest_said = String::from_utf8_lossy(&store.data().stderr)
+        .trim()
+        .to_string();
+    let with_stderr = |m: String| {
+        if guest_said.is_empty() {
+            m
+        } else {
+            format!("{m}; guest stderr: {guest_said}")
+        }
+    };
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => (Status::Timeout, "deadline reached (epoch interruption)".into()),
+        Some(Trap::Interrupt) => (
+            Status::Timeout,
+            "deadline reached (epoch interruption)".into(),
+        ),
         Some(trap) => (Status::Trap, with_stderr(format!("trap: {trap}"))),
         None => (Status::Trap, with_stderr(format!("{error:#}"))),
     }
 }
 
 /// Calls the harness ABI on an instance, timing input transfer, execution and output transfer.
-fn call_workload(store: &mut Store<WasiState>, instance: &Instance, input: &[u8], phases: &mut Phases) -> Result<Vec<u8>, (Status, String)> {
+fn call_workload(
+    store: &mut Store<WasiState>,
+    instance: &Instance,
+    input: &[u8],
+    phases: &mut Phases,
+) -> Result<Vec<u8>, (Status, String)> {
     let fail = |e: wasmtime::Error, store: &Store<WasiState>| classify(&e, store);
-    let abi_error = |e: wasmtime::Error| (Status::Error, format!("the module does not follow the harness ABI: {e:#}"));
-    let memory = instance.get_memory(&mut *store, "memory").ok_or((Status::Error, "the module exports no `memory`".to_string()))?;
-    let alloc = instance.get_typed_func::<u32, u32>(&mut *store, "harness_alloc").map_err(abi_error)?;
-    let run = instance.get_typed_func::<u32, u32>(&mut *store, "harness_run").map_err(abi_error)?;
-    let out_ptr = instance.get_typed_func::<(), u32>(&mut *store, "harness_output_ptr").map_err(abi_error)?;
-    let out_len = instance.get_typed_func::<(), u32>(&mut *store, "harness_output_len").map_err(abi_error)?;
+    let abi_error = |e: wasmtime::Error| {
+        (
+            Status::Error,
+            format!("the module does not follow the harness ABI: {e:#}"),
+        )
+    };
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or((Status::Error, "the module exports no `memory`".to_string()))?;
+    let alloc = instance
+        .get_typed_func::<u32, u32>(&mut *store, "harness_alloc")
+        .map_err(abi_error)?;
+    let run = instance
+        .get_typed_func::<u32, u32>(&mut *store, "harness_run")
+        .map_err(abi_error)?;
+    let out_ptr = instance
+        .get_typed_func::<(), u32>(&mut *store, "harness_output_ptr")
+        .map_err(abi_error)?;
+    let out_len = instance
+        .get_typed_func::<(), u32>(&mut *store, "harness_output_len")
+        .map_err(abi_error)?;
 
     let t0 = monotonic_ns();
-    let ptr = alloc.call(&mut *store, input.len() as u32).map_err(|e| fail(e, store))?;
+    let ptr = alloc
+        .call(&mut *store, input.len() as u32)
+        .map_err(|e| fail(e, store))?;
     memory
         .write(&mut *store, ptr as usize, input)
-        .map_err(|e| (Status::Error, format!("writing the input into linear memory: {e}")))?;
+        .map_err(|e| {
+            (
+                Status::Error,
+                format!("writing the input into linear memory: {e}"),
+            )
+        })?;
     let t1 = monotonic_ns();
-    let status = run.call(&mut *store, input.len() as u32).map_err(|e| fail(e, store))?;
+    let status = run
+        .call(&mut *store, input.len() as u32)
+        .map_err(|e| fail(e, store))?;
     let t2 = monotonic_ns();
     let (ptr, len) = (
         out_ptr.call(&mut *store, ()).map_err(|e| fail(e, store))? as usize,
@@ -151,14 +231,20 @@ fn call_workload(store: &mut Store<WasiState>, instance: &Instance, input: &[u8]
     let output = memory
         .data(&*store)
         .get(ptr..ptr + len)
-        .ok_or((Status::Error, "output range outside linear memory".to_string()))?
+        .ok_or((
+            Status::Error,
+            "output range outside linear memory".to_string(),
+        ))?
         .to_vec();
     let t3 = monotonic_ns();
     phases.input_ns = span(t0, t1);
     phases.execute_ns = span(t1, t2);
     phases.output_ns = span(t2, t3);
     if status != 0 {
-        return Err((Status::Error, format!("workload error: {}", String::from_utf8_lossy(&output))));
+        return Err((
+            Status::Error,
+            format!("workload error: {}", String::from_utf8_lossy(&output)),
+        ));
     }
     Ok(output)
 }
@@ -166,7 +252,8 @@ fn call_workload(store: &mut Store<WasiState>, instance: &Instance, input: &[u8]
 /// Runs `_initialize` where the module has one (Rust cdylibs built for WASI do): it runs static constructors.
 fn initialize(store: &mut Store<WasiState>, instance: &Instance) -> Result<(), (Status, String)> {
     if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
-        init.call(&mut *store, ()).map_err(|e| classify(&e, store))?;
+        init.call(&mut *store, ())
+            .map_err(|e| classify(&e, store))?;
     }
     Ok(())
 }
@@ -186,7 +273,7 @@ pub struct WasmtimeRuntime {
 
 impl WasmtimeRuntime {
     pub fn new(flavor: Flavor, limits: Limits) -> anyhow::Result<WasmtimeRuntime> {
-        let warm_engine = new_engine()?;
+        let warm_engine = new_warm_engine()?;
         Ok(WasmtimeRuntime {
             flavor,
             deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
@@ -232,15 +319,22 @@ impl WasmtimeRuntime {
         phases.startup_ns = span(t0, t1);
         phases.compile_ns = span(t1, t2);
         let mut store = self.new_store(&engine);
-        let instance = match linker_for(&engine, &module).and_then(|l| Ok(l.instantiate(&mut store, &module)?)) {
+        let instance = match linker_for(&engine, &module)
+            .and_then(|l| Ok(l.instantiate(&mut store, &module)?))
+        {
             Ok(i) => i,
-            Err(e) => return Outcome::failed(phases, Status::Error, format!("instantiating: {e:#}")),
+            Err(e) => {
+                return Outcome::failed(phases, Status::Error, format!("instantiating: {e:#}"));
+            }
         };
         if let Err((status, message)) = initialize(&mut store, &instance) {
             return Outcome::failed(phases, status, message);
         }
         phases.instantiate_ns = span(t2, monotonic_ns());
-        finish(call_workload(&mut store, &instance, input, &mut phases), phases)
+        finish(
+            call_workload(&mut store, &instance, input, &mut phases),
+            phases,
+        )
     }
 
     fn warm(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
@@ -252,13 +346,18 @@ impl WasmtimeRuntime {
         let mut store = self.new_store(&self.warm_engine);
         let instance = match warm.pre.instantiate(&mut store) {
             Ok(i) => i,
-            Err(e) => return Outcome::failed(phases, Status::Error, format!("instantiating: {e:#}")),
+            Err(e) => {
+                return Outcome::failed(phases, Status::Error, format!("instantiating: {e:#}"));
+            }
         };
         if let Err((status, message)) = initialize(&mut store, &instance) {
             return Outcome::failed(phases, status, message);
         }
         phases.instantiate_ns = span(t0, monotonic_ns());
-        finish(call_workload(&mut store, &instance, input, &mut phases), phases)
+        finish(
+            call_workload(&mut store, &instance, input, &mut phases),
+            phases,
+        )
     }
 }
 
@@ -283,7 +382,8 @@ impl Runtime for WasmtimeRuntime {
         }
         let module = self.load(&self.warm_engine, workload)?;
         let pre = linker_for(&self.warm_engine, &module)?.instantiate_pre(&module)?;
-        self.warm.insert(workload.name.to_string(), WarmModule { pre });
+        self.warm
+            .insert(workload.name.to_string(), WarmModule { pre });
         Ok(())
     }
 

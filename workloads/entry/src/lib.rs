@@ -18,10 +18,15 @@ struct Buffers {
     output: Vec<u8>,
 }
 
-static BUFFERS: Mutex<Buffers> = Mutex::new(Buffers { input: Vec::new(), output: Vec::new() });
+static BUFFERS: Mutex<Buffers> = Mutex::new(Buffers {
+    input: Vec::new(),
+    output: Vec::new(),
+});
 
 fn buffers() -> std::sync::MutexGuard<'static, Buffers> {
-    BUFFERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    BUFFERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs this build's workload. Matching on the constant (rather than going through the workload table) lets

@@ -1,0 +1,182 @@
+//! The measurement spine end to end: the issue's plan, every workload on every runtime, the run directory.
+
+mod common;
+
+use common::*;
+use harness_data::{Mode, RunStatus, Status};
+use std::collections::{BTreeMap, BTreeSet};
+
+const ISSUE_PLAN: &str = r#"seed = 7
+repetitions = 5
+warmup = 1
+runtimes = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"]
+modes = ["cold", "warm"]
+[[workloads]]
+name = "fibonacci"
+inputs = ["25"]
+"#;
+
+#[test]
+fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), "spine.toml", ISSUE_PLAN);
+    let run = dir.path().join("run");
+    let output = measure(&plan, &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let rows = rows(&run);
+    let measured: Vec<_> = rows.iter().filter(|r| !r.warmup).collect();
+    assert_eq!(measured.len(), 40);
+    assert_eq!(
+        rows.iter().filter(|r| r.warmup).count(),
+        8,
+        "one marked warm-up per cell"
+    );
+    assert!(rows.iter().all(|r| r.status == Status::Ok), "{rows:?}");
+    let digests: BTreeSet<&str> = rows.iter().map(|r| r.digest.as_str()).collect();
+    assert_eq!(
+        digests.len(),
+        1,
+        "fib(25) must hash the same everywhere: {digests:?}"
+    );
+    assert_eq!(
+        digests.into_iter().next().unwrap(),
+        harness_workloads::digest(b"75025")
+    );
+
+    // Monotonic times: each row ends after it starts, and sequence follows time.
+    for r in &rows {
+        assert_eq!(r.latency_ns, r.end_ns - r.start_ns);
+    }
+    let mut by_sequence = rows.clone();
+    by_sequence.sort_by_key(|r| r.sequence);
+    assert!(by_sequence.windows(2).all(|w| w[0].end_ns <= w[1].start_ns));
+
+    // Phases where the table says they exist.
+    let cold_jit = rows
+        .iter()
+        .find(|r| r.runtime == "wasmtime-jit" && r.mode == Mode::Cold)
+        .unwrap();
+    assert!(
+        cold_jit.compile_ns.is_some()
+            && cold_jit.instantiate_ns.is_some()
+            && cold_jit.execute_ns.is_some()
+    );
+    let warm_aot = rows
+        .iter()
+        .find(|r| r.runtime == "wasmtime-aot" && r.mode == Mode::Warm)
+        .unwrap();
+    assert_eq!(
+        warm_aot.compile_ns, None,
+        "warm invocations compile nothing"
+    );
+    let cold_native = rows
+        .iter()
+        .find(|r| r.runtime == "native" && r.mode == Mode::Cold)
+        .unwrap();
+    assert!(
+        cold_native.startup_ns.unwrap() > 0,
+        "the spawned process reports its phases on the same clock"
+    );
+
+    // The interpreter is far slower warm than the JIT (Lumos saw 30-55x).
+    let warm_median = |runtime: &str| {
+        median(
+            rows.iter()
+                .filter(|r| r.runtime == runtime && r.mode == Mode::Warm && !r.warmup)
+                .map(|r| r.latency_ns)
+                .collect(),
+        )
+    };
+    let (wasmi, wasmtime) = (warm_median("wasmi"), warm_median("wasmtime-jit"));
+    assert!(
+        wasmi > 4 * wasmtime,
+        "wasmi {wasmi} ns vs wasmtime {wasmtime} ns"
+    );
+
+    let manifest = manifest(&run);
+    assert_eq!(manifest.status, RunStatus::Complete);
+    assert_eq!(manifest.seed, 7);
+    assert_eq!(manifest.recorded_invocations, 48);
+    assert!(manifest.engines["wasmtime"].starts_with(char::is_numeric));
+    assert!(manifest.engines["wasmi"].starts_with(char::is_numeric));
+    let sizes = &manifest.artifacts["fibonacci"];
+    assert!(
+        sizes.native_bytes.unwrap() > 0
+            && sizes.wasm_bytes.unwrap() > 0
+            && sizes.cwasm_bytes.unwrap() > 0
+    );
+    assert!(manifest.host.logical_cores >= 1 && !manifest.host.kernel.is_empty());
+    assert_eq!(manifest.plan["repetitions"], 5);
+    assert!(manifest.anchor.monotonic_ns <= rows.iter().map(|r| r.start_ns).min().unwrap());
+}
+
+#[test]
+fn every_workload_runs_on_every_runtime_cold_and_warm_with_matching_digests() {
+    let mut plan = String::from(
+        "seed = 1\nrepetitions = 1\nwarmup = 0\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n",
+    );
+    for w in harness_workloads::WORKLOADS.iter().filter(|w| !w.test_only) {
+        plan += &format!(
+            "[[workloads]]\nname = \"{}\"\ninputs = [\"{}\"]\n",
+            w.name, w.small_input
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = measure(&write_plan(dir.path(), "all.toml", &plan), &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = rows(&run);
+    let workloads = harness_workloads::WORKLOADS
+        .iter()
+        .filter(|w| !w.test_only)
+        .count();
+    assert_eq!(rows.len(), workloads * 4 * 2);
+    let mut digests: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in &rows {
+        assert_eq!(
+            r.status,
+            Status::Ok,
+            "{} on {} {:?}: {}",
+            r.workload,
+            r.runtime,
+            r.mode,
+            r.error
+        );
+        digests.entry(&r.workload).or_default().insert(&r.digest);
+    }
+    for (workload, set) in digests {
+        assert_eq!(set.len(), 1, "{workload}: {set:?}");
+    }
+    // transfer moves its blob both ways, timed apart from compute.
+    let transfer = rows
+        .iter()
+        .find(|r| r.workload == "transfer" && r.runtime == "wasmtime-aot")
+        .unwrap();
+    assert_eq!(
+        (transfer.input_bytes, transfer.output_bytes),
+        (65536, 65536)
+    );
+    assert!(transfer.input_ns.is_some() && transfer.output_ns.is_some());
+}
+
+#[test]
+fn an_existing_run_directory_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "p.toml",
+        &ISSUE_PLAN
+            .replace("repetitions = 5", "repetitions = 1")
+            .replace("\"wasmtime-jit\", ", ""),
+    );
+    let run = dir.path().join("run");
+    assert!(measure(&plan, &run).status.success());
+    let again = measure(&plan, &run);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already holds a run"),
+        "{}",
+        stderr(&again)
+    );
+}

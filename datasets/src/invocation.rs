@@ -77,6 +77,9 @@ pub struct InvocationRecord {
     pub warmup: bool,
     /// Position in the run's shuffled schedule, so the executed order can be reconstructed.
     pub sequence: u64,
+    /// For warm invocations measured back to back in a batch window (resolution-aware batching): the
+    /// `sequence` of the batch's first invocation. Empty when measured alone.
+    pub batch: Option<u64>,
     pub start_ns: u64,
     pub end_ns: u64,
     pub latency_ns: u64,
@@ -97,7 +100,7 @@ pub struct InvocationRecord {
 
 impl InvocationRecord {
     /// Column order of `invocations.csv`, as written by the recorder.
-    pub const COLUMNS: [&'static str; 21] = [
+    pub const COLUMNS: [&'static str; 22] = [
         "workload",
         "input",
         "runtime",
@@ -105,6 +108,7 @@ impl InvocationRecord {
         "iteration",
         "warmup",
         "sequence",
+        "batch",
         "start_ns",
         "end_ns",
         "latency_ns",

@@ -4,9 +4,14 @@
 //! a run writes, so the recorder and the analysis cannot disagree about a column. `SCHEMA.md` beside this crate
 //! is the data dictionary for the same files.
 
+pub mod energy;
 pub mod invocation;
 pub mod manifest;
 
+pub use energy::{
+    Baseline, BatchPlan, ChannelInfo, EnergyQuality, PairedRecord, ProbeManifest, SampleKind,
+    SampleRecord,
+};
 pub use invocation::{InvocationRecord, Mode, Phases, Status};
 pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, RunStatus};
 

@@ -65,4 +65,13 @@ pub struct Manifest {
     pub plan: serde_json::Value,
     pub scheduled_invocations: u64,
     pub recorded_invocations: u64,
+    /// Energy probes as they ran (empty: latency only).
+    #[serde(default)]
+    pub probes: Vec<crate::ProbeManifest>,
+    /// True when every energy figure of the run comes from a model: the run's energy is estimated.
+    #[serde(default)]
+    pub energy_estimated: bool,
+    /// Warm cells measured in batch windows, and why.
+    #[serde(default)]
+    pub batching: Vec<crate::BatchPlan>,
 }

@@ -212,6 +212,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
                         iteration: i as u32,
                         warmup: false,
                         sequence,
+                        batch: None,
                     };
                     sequence += 1;
                     invoke_and_record(

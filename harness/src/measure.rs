@@ -109,6 +109,9 @@ pub fn measure(
         plan: serde_json::to_value(&plan)?,
         scheduled_invocations: schedule.slots.len() as u64,
         recorded_invocations: 0,
+        probes: Vec::new(),
+        energy_estimated: false,
+        batching: Vec::new(),
     };
     write_manifest(out, &manifest)?;
 
@@ -158,6 +161,7 @@ pub fn measure(
             iteration: slot.iteration,
             warmup: slot.warmup,
             sequence: sequence as u64,
+            batch: None,
         };
         match prepare_error {
             Some(message) => {

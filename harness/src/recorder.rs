@@ -35,6 +35,8 @@ pub struct SlotInfo {
     pub iteration: u32,
     pub warmup: bool,
     pub sequence: u64,
+    /// The sequence of the batch's first invocation, for batched warm invocations.
+    pub batch: Option<u64>,
 }
 
 /// An invocation as measured, compact: the writer turns it into an [`InvocationRecord`] and hashes the output.
@@ -70,6 +72,7 @@ impl Measured {
         number(csv, Some(u64::from(self.slot.iteration)))?;
         csv.write_field(if self.slot.warmup { "true" } else { "false" })?;
         number(csv, Some(self.slot.sequence))?;
+        number(csv, self.slot.batch)?;
         number(csv, Some(self.start_ns))?;
         number(csv, Some(self.end_ns))?;
         number(csv, Some(self.end_ns.saturating_sub(self.start_ns)))?;
@@ -371,6 +374,7 @@ mod tests {
                 iteration: 0,
                 warmup: false,
                 sequence: 0,
+                batch: None,
             },
             start_ns: 1,
             end_ns: 3,
@@ -394,10 +398,10 @@ mod tests {
         assert_eq!(first.len(), InvocationRecord::COLUMNS.len());
         assert_eq!(first[2], "native");
         assert_eq!(
-            first[10], "",
+            first[11], "",
             "a phase that does not exist is an empty cell"
         );
-        assert_eq!(first[19], harness_workloads::digest(b"6765"));
+        assert_eq!(first[20], harness_workloads::digest(b"6765"));
         // Rows read back into the same struct.
         let mut reader = csv::Reader::from_path(dir.path().join(files::INVOCATIONS)).unwrap();
         let back: Vec<InvocationRecord> = reader.deserialize().collect::<Result<_, _>>().unwrap();

@@ -1,0 +1,164 @@
+//! Energy records: raw probe samples (`samples.csv`) and the paired latency/energy dataset (`paired.csv`).
+
+use serde::{Deserialize, Serialize};
+
+/// What a sample's value means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleKind {
+    /// A cumulative energy counter, already unwrapped (monotonic over the run), in the channel's unit.
+    EnergyCounter,
+    /// An instantaneous (or sensor-averaged) power reading, in the channel's unit.
+    Power,
+    /// The probe could not read this channel at `t_ns` (file vanished, garbage, ENODATA, corrupt frame):
+    /// no value. Attribution treats the span around it as a gap.
+    Gap,
+}
+
+/// One row of `samples.csv`. `t_ns` is CLOCK_MONOTONIC, stamped by the sampler right before the poll (or, for
+/// probes with their own delay, corrected as recorded in the manifest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub probe: String,
+    pub channel: String,
+    pub t_ns: u64,
+    /// Empty for `gap` rows.
+    pub value: Option<f64>,
+    /// `uJ`, `mJ`, `J`, `W`, `mW`.
+    pub unit: String,
+    pub kind: SampleKind,
+}
+
+impl SampleRecord {
+    pub const COLUMNS: [&'static str; 6] = ["probe", "channel", "t_ns", "value", "unit", "kind"];
+}
+
+/// How far an energy figure can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnergyQuality {
+    /// Measured, with samples on both sides of the window.
+    Ok,
+    /// The counter did not move (or moved by less than its resolution) across the window: the energy is below
+    /// what the probe can resolve. Never reported as zero joules.
+    BelowResolution,
+    /// A gap (missing samples, a vanished sensor) overlaps the window.
+    Gap,
+    /// From a model, not a sensor.
+    Estimated,
+}
+
+/// One row of `paired.csv`: one measured invocation (or one batch window of warm invocations) and, for one
+/// probe channel, the energy attributed to it. Long format: an invocation measured by three channels has
+/// three rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairedRecord {
+    pub workload: String,
+    pub input: String,
+    pub runtime: String,
+    pub mode: crate::Mode,
+    /// Iteration of the invocation, or of the first invocation of the batch.
+    pub iteration: u32,
+    /// `sequence` of the invocation (or of the batch's first) in `invocations.csv`.
+    pub sequence: u64,
+    /// Invocations in the window: 1, or the batch size.
+    pub count: u32,
+    pub window_start_ns: u64,
+    pub window_end_ns: u64,
+    /// Latency per invocation: the invocation's own, or the batch window's mean.
+    pub latency_ns: f64,
+    pub probe: String,
+    pub channel: String,
+    /// Energy per invocation, in joules, before subtracting idle power.
+    pub gross_j: Option<f64>,
+    /// Energy per invocation after subtracting `baseline_w` over the invocation's share of the window.
+    pub net_j: Option<f64>,
+    /// Idle power of this channel measured before and after the run, in watts.
+    pub baseline_w: Option<f64>,
+    /// Mean power over the window, in watts.
+    pub power_w: Option<f64>,
+    /// Samples of this channel inside the window.
+    pub samples: u32,
+    /// Half-width of the energy per invocation's resolution bound, in joules (counter step or sample spacing).
+    pub uncertainty_j: Option<f64>,
+    pub quality: EnergyQuality,
+    /// True when the energy comes from a model (the `model` probe), not a sensor: such figures are estimates.
+    pub estimated: bool,
+}
+
+impl PairedRecord {
+    pub const COLUMNS: [&'static str; 20] = [
+        "workload",
+        "input",
+        "runtime",
+        "mode",
+        "iteration",
+        "sequence",
+        "count",
+        "window_start_ns",
+        "window_end_ns",
+        "latency_ns",
+        "probe",
+        "channel",
+        "gross_j",
+        "net_j",
+        "baseline_w",
+        "power_w",
+        "samples",
+        "uncertainty_j",
+        "quality",
+        "estimated",
+    ];
+}
+
+/// A channel as a probe declares it (recorded in the manifest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    pub probe: String,
+    pub channel: String,
+    pub unit: String,
+    pub kind: SampleKind,
+    /// Smallest step the value moves in, in `unit` (a RAPL energy unit, an ADC step).
+    pub resolution: f64,
+    /// How often the sensor itself updates, in nanoseconds (RAPL ~1 ms, NVML 20-100 ms, meters 100 ms-1 s).
+    pub update_period_ns: u64,
+    /// The value is modelled, not measured.
+    pub estimated: bool,
+}
+
+/// Idle power of one channel, measured before and after the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub before_w: Option<f64>,
+    pub after_w: Option<f64>,
+    /// What attribution subtracted: the mean of the two where both exist.
+    pub used_w: Option<f64>,
+}
+
+/// A probe as it ran: its options, channels, baselines, and any delay measured and applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeManifest {
+    pub kind: String,
+    pub options: serde_json::Value,
+    pub channels: Vec<ChannelInfo>,
+    /// Keyed by channel name.
+    pub baselines: std::collections::BTreeMap<String, Baseline>,
+    /// The probe's own delay, measured by calibration and subtracted from its timestamps.
+    pub delay_ns: Option<i64>,
+    /// Facts worth keeping (chip settings, firmware, the sensor's averaging).
+    pub notes: Vec<String>,
+}
+
+/// A warm cell measured in batches because its invocations are shorter than a probe can resolve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchPlan {
+    pub workload: String,
+    pub input: String,
+    pub runtime: String,
+    /// Invocations per batch window.
+    pub batch_size: u32,
+    /// Median latency of the pilot invocations that chose the size.
+    pub pilot_latency_ns: u64,
+    /// The window the batch must fill: about 20 x the coarsest channel's update period.
+    pub target_window_ns: u64,
+}

@@ -1,0 +1,85 @@
+//! `rapl`: Intel and AMD RAPL energy counters, through powercap (`/sys/class/powercap/intel-rapl:*`), or the
+//! `power` perf PMU where powercap is not readable.
+//!
+//! Zones are identified by their `name` file, never by index (`psys` can sit at `intel-rapl:1`, a second socket
+//! at `intel-rapl:2`); the `intel-rapl-mmio` zones duplicate the package zone and are skipped so nothing is
+//! counted twice.
+
+mod perf;
+mod powercap;
+
+pub use perf::{PerfEvent, discover_perf};
+pub use powercap::{PowercapZone, RaplSource, discover_powercap};
+
+use crate::{Discovery, ProbeError, Source};
+use std::path::Path;
+
+pub const KIND: &str = "rapl";
+
+/// How the energy files can be made readable, for error messages (root-only since the CVE-2020-8694 fix).
+pub const PERMISSION_FIX: &str = "energy_uj is readable by root only since Linux 5.10 (CVE-2020-8694 fix). Either run the harness as root, or grant a group read access: `sudo groupadd -f powercap && sudo chgrp powercap /sys/class/powercap/intel-rapl:*/energy_uj /sys/class/powercap/intel-rapl:*:*/energy_uj && sudo chmod g+r /sys/class/powercap/intel-rapl:*/energy_uj /sys/class/powercap/intel-rapl:*:*/energy_uj` and add yourself to `powercap`; make it permanent with a udev rule (`SUBSYSTEM==\"powercap\", ACTION==\"add\", RUN+=\"/bin/chgrp -R powercap /sys%p\", RUN+=\"/bin/chmod -R g+r /sys%p\"`) or a systemd-tmpfiles line (`z /sys/class/powercap/intel-rapl:*/energy_uj 0440 root powercap`)";
+
+/// Options of the `rapl` probe.
+#[derive(Debug, Clone)]
+pub struct RaplOptions {
+    /// `/` on a real machine; a fake tree in tests.
+    pub sysfs_root: std::path::PathBuf,
+    pub interval_ms: f64,
+}
+
+/// What RAPL this machine offers, without opening anything for reading.
+pub fn discover(root: &Path) -> Discovery {
+    let mut notes = Vec::new();
+    let powercap_problem = match discover_powercap(root) {
+        Ok((zones, skipped)) => {
+            notes.extend(skipped.into_iter().map(|z| format!("skipped {z}: it duplicates the package zone")));
+            match zones.iter().find_map(|z| z.check_readable().err()) {
+                None => {
+                    notes.push("interface: powercap".into());
+                    let channels = zones.iter().map(|z| z.channel_info(1.0)).collect();
+                    return Discovery { kind: KIND, channels, missing: None, notes };
+                }
+                Some(problem) => problem.to_string(),
+            }
+        }
+        Err(problem) => problem.to_string(),
+    };
+    match discover_perf(root) {
+        Ok(events) if !events.is_empty() => {
+            notes.push(format!("interface: perf_event (powercap unusable: {powercap_problem})"));
+            let channels = events.iter().map(|e| e.channel_info(1.0)).collect();
+            Discovery { kind: KIND, channels, missing: None, notes }
+        }
+        _ => Discovery { kind: KIND, channels: Vec::new(), missing: Some(powercap_problem), notes },
+    }
+}
+
+/// Opens RAPL: powercap when every zone is readable, else the perf PMU, else the powercap error (which says
+/// how to grant access).
+pub fn open(options: &RaplOptions) -> Result<Box<dyn Source>, ProbeError> {
+    let root = &options.sysfs_root;
+    let powercap_error = match discover_powercap(root).and_then(|(zones, skipped)| RaplSource::open(zones, skipped, options.interval_ms)) {
+        Ok(source) => return Ok(Box::new(source)),
+        Err(e) => e,
+    };
+    if let Ok(events) = discover_perf(root)
+        && !events.is_empty()
+        && let Ok(source) = perf::PerfSource::open(events, &powercap_error)
+    {
+        return Ok(Box::new(source));
+    }
+    Err(powercap_error)
+}
+
+/// Reads a small sysfs text file.
+pub(crate) fn read_text(path: &Path) -> Result<String, ProbeError> {
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).map_err(|source| io_error(path, source))
+}
+
+pub(crate) fn io_error(path: &Path, source: std::io::Error) -> ProbeError {
+    if source.kind() == std::io::ErrorKind::PermissionDenied {
+        ProbeError::PermissionDenied { probe: KIND, path: path.into(), fix: PERMISSION_FIX.into() }
+    } else {
+        ProbeError::Io { probe: KIND, path: path.into(), source }
+    }
+}

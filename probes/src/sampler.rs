@@ -1,0 +1,213 @@
+//! The sampler: one thread per probe polls its source on an absolute schedule, stamping each poll with the
+//! run's clock right before it, and streams rows to `samples.csv` as they come (appended in chunks at least
+//! every 100 ms, so a crash loses at most that much).
+
+use crate::clock::monotonic_ns;
+use crate::source::{Reading, Source, TimedReading};
+use harness_data::{SampleKind, SampleRecord};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// A source and how often to poll it.
+pub struct ProbeRun {
+    pub source: Box<dyn Source>,
+    pub interval_ns: u64,
+}
+
+/// What one probe's thread did, for the manifest and the overhead benchmark.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeStats {
+    pub kind: String,
+    pub polls: u64,
+    pub rows: u64,
+    pub gaps: u64,
+    /// The first reason a channel could not be read, if one could not.
+    pub first_gap: Option<String>,
+    /// CPU time of the sampler thread itself.
+    pub cpu_ns: u64,
+    pub wall_ns: u64,
+}
+
+/// Rows appended by every probe thread; each append is whole lines, so lines never interleave.
+struct SampleSink {
+    file: Mutex<File>,
+}
+
+impl SampleSink {
+    fn append(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        // A full disk must not stop the measurement; the row count in the manifest shows what reached the file.
+        let _ = file.write_all(text.as_bytes());
+    }
+}
+
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<ProbeStats>>,
+}
+
+const FLUSH_EVERY_NS: u64 = 100_000_000;
+
+impl Sampler {
+    /// Creates `samples_path` with its header and starts one thread per probe.
+    pub fn start(probes: Vec<ProbeRun>, samples_path: &Path) -> std::io::Result<Sampler> {
+        let mut file = File::create(samples_path)?;
+        writeln!(file, "{}", SampleRecord::COLUMNS.join(","))?;
+        let sink = Arc::new(SampleSink { file: Mutex::new(file) });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for probe in probes {
+            let (sink, stop) = (Arc::clone(&sink), Arc::clone(&stop));
+            let name = format!("sampler-{}", probe.source.kind());
+            threads.push(std::thread::Builder::new().name(name).spawn(move || run_probe(probe, &sink, &stop))?);
+        }
+        Ok(Sampler { stop, threads })
+    }
+
+    /// Polls once more (so the last invocation is bracketed), writes everything, and returns each probe's stats.
+    pub fn stop(self) -> Vec<ProbeStats> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.threads.into_iter().filter_map(|t| t.join().ok()).collect()
+    }
+}
+
+/// `probe,channel,` and `,unit,kind` of each channel, formatted once.
+struct RowParts {
+    head: String,
+    unit: String,
+    kind: &'static str,
+}
+
+fn kind_name(kind: SampleKind) -> &'static str {
+    match kind {
+        SampleKind::EnergyCounter => "energy_counter",
+        SampleKind::Power => "power",
+        SampleKind::Gap => "gap",
+    }
+}
+
+fn sanitize(field: &str) -> String {
+    field.replace([',', '\n', '"'], "_")
+}
+
+fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool) -> ProbeStats {
+    let parts: Vec<RowParts> = probe
+        .source
+        .channels()
+        .iter()
+        .map(|c| RowParts { head: format!("{},{},", sanitize(&c.probe), sanitize(&c.channel)), unit: sanitize(&c.unit), kind: kind_name(c.kind) })
+        .collect();
+    let mut stats = ProbeStats { kind: probe.source.kind().to_string(), ..Default::default() };
+    let mut readings: Vec<TimedReading> = Vec::with_capacity(parts.len() * 4);
+    let mut text = String::with_capacity(1 << 16);
+    let mut numbers = itoa::Buffer::new();
+    let started = monotonic_ns();
+    let mut last_flush = started;
+    let mut next = started;
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let now = monotonic_ns();
+        probe.source.poll(now, &mut readings);
+        stats.polls += 1;
+        for TimedReading { channel, t_ns, reading } in readings.drain(..) {
+            let Some(part) = parts.get(channel) else { continue };
+            text.push_str(&part.head);
+            text.push_str(numbers.format(t_ns));
+            text.push(',');
+            match reading {
+                Reading::Value(v) => {
+                    let _ = write!(text, "{v}");
+                    text.push(',');
+                    text.push_str(&part.unit);
+                    text.push(',');
+                    text.push_str(part.kind);
+                }
+                Reading::Gap(why) => {
+                    stats.gaps += 1;
+                    stats.first_gap.get_or_insert(why);
+                    text.push(',');
+                    text.push_str(&part.unit);
+                    text.push_str(",gap");
+                }
+            }
+            text.push('\n');
+            stats.rows += 1;
+        }
+        if stopping {
+            break;
+        }
+        if now - last_flush >= FLUSH_EVERY_NS || text.len() > 60_000 {
+            sink.append(&text);
+            text.clear();
+            last_flush = now;
+        }
+        // Absolute schedule: no drift; after a stall, skip the missed polls rather than bursting.
+        next += probe.interval_ns;
+        if next <= monotonic_ns() {
+            next = monotonic_ns() + probe.interval_ns;
+        }
+        sleep_until(next);
+    }
+    sink.append(&text);
+    stats.cpu_ns = thread_cpu_ns();
+    stats.wall_ns = monotonic_ns() - started;
+    stats
+}
+
+fn sleep_until(deadline_ns: u64) {
+    let ts = libc::timespec { tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t, tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long };
+    // SAFETY: clock_nanosleep reads the timespec we own; an interruption (EINTR) just polls early.
+    unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
+}
+
+/// CPU time of the calling thread, in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rapl::{RaplOptions, open};
+    use crate::replay::read_samples;
+    use crate::testing::FakePowercap;
+
+    #[test]
+    fn streams_rapl_samples_on_the_run_clock_with_gaps() {
+        let fake = FakePowercap::new();
+        fake.zone("intel-rapl:0", "package-0", 1 << 30, 0);
+        fake.zone("intel-rapl:0:0", "core", 1 << 30, 0);
+        let source = open(&RaplOptions { sysfs_root: fake.root().into(), interval_ms: 2.0 }).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.csv");
+        let before = monotonic_ns();
+        let sampler = Sampler::start(vec![ProbeRun { source, interval_ns: 2_000_000 }], &path).unwrap();
+        let driver = fake.drive("intel-rapl:0", 10.0, 200);
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        fake.write_raw("intel-rapl:0:0", "garbage");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(driver);
+        let stats = sampler.stop();
+        let after = monotonic_ns();
+        let rows = read_samples(&path).unwrap();
+        assert_eq!(stats[0].rows as usize, rows.len());
+        assert!(stats[0].polls >= 20, "{:?}", stats[0]);
+        assert!(rows.iter().all(|r| r.t_ns >= before && r.t_ns <= after));
+        let package: Vec<_> = rows.iter().filter(|r| r.channel == "package-0").collect();
+        assert!(package.windows(2).all(|w| w[0].t_ns < w[1].t_ns && w[0].value <= w[1].value));
+        assert!(package.last().unwrap().value.unwrap() > 0.0);
+        assert!(rows.iter().any(|r| r.channel == "package-0/core" && r.kind == SampleKind::Gap && r.value.is_none()));
+        assert!(stats[0].first_gap.as_deref().unwrap().contains("unreadable"));
+    }
+}

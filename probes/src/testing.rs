@@ -1,0 +1,128 @@
+//! Fake sensor trees for tests and benchmarks, laid out exactly as the kernel lays them out, so the real
+//! parsing code runs against them (as alumet's tests do).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+/// A powercap tree: zones under `sys/devices/virtual/powercap/intel-rapl/`, subzones nested in their parent,
+/// and `sys/class/powercap/<zone>` symlinks to them, as on a real kernel.
+pub struct FakePowercap {
+    dir: tempfile::TempDir,
+}
+
+impl Default for FakePowercap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakePowercap {
+    pub fn new() -> FakePowercap {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::create_dir_all(dir.path().join("sys/class/powercap")).expect("class dir");
+        FakePowercap { dir }
+    }
+
+    /// The sysfs root to give the probe.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn zone_dir(&self, id: &str) -> PathBuf {
+        let control = if id.starts_with("intel-rapl-mmio") { "intel-rapl-mmio" } else { "intel-rapl" };
+        let mut dir = self.root().join("sys/devices/virtual/powercap").join(control);
+        // intel-rapl:0:1 lives inside intel-rapl:0.
+        let parts: Vec<&str> = id.split(':').collect();
+        if parts.len() == 3 {
+            dir.push(format!("{}:{}", parts[0], parts[1]));
+        }
+        dir.join(id)
+    }
+
+    /// Adds a zone with its `name`, `max_energy_range_uj` and starting `energy_uj`.
+    pub fn zone(&self, id: &str, name: &str, max_energy_range_uj: u64, energy_uj: u64) {
+        let dir = self.zone_dir(id);
+        std::fs::create_dir_all(&dir).expect("zone dir");
+        std::fs::write(dir.join("name"), format!("{name}\n")).expect("name");
+        std::fs::write(dir.join("max_energy_range_uj"), format!("{max_energy_range_uj}\n")).expect("range");
+        std::fs::write(dir.join("enabled"), "1\n").expect("enabled");
+        self.set(id, energy_uj);
+        std::os::unix::fs::symlink(&dir, self.root().join("sys/class/powercap").join(id)).expect("class symlink");
+    }
+
+    /// Sets `energy_uj`, in place, fixed width: the probe keeps the file open and re-reads it.
+    pub fn set(&self, id: &str, energy_uj: u64) {
+        write_counter(&self.energy_file(id), energy_uj);
+    }
+
+    /// Writes arbitrary text into `energy_uj` (garbage, an empty file).
+    pub fn write_raw(&self, id: &str, text: &str) {
+        std::fs::write(self.zone_dir(id).join("energy_uj"), text).expect("energy_uj");
+    }
+
+    pub fn make_unreadable(&self, id: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.zone_dir(id).join("energy_uj"), std::fs::Permissions::from_mode(0o200)).expect("chmod");
+    }
+
+    fn energy_file(&self, id: &str) -> PathBuf {
+        self.zone_dir(id).join("energy_uj")
+    }
+
+    /// Advances `id`'s counter as a zone drawing `watts` would, on CLOCK_MONOTONIC, updating it every
+    /// `period_us` (real RAPL: about 1000) and wrapping at its `max_energy_range_uj`, until the returned
+    /// guard is dropped.
+    pub fn drive(&self, id: &str, watts: f64, period_us: u64) -> CounterDriver {
+        let path = self.energy_file(id);
+        let max: u64 = std::fs::read_to_string(self.zone_dir(id).join("max_energy_range_uj"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(u64::MAX);
+        let start: u64 = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let file = OpenOptions::new().write(true).open(&path).expect("energy_uj");
+            let t0 = crate::clock::monotonic_ns();
+            while !stopping.load(Ordering::Relaxed) {
+                let elapsed_s = (crate::clock::monotonic_ns() - t0) as f64 * 1e-9;
+                let total = start + (watts * elapsed_s * 1e6) as u64;
+                let value = if max == 0 || max == u64::MAX { total } else { total % (max + 1) };
+                write_at(&file, value);
+                std::thread::sleep(std::time::Duration::from_micros(period_us));
+            }
+        });
+        CounterDriver { stop, thread: Some(thread) }
+    }
+}
+
+/// Stops a [`FakePowercap::drive`] thread when dropped.
+pub struct CounterDriver {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for CounterDriver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn write_counter(path: &Path, value: u64) {
+    let file = OpenOptions::new().write(true).create(true).truncate(false).open(path).expect("energy_uj");
+    file.set_len(0).expect("truncate");
+    write_at(&file, value);
+}
+
+/// One fixed-width `pwrite` (20 digits and a newline), so a concurrent reader sees a whole number.
+fn write_at(file: &File, value: u64) {
+    let text = format!("{value:020}\n");
+    file.write_all_at(text.as_bytes(), 0).expect("pwrite");
+}

@@ -33,14 +33,7 @@ inputs = ["15"]
     let traps: Vec<_> = rows.iter().filter(|r| r.workload == "fault").collect();
     assert_eq!(traps.len(), 16);
     for r in &traps {
-        assert_eq!(
-            r.status,
-            Status::Trap,
-            "{} {:?}: {}",
-            r.runtime,
-            r.mode,
-            r.error
-        );
+        assert_eq!(r.status, Status::Trap, "{} {:?}: {}", r.runtime, r.mode, r.error);
         assert!(r.digest.is_empty());
         assert!(!r.error.is_empty());
     }
@@ -91,14 +84,7 @@ inputs = ["loop"]
         let rows = rows(&run);
         assert_eq!(rows.len(), expected);
         for r in &rows {
-            assert_eq!(
-                r.status,
-                Status::Timeout,
-                "{} {:?}: {}",
-                r.runtime,
-                r.mode,
-                r.error
-            );
+            assert_eq!(r.status, Status::Timeout, "{} {:?}: {}", r.runtime, r.mode, r.error);
             if r.runtime != "wasmi" {
                 // Time-based deadlines stop within a few ticks of the timeout (fuel is not time).
                 assert!(
@@ -142,8 +128,7 @@ fn spawn_long_run(dir: &std::path::Path) -> (std::process::Child, std::path::Pat
         .unwrap();
     // Wait until rows are reaching the disk.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(run.join("invocations.csv")).map_or(0, |t| t.lines().count()) < 50
-    {
+    while std::fs::read_to_string(run.join("invocations.csv")).map_or(0, |t| t.lines().count()) < 50 {
         assert!(Instant::now() < deadline, "no rows written within a minute");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -179,10 +164,7 @@ fn a_killed_run_leaves_a_readable_csv_and_a_partial_manifest() {
     child.wait().unwrap();
     let rows = rows(&run);
     assert!(rows.len() >= 50);
-    assert!(
-        rows.iter()
-            .all(|r| r.mode == Mode::Warm || r.mode == Mode::Cold)
-    );
+    assert!(rows.iter().all(|r| r.mode == Mode::Warm || r.mode == Mode::Cold));
     assert_eq!(
         manifest(&run).status,
         RunStatus::Partial,
@@ -198,11 +180,7 @@ fn runtimes_that_compute_different_things_fail_the_run_naming_both() {
     let fake = dir.path().join("artifacts");
     std::fs::create_dir_all(fake.join("wasm")).unwrap();
     std::fs::create_dir_all(fake.join("native")).unwrap();
-    std::fs::copy(
-        real.join("wasm/sieve.wasm"),
-        fake.join("wasm/fibonacci.wasm"),
-    )
-    .unwrap();
+    std::fs::copy(real.join("wasm/sieve.wasm"), fake.join("wasm/fibonacci.wasm")).unwrap();
     std::fs::copy(real.join("native/fibonacci"), fake.join("native/fibonacci")).unwrap();
     let plan = write_plan(
         dir.path(),

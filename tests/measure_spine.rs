@@ -34,15 +34,8 @@ fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest()
     );
     assert!(rows.iter().all(|r| r.status == Status::Ok), "{rows:?}");
     let digests: BTreeSet<&str> = rows.iter().map(|r| r.digest.as_str()).collect();
-    assert_eq!(
-        digests.len(),
-        1,
-        "fib(25) must hash the same everywhere: {digests:?}"
-    );
-    assert_eq!(
-        digests.into_iter().next().unwrap(),
-        harness_workloads::digest(b"75025")
-    );
+    assert_eq!(digests.len(), 1, "fib(25) must hash the same everywhere: {digests:?}");
+    assert_eq!(digests.into_iter().next().unwrap(), harness_workloads::digest(b"75025"));
 
     // Monotonic times: each row ends after it starts, and sequence follows time.
     for r in &rows {
@@ -57,19 +50,12 @@ fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest()
         .iter()
         .find(|r| r.runtime == "wasmtime-jit" && r.mode == Mode::Cold)
         .unwrap();
-    assert!(
-        cold_jit.compile_ns.is_some()
-            && cold_jit.instantiate_ns.is_some()
-            && cold_jit.execute_ns.is_some()
-    );
+    assert!(cold_jit.compile_ns.is_some() && cold_jit.instantiate_ns.is_some() && cold_jit.execute_ns.is_some());
     let warm_aot = rows
         .iter()
         .find(|r| r.runtime == "wasmtime-aot" && r.mode == Mode::Warm)
         .unwrap();
-    assert_eq!(
-        warm_aot.compile_ns, None,
-        "warm invocations compile nothing"
-    );
+    assert_eq!(warm_aot.compile_ns, None, "warm invocations compile nothing");
     let cold_native = rows
         .iter()
         .find(|r| r.runtime == "native" && r.mode == Mode::Cold)
@@ -89,10 +75,7 @@ fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest()
         )
     };
     let (wasmi, wasmtime) = (warm_median("wasmi"), warm_median("wasmtime-jit"));
-    assert!(
-        wasmi > 4 * wasmtime,
-        "wasmi {wasmi} ns vs wasmtime {wasmtime} ns"
-    );
+    assert!(wasmi > 4 * wasmtime, "wasmi {wasmi} ns vs wasmtime {wasmtime} ns");
 
     let manifest = manifest(&run);
     assert_eq!(manifest.status, RunStatus::Complete);
@@ -101,11 +84,7 @@ fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest()
     assert!(manifest.engines["wasmtime"].starts_with(char::is_numeric));
     assert!(manifest.engines["wasmi"].starts_with(char::is_numeric));
     let sizes = &manifest.artifacts["fibonacci"];
-    assert!(
-        sizes.native_bytes.unwrap() > 0
-            && sizes.wasm_bytes.unwrap() > 0
-            && sizes.cwasm_bytes.unwrap() > 0
-    );
+    assert!(sizes.native_bytes.unwrap() > 0 && sizes.wasm_bytes.unwrap() > 0 && sizes.cwasm_bytes.unwrap() > 0);
     assert!(manifest.host.logical_cores >= 1 && !manifest.host.kernel.is_empty());
     assert_eq!(manifest.plan["repetitions"], 5);
     assert!(manifest.anchor.monotonic_ns <= rows.iter().map(|r| r.start_ns).min().unwrap());
@@ -127,10 +106,7 @@ fn every_workload_runs_on_every_runtime_cold_and_warm_with_matching_digests() {
     let output = measure(&write_plan(dir.path(), "all.toml", &plan), &run);
     assert!(output.status.success(), "{}", stderr(&output));
     let rows = rows(&run);
-    let workloads = harness_workloads::WORKLOADS
-        .iter()
-        .filter(|w| !w.test_only)
-        .count();
+    let workloads = harness_workloads::WORKLOADS.iter().filter(|w| !w.test_only).count();
     assert_eq!(rows.len(), workloads * 4 * 2);
     let mut digests: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for r in &rows {
@@ -153,10 +129,7 @@ fn every_workload_runs_on_every_runtime_cold_and_warm_with_matching_digests() {
         .iter()
         .find(|r| r.workload == "transfer" && r.runtime == "wasmtime-aot")
         .unwrap();
-    assert_eq!(
-        (transfer.input_bytes, transfer.output_bytes),
-        (65536, 65536)
-    );
+    assert_eq!((transfer.input_bytes, transfer.output_bytes), (65536, 65536));
     assert!(transfer.input_ns.is_some() && transfer.output_ns.is_some());
 }
 
@@ -174,9 +147,5 @@ fn an_existing_run_directory_is_not_overwritten() {
     assert!(measure(&plan, &run).status.success());
     let again = measure(&plan, &run);
     assert!(!again.status.success());
-    assert!(
-        stderr(&again).contains("already holds a run"),
-        "{}",
-        stderr(&again)
-    );
+    assert!(stderr(&again).contains("already holds a run"), "{}", stderr(&again));
 }

@@ -1,3 +1,4 @@
-//! Analysis of run directories: summaries now; alignment and statistics build on these.
+//! Analysis of run directories: alignment of samples to invocations, summaries, statistics.
 
+pub mod align;
 pub mod summary;

@@ -34,7 +34,7 @@ impl SampleRecord {
 }
 
 /// How far an energy figure can be trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnergyQuality {
     /// Measured, with samples on both sides of the window.

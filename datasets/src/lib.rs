@@ -9,8 +9,7 @@ pub mod invocation;
 pub mod manifest;
 
 pub use energy::{
-    Baseline, BatchPlan, ChannelInfo, EnergyQuality, PairedRecord, ProbeManifest, SampleKind,
-    SampleRecord,
+    Baseline, BatchPlan, ChannelInfo, EnergyQuality, PairedRecord, ProbeManifest, SampleKind, SampleRecord,
 };
 pub use invocation::{InvocationRecord, Mode, Phases, Status};
 pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, RunStatus};

@@ -74,4 +74,10 @@ pub struct Manifest {
     /// Warm cells measured in batch windows, and why.
     #[serde(default)]
     pub batching: Vec<crate::BatchPlan>,
+    /// Idle spans measured before and after the invocations ([start, end] on the run clock), from which
+    /// each channel's baseline power is taken.
+    #[serde(default)]
+    pub baseline_before_ns: Option<[u64; 2]>,
+    #[serde(default)]
+    pub baseline_after_ns: Option<[u64; 2]>,
 }

@@ -58,16 +58,13 @@ impl WorkloadArtifacts {
             );
         }
         if runtimes.iter().any(|r| r == "wasmtime-aot") && is_stale(&self.cwasm, &self.wasm) {
-            let wasm = std::fs::read(&self.wasm)
-                .with_context(|| format!("reading {}", self.wasm.display()))?;
+            let wasm = std::fs::read(&self.wasm).with_context(|| format!("reading {}", self.wasm.display()))?;
             let cwasm = crate::runtime::wasmtime_rt::precompile(&wasm)
                 .with_context(|| format!("precompiling {}", self.wasm.display()))?;
             if let Some(parent) = self.cwasm.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
             }
-            std::fs::write(&self.cwasm, cwasm)
-                .with_context(|| format!("writing {}", self.cwasm.display()))?;
+            std::fs::write(&self.cwasm, cwasm).with_context(|| format!("writing {}", self.cwasm.display()))?;
         }
         Ok(())
     }

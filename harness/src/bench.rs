@@ -81,10 +81,7 @@ pub struct BenchReport {
 const RUNTIMES: [&str; 4] = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"];
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let dir = args
-        .artifacts
-        .clone()
-        .unwrap_or_else(artifacts::default_dir);
+    let dir = args.artifacts.clone().unwrap_or_else(artifacts::default_dir);
     let noop = WorkloadArtifacts::at(&dir, harness_workloads::find("noop").expect("noop exists"));
     noop.ensure(&RUNTIMES.map(String::from))?;
     let limits = Limits { timeout_ms: 10_000 };
@@ -103,10 +100,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 let outcome = runtime.invoke(mode, &noop, b"");
                 outcomes.push(((monotonic_ns() - t0) as f64 / 1e3, outcome));
             }
-            if let Some((_, failed)) = outcomes
-                .iter()
-                .find(|(_, o)| o.status() != harness_data::Status::Ok)
-            {
+            if let Some((_, failed)) = outcomes.iter().find(|(_, o)| o.status() != harness_data::Status::Ok) {
                 anyhow::bail!("{name} {mode:?} noop failed: {}", failed.error);
             }
             let us: Vec<f64> = outcomes.iter().map(|(t, _)| *t).collect();
@@ -175,9 +169,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
             init.call(&mut store, ())?;
         }
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .context("memory")?;
+        let memory = instance.get_memory(&mut store, "memory").context("memory")?;
         let alloc = instance.get_typed_func::<u32, u32>(&mut store, "harness_alloc")?;
         let run = instance.get_typed_func::<u32, u32>(&mut store, "harness_run")?;
         let out_ptr = instance.get_typed_func::<(), u32>(&mut store, "harness_output_ptr")?;
@@ -215,15 +207,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
                         batch: None,
                     };
                     sequence += 1;
-                    invoke_and_record(
-                        harness_runtime.as_mut(),
-                        0,
-                        Mode::Warm,
-                        noop,
-                        b"",
-                        slot,
-                        &mut recorder,
-                    );
+                    invoke_and_record(harness_runtime.as_mut(), 0, Mode::Warm, noop, b"", slot, &mut recorder);
                 }
                 harness_ns = monotonic_ns() - t0;
             }

@@ -26,10 +26,9 @@ pub fn fingerprint(root: &Path) -> HostFingerprint {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024);
-    let governor =
-        fs::read_to_string(root.join("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
-            .ok()
-            .map(|s| s.trim().to_string());
+    let governor = fs::read_to_string(root.join("sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
+        .ok()
+        .map(|s| s.trim().to_string());
     HostFingerprint {
         hostname: read("proc/sys/kernel/hostname").trim().to_string(),
         cpu_model,
@@ -56,11 +55,7 @@ mod tests {
             "processor\t: 0\nmodel name\t: Fake CPU @ 2.0GHz\n",
         )
         .unwrap();
-        fs::write(
-            root.join("proc/meminfo"),
-            "MemTotal:       2048 kB\nMemFree: 1 kB\n",
-        )
-        .unwrap();
+        fs::write(root.join("proc/meminfo"), "MemTotal:       2048 kB\nMemFree: 1 kB\n").unwrap();
         fs::write(root.join("proc/sys/kernel/osrelease"), "6.1.0-test\n").unwrap();
         fs::write(root.join("proc/sys/kernel/hostname"), "bench-01\n").unwrap();
         fs::write(

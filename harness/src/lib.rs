@@ -5,6 +5,8 @@
 
 pub mod artifacts;
 pub mod bench;
+pub mod bench_energy;
+pub mod energy;
 pub mod host;
 pub mod measure;
 pub mod plan;

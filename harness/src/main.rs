@@ -24,14 +24,37 @@ struct Cli {
 enum Command {
     Measure(MeasureArgs),
     Workloads(WorkloadsArgs),
+    Probes(ProbesArgs),
+    Pair(PairArgs),
     Bench(harness::bench::BenchArgs),
+    BenchEnergy(harness::bench_energy::BenchEnergyArgs),
+}
+
+/// List every probe and channel this machine has (unit, resolution, update period), and why the others are missing.
+#[derive(Args)]
+#[command(after_help = "Examples:\n  harness probes\n  harness probes --sysfs-root /tmp/fake-sysfs")]
+struct ProbesArgs {
+    /// Root of the sysfs tree to read (a fake tree in tests).
+    #[arg(long, default_value = "/")]
+    sysfs_root: PathBuf,
+}
+
+/// Pair a run's invocations with its samples again (re-analysis), rewriting paired.csv.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  harness pair runs/xeon-2026-11-23\n  harness pair runs/xeon-2026-11-23 --samples other-samples.csv"
+)]
+struct PairArgs {
+    /// A run directory written by `harness measure`.
+    run: PathBuf,
+    /// Attribute from this samples.csv instead of the run's own (a replayed or corrected trace).
+    #[arg(long)]
+    samples: Option<PathBuf>,
 }
 
 /// Run a plan and write a run directory (invocations.csv, manifest.json) as it measures.
 #[derive(Args)]
-#[command(
-    after_help = "Example:\n  harness measure --plan plans/default.toml --out runs/$(hostname)-$(date +%F)"
-)]
+#[command(after_help = "Example:\n  harness measure --plan plans/default.toml --out runs/$(hostname)-$(date +%F)")]
 struct MeasureArgs {
     /// The plan (TOML): workloads, inputs, runtimes, modes, repetitions, seed.
     #[arg(long)]
@@ -61,20 +84,62 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Measure(args) => run_measure(args),
         Command::Workloads(args) => {
-            for w in harness_workloads::WORKLOADS
-                .iter()
-                .filter(|w| args.all || !w.test_only)
-            {
-                println!(
-                    "{:<14} {}  (e.g. \"{}\")",
-                    w.name, w.input_doc, w.small_input
-                );
+            for w in harness_workloads::WORKLOADS.iter().filter(|w| args.all || !w.test_only) {
+                println!("{:<14} {}  (e.g. \"{}\")", w.name, w.input_doc, w.small_input);
             }
             println!("\nruntimes: {}", harness::plan::RUNTIMES.join(", "));
             Ok(())
         }
+        Command::Probes(args) => {
+            print!("{}", render_probes(&harness::energy::discover_all(&args.sysfs_root)));
+            Ok(())
+        }
+        Command::Pair(args) => {
+            let path = args.run.join(harness_data::files::MANIFEST);
+            let manifest: harness_data::Manifest =
+                serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
+                    .with_context(|| format!("parsing {}", path.display()))?;
+            let pairing = harness::energy::pair_run(&args.run, &manifest, args.samples.as_deref())?;
+            println!(
+                "{} paired rows over {} windows in {}",
+                pairing.rows,
+                pairing.windows,
+                args.run.join(harness_data::files::PAIRED).display()
+            );
+            for (quality, n) in &pairing.qualities {
+                println!("  {quality:?}: {n}");
+            }
+            Ok(())
+        }
         Command::Bench(args) => harness::bench::run(&args),
+        Command::BenchEnergy(args) => harness::bench_energy::run(&args),
     }
+}
+
+fn render_probes(found: &[harness_probes::Discovery]) -> String {
+    let mut out = String::new();
+    for probe in found {
+        match &probe.missing {
+            None => out += &format!("{}: available\n", probe.kind),
+            Some(why) => out += &format!("{}: not available: {why}\n", probe.kind),
+        }
+        for c in &probe.channels {
+            out += &format!(
+                "  {:<24} {:<4} {:<15} resolution {:.3e} {}, updates every {:.3} ms{}\n",
+                c.channel,
+                c.unit,
+                format!("{:?}", c.kind),
+                c.resolution,
+                c.unit,
+                c.update_period_ns as f64 / 1e6,
+                if c.estimated { ", ESTIMATED" } else { "" }
+            );
+        }
+        for note in &probe.notes {
+            out += &format!("  note: {note}\n");
+        }
+    }
+    out
 }
 
 fn run_measure(args: MeasureArgs) -> anyhow::Result<()> {
@@ -86,17 +151,16 @@ fn run_measure(args: MeasureArgs) -> anyhow::Result<()> {
             // let it run, so exit the hard way only when asked twice.
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: finishing the invocation in flight and writing what was measured (Ctrl-C again to abort)");
+        eprintln!(
+            "\ninterrupted: finishing the invocation in flight and writing what was measured (Ctrl-C again to abort)"
+        );
     })
     .context("installing the Ctrl-C handler")?;
-    let progress =
-        !args.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let progress = !args.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let options = MeasureOptions {
         plan: args.plan,
         out: args.out.clone(),
-        artifacts: args
-            .artifacts
-            .unwrap_or_else(harness::artifacts::default_dir),
+        artifacts: args.artifacts.unwrap_or_else(harness::artifacts::default_dir),
         progress,
     };
     let summary = measure(&options, &interrupted)?;
@@ -105,6 +169,14 @@ fn run_measure(args: MeasureArgs) -> anyhow::Result<()> {
     } else {
         String::new()
     };
+    if let Some(rows) = summary.paired_rows {
+        let label = if summary.energy_estimated {
+            " (energy ESTIMATED by the model probe)"
+        } else {
+            ""
+        };
+        eprintln!("paired.csv: {rows} rows{label}");
+    }
     eprintln!(
         "{}: {} of {} invocations recorded{failed} in {}",
         match summary.status {

@@ -11,10 +11,7 @@ pub const RUNTIMES: &[&str] = &["native", "wasmtime-jit", "wasmtime-aot", "wasmi
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("cannot read plan {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
         path: PathBuf,
@@ -48,7 +45,45 @@ struct PlanFile {
     timeout_ms: u64,
     #[serde(default)]
     cold_boundary: ColdBoundary,
+    #[serde(default = "default_baseline_ms")]
+    baseline_ms: u64,
     workloads: Spanned<Vec<WorkloadFile>>,
+    #[serde(default)]
+    probes: Vec<ProbeSpec>,
+}
+
+fn default_baseline_ms() -> u64 {
+    1000
+}
+
+/// An energy probe a plan names, with its options (`[[probes]]` tables).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ProbeSpec {
+    /// RAPL through powercap (or the perf PMU): `sysfs_root` (default `/`), `interval_ms` (default 1).
+    Rapl {
+        sysfs_root: Option<PathBuf>,
+        interval_ms: Option<f64>,
+    },
+    /// Estimated energy from CPU time: `idle_w`, `busy_w_per_core`, or `tdp_w`; `interval_ms` (default 10).
+    Model {
+        idle_w: Option<f64>,
+        busy_w_per_core: Option<f64>,
+        tdp_w: Option<f64>,
+        interval_ms: Option<f64>,
+    },
+    /// A recorded samples.csv played onto the run: `path`, `align` (`start` or `absolute`), `shift_ms`.
+    Replay {
+        path: PathBuf,
+        align: Option<harness_probes::replay::Align>,
+        shift_ms: Option<f64>,
+        interval_ms: Option<f64>,
+    },
+    /// RAPL when readable, else the model: energy on any machine.
+    Auto {
+        sysfs_root: Option<PathBuf>,
+        interval_ms: Option<f64>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,7 +112,10 @@ pub struct Plan {
     pub cooldown_ms: u64,
     pub timeout_ms: u64,
     pub cold_boundary: ColdBoundary,
+    /// Idle time measured before and after the invocations, for baseline power (when probes are present).
+    pub baseline_ms: u64,
     pub workloads: Vec<PlanWorkload>,
+    pub probes: Vec<ProbeSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,8 +144,8 @@ impl Plan {
                 message,
             }
         };
-        let file: PlanFile = toml::from_str(text)
-            .map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+        let file: PlanFile =
+            toml::from_str(text).map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
 
         if *file.repetitions.get_ref() == 0 {
             return Err(invalid(
@@ -130,10 +168,7 @@ impl Plan {
         if file.runtimes.is_empty() {
             return Err(invalid(
                 0..0,
-                format!(
-                    "field `runtimes` is empty; valid runtimes: {}",
-                    RUNTIMES.join(", ")
-                ),
+                format!("field `runtimes` is empty; valid runtimes: {}", RUNTIMES.join(", ")),
             ));
         }
         let mut modes = Vec::new();
@@ -192,12 +227,7 @@ impl Plan {
             }
             workloads.push(PlanWorkload {
                 name: name.clone(),
-                inputs: entry
-                    .inputs
-                    .get_ref()
-                    .iter()
-                    .map(|i| i.get_ref().clone())
-                    .collect(),
+                inputs: entry.inputs.get_ref().iter().map(|i| i.get_ref().clone()).collect(),
             });
         }
         Ok(Plan {
@@ -209,7 +239,9 @@ impl Plan {
             cooldown_ms: file.cooldown_ms,
             timeout_ms: file.timeout_ms.max(1),
             cold_boundary: file.cold_boundary,
+            baseline_ms: file.baseline_ms,
             workloads,
+            probes: file.probes,
         })
     }
 }
@@ -224,10 +256,7 @@ fn random_seed() -> u64 {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
     (line, column)
 }
 
@@ -246,9 +275,7 @@ inputs = ["25"]
 "#;
 
     fn error(text: &str) -> String {
-        Plan::parse(text, Path::new("plans/test.toml"))
-            .unwrap_err()
-            .to_string()
+        Plan::parse(text, Path::new("plans/test.toml")).unwrap_err().to_string()
     }
 
     #[test]
@@ -287,10 +314,7 @@ inputs = ["25"]
         let msg = error(&ISSUE_PLAN.replace("\"wasmi\"]", "\"wasmer\"]"));
         assert!(msg.starts_with("plans/test.toml:4:"), "{msg}");
         assert!(msg.contains("unknown runtime `wasmer`"), "{msg}");
-        assert!(
-            msg.contains("native, wasmtime-jit, wasmtime-aot, wasmi"),
-            "{msg}"
-        );
+        assert!(msg.contains("native, wasmtime-jit, wasmtime-aot, wasmi"), "{msg}");
     }
 
     #[test]
@@ -305,8 +329,33 @@ inputs = ["25"]
     fn bad_input_and_mode_and_zero_repetitions() {
         assert!(error(&ISSUE_PLAN.replace("[\"25\"]", "[\"twenty\"]")).contains(":8:"));
         assert!(error(&ISSUE_PLAN.replace("\"warm\"]", "\"hot\"]")).contains("unknown mode `hot`"));
+        assert!(error(&ISSUE_PLAN.replace("repetitions = 5", "repetitions = 0")).contains("at least 1"));
+    }
+
+    #[test]
+    fn probes_parse_with_their_options_and_reject_unknown_ones() {
+        let text = format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"rapl\"\nsysfs_root = \"/tmp/fake\"\ninterval_ms = 1\n[[probes]]\nkind = \"model\"\ntdp_w = 65\n"
+        );
+        let plan = Plan::parse(&text, Path::new("p.toml")).unwrap();
+        assert_eq!(
+            plan.probes[0],
+            ProbeSpec::Rapl {
+                sysfs_root: Some("/tmp/fake".into()),
+                interval_ms: Some(1.0)
+            }
+        );
+        assert!(matches!(plan.probes[1], ProbeSpec::Model { tdp_w: Some(65.0), .. }));
+        assert_eq!(plan.baseline_ms, 1000);
+        let msg = error(&format!("{ISSUE_PLAN}[[probes]]\nkind = \"rapl\"\nintervall_ms = 1\n"));
         assert!(
-            error(&ISSUE_PLAN.replace("repetitions = 5", "repetitions = 0")).contains("at least 1")
+            msg.contains("plans/test.toml:9:") && msg.contains("intervall_ms"),
+            "{msg}"
+        );
+        let msg = error(&format!("{ISSUE_PLAN}[[probes]]\nkind = \"thermometer\"\n"));
+        assert!(
+            msg.contains("plans/test.toml:9:") && msg.contains("thermometer"),
+            "{msg}"
         );
     }
 

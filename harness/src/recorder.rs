@@ -53,12 +53,7 @@ impl Measured {
     /// Writes this invocation as one `invocations.csv` row, in [`InvocationRecord::COLUMNS`] order. Written
     /// field by field rather than through serde: the writer shares the machine with the measurement, and this
     /// is several times cheaper.
-    fn write_row(
-        &self,
-        csv: &mut csv::Writer<BufWriter<File>>,
-        label: &CellLabel,
-        digest: &str,
-    ) -> csv::Result<()> {
+    fn write_row(&self, csv: &mut csv::Writer<BufWriter<File>>, label: &CellLabel, digest: &str) -> csv::Result<()> {
         let mut numbers = itoa::Buffer::new();
         let mut number = |csv: &mut csv::Writer<BufWriter<File>>, n: Option<u64>| match n {
             Some(n) => csv.write_field(numbers.format(n)),
@@ -164,9 +159,7 @@ impl Recorder {
             self.pending_since_ns = now;
         }
         self.pending.push(measured);
-        if self.pending.len() >= BATCH_ROWS
-            || now.saturating_sub(self.pending_since_ns) >= BATCH_AGE_NS
-        {
+        if self.pending.len() >= BATCH_ROWS || now.saturating_sub(self.pending_since_ns) >= BATCH_AGE_NS {
             self.hand_over();
         }
     }
@@ -190,11 +183,7 @@ impl Recorder {
     #[inline]
     pub fn failure(&self) -> Option<String> {
         if self.shared.failed.load(Ordering::Relaxed) {
-            self.shared
-                .failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+            self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
         } else {
             None
         }
@@ -267,24 +256,19 @@ fn write_rows(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if dirty && last_flush.elapsed() >= FLUSH_EVERY {
-            csv.flush()
-                .with_context(|| format!("writing {}", path.display()))?;
+            csv.flush().with_context(|| format!("writing {}", path.display()))?;
             last_flush = Instant::now();
             dirty = false;
         }
     }
-    csv.flush()
-        .with_context(|| format!("writing {}", path.display()))?;
+    csv.flush().with_context(|| format!("writing {}", path.display()))?;
     written.writer_cpu_ns = thread_cpu_ns();
     Ok(written)
 }
 
 /// CPU time of the calling thread.
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime only writes the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -293,19 +277,12 @@ fn thread_cpu_ns() -> u64 {
 /// The first successful digest of each (workload, input) group, and the cell that produced it.
 type Reference = Vec<Option<(String, usize)>>;
 
-fn check_digest(
-    reference: &mut Reference,
-    cells: &[CellLabel],
-    cell: usize,
-    digest: &str,
-    shared: &Shared,
-) {
+fn check_digest(reference: &mut Reference, cells: &[CellLabel], cell: usize, digest: &str, shared: &Shared) {
     let label = &cells[cell];
     if reference.len() <= label.group {
         reference.resize(label.group + 1, None);
     }
-    let (first_digest, first_cell) =
-        reference[label.group].get_or_insert_with(|| (digest.to_string(), cell));
+    let (first_digest, first_cell) = reference[label.group].get_or_insert_with(|| (digest.to_string(), cell));
     if first_digest != digest {
         let first = &cells[*first_cell];
         let message = format!(
@@ -397,10 +374,7 @@ mod tests {
         let first: Vec<&str> = lines.next().unwrap().split(',').collect();
         assert_eq!(first.len(), InvocationRecord::COLUMNS.len());
         assert_eq!(first[2], "native");
-        assert_eq!(
-            first[11], "",
-            "a phase that does not exist is an empty cell"
-        );
+        assert_eq!(first[11], "", "a phase that does not exist is an empty cell");
         assert_eq!(first[20], harness_workloads::digest(b"6765"));
         // Rows read back into the same struct.
         let mut reader = csv::Reader::from_path(dir.path().join(files::INVOCATIONS)).unwrap();

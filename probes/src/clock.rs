@@ -9,10 +9,7 @@ use harness_data::Anchor;
 /// Nanoseconds on CLOCK_MONOTONIC.
 #[inline]
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime only writes the timespec we own; CLOCK_MONOTONIC exists on every Linux kernel.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -57,12 +54,7 @@ mod tests {
         let elapsed = start.elapsed().as_nanos() as u64;
         assert!(b > a);
         // Both read CLOCK_MONOTONIC on Linux: the two spans agree to well under a millisecond.
-        assert!(
-            (b - a).abs_diff(elapsed) < 1_000_000,
-            "{} vs {}",
-            b - a,
-            elapsed
-        );
+        assert!((b - a).abs_diff(elapsed) < 1_000_000, "{} vs {}", b - a, elapsed);
     }
 
     #[test]

@@ -26,7 +26,12 @@ pub enum CounterUpdate {
 
 impl WrappingCounter {
     pub fn new(max_range: u64, max_step: u64) -> WrappingCounter {
-        WrappingCounter { max_range, max_step, last_raw: None, total: 0 }
+        WrappingCounter {
+            max_range,
+            max_step,
+            last_raw: None,
+            total: 0,
+        }
     }
 
     pub fn update(&mut self, raw: u64) -> CounterUpdate {

@@ -5,8 +5,8 @@
 //! harness and of the children it has waited for (spawned native workloads, node). Containers run under the
 //! Docker daemon, outside this tree: their CPU time is not seen.
 
-use crate::source::{Reading, Source, TimedReading};
 use crate::ProbeError;
+use crate::source::{Reading, Source, TimedReading};
 use harness_data::{ChannelInfo, SampleKind};
 
 pub const KIND: &str = "model";
@@ -21,19 +21,39 @@ pub struct PowerCurve {
 impl PowerCurve {
     /// Generic defaults when nothing is declared: a server-class core. Declare your machine's for a better
     /// estimate (a TDP, or measured idle and per-core figures).
-    pub const DEFAULT: PowerCurve = PowerCurve { idle_w: 10.0, busy_w_per_core: 15.0 };
+    pub const DEFAULT: PowerCurve = PowerCurve {
+        idle_w: 10.0,
+        busy_w_per_core: 15.0,
+    };
 
     /// From the plan's options: explicit figures win; a TDP spreads over the logical cores, with idle at 20%
     /// of it (the share typical of server parts at idle).
-    pub fn from_options(idle_w: Option<f64>, busy_w_per_core: Option<f64>, tdp_w: Option<f64>, cores: usize) -> Result<PowerCurve, ProbeError> {
+    pub fn from_options(
+        idle_w: Option<f64>,
+        busy_w_per_core: Option<f64>,
+        tdp_w: Option<f64>,
+        cores: usize,
+    ) -> Result<PowerCurve, ProbeError> {
         let (idle, busy) = match tdp_w {
-            Some(tdp) => (idle_w.unwrap_or(0.2 * tdp), busy_w_per_core.unwrap_or(tdp / cores.max(1) as f64)),
-            None => (idle_w.unwrap_or(Self::DEFAULT.idle_w), busy_w_per_core.unwrap_or(Self::DEFAULT.busy_w_per_core)),
+            Some(tdp) => (
+                idle_w.unwrap_or(0.2 * tdp),
+                busy_w_per_core.unwrap_or(tdp / cores.max(1) as f64),
+            ),
+            None => (
+                idle_w.unwrap_or(Self::DEFAULT.idle_w),
+                busy_w_per_core.unwrap_or(Self::DEFAULT.busy_w_per_core),
+            ),
         };
         if !(idle >= 0.0 && busy >= 0.0 && idle.is_finite() && busy.is_finite()) {
-            return Err(ProbeError::Option { probe: KIND, message: format!("power figures must be non-negative watts (idle_w {idle}, busy_w_per_core {busy})") });
+            return Err(ProbeError::Option {
+                probe: KIND,
+                message: format!("power figures must be non-negative watts (idle_w {idle}, busy_w_per_core {busy})"),
+            });
         }
-        Ok(PowerCurve { idle_w: idle, busy_w_per_core: busy })
+        Ok(PowerCurve {
+            idle_w: idle,
+            busy_w_per_core: busy,
+        })
     }
 }
 
@@ -80,7 +100,12 @@ impl ModelSource {
             update_period_ns: (interval_ms.max(0.1) * 1e6) as u64,
             estimated: true,
         }];
-        ModelSource { curve, clock, start: None, channels }
+        ModelSource {
+            curve,
+            clock,
+            start: None,
+            channels,
+        }
     }
 }
 
@@ -97,12 +122,17 @@ impl Source for ModelSource {
         let reading = match self.clock.cpu_ns() {
             Some(cpu) => {
                 let (t0, cpu0) = *self.start.get_or_insert((now_ns, cpu));
-                let joules = self.curve.idle_w * (now_ns - t0) as f64 * 1e-9 + self.curve.busy_w_per_core * cpu.saturating_sub(cpu0) as f64 * 1e-9;
+                let joules = self.curve.idle_w * (now_ns - t0) as f64 * 1e-9
+                    + self.curve.busy_w_per_core * cpu.saturating_sub(cpu0) as f64 * 1e-9;
                 Reading::Value(joules)
             }
             None => Reading::Gap("getrusage failed".into()),
         };
-        out.push(TimedReading { channel: 0, t_ns: now_ns, reading });
+        out.push(TimedReading {
+            channel: 0,
+            t_ns: now_ns,
+            reading,
+        });
     }
 
     fn notes(&self) -> Vec<String> {
@@ -121,13 +151,20 @@ mod tests {
 
     impl CpuClock for ScriptedCpu {
         fn cpu_ns(&mut self) -> Option<u64> {
-            if self.0.is_empty() { None } else { Some(self.0.remove(0)) }
+            if self.0.is_empty() {
+                None
+            } else {
+                Some(self.0.remove(0))
+            }
         }
     }
 
     #[test]
     fn integrates_idle_and_busy_power() {
-        let curve = PowerCurve { idle_w: 10.0, busy_w_per_core: 20.0 };
+        let curve = PowerCurve {
+            idle_w: 10.0,
+            busy_w_per_core: 20.0,
+        };
         // One second in which half a core was busy, then a failed read.
         let mut source = ModelSource::new(curve, 10.0, Box::new(ScriptedCpu(vec![5_000_000_000, 5_500_000_000])));
         let mut out = Vec::new();
@@ -143,9 +180,24 @@ mod tests {
 
     #[test]
     fn curves_from_options() {
-        assert_eq!(PowerCurve::from_options(None, None, None, 4).unwrap(), PowerCurve::DEFAULT);
-        assert_eq!(PowerCurve::from_options(None, None, Some(100.0), 4).unwrap(), PowerCurve { idle_w: 20.0, busy_w_per_core: 25.0 });
-        assert_eq!(PowerCurve::from_options(Some(5.0), Some(7.0), Some(100.0), 4).unwrap(), PowerCurve { idle_w: 5.0, busy_w_per_core: 7.0 });
+        assert_eq!(
+            PowerCurve::from_options(None, None, None, 4).unwrap(),
+            PowerCurve::DEFAULT
+        );
+        assert_eq!(
+            PowerCurve::from_options(None, None, Some(100.0), 4).unwrap(),
+            PowerCurve {
+                idle_w: 20.0,
+                busy_w_per_core: 25.0
+            }
+        );
+        assert_eq!(
+            PowerCurve::from_options(Some(5.0), Some(7.0), Some(100.0), 4).unwrap(),
+            PowerCurve {
+                idle_w: 5.0,
+                busy_w_per_core: 7.0
+            }
+        );
         assert!(PowerCurve::from_options(Some(-1.0), None, None, 4).is_err());
     }
 

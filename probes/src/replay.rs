@@ -4,8 +4,8 @@
 //! replayed trace keeps its own timing. `align = "start"` moves the trace so its first sample falls on the
 //! first poll; `"absolute"` keeps recorded times (same machine, same boot). `shift_ms` adds a fixed offset.
 
-use crate::source::{Reading, Source, TimedReading};
 use crate::ProbeError;
+use crate::source::{Reading, Source, TimedReading};
 use harness_data::{ChannelInfo, SampleKind, SampleRecord};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,7 +33,11 @@ pub struct ReplaySource {
 
 /// Reads a samples file; errors name the file and the line.
 pub fn read_samples(path: &Path) -> Result<Vec<SampleRecord>, ProbeError> {
-    let malformed = |message: String| ProbeError::Malformed { probe: KIND, path: path.into(), message };
+    let malformed = |message: String| ProbeError::Malformed {
+        probe: KIND,
+        path: path.into(),
+        message,
+    };
     let mut reader = csv::Reader::from_path(path).map_err(|e| malformed(e.to_string()))?;
     let mut rows = Vec::new();
     for (i, row) in reader.deserialize::<SampleRecord>().enumerate() {
@@ -47,7 +51,11 @@ impl ReplaySource {
     pub fn open(path: &Path, align: Align, shift_ms: f64) -> Result<ReplaySource, ProbeError> {
         let rows = read_samples(path)?;
         if rows.is_empty() {
-            return Err(ProbeError::Malformed { probe: KIND, path: path.into(), message: "no samples to replay".into() });
+            return Err(ProbeError::Malformed {
+                probe: KIND,
+                path: path.into(),
+                message: "no samples to replay".into(),
+            });
         }
         let mut index: BTreeMap<(String, String), usize> = BTreeMap::new();
         let mut channels: Vec<ChannelInfo> = Vec::new();
@@ -59,7 +67,11 @@ impl ReplaySource {
                     probe: KIND.into(),
                     channel: format!("{}/{}", row.probe, row.channel),
                     unit: row.unit.clone(),
-                    kind: if row.kind == SampleKind::Gap { SampleKind::Power } else { row.kind },
+                    kind: if row.kind == SampleKind::Gap {
+                        SampleKind::Power
+                    } else {
+                        row.kind
+                    },
                     resolution: 0.0,
                     update_period_ns: 0,
                     estimated: false,
@@ -85,7 +97,15 @@ impl ReplaySource {
             gaps.sort_unstable();
             info.update_period_ns = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
         }
-        Ok(ReplaySource { channels, trace, next: 0, align, shift_ns: (shift_ms * 1e6) as i64, offset: None, path: path.display().to_string() })
+        Ok(ReplaySource {
+            channels,
+            trace,
+            next: 0,
+            align,
+            shift_ns: (shift_ms * 1e6) as i64,
+            offset: None,
+            path: path.display().to_string(),
+        })
     }
 }
 
@@ -109,13 +129,20 @@ impl Source for ReplaySource {
             if shifted > now_ns {
                 break;
             }
-            out.push(TimedReading { channel: *channel, t_ns: shifted, reading: reading.clone() });
+            out.push(TimedReading {
+                channel: *channel,
+                t_ns: shifted,
+                reading: reading.clone(),
+            });
             self.next += 1;
         }
     }
 
     fn notes(&self) -> Vec<String> {
-        vec![format!("replaying {} ({:?} alignment, shift {} ns)", self.path, self.align, self.shift_ns)]
+        vec![format!(
+            "replaying {} ({:?} alignment, shift {} ns)",
+            self.path, self.align, self.shift_ns
+        )]
     }
 }
 
@@ -138,20 +165,38 @@ mod tests {
         assert_eq!(source.channels()[0].update_period_ns, 500);
         let mut out = Vec::new();
         source.poll(100_000, &mut out);
-        assert_eq!(out, vec![TimedReading { channel: 0, t_ns: 100_000, reading: Reading::Value(5.0) }]);
+        assert_eq!(
+            out,
+            vec![TimedReading {
+                channel: 0,
+                t_ns: 100_000,
+                reading: Reading::Value(5.0)
+            }]
+        );
         source.poll(101_600, &mut out);
         assert_eq!(out.len(), 3);
         assert!(matches!(out[2].reading, Reading::Gap(_)));
         assert_eq!(out[2].t_ns, 101_500);
         source.poll(1_000_000, &mut out);
-        assert_eq!(out[3], TimedReading { channel: 0, t_ns: 102_000, reading: Reading::Value(12.0) });
+        assert_eq!(
+            out[3],
+            TimedReading {
+                channel: 0,
+                t_ns: 102_000,
+                reading: Reading::Value(12.0)
+            }
+        );
     }
 
     #[test]
     fn a_corrupt_row_names_the_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("samples.csv");
-        std::fs::write(&path, "probe,channel,t_ns,value,unit,kind\nrapl,p,1,2,uJ,energy_counter\nrapl,p,notanumber,2,uJ,energy_counter\n").unwrap();
+        std::fs::write(
+            &path,
+            "probe,channel,t_ns,value,unit,kind\nrapl,p,1,2,uJ,energy_counter\nrapl,p,notanumber,2,uJ,energy_counter\n",
+        )
+        .unwrap();
         let err = ReplaySource::open(&path, Align::Start, 0.0).err().unwrap().to_string();
         assert!(err.contains("line 3"), "{err}");
     }

@@ -38,5 +38,9 @@ pub trait Source: Send {
 
 /// For sources that read every channel at the poll instant: stamps `readings` (one per channel, in order).
 pub fn stamp_all(now_ns: u64, readings: impl IntoIterator<Item = Reading>, out: &mut Vec<TimedReading>) {
-    out.extend(readings.into_iter().enumerate().map(|(channel, reading)| TimedReading { channel, t_ns: now_ns, reading }));
+    out.extend(readings.into_iter().enumerate().map(|(channel, reading)| TimedReading {
+        channel,
+        t_ns: now_ns,
+        reading,
+    }));
 }

@@ -33,7 +33,11 @@ impl FakePowercap {
     }
 
     fn zone_dir(&self, id: &str) -> PathBuf {
-        let control = if id.starts_with("intel-rapl-mmio") { "intel-rapl-mmio" } else { "intel-rapl" };
+        let control = if id.starts_with("intel-rapl-mmio") {
+            "intel-rapl-mmio"
+        } else {
+            "intel-rapl"
+        };
         let mut dir = self.root().join("sys/devices/virtual/powercap").join(control);
         // intel-rapl:0:1 lives inside intel-rapl:0.
         let parts: Vec<&str> = id.split(':').collect();
@@ -66,7 +70,11 @@ impl FakePowercap {
 
     pub fn make_unreadable(&self, id: &str) {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(self.zone_dir(id).join("energy_uj"), std::fs::Permissions::from_mode(0o200)).expect("chmod");
+        std::fs::set_permissions(
+            self.zone_dir(id).join("energy_uj"),
+            std::fs::Permissions::from_mode(0o200),
+        )
+        .expect("chmod");
     }
 
     fn energy_file(&self, id: &str) -> PathBuf {
@@ -82,7 +90,10 @@ impl FakePowercap {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(u64::MAX);
-        let start: u64 = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        let start: u64 = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -91,12 +102,19 @@ impl FakePowercap {
             while !stopping.load(Ordering::Relaxed) {
                 let elapsed_s = (crate::clock::monotonic_ns() - t0) as f64 * 1e-9;
                 let total = start + (watts * elapsed_s * 1e6) as u64;
-                let value = if max == 0 || max == u64::MAX { total } else { total % (max + 1) };
+                let value = if max == 0 || max == u64::MAX {
+                    total
+                } else {
+                    total % (max + 1)
+                };
                 write_at(&file, value);
                 std::thread::sleep(std::time::Duration::from_micros(period_us));
             }
         });
-        CounterDriver { stop, thread: Some(thread) }
+        CounterDriver {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -116,7 +134,12 @@ impl Drop for CounterDriver {
 }
 
 fn write_counter(path: &Path, value: u64) {
-    let file = OpenOptions::new().write(true).create(true).truncate(false).open(path).expect("energy_uj");
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .expect("energy_uj");
     file.set_len(0).expect("truncate");
     write_at(&file, value);
 }

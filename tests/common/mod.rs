@@ -48,8 +48,7 @@ pub fn rows(run: &Path) -> Vec<InvocationRecord> {
 }
 
 pub fn manifest(run: &Path) -> Manifest {
-    serde_json::from_slice(&std::fs::read(run.join("manifest.json")).expect("manifest.json"))
-        .expect("manifest parses")
+    serde_json::from_slice(&std::fs::read(run.join("manifest.json")).expect("manifest.json")).expect("manifest parses")
 }
 
 pub fn stderr(output: &Output) -> String {

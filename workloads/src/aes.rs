@@ -10,9 +10,7 @@ const NONCE: [u8; 12] = *b"unique-nonce";
 pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&KEY));
     let nonce = Nonce::from_slice(&NONCE);
-    let sealed = cipher
-        .encrypt(nonce, input)
-        .map_err(|e| format!("encrypt: {e}"))?;
+    let sealed = cipher.encrypt(nonce, input).map_err(|e| format!("encrypt: {e}"))?;
     let opened = cipher
         .decrypt(nonce, sealed.as_slice())
         .map_err(|e| format!("decrypt: {e}"))?;

@@ -8,9 +8,7 @@ use crate::input::{InputError, parse_count, pseudo_random_bytes};
 pub fn prepare(spec: &str) -> Result<Vec<u8>, InputError> {
     let side = parse_count(spec)? as usize;
     if !(2..=16_384).contains(&side) {
-        return Err(InputError(format!(
-            "image side `{spec}` must be between 2 and 16384"
-        )));
+        return Err(InputError(format!("image side `{spec}` must be between 2 and 16384")));
     }
     let noise = pseudo_random_bytes(side * side);
     let mut out = Vec::with_capacity(4 + side * side * 3);

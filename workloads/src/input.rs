@@ -24,15 +24,12 @@ pub fn parse_count(spec: &str) -> Result<u64, InputError> {
 /// A byte size: `512`, `1KB` (1000), `1KiB` (1024), `2MB`, `2MiB`, `1GiB`.
 pub fn parse_size(spec: &str) -> Result<usize, InputError> {
     let s = spec.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: usize = digits.replace('_', "").parse().map_err(|_| {
-        InputError(format!(
-            "`{spec}` is not a size (examples: 512, 64KiB, 2MiB, 1MB)"
-        ))
-    })?;
+    let n: usize = digits
+        .replace('_', "")
+        .parse()
+        .map_err(|_| InputError(format!("`{spec}` is not a size (examples: 512, 64KiB, 2MiB, 1MB)")))?;
     let scale = match unit.trim() {
         "" | "B" => 1,
         "KB" | "kB" => 1_000,

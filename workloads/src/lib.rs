@@ -203,10 +203,5 @@ pub(crate) fn input_number(input: &[u8]) -> Result<u64, String> {
     std::str::from_utf8(input)
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "expected a decimal number as input, got {} bytes",
-                input.len()
-            )
-        })
+        .ok_or_else(|| format!("expected a decimal number as input, got {} bytes", input.len()))
 }

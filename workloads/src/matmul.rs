@@ -6,12 +6,8 @@ pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {
     if n == 0 || n > 4096 {
         return Err("side must be between 1 and 4096".into());
     }
-    let a: Vec<f64> = (0..n * n)
-        .map(|i| ((i * 7 + 3) % 101) as f64 / 101.0)
-        .collect();
-    let b: Vec<f64> = (0..n * n)
-        .map(|i| ((i * 13 + 5) % 103) as f64 / 103.0)
-        .collect();
+    let a: Vec<f64> = (0..n * n).map(|i| ((i * 7 + 3) % 101) as f64 / 101.0).collect();
+    let b: Vec<f64> = (0..n * n).map(|i| ((i * 13 + 5) % 103) as f64 / 103.0).collect();
     let mut c = vec![0.0f64; n * n];
     for i in 0..n {
         for k in 0..n {

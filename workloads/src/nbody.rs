@@ -19,11 +19,7 @@ struct Body {
 fn bodies() -> [Body; 5] {
     let b = |pos: [f64; 3], vel: [f64; 3], mass: f64| Body {
         pos,
-        vel: [
-            vel[0] * DAYS_PER_YEAR,
-            vel[1] * DAYS_PER_YEAR,
-            vel[2] * DAYS_PER_YEAR,
-        ],
+        vel: [vel[0] * DAYS_PER_YEAR, vel[1] * DAYS_PER_YEAR, vel[2] * DAYS_PER_YEAR],
         mass: mass * SOLAR_MASS,
     };
     [
@@ -100,11 +96,7 @@ fn energy(bodies: &[Body; 5]) -> f64 {
     for (i, b) in bodies.iter().enumerate() {
         e += 0.5 * b.mass * (b.vel[0] * b.vel[0] + b.vel[1] * b.vel[1] + b.vel[2] * b.vel[2]);
         for c in &bodies[i + 1..] {
-            let d = [
-                b.pos[0] - c.pos[0],
-                b.pos[1] - c.pos[1],
-                b.pos[2] - c.pos[2],
-            ];
+            let d = [b.pos[0] - c.pos[0], b.pos[1] - c.pos[1], b.pos[2] - c.pos[2]];
             e -= b.mass * c.mass / (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
         }
     }

@@ -70,14 +70,8 @@ pub struct Limits {
 pub fn create(name: &str, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
     Ok(match name {
         "native" => Box::new(native::NativeRuntime::new(limits)),
-        "wasmtime-jit" => Box::new(wasmtime_rt::WasmtimeRuntime::new(
-            wasmtime_rt::Flavor::Jit,
-            limits,
-        )?),
-        "wasmtime-aot" => Box::new(wasmtime_rt::WasmtimeRuntime::new(
-            wasmtime_rt::Flavor::Aot,
-            limits,
-        )?),
+        "wasmtime-jit" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Jit, limits)?),
+        "wasmtime-aot" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Aot, limits)?),
         "wasmi" => Box::new(wasmi_rt::WasmiRuntime::new(limits)),
         other => anyhow::bail!(
             "unknown runtime `{other}`; valid runtimes: {}",

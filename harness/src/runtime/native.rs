@@ -96,14 +96,10 @@ impl NativeRuntime {
             (Ok(status), _) if status.code() == Some(2) => {
                 Outcome::failed(phases, Status::Error, format!("workload error: {message}"))
             }
-            (Ok(status), _) => Outcome::failed(
-                phases,
-                Status::Trap,
-                format!("process exited with {status}: {message}"),
-            ),
-            (Err(e), _) => {
-                Outcome::failed(phases, Status::Error, format!("waiting for the child: {e}"))
+            (Ok(status), _) => {
+                Outcome::failed(phases, Status::Trap, format!("process exited with {status}: {message}"))
             }
+            (Err(e), _) => Outcome::failed(phases, Status::Error, format!("waiting for the child: {e}")),
         }
     }
 
@@ -116,9 +112,7 @@ impl NativeRuntime {
         phases.execute_ns = span(t0, monotonic_ns());
         match result {
             Ok(Ok(output)) => Outcome::ok(phases, output),
-            Ok(Err(message)) => {
-                Outcome::failed(phases, Status::Error, format!("workload error: {message}"))
-            }
+            Ok(Err(message)) => Outcome::failed(phases, Status::Error, format!("workload error: {message}")),
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -133,10 +127,7 @@ impl NativeRuntime {
 
 /// The child's `HARNESS_PHASES main=.. input=.. execute=..` line (see workloads/entry/src/main.rs).
 fn child_phases(stderr: &str) -> Option<(u64, u64, u64)> {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("HARNESS_PHASES "))?;
+    let line = stderr.lines().rev().find(|l| l.starts_with("HARNESS_PHASES "))?;
     let value = |key: &str| -> Option<u64> {
         line.split_whitespace()
             .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())

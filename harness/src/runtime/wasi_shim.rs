@@ -67,26 +67,21 @@ pub fn serve(state: &mut WasiState, memory: &mut [u8], name: &str, args: &[i64])
     let ok = |written: bool| Served::Errno(if written { ERRNO_SUCCESS } else { ERRNO_FAULT });
     match name {
         "fd_write" => {
-            let (fd, iovs, count, nwritten) =
-                (arg(0), arg(1) as usize, arg(2) as usize, arg(3) as usize);
+            let (fd, iovs, count, nwritten) = (arg(0), arg(1) as usize, arg(2) as usize, arg(3) as usize);
             if fd != 1 && fd != 2 {
                 return Served::Errno(ERRNO_BADF);
             }
             let mut total = 0u32;
             for i in 0..count {
-                let (Some(ptr), Some(len)) = (
-                    read_u32(memory, iovs + 8 * i),
-                    read_u32(memory, iovs + 8 * i + 4),
-                ) else {
+                let (Some(ptr), Some(len)) = (read_u32(memory, iovs + 8 * i), read_u32(memory, iovs + 8 * i + 4))
+                else {
                     return Served::Errno(ERRNO_FAULT);
                 };
                 let Some(bytes) = memory.get(ptr as usize..ptr as usize + len as usize) else {
                     return Served::Errno(ERRNO_FAULT);
                 };
                 // Keep at most 64 KiB: enough for any panic message, bounded for a chatty guest.
-                let room = (64 * 1024usize)
-                    .saturating_sub(state.stderr.len())
-                    .min(bytes.len());
+                let room = (64 * 1024usize).saturating_sub(state.stderr.len()).min(bytes.len());
                 state.stderr.extend_from_slice(&bytes[..room]);
                 total += len;
             }
@@ -94,8 +89,9 @@ pub fn serve(state: &mut WasiState, memory: &mut [u8], name: &str, args: &[i64])
         }
         "proc_exit" => Served::Exit(arg(0) as i32),
         // No environment and no arguments: both counts are zero.
-        "environ_sizes_get" | "args_sizes_get" => ok(write_bytes(memory, arg(0) as usize, &[0; 4])
-            && write_bytes(memory, arg(1) as usize, &[0; 4])),
+        "environ_sizes_get" | "args_sizes_get" => {
+            ok(write_bytes(memory, arg(0) as usize, &[0; 4]) && write_bytes(memory, arg(1) as usize, &[0; 4]))
+        }
         "environ_get" | "args_get" | "sched_yield" => Served::Errno(ERRNO_SUCCESS),
         // Deterministic bytes: workloads must not depend on randomness, and their digests must match.
         "random_get" => {

@@ -62,9 +62,7 @@ fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiSta
                     }
                     Ok(())
                 }
-                Served::Exit(code) => Err(wasmi::Error::new(format!(
-                    "the workload called proc_exit({code})"
-                ))),
+                Served::Exit(code) => Err(wasmi::Error::new(format!("the workload called proc_exit({code})"))),
             }
         })?;
     }
@@ -72,19 +70,14 @@ fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiSta
 }
 
 fn classify(error: &wasmi::Error, store: &Store<WasiState>, fuel: u64) -> (Status, String) {
-    let guest_said = String::from_utf8_lossy(&store.data().stderr)
-        .trim()
-        .to_string();
+    let guest_said = String::from_utf8_lossy(&store.data().stderr).trim().to_string();
     match error.as_trap_code() {
         Some(TrapCode::OutOfFuel) => (
             Status::Timeout,
             format!("fuel budget of {fuel} exhausted (wasmi deadline)"),
         ),
         _ if guest_said.is_empty() => (Status::Trap, format!("trap: {error}")),
-        _ => (
-            Status::Trap,
-            format!("trap: {error}; guest stderr: {guest_said}"),
-        ),
+        _ => (Status::Trap, format!("trap: {error}; guest stderr: {guest_said}")),
     }
 }
 
@@ -123,30 +116,18 @@ fn call_workload(
         .map_err(|e| classify(&e, store, fuel))?;
     memory
         .write(&mut *store, ptr as usize, input)
-        .map_err(|e| {
-            (
-                Status::Error,
-                format!("writing the input into linear memory: {e}"),
-            )
-        })?;
+        .map_err(|e| (Status::Error, format!("writing the input into linear memory: {e}")))?;
     let t1 = monotonic_ns();
     let status = run
         .call(&mut *store, input.len() as u32)
         .map_err(|e| classify(&e, store, fuel))?;
     let t2 = monotonic_ns();
-    let ptr = out_ptr
-        .call(&mut *store, ())
-        .map_err(|e| classify(&e, store, fuel))? as usize;
-    let len = out_len
-        .call(&mut *store, ())
-        .map_err(|e| classify(&e, store, fuel))? as usize;
+    let ptr = out_ptr.call(&mut *store, ()).map_err(|e| classify(&e, store, fuel))? as usize;
+    let len = out_len.call(&mut *store, ()).map_err(|e| classify(&e, store, fuel))? as usize;
     let output = memory
         .data(&*store)
         .get(ptr..ptr + len)
-        .ok_or((
-            Status::Error,
-            "output range outside linear memory".to_string(),
-        ))?
+        .ok_or((Status::Error, "output range outside linear memory".to_string()))?
         .to_vec();
     let t3 = monotonic_ns();
     phases.input_ns = span(t0, t1);
@@ -182,10 +163,8 @@ impl WasmiRuntime {
     }
 
     fn load(engine: &Engine, workload: &WorkloadArtifacts) -> anyhow::Result<Module> {
-        let bytes = std::fs::read(&workload.wasm)
-            .with_context(|| format!("reading {}", workload.wasm.display()))?;
-        Module::new(engine, &bytes)
-            .with_context(|| format!("validating {}", workload.wasm.display()))
+        let bytes = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
+        Module::new(engine, &bytes).with_context(|| format!("validating {}", workload.wasm.display()))
     }
 
     /// Store, instance and `_initialize`, then the call; shared by cold and warm.
@@ -242,29 +221,18 @@ impl Runtime for WasmiRuntime {
                 let t0 = monotonic_ns();
                 let engine = engine();
                 let t1 = monotonic_ns();
-                let loaded =
-                    Self::load(&engine, workload).and_then(|m| Ok((linker_for(&engine, &m)?, m)));
+                let loaded = Self::load(&engine, workload).and_then(|m| Ok((linker_for(&engine, &m)?, m)));
                 let t2 = monotonic_ns();
                 phases.startup_ns = span(t0, t1);
                 phases.compile_ns = span(t1, t2);
                 match loaded {
-                    Ok((linker, module)) => {
-                        self.instantiate_and_call(&engine, &module, &linker, input, phases)
-                    }
+                    Ok((linker, module)) => self.instantiate_and_call(&engine, &module, &linker, input, phases),
                     Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
                 }
             }
             Mode::Warm => match self.warm.get(workload.name) {
-                Some(warm) => self.instantiate_and_call(
-                    &self.warm_engine,
-                    &warm.module,
-                    &warm.linker,
-                    input,
-                    phases,
-                ),
-                None => {
-                    Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm")
-                }
+                Some(warm) => self.instantiate_and_call(&self.warm_engine, &warm.module, &warm.linker, input, phases),
+                None => Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm"),
             },
         }
     }

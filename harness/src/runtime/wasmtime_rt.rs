@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use wasmtime::{
-    Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    PoolingAllocationConfig, Store, Trap, Val,
+    Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store,
+    Trap, Val,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +43,7 @@ pub fn new_engine() -> anyhow::Result<Engine> {
 pub fn new_warm_engine() -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     // One invocation runs at a time; a few slots spare keep the pool from ever being the limit.
-    pool.total_memories(4)
-        .total_tables(4)
-        .total_core_instances(4);
+    pool.total_memories(4).total_tables(4).total_core_instances(4);
     let mut config = engine_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
@@ -146,9 +144,7 @@ pub(crate) fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Lin
                     }
                     Ok(())
                 }
-                Served::Exit(code) => Err(wasmtime::Error::msg(format!(
-                    "the workload called proc_exit({code})"
-                ))),
+                Served::Exit(code) => Err(wasmtime::Error::msg(format!("the workload called proc_exit({code})"))),
             }
         })?;
     }
@@ -157,9 +153,7 @@ pub(crate) fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Lin
 
 /// Why a guest call failed, from wasmtime's error.
 fn classify(error: &wasmtime::Error, store: &Store<WasiState>) -> (Status, String) {
-    let guest_said = String::from_utf8_lossy(&store.data().stderr)
-        .trim()
-        .to_string();
+    let guest_said = String::from_utf8_lossy(&store.data().stderr).trim().to_string();
     let with_stderr = |m: String| {
         if guest_said.is_empty() {
             m
@@ -168,10 +162,7 @@ fn classify(error: &wasmtime::Error, store: &Store<WasiState>) -> (Status, Strin
         }
     };
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => (
-            Status::Timeout,
-            "deadline reached (epoch interruption)".into(),
-        ),
+        Some(Trap::Interrupt) => (Status::Timeout, "deadline reached (epoch interruption)".into()),
         Some(trap) => (Status::Trap, with_stderr(format!("trap: {trap}"))),
         None => (Status::Trap, with_stderr(format!("{error:#}"))),
     }
@@ -213,16 +204,9 @@ fn call_workload(
         .map_err(|e| fail(e, store))?;
     memory
         .write(&mut *store, ptr as usize, input)
-        .map_err(|e| {
-            (
-                Status::Error,
-                format!("writing the input into linear memory: {e}"),
-            )
-        })?;
+        .map_err(|e| (Status::Error, format!("writing the input into linear memory: {e}")))?;
     let t1 = monotonic_ns();
-    let status = run
-        .call(&mut *store, input.len() as u32)
-        .map_err(|e| fail(e, store))?;
+    let status = run.call(&mut *store, input.len() as u32).map_err(|e| fail(e, store))?;
     let t2 = monotonic_ns();
     let (ptr, len) = (
         out_ptr.call(&mut *store, ()).map_err(|e| fail(e, store))? as usize,
@@ -231,10 +215,7 @@ fn call_workload(
     let output = memory
         .data(&*store)
         .get(ptr..ptr + len)
-        .ok_or((
-            Status::Error,
-            "output range outside linear memory".to_string(),
-        ))?
+        .ok_or((Status::Error, "output range outside linear memory".to_string()))?
         .to_vec();
     let t3 = monotonic_ns();
     phases.input_ns = span(t0, t1);
@@ -252,8 +233,7 @@ fn call_workload(
 /// Runs `_initialize` where the module has one (Rust cdylibs built for WASI do): it runs static constructors.
 fn initialize(store: &mut Store<WasiState>, instance: &Instance) -> Result<(), (Status, String)> {
     if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
-        init.call(&mut *store, ())
-            .map_err(|e| classify(&e, store))?;
+        init.call(&mut *store, ()).map_err(|e| classify(&e, store))?;
     }
     Ok(())
 }
@@ -319,9 +299,7 @@ impl WasmtimeRuntime {
         phases.startup_ns = span(t0, t1);
         phases.compile_ns = span(t1, t2);
         let mut store = self.new_store(&engine);
-        let instance = match linker_for(&engine, &module)
-            .and_then(|l| Ok(l.instantiate(&mut store, &module)?))
-        {
+        let instance = match linker_for(&engine, &module).and_then(|l| Ok(l.instantiate(&mut store, &module)?)) {
             Ok(i) => i,
             Err(e) => {
                 return Outcome::failed(phases, Status::Error, format!("instantiating: {e:#}"));
@@ -331,10 +309,7 @@ impl WasmtimeRuntime {
             return Outcome::failed(phases, status, message);
         }
         phases.instantiate_ns = span(t2, monotonic_ns());
-        finish(
-            call_workload(&mut store, &instance, input, &mut phases),
-            phases,
-        )
+        finish(call_workload(&mut store, &instance, input, &mut phases), phases)
     }
 
     fn warm(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
@@ -354,10 +329,7 @@ impl WasmtimeRuntime {
             return Outcome::failed(phases, status, message);
         }
         phases.instantiate_ns = span(t0, monotonic_ns());
-        finish(
-            call_workload(&mut store, &instance, input, &mut phases),
-            phases,
-        )
+        finish(call_workload(&mut store, &instance, input, &mut phases), phases)
     }
 }
 
@@ -382,8 +354,7 @@ impl Runtime for WasmtimeRuntime {
         }
         let module = self.load(&self.warm_engine, workload)?;
         let pre = linker_for(&self.warm_engine, &module)?.instantiate_pre(&module)?;
-        self.warm
-            .insert(workload.name.to_string(), WarmModule { pre });
+        self.warm.insert(workload.name.to_string(), WarmModule { pre });
         Ok(())
     }
 

@@ -27,30 +27,69 @@ pub struct RaplOptions {
     pub interval_ms: f64,
 }
 
+/// The reason alone, without the `rapl: not available:` prefix the error's Display adds.
+fn reason(error: &ProbeError) -> String {
+    match error {
+        ProbeError::Unavailable { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// What RAPL this machine offers, without opening anything for reading.
 pub fn discover(root: &Path) -> Discovery {
     let mut notes = Vec::new();
+    if !cfg!(any(target_arch = "x86_64", target_arch = "x86")) {
+        let missing = Some(format!(
+            "not an x86 CPU ({}): RAPL exists on Intel and AMD x86 only",
+            std::env::consts::ARCH
+        ));
+        return Discovery {
+            kind: KIND,
+            channels: Vec::new(),
+            missing,
+            notes,
+        };
+    }
     let powercap_problem = match discover_powercap(root) {
         Ok((zones, skipped)) => {
-            notes.extend(skipped.into_iter().map(|z| format!("skipped {z}: it duplicates the package zone")));
+            notes.extend(
+                skipped
+                    .into_iter()
+                    .map(|z| format!("skipped {z}: it duplicates the package zone")),
+            );
             match zones.iter().find_map(|z| z.check_readable().err()) {
                 None => {
                     notes.push("interface: powercap".into());
                     let channels = zones.iter().map(|z| z.channel_info(1.0)).collect();
-                    return Discovery { kind: KIND, channels, missing: None, notes };
+                    return Discovery {
+                        kind: KIND,
+                        channels,
+                        missing: None,
+                        notes,
+                    };
                 }
-                Some(problem) => problem.to_string(),
+                Some(problem) => reason(&problem),
             }
         }
-        Err(problem) => problem.to_string(),
+        Err(problem) => reason(&problem),
     };
     match discover_perf(root) {
         Ok(events) if !events.is_empty() => {
             notes.push(format!("interface: perf_event (powercap unusable: {powercap_problem})"));
             let channels = events.iter().map(|e| e.channel_info(1.0)).collect();
-            Discovery { kind: KIND, channels, missing: None, notes }
+            Discovery {
+                kind: KIND,
+                channels,
+                missing: None,
+                notes,
+            }
         }
-        _ => Discovery { kind: KIND, channels: Vec::new(), missing: Some(powercap_problem), notes },
+        _ => Discovery {
+            kind: KIND,
+            channels: Vec::new(),
+            missing: Some(powercap_problem),
+            notes,
+        },
     }
 }
 
@@ -58,7 +97,9 @@ pub fn discover(root: &Path) -> Discovery {
 /// how to grant access).
 pub fn open(options: &RaplOptions) -> Result<Box<dyn Source>, ProbeError> {
     let root = &options.sysfs_root;
-    let powercap_error = match discover_powercap(root).and_then(|(zones, skipped)| RaplSource::open(zones, skipped, options.interval_ms)) {
+    let powercap_error = match discover_powercap(root)
+        .and_then(|(zones, skipped)| RaplSource::open(zones, skipped, options.interval_ms))
+    {
         Ok(source) => return Ok(Box::new(source)),
         Err(e) => e,
     };
@@ -73,13 +114,23 @@ pub fn open(options: &RaplOptions) -> Result<Box<dyn Source>, ProbeError> {
 
 /// Reads a small sysfs text file.
 pub(crate) fn read_text(path: &Path) -> Result<String, ProbeError> {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).map_err(|source| io_error(path, source))
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|source| io_error(path, source))
 }
 
 pub(crate) fn io_error(path: &Path, source: std::io::Error) -> ProbeError {
     if source.kind() == std::io::ErrorKind::PermissionDenied {
-        ProbeError::PermissionDenied { probe: KIND, path: path.into(), fix: PERMISSION_FIX.into() }
+        ProbeError::PermissionDenied {
+            probe: KIND,
+            path: path.into(),
+            fix: PERMISSION_FIX.into(),
+        }
     } else {
-        ProbeError::Io { probe: KIND, path: path.into(), source }
+        ProbeError::Io {
+            probe: KIND,
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -41,32 +41,63 @@ fn parse_config(text: &str) -> Option<u64> {
 
 /// `0,36` or `0-1` -> first CPUs of each socket.
 fn parse_cpumask(text: &str) -> Vec<i32> {
-    text.split(',').filter_map(|part| part.split('-').next()?.trim().parse().ok()).collect()
+    text.split(',')
+        .filter_map(|part| part.split('-').next()?.trim().parse().ok())
+        .collect()
 }
 
 /// Lists the energy events of the `power` PMU under `root`.
 pub fn discover_perf(root: &Path) -> Result<Vec<PerfEvent>, ProbeError> {
     let pmu = root.join("sys/bus/event_source/devices/power");
-    let pmu_type: u32 = read_text(&pmu.join("type"))?.parse().map_err(|_| ProbeError::Malformed {
-        probe: KIND,
-        path: pmu.join("type"),
-        message: "not a number".into(),
-    })?;
+    let pmu_type: u32 = read_text(&pmu.join("type"))?
+        .parse()
+        .map_err(|_| ProbeError::Malformed {
+            probe: KIND,
+            path: pmu.join("type"),
+            message: "not a number".into(),
+        })?;
     let cpus = parse_cpumask(&read_text(&pmu.join("cpumask")).unwrap_or_else(|_| "0".into()));
     let mut events = Vec::new();
-    for (event, suffix) in [("energy-pkg", ""), ("energy-cores", "/core"), ("energy-gpu", "/uncore"), ("energy-ram", "/dram")] {
-        let Ok(config_text) = read_text(&pmu.join("events").join(event)) else { continue };
-        let Some(config) = parse_config(&config_text) else { continue };
-        let scale = read_text(&pmu.join("events").join(format!("{event}.scale"))).ok().and_then(|s| s.parse().ok()).unwrap_or(2f64.powi(-32));
+    for (event, suffix) in [
+        ("energy-pkg", ""),
+        ("energy-cores", "/core"),
+        ("energy-gpu", "/uncore"),
+        ("energy-ram", "/dram"),
+    ] {
+        let Ok(config_text) = read_text(&pmu.join("events").join(event)) else {
+            continue;
+        };
+        let Some(config) = parse_config(&config_text) else {
+            continue;
+        };
+        let scale = read_text(&pmu.join("events").join(format!("{event}.scale")))
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2f64.powi(-32));
         for (socket, &cpu) in cpus.iter().enumerate() {
-            events.push(PerfEvent { pmu_type, config, scale, cpu, channel: format!("package-{socket}{suffix}") });
+            events.push(PerfEvent {
+                pmu_type,
+                config,
+                scale,
+                cpu,
+                channel: format!("package-{socket}{suffix}"),
+            });
         }
     }
     if let Ok(config_text) = read_text(&pmu.join("events/energy-psys"))
         && let Some(config) = parse_config(&config_text)
     {
-        let scale = read_text(&pmu.join("events/energy-psys.scale")).ok().and_then(|s| s.parse().ok()).unwrap_or(2f64.powi(-32));
-        events.push(PerfEvent { pmu_type, config, scale, cpu: cpus.first().copied().unwrap_or(0), channel: "psys".into() });
+        let scale = read_text(&pmu.join("events/energy-psys.scale"))
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2f64.powi(-32));
+        events.push(PerfEvent {
+            pmu_type,
+            config,
+            scale,
+            cpu: cpus.first().copied().unwrap_or(0),
+            channel: "psys".into(),
+        });
     }
     Ok(events)
 }
@@ -103,9 +134,23 @@ impl PerfSource {
     pub fn open(events: Vec<PerfEvent>, powercap_error: &ProbeError) -> Result<PerfSource, ProbeError> {
         let mut open = Vec::new();
         for event in &events {
-            let mut attr = PerfEventAttr { type_: event.pmu_type, size: 64, config: event.config, ..Default::default() };
+            let mut attr = PerfEventAttr {
+                type_: event.pmu_type,
+                size: 64,
+                config: event.config,
+                ..Default::default()
+            };
             // SAFETY: perf_event_open reads `size` bytes of attr, which we own and which are fully initialized.
-            let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, &mut attr as *mut PerfEventAttr, -1i32, event.cpu, -1i32, 0u64) };
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_perf_event_open,
+                    &mut attr as *mut PerfEventAttr,
+                    -1i32,
+                    event.cpu,
+                    -1i32,
+                    0u64,
+                )
+            };
             if fd < 0 {
                 let err = std::io::Error::last_os_error();
                 for e in &open {
@@ -115,10 +160,16 @@ impl PerfSource {
                 }
                 return Err(ProbeError::Unavailable {
                     probe: KIND,
-                    reason: format!("perf_event_open({}) failed: {err}; it needs CAP_PERFMON or kernel.perf_event_paranoid <= 0", event.channel),
+                    reason: format!(
+                        "perf_event_open({}) failed: {err}; it needs CAP_PERFMON or kernel.perf_event_paranoid <= 0",
+                        event.channel
+                    ),
                 });
             }
-            open.push(OpenEvent { fd: fd as i32, scale: event.scale });
+            open.push(OpenEvent {
+                fd: fd as i32,
+                scale: event.scale,
+            });
         }
         Ok(PerfSource {
             events: open,
@@ -156,7 +207,11 @@ impl Source for PerfSource {
             } else {
                 Reading::Gap(format!("perf read returned {n}: {}", std::io::Error::last_os_error()))
             };
-            out.push(TimedReading { channel, t_ns: now_ns, reading });
+            out.push(TimedReading {
+                channel,
+                t_ns: now_ns,
+                reading,
+            });
         }
     }
 

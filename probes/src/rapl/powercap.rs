@@ -82,7 +82,10 @@ pub fn discover_powercap(root: &Path) -> Result<(Vec<PowercapZone>, Vec<String>)
     if found.is_empty() {
         return Err(ProbeError::Unavailable {
             probe: KIND,
-            reason: format!("{} has no intel-rapl zones (not an Intel/AMD CPU with RAPL, or a VM that hides it)", class.display()),
+            reason: format!(
+                "{} has no intel-rapl zones (not an Intel/AMD CPU with RAPL, or a VM that hides it)",
+                class.display()
+            ),
         });
     }
     found.sort();
@@ -108,7 +111,12 @@ pub fn discover_powercap(root: &Path) -> Result<(Vec<PowercapZone>, Vec<String>)
             })?,
             Err(_) => 0,
         };
-        zones.push(PowercapZone { id, dir, channel, max_energy_range_uj });
+        zones.push(PowercapZone {
+            id,
+            dir,
+            channel,
+            max_energy_range_uj,
+        });
     }
     Ok((zones, skipped))
 }
@@ -133,7 +141,10 @@ const MAX_PLAUSIBLE_WATTS: f64 = 5_000.0;
 
 impl RaplSource {
     pub fn open(zones: Vec<PowercapZone>, skipped: Vec<String>, interval_ms: f64) -> Result<RaplSource, ProbeError> {
-        let mut notes: Vec<String> = skipped.into_iter().map(|z| format!("skipped {z}: it duplicates the package zone")).collect();
+        let mut notes: Vec<String> = skipped
+            .into_iter()
+            .map(|z| format!("skipped {z}: it duplicates the package zone"))
+            .collect();
         notes.push("interface: powercap".into());
         // Allow for a poll delayed by up to 100 intervals (a descheduled sampler) before calling a step garbage.
         let max_step = (MAX_PLAUSIBLE_WATTS * interval_ms.max(1.0) * 1e-3 * 100.0 * 1e6) as u64;
@@ -142,12 +153,24 @@ impl RaplSource {
             let path = zone.dir.join("energy_uj");
             let file = File::open(&path).map_err(|e| io_error(&path, e))?;
             if zone.max_energy_range_uj == 0 {
-                notes.push(format!("{}: max_energy_range_uj is 0: a wrap cannot be told from garbage, and becomes a gap", zone.channel));
+                notes.push(format!(
+                    "{}: max_energy_range_uj is 0: a wrap cannot be told from garbage, and becomes a gap",
+                    zone.channel
+                ));
             }
-            open.push(OpenZone { file, path, counter: WrappingCounter::new(zone.max_energy_range_uj, max_step) });
+            open.push(OpenZone {
+                file,
+                path,
+                counter: WrappingCounter::new(zone.max_energy_range_uj, max_step),
+            });
         }
         let channels = zones.iter().map(|z| z.channel_info(interval_ms)).collect();
-        Ok(RaplSource { zones: open, channels, notes, buffer: [0; 32] })
+        Ok(RaplSource {
+            zones: open,
+            channels,
+            notes,
+            buffer: [0; 32],
+        })
     }
 }
 
@@ -163,16 +186,29 @@ impl Source for RaplSource {
     fn poll(&mut self, now_ns: u64, out: &mut Vec<TimedReading>) {
         for (channel, zone) in self.zones.iter_mut().enumerate() {
             let reading = match zone.file.read_at(&mut self.buffer, 0) {
-                Ok(n) => match std::str::from_utf8(&self.buffer[..n]).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+                Ok(n) => match std::str::from_utf8(&self.buffer[..n])
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                {
                     Some(raw) => match zone.counter.update(raw) {
                         CounterUpdate::Total(total) => Reading::Value(total as f64),
-                        CounterUpdate::Implausible => Reading::Gap(format!("{}: implausible step to {raw}", zone.path.display())),
+                        CounterUpdate::Implausible => {
+                            Reading::Gap(format!("{}: implausible step to {raw}", zone.path.display()))
+                        }
                     },
-                    None => Reading::Gap(format!("{}: unreadable value {:?}", zone.path.display(), String::from_utf8_lossy(&self.buffer[..n]))),
+                    None => Reading::Gap(format!(
+                        "{}: unreadable value {:?}",
+                        zone.path.display(),
+                        String::from_utf8_lossy(&self.buffer[..n])
+                    )),
                 },
                 Err(e) => Reading::Gap(format!("{}: {e}", zone.path.display())),
             };
-            out.push(TimedReading { channel, t_ns: now_ns, reading });
+            out.push(TimedReading {
+                channel,
+                t_ns: now_ns,
+                reading,
+            });
         }
     }
 
@@ -212,7 +248,17 @@ mod tests {
         fake.zone("intel-rapl-mmio:0", "package-0", 262_143_328_850, 1000);
         let (zones, skipped) = discover_powercap(fake.root()).unwrap();
         let channels: Vec<&str> = zones.iter().map(|z| z.channel.as_str()).collect();
-        assert_eq!(channels, ["package-0", "package-0/core", "package-0/dram", "psys", "package-1", "package-1/core"]);
+        assert_eq!(
+            channels,
+            [
+                "package-0",
+                "package-0/core",
+                "package-0/dram",
+                "psys",
+                "package-1",
+                "package-1/core"
+            ]
+        );
         assert_eq!(skipped, ["intel-rapl-mmio:0"]);
         assert_eq!(zones[2].max_energy_range_uj, 65_712_999_613);
     }
@@ -229,7 +275,14 @@ mod tests {
         poll(&mut source, &mut readings);
         fake.set("intel-rapl:0", 400); // wrapped: 500 to the top, 1 to zero, 400 after
         poll(&mut source, &mut readings);
-        assert_eq!(readings, [Reading::Value(0.0), Reading::Value(500.0), Reading::Value(500.0 + 901.0)]);
+        assert_eq!(
+            readings,
+            [
+                Reading::Value(0.0),
+                Reading::Value(500.0),
+                Reading::Value(500.0 + 901.0)
+            ]
+        );
     }
 
     #[test]
@@ -280,8 +333,14 @@ mod tests {
             // root reads files whatever their mode: the permission path cannot be exercised as root.
             let fake = FakePowercap::new();
             fake.zone("intel-rapl:0", "package-0", 1000, 1);
-            let err = super::super::io_error(Path::new("/x/energy_uj"), std::io::Error::from(std::io::ErrorKind::PermissionDenied));
-            assert!(err.to_string().contains("chmod g+r") && err.to_string().contains("udev"), "{err}");
+            let err = super::super::io_error(
+                Path::new("/x/energy_uj"),
+                std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            );
+            assert!(
+                err.to_string().contains("chmod g+r") && err.to_string().contains("udev"),
+                "{err}"
+            );
             return;
         }
         let fake = FakePowercap::new();

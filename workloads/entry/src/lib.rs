@@ -24,9 +24,7 @@ static BUFFERS: Mutex<Buffers> = Mutex::new(Buffers {
 });
 
 fn buffers() -> std::sync::MutexGuard<'static, Buffers> {
-    BUFFERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    BUFFERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs this build's workload. Matching on the constant (rather than going through the workload table) lets

@@ -1,0 +1,425 @@
+//! Alignment: energy per invocation from samples on the same clock.
+//!
+//! - Cumulative counters: the counter is interpolated linearly at each window edge between the samples around
+//!   it; energy = E(end) - E(start). A counter that did not move across the window is `below_resolution`,
+//!   never zero joules.
+//! - Power samples: trapezoid integration of the piecewise-linear power, clipped to the window.
+//! - Windows (invocations or batch windows) are sorted and disjoint, so one forward sweep per channel covers
+//!   them all: linear in samples + windows.
+
+use harness_data::{ChannelInfo, EnergyQuality, SampleKind, SampleRecord};
+
+/// One channel's samples, sorted by time. Gap samples are kept as markers: their positions matter.
+#[derive(Debug, Clone)]
+pub struct ChannelSeries {
+    pub info: ChannelInfo,
+    /// Joules (counters) or watts (power) per unit of the channel.
+    pub scale: f64,
+    pub t_ns: Vec<u64>,
+    /// In SI units (J or W); NaN for a gap.
+    pub value: Vec<f64>,
+    /// gaps_before[i] = number of gap markers among samples 0..i (for O(1) "any gap in this span").
+    gaps_before: Vec<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlignError {
+    #[error("channel {probe}/{channel}: unit `{unit}` is not one of uJ, mJ, J, W, mW, uW")]
+    Unit {
+        probe: String,
+        channel: String,
+        unit: String,
+    },
+}
+
+/// How many joules (or watts) one unit is.
+pub fn si_scale(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "J" | "W" => 1.0,
+        "mJ" | "mW" => 1e-3,
+        "uJ" | "uW" => 1e-6,
+        "nJ" => 1e-9,
+        _ => return None,
+    })
+}
+
+impl ChannelSeries {
+    /// Builds a series from the channel's rows (any order); `delay_ns` (a probe's measured latency) is
+    /// subtracted from every timestamp.
+    pub fn new(
+        info: ChannelInfo,
+        mut rows: Vec<(u64, Option<f64>)>,
+        delay_ns: i64,
+    ) -> Result<ChannelSeries, AlignError> {
+        let scale = si_scale(&info.unit).ok_or_else(|| AlignError::Unit {
+            probe: info.probe.clone(),
+            channel: info.channel.clone(),
+            unit: info.unit.clone(),
+        })?;
+        rows.sort_by_key(|(t, _)| *t);
+        let mut gaps_before = Vec::with_capacity(rows.len() + 1);
+        let mut gaps = 0u32;
+        let (mut t_ns, mut value) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+        for (t, v) in rows {
+            gaps_before.push(gaps);
+            if v.is_none() {
+                gaps += 1;
+            }
+            t_ns.push((t as i64 - delay_ns).max(0) as u64);
+            value.push(v.map_or(f64::NAN, |v| v * scale));
+        }
+        gaps_before.push(gaps);
+        Ok(ChannelSeries {
+            info,
+            scale,
+            t_ns,
+            value,
+            gaps_before,
+        })
+    }
+
+    /// Groups samples.csv rows by channel. `channels` supplies each channel's declared info (from the
+    /// manifest); channels without one get an info inferred from their rows.
+    pub fn from_records(
+        records: &[SampleRecord],
+        channels: &[ChannelInfo],
+        delay_ns: impl Fn(&str) -> i64,
+    ) -> Result<Vec<ChannelSeries>, AlignError> {
+        let mut grouped: std::collections::BTreeMap<(String, String), Vec<(u64, Option<f64>)>> = Default::default();
+        let mut units: std::collections::BTreeMap<(String, String), (String, SampleKind)> = Default::default();
+        for r in records {
+            let key = (r.probe.clone(), r.channel.clone());
+            grouped
+                .entry(key.clone())
+                .or_default()
+                .push((r.t_ns, if r.kind == SampleKind::Gap { None } else { r.value }));
+            if r.kind != SampleKind::Gap {
+                units.entry(key).or_insert((r.unit.clone(), r.kind));
+            }
+        }
+        grouped
+            .into_iter()
+            .map(|((probe, channel), rows)| {
+                let info = channels
+                    .iter()
+                    .find(|c| c.probe == probe && c.channel == channel)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        let (unit, kind) = units
+                            .get(&(probe.clone(), channel.clone()))
+                            .cloned()
+                            .unwrap_or(("W".into(), SampleKind::Power));
+                        ChannelInfo {
+                            probe: probe.clone(),
+                            channel: channel.clone(),
+                            unit,
+                            kind,
+                            resolution: 0.0,
+                            update_period_ns: 0,
+                            estimated: false,
+                        }
+                    });
+                let delay = delay_ns(&probe);
+                ChannelSeries::new(info, rows, delay)
+            })
+            .collect()
+    }
+
+    fn has_gap(&self, from: usize, to_inclusive: usize) -> bool {
+        self.gaps_before[to_inclusive + 1] > self.gaps_before[from]
+    }
+}
+
+/// A span of time to attribute energy to: one invocation, or a batch window of `count` invocations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub count: u32,
+}
+
+/// Energy attributed to one window by one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribution {
+    /// Energy of the whole window, joules; `None` when it cannot be told (gap, below resolution).
+    pub window_j: Option<f64>,
+    pub samples: u32,
+    pub quality: EnergyQuality,
+    /// Resolution bound on `window_j`, joules.
+    pub uncertainty_j: Option<f64>,
+}
+
+/// Attributes energy to every window (sorted by start, not overlapping) in one sweep.
+pub fn attribute(series: &ChannelSeries, windows: &[Window]) -> Vec<Attribution> {
+    let n = series.t_ns.len();
+    let mut out = Vec::with_capacity(windows.len());
+    // `lo`: the last sample at or before the current window's start (moves forward only).
+    let mut lo = 0usize;
+    let resolution_j = series.info.resolution * series.scale;
+    let period = series.info.update_period_ns;
+    for w in windows {
+        while lo + 1 < n && series.t_ns[lo + 1] <= w.start_ns {
+            lo += 1;
+        }
+        // The first sample at or after the end.
+        let mut hi = lo;
+        while hi < n && series.t_ns[hi] < w.end_ns {
+            hi += 1;
+        }
+        let gap = |reason_ok: bool| Attribution {
+            window_j: None,
+            samples: 0,
+            quality: if reason_ok {
+                EnergyQuality::BelowResolution
+            } else {
+                EnergyQuality::Gap
+            },
+            uncertainty_j: None,
+        };
+        if n == 0
+            || series.t_ns[lo] > w.start_ns
+            || hi >= n
+            || series.has_gap(lo, hi)
+            || series.value[lo].is_nan()
+            || series.value[hi].is_nan()
+        {
+            out.push(gap(false));
+            continue;
+        }
+        let samples = series.t_ns[lo..=hi]
+            .iter()
+            .filter(|&&t| t >= w.start_ns && t <= w.end_ns)
+            .count() as u32;
+        let result = match series.info.kind {
+            SampleKind::EnergyCounter => counter_energy(series, lo, hi, w),
+            _ => Some(power_energy(series, lo, hi, w)),
+        };
+        let duration_s = (w.end_ns - w.start_ns) as f64 * 1e-9;
+        let Some(window_j) = result else {
+            out.push(Attribution {
+                window_j: None,
+                samples,
+                quality: EnergyQuality::BelowResolution,
+                uncertainty_j: Some(resolution_j),
+            });
+            continue;
+        };
+        // An edge can be off by one counter step, or by what the power moves in one update period.
+        let edge_j = resolution_j.max(window_j.abs() / duration_s.max(1e-12) * period as f64 * 1e-9);
+        let quality = if series.info.estimated {
+            EnergyQuality::Estimated
+        } else if (w.end_ns - w.start_ns) < period {
+            EnergyQuality::BelowResolution
+        } else {
+            EnergyQuality::Ok
+        };
+        out.push(Attribution {
+            window_j: Some(window_j),
+            samples,
+            quality,
+            uncertainty_j: Some(2.0 * edge_j),
+        });
+    }
+    out
+}
+
+/// Linear interpolation of the series at `t`, between samples `i` and `i + 1`.
+fn interpolate(series: &ChannelSeries, i: usize, t: u64) -> f64 {
+    let (t0, v0) = (series.t_ns[i], series.value[i]);
+    match (series.t_ns.get(i + 1), series.value.get(i + 1)) {
+        (Some(&t1), Some(&v1)) if t1 > t0 => v0 + (v1 - v0) * (t.saturating_sub(t0)) as f64 / (t1 - t0) as f64,
+        _ => v0,
+    }
+}
+
+/// `None` when the counter did not move between the samples bracketing the window: below resolution.
+fn counter_energy(series: &ChannelSeries, lo: usize, hi: usize, w: &Window) -> Option<f64> {
+    if series.value[hi] == series.value[lo] {
+        return None;
+    }
+    // The sample just before the end bounds the last segment.
+    let end_segment = hi.saturating_sub(1).max(lo);
+    let energy = interpolate(series, end_segment, w.end_ns) - interpolate(series, lo, w.start_ns);
+    Some(energy.max(0.0))
+}
+
+/// Trapezoid integral of power over the window, the power interpolated at the edges.
+fn power_energy(series: &ChannelSeries, lo: usize, hi: usize, w: &Window) -> f64 {
+    let mut energy = 0.0;
+    let mut t_prev = w.start_ns;
+    let mut p_prev = interpolate(series, lo, w.start_ns);
+    for i in lo + 1..=hi {
+        let (t, p) = if series.t_ns[i] >= w.end_ns {
+            (w.end_ns, interpolate(series, i - 1, w.end_ns))
+        } else {
+            (series.t_ns[i], series.value[i])
+        };
+        energy += 0.5 * (p + p_prev) * (t - t_prev) as f64 * 1e-9;
+        t_prev = t;
+        p_prev = p;
+        if t == w.end_ns {
+            break;
+        }
+    }
+    energy
+}
+
+/// Mean power of a channel over a span (for baselines); `None` without clean samples around it.
+pub fn mean_power(series: &ChannelSeries, from_ns: u64, to_ns: u64) -> Option<f64> {
+    if to_ns <= from_ns {
+        return None;
+    }
+    let window = Window {
+        start_ns: from_ns,
+        end_ns: to_ns,
+        count: 1,
+    };
+    let a = attribute(series, &[window]).pop()?;
+    a.window_j.map(|j| j / ((to_ns - from_ns) as f64 * 1e-9))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(kind: SampleKind, unit: &str, period: u64) -> ChannelInfo {
+        ChannelInfo {
+            probe: "p".into(),
+            channel: "c".into(),
+            unit: unit.into(),
+            kind,
+            resolution: 1.0,
+            update_period_ns: period,
+            estimated: false,
+        }
+    }
+
+    /// A counter in uJ sampled every 1000 ns, reading 1000 i uJ at t = 1000 i ns: 1 uJ/ns, i.e. 1000 W.
+    fn kilowatt_counter() -> ChannelSeries {
+        let rows = (0..=100).map(|i| (i * 1000, Some(i as f64 * 1000.0))).collect();
+        ChannelSeries::new(info(SampleKind::EnergyCounter, "uJ", 100), rows, 0).unwrap()
+    }
+
+    #[test]
+    fn counters_interpolate_at_window_edges() {
+        let series = kilowatt_counter();
+        let out = attribute(
+            &series,
+            &[
+                Window {
+                    start_ns: 1500,
+                    end_ns: 4500,
+                    count: 1,
+                },
+                Window {
+                    start_ns: 10_000,
+                    end_ns: 20_000,
+                    count: 1,
+                },
+            ],
+        );
+        assert!((out[0].window_j.unwrap() - 3000e-6).abs() < 1e-12, "{:?}", out[0]);
+        assert_eq!(out[0].samples, 3);
+        assert_eq!(out[0].quality, EnergyQuality::Ok);
+        assert!((out[1].window_j.unwrap() - 10_000e-6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_flat_counter_is_below_resolution_not_zero() {
+        let rows = vec![(0, Some(5.0)), (1000, Some(5.0)), (2000, Some(5.0))];
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "uJ", 1000), rows, 0).unwrap();
+        let out = attribute(
+            &series,
+            &[Window {
+                start_ns: 100,
+                end_ns: 1900,
+                count: 1,
+            }],
+        );
+        assert_eq!(out[0].window_j, None);
+        assert_eq!(out[0].quality, EnergyQuality::BelowResolution);
+    }
+
+    #[test]
+    fn gaps_and_missing_brackets_are_gaps() {
+        let rows = vec![(0, Some(0.0)), (1000, None), (2000, Some(2.0)), (3000, Some(3.0))];
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 100), rows, 0).unwrap();
+        let out = attribute(
+            &series,
+            &[
+                Window {
+                    start_ns: 500,
+                    end_ns: 1500,
+                    count: 1,
+                },
+                Window {
+                    start_ns: 2100,
+                    end_ns: 2900,
+                    count: 1,
+                },
+                Window {
+                    start_ns: 2950,
+                    end_ns: 5000,
+                    count: 1,
+                },
+            ],
+        );
+        assert_eq!(out[0].quality, EnergyQuality::Gap);
+        assert_eq!(out[1].quality, EnergyQuality::Ok);
+        assert!((out[1].window_j.unwrap() - 0.8).abs() < 1e-12);
+        assert_eq!(out[2].quality, EnergyQuality::Gap, "no sample after the end");
+    }
+
+    #[test]
+    fn power_is_integrated_with_trapezoids_clipped_to_the_window() {
+        // Power ramps 0 W at 0 s to 10 W at 10 s (mW samples each second).
+        let rows = (0..=10).map(|s| (s * 1_000_000_000, Some(s as f64 * 1000.0))).collect();
+        let series = ChannelSeries::new(info(SampleKind::Power, "mW", 1_000_000_000), rows, 0).unwrap();
+        // Integral of P = t over [2.5, 7.5] s is (7.5^2 - 2.5^2) / 2 = 25 J.
+        let out = attribute(
+            &series,
+            &[Window {
+                start_ns: 2_500_000_000,
+                end_ns: 7_500_000_000,
+                count: 1,
+            }],
+        );
+        assert!((out[0].window_j.unwrap() - 25.0).abs() < 1e-9, "{:?}", out[0]);
+        // Inside one sample interval: (3.4^2 - 3.2^2) / 2 = 0.66 J, but shorter than the update period.
+        let out = attribute(
+            &series,
+            &[Window {
+                start_ns: 3_200_000_000,
+                end_ns: 3_400_000_000,
+                count: 1,
+            }],
+        );
+        assert!((out[0].window_j.unwrap() - 0.66).abs() < 1e-9);
+        assert_eq!(out[0].quality, EnergyQuality::BelowResolution);
+        assert!((mean_power(&series, 0, 10_000_000_000).unwrap() - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_probe_delay_shifts_samples_back() {
+        let rows = vec![(1000, Some(0.0)), (2000, Some(1.0)), (3000, Some(2.0))];
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 100), rows, 1000).unwrap();
+        assert_eq!(series.t_ns, vec![0, 1000, 2000]);
+        assert!(ChannelSeries::new(info(SampleKind::Power, "kW", 1), vec![], 0).is_err());
+    }
+
+    #[test]
+    fn the_sweep_is_linear_and_matches_per_window_results() {
+        let series = kilowatt_counter();
+        let windows: Vec<Window> = (0..40)
+            .map(|i| Window {
+                start_ns: 1000 + i * 2000,
+                end_ns: 1000 + i * 2000 + 1500,
+                count: 1,
+            })
+            .collect();
+        let together = attribute(&series, &windows);
+        for (w, a) in windows.iter().zip(&together) {
+            assert_eq!(&attribute(&series, std::slice::from_ref(w))[0], a);
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Energy around a run: opening the plan's probes, the discovery report of `harness probes`, and pairing
+//! invocations with samples into `paired.csv`.
+
+use crate::plan::ProbeSpec;
+use anyhow::Context;
+use harness_analysis::align::{self, ChannelSeries, Window};
+use harness_data::{
+    Baseline, ChannelInfo, EnergyQuality, InvocationRecord, Manifest, PairedRecord, ProbeManifest, Status, files,
+};
+use harness_probes::model::{ModelSource, PowerCurve, ProcessTreeCpu};
+use harness_probes::rapl::{self, RaplOptions};
+use harness_probes::replay::{ReplaySource, read_samples};
+use harness_probes::sampler::ProbeRun;
+use harness_probes::{Discovery, ProbeError, Source};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A probe opened for a run, with what the manifest must say about it.
+pub struct OpenProbe {
+    pub run: ProbeRun,
+    pub manifest: ProbeManifest,
+}
+
+fn interval_ns(ms: f64) -> u64 {
+    (ms.max(0.01) * 1e6) as u64
+}
+
+fn model(
+    idle_w: Option<f64>,
+    busy_w_per_core: Option<f64>,
+    tdp_w: Option<f64>,
+    interval_ms: f64,
+) -> Result<Box<dyn Source>, ProbeError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let curve = PowerCurve::from_options(idle_w, busy_w_per_core, tdp_w, cores)?;
+    Ok(Box::new(ModelSource::new(curve, interval_ms, Box::new(ProcessTreeCpu))))
+}
+
+/// Opens one probe a plan names. Errors say why it cannot start (and how to fix it).
+pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
+    let mut note = None;
+    let (source, interval_ms): (Box<dyn Source>, f64) = match spec {
+        ProbeSpec::Rapl {
+            sysfs_root,
+            interval_ms,
+        } => {
+            let interval_ms = interval_ms.unwrap_or(1.0);
+            let options = RaplOptions {
+                sysfs_root: sysfs_root.clone().unwrap_or_else(|| "/".into()),
+                interval_ms,
+            };
+            (rapl::open(&options)?, interval_ms)
+        }
+        ProbeSpec::Model {
+            idle_w,
+            busy_w_per_core,
+            tdp_w,
+            interval_ms,
+        } => {
+            let interval_ms = interval_ms.unwrap_or(10.0);
+            (model(*idle_w, *busy_w_per_core, *tdp_w, interval_ms)?, interval_ms)
+        }
+        ProbeSpec::Replay {
+            path,
+            align,
+            shift_ms,
+            interval_ms,
+        } => {
+            let interval_ms = interval_ms.unwrap_or(1.0);
+            (
+                Box::new(ReplaySource::open(
+                    path,
+                    align.unwrap_or_default(),
+                    shift_ms.unwrap_or(0.0),
+                )?),
+                interval_ms,
+            )
+        }
+        ProbeSpec::Auto {
+            sysfs_root,
+            interval_ms,
+        } => {
+            let options = RaplOptions {
+                sysfs_root: sysfs_root.clone().unwrap_or_else(|| "/".into()),
+                interval_ms: interval_ms.unwrap_or(1.0),
+            };
+            match rapl::open(&options) {
+                Ok(source) => (source, options.interval_ms),
+                Err(why) => {
+                    note = Some(format!(
+                        "auto: RAPL unavailable ({why}); energy is ESTIMATED by the model"
+                    ));
+                    (model(None, None, None, 10.0)?, 10.0)
+                }
+            }
+        }
+    };
+    let manifest = ProbeManifest {
+        kind: source.kind().to_string(),
+        options: serde_json::to_value(spec).unwrap_or_default(),
+        channels: source.channels().to_vec(),
+        baselines: BTreeMap::new(),
+        delay_ns: None,
+        notes: source.notes().into_iter().chain(note).collect(),
+    };
+    Ok(OpenProbe {
+        run: ProbeRun {
+            source,
+            interval_ns: interval_ns(interval_ms),
+        },
+        manifest,
+    })
+}
+
+/// Every probe kind and what this machine has of it, for `harness probes`.
+pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
+    let model = ModelSource::new(PowerCurve::DEFAULT, 10.0, Box::new(ProcessTreeCpu));
+    vec![
+        rapl::discover(sysfs_root),
+        Discovery {
+            kind: harness_probes::model::KIND,
+            channels: model.channels().to_vec(),
+            missing: None,
+            notes: vec!["always available; its energy is ESTIMATED from CPU time and a declared power curve".into()],
+        },
+        Discovery {
+            kind: harness_probes::replay::KIND,
+            channels: Vec::new(),
+            missing: Some("replays a recorded samples.csv: name it with `path = ...` in the plan".into()),
+            notes: Vec::new(),
+        },
+    ]
+}
+
+/// What pairing produced.
+#[derive(Debug, Default)]
+pub struct Pairing {
+    pub rows: usize,
+    pub windows: usize,
+    /// Per probe kind, per channel.
+    pub baselines: BTreeMap<(String, String), Baseline>,
+    pub qualities: BTreeMap<EnergyQuality, usize>,
+}
+
+/// Reads a run's invocations and samples (or `samples_override`), attributes energy to every measured
+/// invocation or batch window, and writes `paired.csv`.
+pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>) -> anyhow::Result<Pairing> {
+    let samples_path: PathBuf = samples_override.map_or_else(|| dir.join(files::SAMPLES), Path::to_path_buf);
+    let samples = read_samples(&samples_path)?;
+    let channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
+    let delays: BTreeMap<String, i64> = manifest
+        .probes
+        .iter()
+        .filter_map(|p| Some((p.kind.clone(), p.delay_ns?)))
+        .collect();
+    let series = ChannelSeries::from_records(&samples, &channels, |probe| delays.get(probe).copied().unwrap_or(0))?;
+
+    let invocations = read_invocations(&dir.join(files::INVOCATIONS))?;
+    let groups = windows(&invocations);
+    let windows: Vec<Window> = groups.iter().map(|g| g.window).collect();
+
+    let mut pairing = Pairing {
+        windows: windows.len(),
+        ..Default::default()
+    };
+    let mut rows: Vec<(usize, usize, PairedRecord)> = Vec::new();
+    for (c, s) in series.iter().enumerate() {
+        let baseline = baseline(s, manifest);
+        let used = baseline.used_w;
+        pairing
+            .baselines
+            .insert((s.info.probe.clone(), s.info.channel.clone()), baseline.clone());
+        for (g, (group, a)) in groups.iter().zip(align::attribute(s, &windows)).enumerate() {
+            let count = f64::from(group.window.count);
+            let duration_s = (group.window.end_ns - group.window.start_ns) as f64 * 1e-9;
+            let gross = a.window_j.map(|j| j / count);
+            let quality = if s.info.estimated && a.quality == EnergyQuality::Ok {
+                EnergyQuality::Estimated
+            } else {
+                a.quality
+            };
+            *pairing.qualities.entry(quality).or_default() += 1;
+            let first = group.first;
+            rows.push((
+                g,
+                c,
+                PairedRecord {
+                    workload: first.workload.clone(),
+                    input: first.input.clone(),
+                    runtime: first.runtime.clone(),
+                    mode: first.mode,
+                    iteration: first.iteration,
+                    sequence: first.sequence,
+                    count: group.window.count,
+                    window_start_ns: group.window.start_ns,
+                    window_end_ns: group.window.end_ns,
+                    latency_ns: group.mean_latency_ns,
+                    probe: s.info.probe.clone(),
+                    channel: s.info.channel.clone(),
+                    gross_j: gross,
+                    net_j: gross.zip(used).map(|(g, w)| g - w * duration_s / count),
+                    baseline_w: used,
+                    power_w: a.window_j.map(|j| j / duration_s.max(1e-12)),
+                    samples: a.samples,
+                    uncertainty_j: a.uncertainty_j.map(|u| u / count),
+                    quality,
+                    estimated: s.info.estimated,
+                },
+            ));
+        }
+    }
+    rows.sort_by_key(|(g, c, _)| (*g, *c));
+    let path = dir.join(files::PAIRED);
+    let mut writer = csv::Writer::from_path(&path).with_context(|| format!("creating {}", path.display()))?;
+    for (_, _, row) in &rows {
+        writer
+            .serialize(row)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    writer.flush()?;
+    pairing.rows = rows.len();
+    Ok(pairing)
+}
+
+fn baseline(series: &ChannelSeries, manifest: &Manifest) -> Baseline {
+    let span = |w: Option<[u64; 2]>| w.and_then(|[a, b]| align::mean_power(series, a, b));
+    let (before_w, after_w) = (span(manifest.baseline_before_ns), span(manifest.baseline_after_ns));
+    let used_w = match (before_w, after_w) {
+        (Some(a), Some(b)) => Some((a + b) / 2.0),
+        (a, b) => a.or(b),
+    };
+    Baseline {
+        before_w,
+        after_w,
+        used_w,
+    }
+}
+
+/// A measured invocation, or a batch window of them.
+struct Group<'a> {
+    first: &'a InvocationRecord,
+    window: Window,
+    mean_latency_ns: f64,
+}
+
+/// Measured (not warm-up), successful invocations grouped into windows, sorted by start.
+fn windows(invocations: &[InvocationRecord]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut batches: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in invocations.iter().filter(|r| !r.warmup && r.status == Status::Ok) {
+        match r.batch.and_then(|b| batches.get(&b).copied()) {
+            Some(i) => {
+                let g = &mut groups[i];
+                let n = f64::from(g.window.count);
+                g.mean_latency_ns = (g.mean_latency_ns * n + r.latency_ns as f64) / (n + 1.0);
+                g.window.count += 1;
+                g.window.start_ns = g.window.start_ns.min(r.start_ns);
+                g.window.end_ns = g.window.end_ns.max(r.end_ns);
+            }
+            None => {
+                if let Some(b) = r.batch {
+                    batches.insert(b, groups.len());
+                }
+                groups.push(Group {
+                    first: r,
+                    window: Window {
+                        start_ns: r.start_ns,
+                        end_ns: r.end_ns,
+                        count: 1,
+                    },
+                    mean_latency_ns: r.latency_ns as f64,
+                });
+            }
+        }
+    }
+    groups.sort_by_key(|g| g.window.start_ns);
+    groups
+}
+
+/// Reads `invocations.csv`; errors name the file and line.
+pub fn read_invocations(path: &Path) -> anyhow::Result<Vec<InvocationRecord>> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, row) in reader.deserialize().enumerate() {
+        rows.push(row.with_context(|| format!("{}: line {}", path.display(), i + 2))?);
+    }
+    Ok(rows)
+}

@@ -9,6 +9,9 @@
 
 use harness_data::{ChannelInfo, EnergyQuality, SampleKind, SampleRecord};
 
+/// (probe, channel).
+type ChannelKey = (String, String);
+
 /// One channel's samples, sorted by time. Gap samples are kept as markers: their positions matter.
 #[derive(Debug, Clone)]
 pub struct ChannelSeries {
@@ -85,8 +88,8 @@ impl ChannelSeries {
         channels: &[ChannelInfo],
         delay_ns: impl Fn(&str) -> i64,
     ) -> Result<Vec<ChannelSeries>, AlignError> {
-        let mut grouped: std::collections::BTreeMap<(String, String), Vec<(u64, Option<f64>)>> = Default::default();
-        let mut units: std::collections::BTreeMap<(String, String), (String, SampleKind)> = Default::default();
+        let mut grouped: std::collections::BTreeMap<ChannelKey, Vec<(u64, Option<f64>)>> = Default::default();
+        let mut units: std::collections::BTreeMap<ChannelKey, (String, SampleKind)> = Default::default();
         for r in records {
             let key = (r.probe.clone(), r.channel.clone());
             grouped

@@ -53,7 +53,10 @@ pub fn engine_versions() -> EngineVersions {
 const PILOT_INVOCATIONS: u32 = 5;
 /// A batch window must cover this many update periods of the coarsest channel.
 const RESOLUTION_FACTOR: u64 = 20;
-const MAX_BATCH: u64 = 1_000_000;
+/// At most this many invocations per batch window: a sub-microsecond native call would otherwise need
+/// millions per window (and millions of rows); such windows stay shorter than the target and the paired rows
+/// say `below_resolution` where they are.
+const MAX_BATCH: u64 = 10_000;
 
 /// Runs the plan. `interrupted` is set by the Ctrl-C handler; the run then stops after the invocation in
 /// flight, and the manifest says `partial`.

@@ -354,7 +354,7 @@ inputs = ["25"]
         );
         let msg = error(&format!("{ISSUE_PLAN}[[probes]]\nkind = \"thermometer\"\n"));
         assert!(
-            msg.contains("plans/test.toml:9:") && msg.contains("thermometer"),
+            msg.contains("plans/test.toml:10:") && msg.contains("thermometer") && msg.contains("rapl"),
             "{msg}"
         );
     }

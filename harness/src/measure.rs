@@ -282,6 +282,11 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         }
         let stats = sampler.stop();
         for (probe, stat) in manifest.probes.iter_mut().zip(&stats) {
+            for note in &stat.notes {
+                if !probe.notes.contains(note) {
+                    probe.notes.push(note.clone());
+                }
+            }
             probe
                 .notes
                 .push(format!("{} polls, {} rows, {} gaps", stat.polls, stat.rows, stat.gaps));

@@ -31,6 +31,8 @@ pub struct ProbeStats {
     /// CPU time of the sampler thread itself.
     pub cpu_ns: u64,
     pub wall_ns: u64,
+    /// The source's notes at the end of the run (a serial meter's round-trip times, say).
+    pub notes: Vec<String>,
 }
 
 /// Rows appended by every probe thread; each append is whole lines, so lines never interleave.
@@ -176,6 +178,7 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool) -> Probe
         sleep_until(next);
     }
     sink.append(&text);
+    stats.notes = probe.source.notes();
     stats.cpu_ns = thread_cpu_ns();
     stats.wall_ns = monotonic_ns() - started;
     stats

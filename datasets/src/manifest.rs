@@ -80,4 +80,7 @@ pub struct Manifest {
     pub baseline_before_ns: Option<[u64; 2]>,
     #[serde(default)]
     pub baseline_after_ns: Option<[u64; 2]>,
+    /// The busy spans of the load pattern played for delay calibration (empty: no calibration).
+    #[serde(default)]
+    pub calibration_busy_ns: Vec<[u64; 2]>,
 }

@@ -4,10 +4,13 @@
 use crate::plan::ProbeSpec;
 use anyhow::Context;
 use harness_analysis::align::{self, ChannelSeries, Window};
+use harness_analysis::calibrate;
 use harness_data::{
     Baseline, ChannelInfo, EnergyQuality, InvocationRecord, Manifest, PairedRecord, ProbeManifest, Status, files,
 };
+use harness_probes::jetson::JetsonSource;
 use harness_probes::model::{ModelSource, PowerCurve, ProcessTreeCpu};
+use harness_probes::nvml::{Nvml, NvmlSource};
 use harness_probes::rapl::{self, RaplOptions};
 use harness_probes::replay::{ReplaySource, read_samples};
 use harness_probes::sampler::ProbeRun;
@@ -76,22 +79,46 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
                 interval_ms,
             )
         }
+        ProbeSpec::Jetson {
+            sysfs_root,
+            interval_ms,
+        } => {
+            let interval_ms = interval_ms.unwrap_or(10.0);
+            (
+                Box::new(JetsonSource::open(
+                    sysfs_root.as_deref().unwrap_or(Path::new("/")),
+                    interval_ms,
+                )?),
+                interval_ms,
+            )
+        }
+        ProbeSpec::Nvml { interval_ms } => {
+            let interval_ms = interval_ms.unwrap_or(100.0);
+            (
+                Box::new(NvmlSource::open(Box::new(Nvml::init()?), interval_ms)?),
+                interval_ms,
+            )
+        }
         ProbeSpec::Auto {
             sysfs_root,
             interval_ms,
         } => {
+            let root = sysfs_root.clone().unwrap_or_else(|| "/".into());
             let options = RaplOptions {
-                sysfs_root: sysfs_root.clone().unwrap_or_else(|| "/".into()),
+                sysfs_root: root.clone(),
                 interval_ms: interval_ms.unwrap_or(1.0),
             };
             match rapl::open(&options) {
                 Ok(source) => (source, options.interval_ms),
-                Err(why) => {
-                    note = Some(format!(
-                        "auto: RAPL unavailable ({why}); energy is ESTIMATED by the model"
-                    ));
-                    (model(None, None, None, 10.0)?, 10.0)
-                }
+                Err(rapl_missing) => match JetsonSource::open(&root, 10.0) {
+                    Ok(source) => (Box::new(source) as Box<dyn Source>, 10.0),
+                    Err(_) => {
+                        note = Some(format!(
+                            "auto: no RAPL ({rapl_missing}) and no Jetson rails; energy is ESTIMATED by the model"
+                        ));
+                        (model(None, None, None, 10.0)?, 10.0)
+                    }
+                },
             }
         }
     };
@@ -117,6 +144,8 @@ pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
     let model = ModelSource::new(PowerCurve::DEFAULT, 10.0, Box::new(ProcessTreeCpu));
     vec![
         rapl::discover(sysfs_root),
+        harness_probes::jetson::discover(sysfs_root),
+        harness_probes::nvml::discover(),
         Discovery {
             kind: harness_probes::model::KIND,
             channels: model.channels().to_vec(),
@@ -130,6 +159,86 @@ pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
             notes: Vec::new(),
         },
     ]
+}
+
+/// Measures each probe's delay behind the calibration pattern recorded in the manifest, from the run's
+/// samples, and records it there (attribution then subtracts it). Returns one line per probe for the log.
+pub fn calibrate_delays(dir: &Path, manifest: &mut Manifest) -> anyhow::Result<Vec<String>> {
+    if manifest.calibration_busy_ns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let samples = read_samples(&dir.join(files::SAMPLES))?;
+    let channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
+    let series = ChannelSeries::from_records(&samples, &channels, |_| 0)?;
+    let unit = calibration_unit_ns(&channels);
+    let mut lines = Vec::new();
+    for probe in &mut manifest.probes {
+        let best = series
+            .iter()
+            .filter(|s| s.info.probe == probe.kind)
+            .filter_map(|s| {
+                Some((
+                    s.info.channel.clone(),
+                    calibrate::estimate_delay(s, &manifest.calibration_busy_ns, max_lag_ns(unit), 5_000_000)?,
+                ))
+            })
+            .max_by(|a, b| a.1.correlation.total_cmp(&b.1.correlation));
+        let line = match best {
+            Some((channel, estimate)) => {
+                probe.delay_ns = Some(estimate.delay_ns);
+                format!(
+                    "{}: delay {:.1} ms (channel {channel}, correlation {:.2}), applied",
+                    probe.kind,
+                    estimate.delay_ns as f64 / 1e6,
+                    estimate.correlation
+                )
+            }
+            None => format!(
+                "{}: its trace does not follow the calibration pattern; no delay applied",
+                probe.kind
+            ),
+        };
+        probe.notes.push(line.clone());
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+/// The pattern's time unit: the coarsest channel's update period, at least 50 ms.
+pub fn calibration_unit_ns(channels: &[ChannelInfo]) -> u64 {
+    channels
+        .iter()
+        .map(|c| c.update_period_ns)
+        .max()
+        .unwrap_or(0)
+        .max(50_000_000)
+}
+
+/// The longest delay looked for (and idled for after the pattern): ten units, at most 2 s.
+pub fn max_lag_ns(unit_ns: u64) -> u64 {
+    (unit_ns * 10).min(2_000_000_000)
+}
+
+/// Plays the calibration pattern: every core spins during each busy span and sleeps between them; then idles
+/// for the longest delay looked for, so a late probe's trace of the last burst is recorded.
+pub fn play_calibration_pattern(unit_ns: u64) -> Vec<[u64; 2]> {
+    let spans = calibrate::pattern_spans(harness_probes::clock::monotonic_ns(), unit_ns, 6);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for &[start, end] in &spans {
+        harness_probes::sampler::sleep_until(start);
+        std::thread::scope(|scope| {
+            for _ in 0..cores {
+                scope.spawn(|| {
+                    let mut x = 0u64;
+                    while harness_probes::clock::monotonic_ns() < end {
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                });
+            }
+        });
+    }
+    harness_probes::sampler::sleep_until(spans.last().map_or(0, |s| s[1]) + max_lag_ns(unit_ns));
+    spans
 }
 
 /// What pairing produced.

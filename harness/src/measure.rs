@@ -125,6 +125,7 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         batching: Vec::new(),
         baseline_before_ns: None,
         baseline_after_ns: None,
+        calibration_busy_ns: Vec::new(),
     };
     write_manifest(out, &manifest)?;
 
@@ -134,6 +135,11 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         let runs = probes.into_iter().map(|p| p.run).collect();
         Some(Sampler::start(runs, &out.join(files::SAMPLES)).context("starting the sampler")?)
     };
+    if sampler.is_some() && plan.calibrate_delay {
+        let channels: Vec<_> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
+        manifest.calibration_busy_ns = energy::play_calibration_pattern(energy::calibration_unit_ns(&channels));
+        write_manifest(out, &manifest)?;
+    }
     if sampler.is_some() && plan.baseline_ms > 0 {
         manifest.baseline_before_ns = Some(idle(plan.baseline_ms));
         write_manifest(out, &manifest)?;
@@ -293,6 +299,9 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
             if let Some(why) = &stat.first_gap {
                 probe.notes.push(format!("first gap: {why}"));
             }
+        }
+        for line in energy::calibrate_delays(out, &mut manifest)? {
+            eprintln!("calibration: {line}");
         }
         let pairing = energy::pair_run(out, &manifest, None)?;
         for probe in &mut manifest.probes {

@@ -47,6 +47,7 @@ struct PlanFile {
     cold_boundary: ColdBoundary,
     #[serde(default = "default_baseline_ms")]
     baseline_ms: u64,
+    calibrate_delay: Option<bool>,
     workloads: Spanned<Vec<WorkloadFile>>,
     #[serde(default)]
     probes: Vec<ProbeSpec>,
@@ -79,11 +80,25 @@ pub enum ProbeSpec {
         shift_ms: Option<f64>,
         interval_ms: Option<f64>,
     },
-    /// RAPL when readable, else the model: energy on any machine.
+    /// Jetson INA3221 rails (JetPack 4 iio or 5/6 hwmon): `sysfs_root` (default `/`), `interval_ms` (default 10).
+    Jetson {
+        sysfs_root: Option<PathBuf>,
+        interval_ms: Option<f64>,
+    },
+    /// NVIDIA GPUs through NVML: `interval_ms` (default 100).
+    Nvml { interval_ms: Option<f64> },
+    /// RAPL when readable, else Jetson rails, else the model: energy on any machine.
     Auto {
         sysfs_root: Option<PathBuf>,
         interval_ms: Option<f64>,
     },
+}
+
+impl ProbeSpec {
+    /// Probes with a latency of their own (serial meters, NVML) are calibrated unless the plan says not to.
+    pub fn has_own_delay(&self) -> bool {
+        matches!(self, ProbeSpec::Nvml { .. })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +129,9 @@ pub struct Plan {
     pub cold_boundary: ColdBoundary,
     /// Idle time measured before and after the invocations, for baseline power (when probes are present).
     pub baseline_ms: u64,
+    /// Play a load pattern at the start and measure each probe's delay (default: when a probe has its own
+    /// latency, i.e. NVML or a serial meter).
+    pub calibrate_delay: bool,
     pub workloads: Vec<PlanWorkload>,
     pub probes: Vec<ProbeSpec>,
 }
@@ -240,6 +258,9 @@ impl Plan {
             timeout_ms: file.timeout_ms.max(1),
             cold_boundary: file.cold_boundary,
             baseline_ms: file.baseline_ms,
+            calibrate_delay: file
+                .calibrate_delay
+                .unwrap_or_else(|| file.probes.iter().any(ProbeSpec::has_own_delay)),
             workloads,
             probes: file.probes,
         })

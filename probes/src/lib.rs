@@ -7,7 +7,9 @@
 pub mod clock;
 pub mod counter;
 pub mod error;
+pub mod jetson;
 pub mod model;
+pub mod nvml;
 pub mod rapl;
 pub mod replay;
 pub mod sampler;

@@ -149,3 +149,99 @@ fn write_at(file: &File, value: u64) {
     let text = format!("{value:020}\n");
     file.write_all_at(text.as_bytes(), 0).expect("pwrite");
 }
+
+/// INA3221 trees of Jetson boards, as JetPack 4 (iio) and JetPack 5/6 (hwmon) lay them out.
+pub struct FakeJetson {
+    dir: tempfile::TempDir,
+}
+
+impl FakeJetson {
+    fn new() -> FakeJetson {
+        FakeJetson {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn hwmon(&self, device: &str) -> PathBuf {
+        self.root()
+            .join("sys/bus/i2c/drivers/ina3221")
+            .join(device)
+            .join("hwmon/hwmon3")
+    }
+
+    /// A JetPack 5/6 monitor: rails 1..=3 with label, mV and mA.
+    pub fn add_hwmon(&self, device: &str, rails: &[(&str, u32, u32)]) {
+        let dir = self.hwmon(device);
+        std::fs::create_dir_all(&dir).expect("hwmon dir");
+        std::fs::write(dir.join("name"), "ina3221\n").unwrap();
+        std::fs::write(dir.join("update_interval"), "1\n").unwrap();
+        std::fs::write(dir.join("samples"), "4\n").unwrap();
+        // in7 is the sum of shunt voltages: present on real boards, never a rail.
+        std::fs::write(dir.join("in7_input"), "12\n").unwrap();
+        for (k, (label, mv, ma)) in rails.iter().enumerate() {
+            let k = k + 1;
+            std::fs::write(dir.join(format!("in{k}_label")), format!("{label}\n")).unwrap();
+            std::fs::write(dir.join(format!("in{k}_input")), format!("{mv}\n")).unwrap();
+            std::fs::write(dir.join(format!("curr{k}_input")), format!("{ma}\n")).unwrap();
+        }
+    }
+
+    /// Overwrites `in{k}_input` (`kind = "in"`) or `curr{k}_input` (`kind = "curr"`) of a hwmon monitor.
+    pub fn write(&self, device: &str, k: u32, kind: &str, text: &str) {
+        std::fs::write(self.hwmon(device).join(format!("{kind}{k}_input")), text).expect("rail file");
+    }
+
+    /// Orin NX / Orin Nano / Xavier NX, JetPack 5: VDD_IN, VDD_CPU_GPU_CV, VDD_SOC on 1-0040.
+    pub fn orin_nx() -> FakeJetson {
+        let fake = FakeJetson::new();
+        fake.add_hwmon(
+            "1-0040",
+            &[
+                ("VDD_IN", 5080, 1234),
+                ("VDD_CPU_GPU_CV", 5080, 500),
+                ("VDD_SOC", 5080, 300),
+            ],
+        );
+        fake
+    }
+
+    /// AGX Orin, JetPack 6: two monitors, an NC rail, and no total-input rail.
+    pub fn agx_orin() -> FakeJetson {
+        let fake = FakeJetson::new();
+        fake.add_hwmon(
+            "1-0040",
+            &[
+                ("VDD_GPU_SOC", 19_000, 800),
+                ("VDD_CPU_CV", 19_000, 400),
+                ("VIN_SYS_5V0", 5_000, 600),
+            ],
+        );
+        fake.add_hwmon("1-0041", &[("NC", 0, 0), ("VDDQ_VDD2_1V8AO", 1_800, 200), ("NC", 0, 0)]);
+        fake
+    }
+
+    /// Nano, JetPack 4: iio device with power files.
+    pub fn nano_jetpack4() -> FakeJetson {
+        let fake = FakeJetson::new();
+        let dir = fake.root().join("sys/bus/i2c/drivers/ina3221x/6-0040/iio:device0");
+        std::fs::create_dir_all(&dir).expect("iio dir");
+        for (k, (rail, mw)) in [("POM_5V_IN", 3200), ("POM_5V_GPU", 400), ("POM_5V_CPU", 900)]
+            .iter()
+            .enumerate()
+        {
+            std::fs::write(dir.join(format!("rail_name_{k}")), format!("{rail}\n")).unwrap();
+            std::fs::write(dir.join(format!("in_power{k}_input")), format!("{mw}\n")).unwrap();
+            std::fs::write(dir.join(format!("in_voltage{k}_input")), "5000\n").unwrap();
+            std::fs::write(
+                dir.join(format!("in_current{k}_input")),
+                format!("{}\n", mw * 1000 / 5000),
+            )
+            .unwrap();
+        }
+        fake
+    }
+}

@@ -6,8 +6,14 @@
 //! | `wasmtime-jit` | new engine, Cranelift compile, instantiate, call | module compiled once; fresh instance |
 //! | `wasmtime-aot` | new engine, deserialize the `.cwasm`, instantiate, call | as jit warm |
 //! | `wasmi` | new engine, parse/validate, instantiate, call | module kept; fresh instance |
+//! | `container` | create + start a container that serves one request | request to a running container |
+//! | `node-wasm`, `node-js` | spawn node, load, serve one request | request to a running node process |
 
+pub mod container;
+pub mod docker_engine;
 pub mod native;
+pub mod node;
+pub mod served;
 pub mod wasi_shim;
 pub mod wasmi_rt;
 pub mod wasmtime_rt;
@@ -79,6 +85,9 @@ pub fn create(name: &str, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
             limits,
         )?),
         "wasmi" => Box::new(wasmi_rt::WasmiRuntime::new(limits)),
+        "container" => Box::new(container::ContainerRuntime::new(limits)?),
+        "node-wasm" => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
+        "node-js" => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
         other => anyhow::bail!(
             "unknown runtime `{other}`; valid runtimes: {}",
             crate::plan::RUNTIMES.join(", ")

@@ -163,10 +163,10 @@ fn a_killed_or_out_of_memory_container_is_a_failed_invocation_and_the_run_goes_o
     assert!(kill.status.success(), "{}", String::from_utf8_lossy(&kill.stderr));
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    let rows = rows(&run);
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].status, Status::Trap, "{}", rows[0].error);
-    assert!(rows[0].error.contains("ended without answering"), "{}", rows[0].error);
+    let killed = rows(&run);
+    assert_eq!(killed.len(), 1);
+    assert_eq!(killed[0].status, Status::Trap, "{}", killed[0].error);
+    assert!(killed[0].error.contains("ended without answering"), "{}", killed[0].error);
     assert_none_left(pid, Duration::from_secs(20));
 
     // A 200 MB sieve in a 32 MiB container is killed by the kernel's OOM killer; the small one still runs.
@@ -312,4 +312,47 @@ fn no_docker_engine_is_a_clear_error_naming_the_socket_before_any_invocation() {
         assert!(err.contains("systemctl start docker"), "{err}");
         assert!(!run.join("invocations.csv").exists(), "no workload ran");
     }
+}
+
+#[test]
+fn a_docker_socket_the_user_may_not_use_is_a_clear_error_with_the_fix() {
+    // A listening socket with mode 000. Root ignores file modes, so as root the harness runs as `nobody`.
+    let dir = tempfile::tempdir().unwrap();
+    let open = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap()
+    };
+    open(dir.path(), 0o777);
+    let socket = dir.path().join("docker.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    open(&socket, 0o000);
+    let plan = write_plan(
+        dir.path(),
+        "p.toml",
+        "seed = 1\nrepetitions = 1\nruntimes = [\"container\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n",
+    );
+    open(&plan, 0o644);
+    let run = dir.path().join("run");
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_harness"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_harness"))
+    };
+    let output = cmd
+        .args(["measure", "--quiet", "--plan"])
+        .arg(&plan)
+        .arg("--out")
+        .arg(&run)
+        .arg("--artifacts")
+        .arg(artifacts())
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("permission denied on the Docker engine socket"), "{err}");
+    assert!(err.contains(&socket.display().to_string()) && err.contains("docker` group"), "{err}");
+    assert!(!run.join("invocations.csv").exists(), "no workload ran");
 }

@@ -124,7 +124,7 @@ fn node_missing_or_too_old_is_a_clear_error_with_the_version_needed() {
     std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let missing = dir.path().join("no-such-node");
     for (node, says) in [(&old, "v16.20.2"), (&missing, "could not be run")] {
-        let run = dir.path().join(node.file_name().unwrap());
+        let run = dir.path().join(format!("run-{}", node.file_name().unwrap().to_string_lossy()));
         let output = harness()
             .args(["measure", "--plan"])
             .arg(&plan)

@@ -43,11 +43,24 @@ pub fn socket_path() -> String {
 pub fn connect(rt: &tokio::runtime::Runtime) -> anyhow::Result<Docker> {
     let socket = socket_path();
     let fix_missing = format!(
-        "the container runtime needs the Docker engine, and its socket {socket} is missing: start it \
+        "the container runtime needs the Docker engine, and nothing answers on its socket {socket}: start it \
          (`sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at the socket (unix:///path)"
     );
     if !Path::new(&socket).exists() {
         bail!("{fix_missing}");
+    }
+    // A plain connect first: its io::Error says precisely what is wrong (bollard's hides it).
+    if let Err(e) = std::os::unix::net::UnixStream::connect(&socket) {
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => bail!(
+                "permission denied on the Docker engine socket {socket}: add your user to the `docker` group \
+                 (`sudo usermod -aG docker $USER`, then log in again) or run the harness as a user who may use it"
+            ),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
+                bail!("{fix_missing} (connecting: {e})")
+            }
+            _ => bail!("cannot connect to the Docker engine socket {socket}: {e}"),
+        }
     }
     let docker = Docker::connect_with_unix(&socket, 120, &API_VERSION)
         .with_context(|| format!("connecting to the Docker engine at {socket}"))?;
@@ -56,19 +69,7 @@ pub fn connect(rt: &tokio::runtime::Runtime) -> anyhow::Result<Docker> {
     });
     match ping {
         Ok(Ok(_)) => Ok(docker),
-        Ok(Err(e)) => {
-            let text = format!("{e:#}");
-            if text.contains("ermission denied") {
-                bail!(
-                    "permission denied on the Docker engine socket {socket}: add your user to the `docker` group \
-                     (`sudo usermod -aG docker $USER`, then log in again) or run the harness as a user who may use it ({text})"
-                )
-            } else if text.contains("onnection refused") || text.contains("No such file") {
-                bail!("{fix_missing} ({text})")
-            } else {
-                bail!("the Docker engine at {socket} does not answer: {text}")
-            }
-        }
+        Ok(Err(e)) => bail!("the Docker engine at {socket} does not answer: {e}"),
         Err(_) => bail!(
             "the Docker engine at {socket} did not answer a ping within 10 s: is dockerd healthy?"
         ),

@@ -25,7 +25,11 @@ fn harness_containers() -> Vec<(String, String)> {
         ])
         .output()
         .expect("the docker CLI");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -50,7 +54,10 @@ fn assert_none_left(pid: u32, limit: Duration) {
         if left.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "containers of harness {pid} left behind: {left:?}");
+        assert!(
+            Instant::now() < deadline,
+            "containers of harness {pid} left behind: {left:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -78,7 +85,10 @@ fn wait_for_container(pid: u32) -> String {
         if let Some(id) = containers_of(pid).into_iter().next() {
             return id;
         }
-        assert!(Instant::now() < deadline, "harness {pid} started no container within 2 minutes");
+        assert!(
+            Instant::now() < deadline,
+            "harness {pid} started no container within 2 minutes"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -105,7 +115,9 @@ fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
         "seed = 1\nrepetitions = 1\nwarmup = 1\nruntimes = [\"native\", \"container\"]\nmodes = [\"cold\", \"warm\"]\n",
     );
     for (name, input) in ALL {
-        text.push_str(&format!("[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"));
+        text.push_str(&format!(
+            "[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"
+        ));
     }
     let plan = write_plan(dir.path(), "all.toml", &text);
     let run = dir.path().join("run");
@@ -117,17 +129,43 @@ fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
     assert_eq!(rows.len(), ALL.len() * 2 * 2 * 2);
     let mut digests: HashMap<&str, &str> = HashMap::new();
     for r in &rows {
-        assert_eq!(r.status, Status::Ok, "{} {} {:?}: {}", r.workload, r.runtime, r.mode, r.error);
+        assert_eq!(
+            r.status,
+            Status::Ok,
+            "{} {} {:?}: {}",
+            r.workload,
+            r.runtime,
+            r.mode,
+            r.error
+        );
         let first = digests.entry(&r.workload).or_insert(&r.digest);
-        assert_eq!(*first, r.digest, "{} on {} {:?}", r.workload, r.runtime, r.mode);
+        assert_eq!(
+            *first, r.digest,
+            "{} on {} {:?}",
+            r.workload, r.runtime, r.mode
+        );
         if r.runtime == "container" {
             // Phases on the harness's clock: the container's CLOCK_MONOTONIC is the host's.
-            let phases = [r.compile_ns, r.startup_ns, r.input_ns, r.execute_ns, r.output_ns];
+            let phases = [
+                r.compile_ns,
+                r.startup_ns,
+                r.input_ns,
+                r.execute_ns,
+                r.output_ns,
+            ];
             let sum: u64 = phases.iter().flatten().sum();
-            assert!(sum <= r.latency_ns, "{}: phases {sum} > latency {}", r.workload, r.latency_ns);
+            assert!(
+                sum <= r.latency_ns,
+                "{}: phases {sum} > latency {}",
+                r.workload,
+                r.latency_ns
+            );
             assert!(r.execute_ns.is_some() && r.input_ns.is_some());
             if r.mode == Mode::Cold {
-                assert!(r.startup_ns.unwrap() > 0 && r.compile_ns.unwrap() > 0, "{r:?}");
+                assert!(
+                    r.startup_ns.unwrap() > 0 && r.compile_ns.unwrap() > 0,
+                    "{r:?}"
+                );
             } else {
                 assert_eq!(r.startup_ns, None);
             }
@@ -160,13 +198,21 @@ fn a_killed_or_out_of_memory_container_is_a_failed_invocation_and_the_run_goes_o
     let id = wait_for_container(pid);
     std::thread::sleep(Duration::from_millis(500));
     let kill = Command::new("docker").args(["kill", &id]).output().unwrap();
-    assert!(kill.status.success(), "{}", String::from_utf8_lossy(&kill.stderr));
+    assert!(
+        kill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kill.stderr)
+    );
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let killed = rows(&run);
     assert_eq!(killed.len(), 1);
     assert_eq!(killed[0].status, Status::Trap, "{}", killed[0].error);
-    assert!(killed[0].error.contains("ended without answering"), "{}", killed[0].error);
+    assert!(
+        killed[0].error.contains("ended without answering"),
+        "{}",
+        killed[0].error
+    );
     assert_none_left(pid, Duration::from_secs(20));
 
     // A 200 MB sieve in a 32 MiB container is killed by the kernel's OOM killer; the small one still runs.
@@ -210,12 +256,20 @@ fn an_endless_workload_in_a_container_is_stopped_at_its_deadline_and_removed() {
     let rows = rows(&run);
     assert_eq!(rows.len(), 4);
     for r in &rows {
-        let expected = if r.input == "loop" { Status::Timeout } else { Status::Trap };
+        let expected = if r.input == "loop" {
+            Status::Timeout
+        } else {
+            Status::Trap
+        };
         assert_eq!(r.status, expected, "{} {:?}: {}", r.input, r.mode, r.error);
         if r.input == "loop" {
             assert!(r.latency_ns >= 1_000_000_000 && r.latency_ns < 30_000_000_000);
         } else {
-            assert!(r.error.contains("fault workload asked to trap"), "{}", r.error);
+            assert!(
+                r.error.contains("fault workload asked to trap"),
+                "{}",
+                r.error
+            );
         }
     }
     assert_none_left(pid, Duration::from_secs(20));
@@ -263,23 +317,50 @@ fn a_startup_sweep_removes_containers_of_a_crashed_run() {
     let first = measure(&plan, &dir.path().join("first"));
     assert!(first.status.success(), "{}", stderr(&first));
     let images = Command::new("docker")
-        .args(["images", "harness-workload/noop", "--format", "{{.Repository}}:{{.Tag}}"])
+        .args([
+            "images",
+            "harness-workload/noop",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
         .output()
         .unwrap();
-    let image = String::from_utf8_lossy(&images.stdout).lines().next().unwrap().to_string();
+    let image = String::from_utf8_lossy(&images.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
     let created = Command::new("docker")
-        .args(["create", "--label", "harness.managed=true", "--label", "harness.owner=999999999:1"])
+        .args([
+            "create",
+            "--label",
+            "harness.managed=true",
+            "--label",
+            "harness.owner=999999999:1",
+        ])
         .arg(&image)
         .arg("--serve")
         .output()
         .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let leftover = String::from_utf8_lossy(&created.stdout).trim().to_string();
-    assert!(harness_containers().iter().any(|(id, _)| leftover.starts_with(id.as_str())));
+    assert!(
+        harness_containers()
+            .iter()
+            .any(|(id, _)| leftover.starts_with(id.as_str()))
+    );
     let second = measure(&plan, &dir.path().join("second"));
     assert!(second.status.success(), "{}", stderr(&second));
     // (Another test's harness starting at the same moment may be the one that swept it.)
-    assert!(!harness_containers().iter().any(|(id, _)| leftover.starts_with(id.as_str())));
+    assert!(
+        !harness_containers()
+            .iter()
+            .any(|(id, _)| leftover.starts_with(id.as_str()))
+    );
 }
 
 #[test]
@@ -352,7 +433,13 @@ fn a_docker_socket_the_user_may_not_use_is_a_clear_error_with_the_fix() {
         .unwrap();
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("permission denied on the Docker engine socket"), "{err}");
-    assert!(err.contains(&socket.display().to_string()) && err.contains("docker` group"), "{err}");
+    assert!(
+        err.contains("permission denied on the Docker engine socket"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&socket.display().to_string()) && err.contains("docker` group"),
+        "{err}"
+    );
     assert!(!run.join("invocations.csv").exists(), "no workload ran");
 }

@@ -30,11 +30,16 @@ fn node_hrtime_reads_the_harness_clock() {
     for _ in 0..3 {
         let before = harness_probes::clock::monotonic_ns();
         let out = Command::new("node")
-            .args(["-e", "process.stdout.write(String(process.hrtime.bigint()))"])
+            .args([
+                "-e",
+                "process.stdout.write(String(process.hrtime.bigint()))",
+            ])
             .output()
             .expect("node");
         let after = harness_probes::clock::monotonic_ns();
-        let node: u64 = String::from_utf8_lossy(&out.stdout).parse().expect("a number");
+        let node: u64 = String::from_utf8_lossy(&out.stdout)
+            .parse()
+            .expect("a number");
         assert!(before < node && node < after, "{before} < {node} < {after}");
     }
 }
@@ -46,7 +51,9 @@ fn node_js_and_node_wasm_digests_equal_wasmtime_cold_and_warm() {
         "seed = 1\nrepetitions = 2\nwarmup = 1\nruntimes = [\"wasmtime-aot\", \"node-wasm\", \"node-js\"]\nmodes = [\"cold\", \"warm\"]\n",
     );
     for (name, input) in PORTED {
-        text.push_str(&format!("[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"));
+        text.push_str(&format!(
+            "[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"
+        ));
     }
     let plan = write_plan(dir.path(), "ported.toml", &text);
     let run = dir.path().join("run");
@@ -59,17 +66,49 @@ fn node_js_and_node_wasm_digests_equal_wasmtime_cold_and_warm() {
         wasmtime.insert(&r.workload, &r.digest);
     }
     for r in &rows {
-        assert_eq!(r.status, Status::Ok, "{} {} {:?}: {}", r.workload, r.runtime, r.mode, r.error);
-        assert_eq!(wasmtime[r.workload.as_str()], r.digest, "{} on {} {:?}", r.workload, r.runtime, r.mode);
+        assert_eq!(
+            r.status,
+            Status::Ok,
+            "{} {} {:?}: {}",
+            r.workload,
+            r.runtime,
+            r.mode,
+            r.error
+        );
+        assert_eq!(
+            wasmtime[r.workload.as_str()],
+            r.digest,
+            "{} on {} {:?}",
+            r.workload,
+            r.runtime,
+            r.mode
+        );
         if r.runtime.starts_with("node") {
-            let sum: u64 = [r.startup_ns, r.compile_ns, r.instantiate_ns, r.input_ns, r.execute_ns, r.output_ns]
-                .iter()
-                .flatten()
-                .sum();
-            assert!(sum <= r.latency_ns, "{} {}: phases {sum} > {}", r.workload, r.runtime, r.latency_ns);
+            let sum: u64 = [
+                r.startup_ns,
+                r.compile_ns,
+                r.instantiate_ns,
+                r.input_ns,
+                r.execute_ns,
+                r.output_ns,
+            ]
+            .iter()
+            .flatten()
+            .sum();
+            assert!(
+                sum <= r.latency_ns,
+                "{} {}: phases {sum} > {}",
+                r.workload,
+                r.runtime,
+                r.latency_ns
+            );
             assert_eq!(r.startup_ns.is_some(), r.mode == Mode::Cold, "{r:?}");
             // Fresh instance per request in node-wasm, as in wasmtime; no instance in node-js.
-            assert_eq!(r.instantiate_ns.is_some(), r.runtime == "node-wasm", "{r:?}");
+            assert_eq!(
+                r.instantiate_ns.is_some(),
+                r.runtime == "node-wasm",
+                "{r:?}"
+            );
         }
     }
     assert_eq!(manifest(&run).status, RunStatus::Complete);
@@ -87,7 +126,11 @@ fn a_js_port_that_computes_something_else_fails_the_run_naming_both() {
     }
     // An off-by-one port: fib(n + 1).
     let fib = std::fs::read_to_string(js.join("fibonacci.js")).unwrap();
-    std::fs::write(js.join("fibonacci.js"), fib.replace("fib(n) :", "fib(n + 1) :")).unwrap();
+    std::fs::write(
+        js.join("fibonacci.js"),
+        fib.replace("fib(n) :", "fib(n + 1) :"),
+    )
+    .unwrap();
     let plan = write_plan(
         dir.path(),
         "p.toml",
@@ -124,7 +167,10 @@ fn node_missing_or_too_old_is_a_clear_error_with_the_version_needed() {
     std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let missing = dir.path().join("no-such-node");
     for (node, says) in [(&old, "v16.20.2"), (&missing, "could not be run")] {
-        let run = dir.path().join(format!("run-{}", node.file_name().unwrap().to_string_lossy()));
+        let run = dir.path().join(format!(
+            "run-{}",
+            node.file_name().unwrap().to_string_lossy()
+        ));
         let output = harness()
             .args(["measure", "--plan"])
             .arg(&plan)
@@ -153,7 +199,10 @@ fn an_unported_workload_on_node_js_names_the_ported_ones() {
     let output = measure(&plan, &dir.path().join("run"));
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("`aes-gcm` has no JavaScript port") && err.contains("fibonacci"), "{err}");
+    assert!(
+        err.contains("`aes-gcm` has no JavaScript port") && err.contains("fibonacci"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -175,7 +224,11 @@ fn traps_and_endless_loops_in_node_are_recorded_and_the_run_goes_on() {
             "loop" => Status::Timeout,
             _ => Status::Ok,
         };
-        assert_eq!(r.status, expected, "{} {} {:?}: {}", r.input, r.runtime, r.mode, r.error);
+        assert_eq!(
+            r.status, expected,
+            "{} {} {:?}: {}",
+            r.input, r.runtime, r.mode, r.error
+        );
     }
     assert_eq!(manifest(&run).status, RunStatus::Complete);
 }

@@ -113,6 +113,7 @@ pub fn measure(
         energy_estimated: false,
         batching: Vec::new(),
     };
+    runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
     write_manifest(out, &manifest)?;
 
     let labels = schedule

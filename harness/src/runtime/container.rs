@@ -152,9 +152,9 @@ impl ContainerRuntime {
                     .build();
                 match waiter.wait_container(&wait_id, Some(options)).next().await {
                     Some(Ok(r)) => Some(r.status_code),
-                    Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
-                        Some(code)
-                    }
+                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                        code, ..
+                    })) => Some(code),
                     _ => None,
                 }
             });
@@ -244,7 +244,10 @@ impl ContainerRuntime {
                 });
                 self.rt.block_on(remove(docker, &container.id));
                 let why = match code {
-                    Some(137) => "exit code 137: killed by SIGKILL (out of memory or `docker kill`)".to_string(),
+                    Some(137) => {
+                        "exit code 137: killed by SIGKILL (out of memory or `docker kill`)"
+                            .to_string()
+                    }
                     Some(c) => format!("exit code {c}"),
                     None => "exit code unknown".to_string(),
                 };
@@ -335,7 +338,10 @@ impl Runtime for ContainerRuntime {
         if let Some(old) = self.warm.remove(workload.name) {
             self.rt.block_on(remove(&self.docker, &old.id));
         }
-        let image = Self::image(workload).map_err(anyhow::Error::msg)?.tag.clone();
+        let image = Self::image(workload)
+            .map_err(anyhow::Error::msg)?
+            .tag
+            .clone();
         let (container, _) = self.start(&image, false)?;
         self.warm.insert(workload.name, container);
         Ok(())

@@ -64,9 +64,8 @@ pub fn connect(rt: &tokio::runtime::Runtime) -> anyhow::Result<Docker> {
     }
     let docker = Docker::connect_with_unix(&socket, 120, &API_VERSION)
         .with_context(|| format!("connecting to the Docker engine at {socket}"))?;
-    let ping = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(10), docker.ping()).await
-    });
+    let ping =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), docker.ping()).await });
     match ping {
         Ok(Ok(_)) => Ok(docker),
         Ok(Err(e)) => bail!("the Docker engine at {socket} does not answer: {e}"),
@@ -74,6 +73,13 @@ pub fn connect(rt: &tokio::runtime::Runtime) -> anyhow::Result<Docker> {
             "the Docker engine at {socket} did not answer a ping within 10 s: is dockerd healthy?"
         ),
     }
+}
+
+/// The engine's version (`20.10.24+dfsg1`), for the manifest.
+pub fn engine_version() -> Option<String> {
+    let rt = tokio_runtime().ok()?;
+    let docker = connect(&rt).ok()?;
+    rt.block_on(docker.version()).ok()?.version
 }
 
 /// This process as an owner label: the pid and its start time (so a reused pid is not mistaken for it).
@@ -153,7 +159,8 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<ImageIn
             .build();
         let mut log = String::new();
         rt.block_on(async {
-            let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+            let mut stream =
+                docker.build_image(options, None, Some(bollard::body_full(context.into())));
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| anyhow!("building {tag}: {e}"))?;
                 if let Some(detail) = info.error_detail {

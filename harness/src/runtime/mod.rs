@@ -95,6 +95,21 @@ pub fn create(name: &str, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
     })
 }
 
+/// Adds the versions of the external engines the plan's runtimes use (node, the Docker engine) to the
+/// manifest's engine list.
+pub fn add_engine_versions(runtimes: &[String], engines: &mut harness_data::EngineVersions) {
+    if runtimes.iter().any(|r| r.starts_with("node-"))
+        && let Ok(version) = node::check_node(&node::node_binary())
+    {
+        engines.insert("node".into(), version);
+    }
+    if runtimes.iter().any(|r| r == "container")
+        && let Some(version) = docker_engine::engine_version()
+    {
+        engines.insert("docker".into(), version);
+    }
+}
+
 /// Nanoseconds between two clock readings.
 #[inline]
 pub(crate) fn span(from: u64, to: u64) -> Option<u64> {

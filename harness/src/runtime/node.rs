@@ -89,7 +89,11 @@ pub fn check_node(node: &Path) -> anyhow::Result<String> {
             "node-js and node-wasm need Node.js >= {MIN_NODE_MAJOR} (for node:wasi preview1); `{}` is {}: \
              install a newer one or set HARNESS_NODE to its path",
             node.display(),
-            if version.is_empty() { "of unknown version".into() } else { version }
+            if version.is_empty() {
+                "of unknown version".into()
+            } else {
+                version
+            }
         ),
     }
 }
@@ -143,7 +147,10 @@ impl NodeRuntime {
             RequestError::Timeout => Outcome::failed(
                 Phases::default(),
                 Status::Timeout,
-                format!("node killed after the {} ms deadline", self.timeout.as_millis()),
+                format!(
+                    "node killed after the {} ms deadline",
+                    self.timeout.as_millis()
+                ),
             ),
             RequestError::Died(why) => Outcome::failed(Phases::default(), Status::Trap, why),
         }
@@ -190,12 +197,9 @@ impl NodeRuntime {
         }
         let process = self.warm.get_mut(workload.name).expect("prepared above");
         match process.request(input, self.timeout) {
-            Ok((sent_ns, response, answered_ns)) => response.outcome(
-                None,
-                sent_ns,
-                answered_ns,
-                self.flavor == Flavor::Wasm,
-            ),
+            Ok((sent_ns, response, answered_ns)) => {
+                response.outcome(None, sent_ns, answered_ns, self.flavor == Flavor::Wasm)
+            }
             Err(failure) => {
                 // A dead or stuck server is replaced now, inside this failed invocation.
                 self.warm.remove(workload.name);

@@ -128,6 +128,9 @@ const STDERR_TAIL: usize = 4096;
 
 impl ServedProcess {
     pub fn spawn(mut command: Command) -> std::io::Result<ServedProcess> {
+        // Its own process group: a Ctrl-C meant for the harness (which finishes the invocation in flight and
+        // stops) does not kill the server mid-request. It still exits when the harness dies: its stdin closes.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

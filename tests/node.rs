@@ -12,7 +12,7 @@ use std::process::Command;
 const PORTED: &[(&str, &str)] = &[
     ("noop", "0"),
     ("fibonacci", "22"),
-    ("sieve", "100000"),
+    ("sieve", "1000000"),
     ("nbody", "10000"),
     ("mandelbrot", "129"),
     ("matmul", "48"),

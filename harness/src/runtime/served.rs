@@ -274,7 +274,8 @@ mod tests {
         assert_eq!(o.phases.startup_ns, Some(6));
         assert_eq!(o.phases.compile_ns, Some(10));
         assert_eq!(o.phases.instantiate_ns, Some(5));
-        assert_eq!(o.phases.input_ns, Some(10 + 5));
+        // From the send (25) to its arrival (30), plus the copy into the instance (35 to 40).
+        assert_eq!(o.phases.input_ns, Some(5 + 5));
         assert_eq!(o.phases.execute_ns, Some(50));
         assert_eq!(o.phases.output_ns, Some(10));
         let (trap, _) = Response::parse(&frame(2, b"panic: boom")).unwrap();

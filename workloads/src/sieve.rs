@@ -13,7 +13,7 @@ pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {
             count += 1;
             largest = i;
             // i * i overflows a 32-bit usize (wasm32) once i > 65535; such a prime has no multiple left to mark.
-            let mut j = i.checked_mul(i).unwrap_or(usize::MAX);
+            let mut j = i.saturating_mul(i);
             while j <= limit {
                 composite[j] = true;
                 j += i;

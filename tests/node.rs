@@ -232,3 +232,33 @@ fn traps_and_endless_loops_in_node_are_recorded_and_the_run_goes_on() {
     }
     assert_eq!(manifest(&run).status, RunStatus::Complete);
 }
+
+#[test]
+fn the_study_plans_are_valid_and_name_the_runtimes_they_compare() {
+    let plans = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plans");
+    let lumos = harness::plan::Plan::load(&plans.join("lumos.toml")).unwrap();
+    assert_eq!(
+        lumos.runtimes,
+        [
+            "container",
+            "wasmtime-aot",
+            "wasmtime-jit",
+            "wasmi",
+            "native"
+        ]
+    );
+    assert_eq!(lumos.modes, [Mode::Cold, Mode::Warm]);
+    let js = harness::plan::Plan::load(&plans.join("js-vs-wasm.toml")).unwrap();
+    assert_eq!(
+        js.runtimes,
+        ["node-js", "node-wasm", "wasmtime-aot", "wasmtime-jit"]
+    );
+    // Every workload of the JS study has a port.
+    for w in &js.workloads {
+        assert!(
+            harness::runtime::node::JS_PORTS.contains(&w.name.as_str()),
+            "{}",
+            w.name
+        );
+    }
+}

@@ -203,7 +203,10 @@ impl ContainerRuntime {
                             container.stdout.extend_from_slice(&message)
                         }
                         Some(Ok(LogOutput::StdErr { message })) => {
-                            container.stderr.extend_from_slice(&message)
+                            // Only the tail is kept, for error messages.
+                            container.stderr.extend_from_slice(&message);
+                            let excess = container.stderr.len().saturating_sub(4096);
+                            container.stderr.drain(..excess);
                         }
                         Some(Ok(_)) => {}
                         Some(Err(e)) => return Err(Failure::Ended(format!("attach stream: {e}"))),

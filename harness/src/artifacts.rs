@@ -4,12 +4,15 @@
 //! artifacts/wasm/<workload>.wasm                       scripts/build-workloads.sh
 //! artifacts/native/<workload>                          scripts/build-workloads.sh
 //! artifacts/cwasm/<workload>-wasmtime-<version>.cwasm  precompiled by `harness measure` before it measures
+//! artifacts/musl/<workload>                            scripts/build-musl-workloads.sh (static, for containers)
+//! image harness-workload/<workload>:<hash>             built by `harness measure` from the musl executable
 //! ```
 
 use anyhow::{Context, bail};
 use harness_data::ArtifactSizes;
 use harness_workloads::WorkloadSpec;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 pub const BUILD_COMMAND: &str = "scripts/build-workloads.sh";
 
@@ -20,6 +23,9 @@ pub struct WorkloadArtifacts {
     pub wasm: PathBuf,
     pub cwasm: PathBuf,
     pub native: PathBuf,
+    pub musl: PathBuf,
+    /// The container image, once `ensure` has found or built it.
+    pub container_image: Arc<OnceLock<crate::runtime::docker_engine::ImageInfo>>,
 }
 
 impl WorkloadArtifacts {
@@ -34,6 +40,8 @@ impl WorkloadArtifacts {
                 .join("cwasm")
                 .join(format!("{}-wasmtime-{version}.cwasm", spec.name)),
             native: dir.join("native").join(spec.name),
+            musl: dir.join("musl").join(spec.name),
+            container_image: Arc::default(),
         }
     }
 
@@ -57,6 +65,21 @@ impl WorkloadArtifacts {
                 self.native.display()
             );
         }
+        if runtimes.iter().any(|r| r == "node-js") {
+            crate::runtime::node::js_port(self.name)?;
+        }
+        if runtimes.iter().any(|r| r == "container") && self.container_image.get().is_none() {
+            if !self.musl.is_file() {
+                bail!(
+                    "the static executable of workload `{}` for its container image is missing ({}): run `scripts/build-musl-workloads.sh` (it needs `rustup target add x86_64-unknown-linux-musl`; scripts/setup.sh does both)",
+                    self.name,
+                    self.musl.display()
+                );
+            }
+            let image = crate::runtime::docker_engine::ensure_image(self.name, &self.musl)
+                .with_context(|| format!("the container image of workload `{}`", self.name))?;
+            let _ = self.container_image.set(image);
+        }
         if runtimes.iter().any(|r| r == "wasmtime-aot") && is_stale(&self.cwasm, &self.wasm) {
             let wasm = std::fs::read(&self.wasm).with_context(|| format!("reading {}", self.wasm.display()))?;
             let cwasm = crate::runtime::wasmtime_rt::precompile(&wasm)
@@ -75,7 +98,7 @@ impl WorkloadArtifacts {
             native_bytes: size(&self.native),
             wasm_bytes: size(&self.wasm),
             cwasm_bytes: size(&self.cwasm),
-            container_image_bytes: None,
+            container_image_bytes: self.container_image.get().map(|i| i.size_bytes),
         }
     }
 }

@@ -127,6 +127,7 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         baseline_after_ns: None,
         calibration_busy_ns: Vec::new(),
     };
+    runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
     write_manifest(out, &manifest)?;
 
     let sampler = if probes.is_empty() {

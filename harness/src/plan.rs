@@ -6,7 +6,15 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// The runtimes this build of the harness can drive.
-pub const RUNTIMES: &[&str] = &["native", "wasmtime-jit", "wasmtime-aot", "wasmi"];
+pub const RUNTIMES: &[&str] = &[
+    "native",
+    "wasmtime-jit",
+    "wasmtime-aot",
+    "wasmi",
+    "container",
+    "node-wasm",
+    "node-js",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

@@ -12,7 +12,8 @@ pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {
         if !composite[i] {
             count += 1;
             largest = i;
-            let mut j = i * i;
+            // i * i overflows a 32-bit usize (wasm32) once i > 65535; such a prime has no multiple left to mark.
+            let mut j = i.saturating_mul(i);
             while j <= limit {
                 composite[j] = true;
                 j += i;

@@ -6,8 +6,14 @@
 //! | `wasmtime-jit` | new engine, Cranelift compile, instantiate, call | module compiled once; fresh instance |
 //! | `wasmtime-aot` | new engine, deserialize the `.cwasm`, instantiate, call | as jit warm |
 //! | `wasmi` | new engine, parse/validate, instantiate, call | module kept; fresh instance |
+//! | `container` | create + start a container that serves one request | request to a running container |
+//! | `node-wasm`, `node-js` | spawn node, load, serve one request | request to a running node process |
 
+pub mod container;
+pub mod docker_engine;
 pub mod native;
+pub mod node;
+pub mod served;
 pub mod wasi_shim;
 pub mod wasmi_rt;
 pub mod wasmtime_rt;
@@ -73,11 +79,29 @@ pub fn create(name: &str, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
         "wasmtime-jit" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Jit, limits)?),
         "wasmtime-aot" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Aot, limits)?),
         "wasmi" => Box::new(wasmi_rt::WasmiRuntime::new(limits)),
+        "container" => Box::new(container::ContainerRuntime::new(limits)?),
+        "node-wasm" => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
+        "node-js" => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
         other => anyhow::bail!(
             "unknown runtime `{other}`; valid runtimes: {}",
             crate::plan::RUNTIMES.join(", ")
         ),
     })
+}
+
+/// Adds the versions of the external engines the plan's runtimes use (node, the Docker engine) to the
+/// manifest's engine list.
+pub fn add_engine_versions(runtimes: &[String], engines: &mut harness_data::EngineVersions) {
+    if runtimes.iter().any(|r| r.starts_with("node-"))
+        && let Ok(version) = node::check_node(&node::node_binary())
+    {
+        engines.insert("node".into(), version);
+    }
+    if runtimes.iter().any(|r| r == "container")
+        && let Some(version) = docker_engine::engine_version()
+    {
+        engines.insert("docker".into(), version);
+    }
 }
 
 /// Nanoseconds between two clock readings.

@@ -4,6 +4,11 @@
 //! stderr and the exit code is 2 (a panic exits with 101). The last stderr line is
 //! `HARNESS_PHASES main=<ns> input=<ns> execute=<ns>`: CLOCK_MONOTONIC readings at entry to main, after the input
 //! was read, and after the workload returned, so the parent splits its latency into phases on one clock.
+//!
+//! `--serve` answers requests in a loop instead (warm containers; `--serve --once` is a cold container's single
+//! request), framed as in `harness/src/runtime/served.rs`: a request is `u32 len` + input; a response is
+//! `u32 status` (0 ok, 1 workload error, 2 trap), `u32 len`, six `u64` CLOCK_MONOTONIC readings (main, loaded,
+//! received, ready, input, executed; all little-endian) and the output or error text. EOF on stdin ends the loop.
 
 use std::io::{Read, Write};
 
@@ -16,6 +21,11 @@ fn monotonic_ns() -> u64 {
 
 fn main() {
     let main_ns = monotonic_ns();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--serve") {
+        serve(main_ns, args.iter().any(|a| a == "--once"));
+        return;
+    }
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("reading stdin: {e}");
@@ -41,4 +51,61 @@ fn main() {
     };
     eprintln!("HARNESS_PHASES main={main_ns} input={input_ns} execute={execute_ns}");
     std::process::exit(code);
+}
+
+/// The request loop of `--serve`. A panicking workload is answered as a trap and the loop goes on.
+fn serve(main_ns: u64, once: bool) {
+    let mut stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let mut header = [0u8; 4];
+        if stdin.read_exact(&mut header).is_err() {
+            return; // EOF: the harness closed the request stream.
+        }
+        let mut input = vec![0u8; u32::from_le_bytes(header) as usize];
+        if let Err(e) = stdin.read_exact(&mut input) {
+            eprintln!("reading a request: {e}");
+            std::process::exit(3);
+        }
+        let received_ns = monotonic_ns();
+        let result = std::panic::catch_unwind(|| workload::run(&input));
+        let executed_ns = monotonic_ns();
+        let (status, payload): (u32, Vec<u8>) = match result {
+            Ok(Ok(output)) => (0, output),
+            Ok(Err(message)) => (1, message.into_bytes()),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                (2, format!("panic: {message}").into_bytes())
+            }
+        };
+        let mut frame = Vec::with_capacity(56 + payload.len());
+        frame.extend_from_slice(&status.to_le_bytes());
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        // Nothing to load or instantiate in a native process: loaded = main, ready = input = received.
+        for t in [
+            main_ns,
+            main_ns,
+            received_ns,
+            received_ns,
+            received_ns,
+            executed_ns,
+        ] {
+            frame.extend_from_slice(&t.to_le_bytes());
+        }
+        frame.extend_from_slice(&payload);
+        if stdout
+            .write_all(&frame)
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            return;
+        }
+        if once {
+            return;
+        }
+    }
 }

@@ -1,0 +1,236 @@
+//! `node-wasm` (the workload's `.wasm` in Node's WebAssembly with `node:wasi`) and `node-js` (a JavaScript port
+//! from `workloads/js/`), both served by `workloads/js/runner.js` over the framing of [`super::served`].
+//!
+//! Cold: spawn node, which loads the module or port, serves the one request and exits (`--once`); timed from
+//! the spawn to the response. Warm: one running node process per workload; node-wasm instantiates the compiled
+//! module afresh per request, as the wasmtime and wasmi hosts do. node's `process.hrtime.bigint()` reads
+//! CLOCK_MONOTONIC on Linux, the harness's clock (checked by tests/node.rs).
+
+use super::served::{RequestError, ServedProcess};
+use super::{Limits, Outcome, Runtime};
+use crate::artifacts::WorkloadArtifacts;
+use anyhow::{Context, bail};
+use harness_data::{Mode, Phases, Status};
+use harness_probes::clock::monotonic_ns;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// The oldest Node.js with `node:wasi` preview1 as used here (`version: 'preview1'`, `initialize`).
+pub const MIN_NODE_MAJOR: u32 = 20;
+
+/// The workloads with a JavaScript port (`workloads/js/<name>.js`).
+pub const JS_PORTS: &[&str] = &[
+    "noop",
+    "fibonacci",
+    "sieve",
+    "nbody",
+    "mandelbrot",
+    "matmul",
+    "sha256",
+    "json",
+    "fuzzy",
+    "transfer",
+    "fault",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Wasm,
+    Js,
+}
+
+/// The node executable: `$HARNESS_NODE`, else `node` on the PATH.
+pub fn node_binary() -> PathBuf {
+    std::env::var_os("HARNESS_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("node"))
+}
+
+/// The JavaScript directory: `$HARNESS_JS_DIR`, else `workloads/js` of the repository the harness was built in.
+pub fn js_dir() -> PathBuf {
+    std::env::var_os("HARNESS_JS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/js"))
+}
+
+/// The JavaScript port of `workload`, or an error naming the ported ones.
+pub fn js_port(workload: &str) -> anyhow::Result<PathBuf> {
+    let path = js_dir().join(format!("{workload}.js"));
+    if !JS_PORTS.contains(&workload) || !path.is_file() {
+        bail!(
+            "workload `{workload}` has no JavaScript port for node-js ({}); ported: {}",
+            path.display(),
+            JS_PORTS.join(", ")
+        );
+    }
+    Ok(path)
+}
+
+/// Checks that node is there and new enough; returns its version (`v20.20.2`).
+pub fn check_node(node: &Path) -> anyhow::Result<String> {
+    let output = Command::new(node).arg("--version").output().with_context(|| {
+        format!(
+            "node-js and node-wasm need Node.js >= {MIN_NODE_MAJOR}, and `{}` could not be run: install it \
+             (e.g. `apt-get install nodejs`, or from nodejs.org) or set HARNESS_NODE to its path",
+            node.display()
+        )
+    })?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let major = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    match major {
+        Some(m) if m >= MIN_NODE_MAJOR => Ok(version),
+        _ => bail!(
+            "node-js and node-wasm need Node.js >= {MIN_NODE_MAJOR} (for node:wasi preview1); `{}` is {}: \
+             install a newer one or set HARNESS_NODE to its path",
+            node.display(),
+            if version.is_empty() {
+                "of unknown version".into()
+            } else {
+                version
+            }
+        ),
+    }
+}
+
+pub struct NodeRuntime {
+    flavor: Flavor,
+    node: PathBuf,
+    runner: PathBuf,
+    timeout: Duration,
+    warm: HashMap<&'static str, ServedProcess>,
+    /// Cold processes that answered and are exiting; reaped later, outside the timed window where possible.
+    exiting: Vec<ServedProcess>,
+}
+
+impl NodeRuntime {
+    pub fn new(flavor: Flavor, limits: Limits) -> anyhow::Result<NodeRuntime> {
+        let node = node_binary();
+        check_node(&node)?;
+        let runner = js_dir().join("runner.js");
+        if !runner.is_file() {
+            bail!(
+                "the node runner {} is missing (set HARNESS_JS_DIR to the workloads/js directory)",
+                runner.display()
+            );
+        }
+        Ok(NodeRuntime {
+            flavor,
+            node,
+            runner,
+            timeout: Duration::from_millis(limits.timeout_ms),
+            warm: HashMap::new(),
+            exiting: Vec::new(),
+        })
+    }
+
+    fn command(&self, workload: &WorkloadArtifacts, once: bool) -> anyhow::Result<Command> {
+        let mut command = Command::new(&self.node);
+        command.arg("--no-warnings").arg(&self.runner);
+        match self.flavor {
+            Flavor::Js => command.arg("js").arg(js_port(workload.name)?),
+            Flavor::Wasm => command.arg("wasm").arg(&workload.wasm),
+        };
+        if once {
+            command.arg("--once");
+        }
+        Ok(command)
+    }
+
+    fn failed(&self, failure: RequestError) -> Outcome {
+        match failure {
+            RequestError::Timeout => Outcome::failed(
+                Phases::default(),
+                Status::Timeout,
+                format!(
+                    "node killed after the {} ms deadline",
+                    self.timeout.as_millis()
+                ),
+            ),
+            RequestError::Died(why) => Outcome::failed(Phases::default(), Status::Trap, why),
+        }
+    }
+
+    fn cold(&mut self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        self.exiting.retain_mut(|p| !p.try_reap());
+        let command = match self.command(workload, true) {
+            Ok(c) => c,
+            Err(e) => return Outcome::failed(Phases::default(), Status::Error, format!("{e:#}")),
+        };
+        let spawned_ns = monotonic_ns();
+        let mut process = match ServedProcess::spawn(command) {
+            Ok(p) => p,
+            Err(e) => {
+                return Outcome::failed(
+                    Phases::default(),
+                    Status::Error,
+                    format!("spawning {}: {e}", self.node.display()),
+                );
+            }
+        };
+        match process.request(input, self.timeout) {
+            Ok((sent_ns, response, answered_ns)) => {
+                process.close();
+                self.exiting.push(process);
+                response.outcome(
+                    Some(spawned_ns),
+                    sent_ns,
+                    answered_ns,
+                    self.flavor == Flavor::Wasm,
+                )
+            }
+            // Dropping the process kills and reaps it.
+            Err(failure) => self.failed(failure),
+        }
+    }
+
+    fn warm(&mut self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        if !self.warm.contains_key(workload.name)
+            && let Err(e) = self.prepare_warm(workload)
+        {
+            return Outcome::failed(Phases::default(), Status::Error, format!("{e:#}"));
+        }
+        let process = self.warm.get_mut(workload.name).expect("prepared above");
+        match process.request(input, self.timeout) {
+            Ok((sent_ns, response, answered_ns)) => {
+                response.outcome(None, sent_ns, answered_ns, self.flavor == Flavor::Wasm)
+            }
+            Err(failure) => {
+                // A dead or stuck server is replaced now, inside this failed invocation.
+                self.warm.remove(workload.name);
+                let outcome = self.failed(failure);
+                let _ = self.prepare_warm(workload);
+                outcome
+            }
+        }
+    }
+}
+
+impl Runtime for NodeRuntime {
+    fn name(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Wasm => "node-wasm",
+            Flavor::Js => "node-js",
+        }
+    }
+
+    fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        let command = self.command(workload, false)?;
+        let process = ServedProcess::spawn(command)
+            .with_context(|| format!("spawning {}", self.node.display()))?;
+        self.warm.insert(workload.name, process);
+        Ok(())
+    }
+
+    fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        match mode {
+            Mode::Cold => self.cold(workload, input),
+            Mode::Warm => self.warm(workload, input),
+        }
+    }
+}

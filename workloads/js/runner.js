@@ -1,0 +1,123 @@
+'use strict';
+// The node side of the `node-js` and `node-wasm` runtimes: serves invocations framed as in
+// harness/src/runtime/served.rs, on stdin and stdout.
+//
+//   node runner.js js   <port.js>       [--once]   a JavaScript port (exports run(Buffer) -> Buffer)
+//   node runner.js wasm <module.wasm>   [--once]   the workload's wasm32-wasip1 module, with node:wasi
+//
+// Request: u32 length + input. Response: u32 status (0 ok, 1 workload error, 2 trap), u32 length, then six u64
+// readings of process.hrtime.bigint() (CLOCK_MONOTONIC on Linux, the harness's clock): main, loaded, received,
+// ready, input, executed; then the output (or the error text). All little-endian. `--once` serves one request
+// (a cold invocation); otherwise the loop ends at EOF.
+const mainNs = process.hrtime.bigint();
+const fs = require('node:fs');
+
+const [kind, file, ...flags] = process.argv.slice(2);
+const once = flags.includes('--once');
+
+class Trap extends Error {}
+
+function loadJs(path) {
+  const port = require(path);
+  return (input, stamps) => {
+    stamps.ready = stamps.received;
+    stamps.input = stamps.received;
+    const out = port.run(input);
+    stamps.executed = process.hrtime.bigint();
+    return out;
+  };
+}
+
+function loadWasm(path) {
+  const { WASI } = require('node:wasi');
+  const module = new WebAssembly.Module(fs.readFileSync(path));
+  return (input, stamps) => {
+    // A fresh instance per request, as the wasmtime and wasmi hosts do.
+    const wasi = new WASI({ version: 'preview1', args: [], env: {}, returnOnExit: true });
+    const instance = new WebAssembly.Instance(module, wasi.getImportObject());
+    wasi.initialize(instance);
+    stamps.ready = process.hrtime.bigint();
+    const ex = instance.exports;
+    const ptr = ex.harness_alloc(input.length) >>> 0;
+    new Uint8Array(ex.memory.buffer, ptr, input.length).set(input);
+    stamps.input = process.hrtime.bigint();
+    let status;
+    try {
+      status = ex.harness_run(input.length);
+    } catch (e) {
+      throw new Trap(`wasm trap: ${e.message}`);
+    }
+    stamps.executed = process.hrtime.bigint();
+    const out = Buffer.from(new Uint8Array(ex.memory.buffer, ex.harness_output_ptr() >>> 0, ex.harness_output_len() >>> 0));
+    if (status !== 0) {
+      const err = new Error(out.toString('utf8'));
+      err.workloadError = true;
+      throw err;
+    }
+    return out;
+  };
+}
+
+function readExact(len) {
+  const buf = Buffer.alloc(len);
+  let got = 0;
+  while (got < len) {
+    let n;
+    try {
+      n = fs.readSync(0, buf, got, len - got, null);
+    } catch (e) {
+      if (e.code === 'EAGAIN') continue;
+      if (e.code === 'EOF') return null;
+      throw e;
+    }
+    if (n === 0) return null;
+    got += n;
+  }
+  return buf;
+}
+
+function writeAll(buf) {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(1, buf, off, buf.length - off);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+let handler;
+if (kind === 'js') handler = loadJs(file);
+else if (kind === 'wasm') handler = loadWasm(file);
+else {
+  process.stderr.write(`usage: node runner.js js|wasm <file> [--once]; got ${kind}\n`);
+  process.exit(64);
+}
+const loadedNs = process.hrtime.bigint();
+
+for (;;) {
+  const header = readExact(4);
+  if (header === null) break;
+  const input = readExact(header.readUInt32LE(0));
+  if (input === null) break;
+  const stamps = { received: process.hrtime.bigint() };
+  let status = 0;
+  let payload;
+  try {
+    payload = Buffer.from(handler(input, stamps));
+  } catch (e) {
+    const workloadError = e.workloadError || (e.constructor && e.constructor.name === 'WorkloadError');
+    status = workloadError ? 1 : 2;
+    payload = Buffer.from(workloadError ? e.message : `${e.name}: ${e.message}`);
+  }
+  const now = process.hrtime.bigint();
+  const frame = Buffer.alloc(56 + payload.length);
+  frame.writeUInt32LE(status, 0);
+  frame.writeUInt32LE(payload.length, 4);
+  const readings = [mainNs, loadedNs, stamps.received, stamps.ready ?? now, stamps.input ?? now, stamps.executed ?? now];
+  readings.forEach((t, i) => frame.writeBigUInt64LE(t, 8 + i * 8));
+  payload.copy(frame, 56);
+  writeAll(frame);
+  if (once) break;
+}

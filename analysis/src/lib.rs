@@ -1,3 +1,5 @@
 //! Analysis of run directories: summaries now; alignment and statistics build on these.
 
 pub mod summary;
+pub mod stats;
+pub mod load;

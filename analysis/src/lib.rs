@@ -3,3 +3,5 @@
 pub mod summary;
 pub mod stats;
 pub mod load;
+pub mod report;
+pub mod export;

@@ -12,3 +12,4 @@ fi
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release -p harness
 scripts/build-workloads.sh
+scripts/setup-browser.sh  # chromium for the headless test of report.html

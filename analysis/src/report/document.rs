@@ -177,7 +177,7 @@ fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
                 median(&e.net_j, joules),
                 e.power_w.as_ref().map(|s| format!("{:.3} W{tag}", s.mean)).unwrap_or_else(|| "-".into()),
                 e.edp_js.as_ref().map(|s| format!("{:.3e} J·s{tag}", s.median)).unwrap_or_else(|| "-".into()),
-                e.baseline_w.map(|w| format!("{w:.3} W")).unwrap_or_else(|| "-".into()),
+                e.baseline_w.map(|w| format!("{w:.3} W{tag}")).unwrap_or_else(|| "-".into()),
                 e.quality.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "),
             ]
         })

@@ -34,10 +34,21 @@ fn colour(runtime: &str, index: usize) -> RGBColor {
 
 /// A tick label: at most 4 significant digits, no trailing zeros.
 fn tick(value: f64) -> String {
+    tick_significant(value, 4)
+}
+
+/// Log-axis ticks fall at powers of 10^(1/2) and the like: 2 significant digits read better (0.32, 3.2, 32).
+fn tick_significant(value: f64, significant: i32) -> String {
     if value == 0.0 {
         return "0".into();
     }
-    let digits = (3 - value.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    let digits = (significant - 1 - value.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    let value = if significant < 4 {
+        let step = 10f64.powi(value.abs().log10().floor() as i32 - significant + 1);
+        (value / step).round() * step
+    } else {
+        value
+    };
     let text = format!("{value:.digits$}");
     if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -71,7 +82,9 @@ fn draw(figure: &Figure, svg: &mut String) -> Result<(), String> {
     let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let log_x = figure.log_x;
-    let x_formatter = move |v: &f64| if log_x { tick(10f64.powf(*v)) } else { tick(*v) };
+    let x_formatter = move |v: &f64| {
+        if log_x { tick_significant(10f64.powf(*v), 2) } else { tick(*v) }
+    };
     match &figure.data {
         FigureData::LatencyCdf { series } | FigureData::EnergyScatter { series } => {
             let is_cdf = matches!(figure.data, FigureData::LatencyCdf { .. });
@@ -187,5 +200,7 @@ mod tests {
         assert_eq!(super::tick(0.0012347), "0.001235");
         assert_eq!(super::tick(2.5), "2.5");
         assert_eq!(super::tick(100.0), "100");
+        assert_eq!(super::tick_significant(10f64.powf(-0.5), 2), "0.32");
+        assert_eq!(super::tick_significant(10f64.powf(1.5), 2), "32");
     }
 }

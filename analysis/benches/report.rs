@@ -10,7 +10,8 @@
 use harness_analysis::load::load_run;
 use harness_analysis::report::{ReportOptions, build_report, write_report};
 use harness_data::{
-    Anchor, EnergyQuality, HostFingerprint, InvocationRecord, Manifest, Mode, PairedRecord, RunStatus, Status,
+    Anchor, EnergyQuality, HostFingerprint, InvocationRecord, Manifest, Mode, PairedRecord,
+    RunStatus, Status,
 };
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -30,7 +31,10 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
     for (w, workload) in WORKLOADS.iter().enumerate() {
         for (r, runtime) in RUNTIMES.iter().enumerate() {
             for mode in Mode::ALL {
-                let typical = 50_000.0 * (1.0 + w as f64) * (1.0 + r as f64 * 0.7) * if mode == Mode::Cold { 4.0 } else { 1.0 };
+                let typical = 50_000.0
+                    * (1.0 + w as f64)
+                    * (1.0 + r as f64 * 0.7)
+                    * if mode == Mode::Cold { 4.0 } else { 1.0 };
                 let mut batch = None;
                 for iteration in 0..=PER_GROUP {
                     let warmup = iteration == 0;
@@ -111,10 +115,17 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         status: RunStatus::Complete,
         status_reason: None,
         seed: 1,
-        anchor: Anchor { monotonic_ns: 0, unix_ns: 0, uncertainty_ns: 0 },
+        anchor: Anchor {
+            monotonic_ns: 0,
+            unix_ns: 0,
+            uncertainty_ns: 0,
+        },
         started_unix_ns: 0,
         finished_unix_ns: None,
-        host: HostFingerprint { hostname: "synthetic".into(), ..Default::default() },
+        host: HostFingerprint {
+            hostname: "synthetic".into(),
+            ..Default::default()
+        },
         engines: Default::default(),
         artifacts: Default::default(),
         plan,
@@ -124,7 +135,11 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         energy_estimated: false,
         batching: vec![],
     };
-    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
     measured
 }
 
@@ -139,14 +154,22 @@ fn main() {
         let t0 = Instant::now();
         let run = load_run(&run_dir).unwrap();
         let t1 = Instant::now();
-        let options = ReportOptions { baseline: "native".into(), resamples: 2000, ..ReportOptions::default() };
+        let options = ReportOptions {
+            baseline: "native".into(),
+            resamples: 2000,
+            ..ReportOptions::default()
+        };
         let report = build_report(std::slice::from_ref(&run), &options).unwrap();
         let t2 = Instant::now();
         write_report(&report, &out).unwrap();
         let t3 = Instant::now();
         println!(
             "| {} | {rows} | {} | {:.2} s | {:.2} s | {:.2} s | **{:.2} s** |",
-            if with_energy { "invocations.csv + paired.csv (1 channel)" } else { "invocations.csv" },
+            if with_energy {
+                "invocations.csv + paired.csv (1 channel)"
+            } else {
+                "invocations.csv"
+            },
             report.comparisons.len(),
             (t1 - t0).as_secs_f64(),
             (t2 - t1).as_secs_f64(),

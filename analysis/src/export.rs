@@ -69,7 +69,11 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
     let device = device
         .map(str::to_owned)
         .unwrap_or_else(|| run.manifest.host.hostname.clone());
-    let device = if device.is_empty() { "unknown".to_owned() } else { device };
+    let device = if device.is_empty() {
+        "unknown".to_owned()
+    } else {
+        device
+    };
     match &run.paired {
         Some(paired) => paired
             .iter()

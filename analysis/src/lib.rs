@@ -1,7 +1,7 @@
 //! Analysis of run directories: summaries now; alignment and statistics build on these.
 
-pub mod summary;
-pub mod stats;
+pub mod export;
 pub mod load;
 pub mod report;
-pub mod export;
+pub mod stats;
+pub mod summary;

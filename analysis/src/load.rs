@@ -12,8 +12,13 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a run directory (no {missing}); a run directory holds manifest.json and invocations.csv")]
-    NotARun { path: PathBuf, missing: &'static str },
+    #[error(
+        "{path}: not a run directory (no {missing}); a run directory holds manifest.json and invocations.csv"
+    )]
+    NotARun {
+        path: PathBuf,
+        missing: &'static str,
+    },
     #[error("{path}: invalid manifest: {message}")]
     Manifest { path: PathBuf, message: String },
     #[error("{path}:{line}: {message}")]
@@ -54,11 +59,10 @@ pub fn load_run(dir: &Path) -> Result<Run, LoadError> {
         path: manifest_path.clone(),
         source,
     })?;
-    let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|e| LoadError::Manifest {
-            path: manifest_path.clone(),
-            message: e.to_string(),
-        })?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| LoadError::Manifest {
+        path: manifest_path.clone(),
+        message: e.to_string(),
+    })?;
     let invocations = read_csv(&invocations_path)?;
     let paired_path = dir.join(files::PAIRED);
     let paired = if paired_path.is_file() {

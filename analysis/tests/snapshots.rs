@@ -8,7 +8,14 @@ use harness_analysis::report::render::{render_html, render_json, render_markdown
 use harness_analysis::report::{ReportOptions, build_report, plots};
 use harness_data::*;
 
-fn invocation(runtime: &str, mode: Mode, iteration: u32, sequence: u64, latency_ns: u64, status: Status) -> InvocationRecord {
+fn invocation(
+    runtime: &str,
+    mode: Mode,
+    iteration: u32,
+    sequence: u64,
+    latency_ns: u64,
+    status: Status,
+) -> InvocationRecord {
     InvocationRecord {
         workload: "fibonacci".into(),
         input: "25".into(),
@@ -30,8 +37,16 @@ fn invocation(runtime: &str, mode: Mode, iteration: u32, sequence: u64, latency_
         input_bytes: 2,
         output_bytes: 5,
         status,
-        digest: if status == Status::Ok { "abcdef0123456789".into() } else { String::new() },
-        error: if status == Status::Ok { String::new() } else { "guest trapped".into() },
+        digest: if status == Status::Ok {
+            "abcdef0123456789".into()
+        } else {
+            String::new()
+        },
+        error: if status == Status::Ok {
+            String::new()
+        } else {
+            "guest trapped".into()
+        },
     }
 }
 
@@ -44,17 +59,31 @@ fn fixture_run() -> Run {
         for (mode, cold_factor) in [(Mode::Cold, 5.0), (Mode::Warm, 1.0)] {
             for iteration in 0..=12u32 {
                 // Deterministic spread, one slow outlier per group.
-                let jitter = [0.0, 3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 40.0][iteration as usize];
+                let jitter = [
+                    0.0, 3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 40.0,
+                ][iteration as usize];
                 let latency = (200_000.0 * scale * cold_factor * (1.0 + jitter / 100.0)) as u64;
-                let status = if runtime == "wasmi" && mode == Mode::Cold && iteration == 7 { Status::Trap } else { Status::Ok };
-                invocations.push(invocation(runtime, mode, iteration, sequence, latency, status));
+                let status = if runtime == "wasmi" && mode == Mode::Cold && iteration == 7 {
+                    Status::Trap
+                } else {
+                    Status::Ok
+                };
+                invocations.push(invocation(
+                    runtime, mode, iteration, sequence, latency, status,
+                ));
                 sequence += 1;
             }
         }
     }
     let mut paired = Vec::new();
-    for r in invocations.iter().filter(|r| !r.warmup && r.status == Status::Ok) {
-        for (probe, channel, watts, estimated) in [("rapl", "package-0", 30.0, false), ("model", "cpu", 12.0, true)] {
+    for r in invocations
+        .iter()
+        .filter(|r| !r.warmup && r.status == Status::Ok)
+    {
+        for (probe, channel, watts, estimated) in [
+            ("rapl", "package-0", 30.0, false),
+            ("model", "cpu", 12.0, true),
+        ] {
             let seconds = r.latency_ns as f64 * 1e-9;
             paired.push(PairedRecord {
                 workload: r.workload.clone(),
@@ -75,7 +104,11 @@ fn fixture_run() -> Run {
                 power_w: Some(watts),
                 samples: 3,
                 uncertainty_j: Some(6.1e-5),
-                quality: if estimated { EnergyQuality::Estimated } else { EnergyQuality::Ok },
+                quality: if estimated {
+                    EnergyQuality::Estimated
+                } else {
+                    EnergyQuality::Ok
+                },
                 estimated,
             });
         }
@@ -91,10 +124,19 @@ fn fixture_run() -> Run {
             status: RunStatus::Complete,
             status_reason: None,
             seed: 1,
-            anchor: Anchor { monotonic_ns: 0, unix_ns: 1_763_856_000_000_000_000, uncertainty_ns: 100 },
+            anchor: Anchor {
+                monotonic_ns: 0,
+                unix_ns: 1_763_856_000_000_000_000,
+                uncertainty_ns: 100,
+            },
             started_unix_ns: 1_763_856_000_000_000_000,
             finished_unix_ns: Some(1_763_856_010_000_000_000),
-            host: HostFingerprint { hostname: "lab-xeon".into(), cpu_model: "Test CPU".into(), logical_cores: 2, ..Default::default() },
+            host: HostFingerprint {
+                hostname: "lab-xeon".into(),
+                cpu_model: "Test CPU".into(),
+                logical_cores: 2,
+                ..Default::default()
+            },
             engines: [("wasmi".to_string(), "1.1.0".to_string())].into(),
             artifacts: Default::default(),
             plan,
@@ -111,14 +153,21 @@ fn fixture_run() -> Run {
 
 #[track_caller]
 fn check_snapshot(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
     if expected != actual {
-        let line = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).unwrap_or(0);
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
         panic!(
             "{name} differs from its snapshot at line {}:\n  snapshot: {}\n  now:      {}\n(UPDATE_SNAPSHOTS=1 to accept)",
             line + 1,
@@ -129,7 +178,11 @@ fn check_snapshot(name: &str, actual: &str) {
 }
 
 fn options() -> ReportOptions {
-    ReportOptions { baseline: "native".into(), resamples: 400, ..ReportOptions::default() }
+    ReportOptions {
+        baseline: "native".into(),
+        resamples: 400,
+        ..ReportOptions::default()
+    }
 }
 
 #[test]
@@ -147,29 +200,58 @@ fn json_snapshot() {
 #[test]
 fn html_snapshot() {
     let report = build_report(&[fixture_run()], &options()).unwrap();
-    let svgs: Vec<String> = report.figures.iter().map(|f| plots::render_svg(f).unwrap()).collect();
+    let svgs: Vec<String> = report
+        .figures
+        .iter()
+        .map(|f| plots::render_svg(f).unwrap())
+        .collect();
     check_snapshot("report.html", &render_html(&report, &svgs));
 }
 
 #[test]
 fn export_snapshot() {
-    check_snapshot("export.csv", &String::from_utf8(to_csv(&export_rows(&fixture_run(), None))).unwrap());
+    check_snapshot(
+        "export.csv",
+        &String::from_utf8(to_csv(&export_rows(&fixture_run(), None))).unwrap(),
+    );
 }
 
 #[test]
 fn estimated_energy_is_labelled_wherever_it_appears() {
     let report = build_report(&[fixture_run()], &options()).unwrap();
     let md = render_markdown(&report);
-    for line in md.lines().filter(|l| l.contains("model/cpu") || l.contains("model-cpu")) {
+    for line in md
+        .lines()
+        .filter(|l| l.contains("model/cpu") || l.contains("model-cpu"))
+    {
         assert!(line.contains("estimated"), "{line}");
     }
-    let c = report.comparisons.iter().find(|c| c.metric.label().contains("model/cpu")).unwrap();
+    let c = report
+        .comparisons
+        .iter()
+        .find(|c| c.metric.label().contains("model/cpu"))
+        .unwrap();
     assert!(c.metric.label().ends_with("(estimated)"));
     // The trap is counted, not timed.
-    let wasmi_cold = report.groups.iter().find(|g| g.key.runtime == "wasmi" && g.key.mode == Mode::Cold).unwrap();
-    assert_eq!((wasmi_cold.measured, wasmi_cold.ok, wasmi_cold.failed.get("trap")), (12, 11, Some(&1)));
+    let wasmi_cold = report
+        .groups
+        .iter()
+        .find(|g| g.key.runtime == "wasmi" && g.key.mode == Mode::Cold)
+        .unwrap();
+    assert_eq!(
+        (
+            wasmi_cold.measured,
+            wasmi_cold.ok,
+            wasmi_cold.failed.get("trap")
+        ),
+        (12, 11, Some(&1))
+    );
     // The slow invocation is flagged, not dropped.
-    let native_warm = report.groups.iter().find(|g| g.key.runtime == "native" && g.key.mode == Mode::Warm).unwrap();
+    let native_warm = report
+        .groups
+        .iter()
+        .find(|g| g.key.runtime == "native" && g.key.mode == Mode::Warm)
+        .unwrap();
     assert_eq!(native_warm.latency_ns.as_ref().unwrap().n, 12);
     assert_eq!(native_warm.outliers.as_ref().unwrap().flagged.len(), 1);
 }

@@ -2,6 +2,7 @@
 
 use super::figures::figures;
 use super::model::*;
+use super::runs::{check_same_plan, incomplete_groups, notes};
 use crate::load::Run;
 use crate::stats::bootstrap::{Clustered, ratio_of_medians};
 use crate::stats::brunner_munzel::brunner_munzel;
@@ -10,7 +11,7 @@ use crate::stats::describe::describe;
 use crate::stats::holm::holm;
 use crate::stats::mann_whitney::mann_whitney;
 use crate::stats::outliers::tukey_outliers;
-use crate::stats::{RankTestResult, Interval};
+use crate::stats::{Interval, RankTestResult};
 use crate::summary::quantile;
 use harness_data::{EnergyQuality, InvocationRecord, Mode, PairedRecord, Status};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,7 +54,7 @@ const SPREAD_RATIO: f64 = 2.0;
 
 /// One group's rows, gathered across runs.
 #[derive(Default)]
-struct Gathered<'a> {
+pub(super) struct Gathered<'a> {
     invocations: Vec<(&'a str, &'a InvocationRecord)>,
     paired: Vec<(&'a str, &'a PairedRecord)>,
 }
@@ -66,10 +67,18 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
     let mut gathered: BTreeMap<GroupKey, Gathered> = BTreeMap::new();
     for run in runs {
         for row in &run.invocations {
-            gathered.entry(key_of(&row.workload, &row.input, &row.runtime, row.mode)).or_default().invocations.push((&run.name, row));
+            gathered
+                .entry(key_of(&row.workload, &row.input, &row.runtime, row.mode))
+                .or_default()
+                .invocations
+                .push((&run.name, row));
         }
         for row in run.paired.iter().flatten() {
-            gathered.entry(key_of(&row.workload, &row.input, &row.runtime, row.mode)).or_default().paired.push((&run.name, row));
+            gathered
+                .entry(key_of(&row.workload, &row.input, &row.runtime, row.mode))
+                .or_default()
+                .paired
+                .push((&run.name, row));
         }
     }
     let runtimes: BTreeSet<&str> = gathered.keys().map(|k| k.runtime.as_str()).collect();
@@ -85,14 +94,22 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
         if key.runtime == options.baseline {
             continue;
         }
-        let base_key = GroupKey { runtime: options.baseline.clone(), ..key.clone() };
+        let base_key = GroupKey {
+            runtime: options.baseline.clone(),
+            ..key.clone()
+        };
         if let Some(baseline) = gathered.get(&base_key) {
             comparisons.extend(compare(key, candidate, baseline, options));
         }
     }
     // Holm across the report's whole family of tests, then the verdicts that depend on it.
-    let tested: Vec<usize> = (0..comparisons.len()).filter(|&i| comparisons[i].test.is_some()).collect();
-    let p_values: Vec<f64> = tested.iter().map(|&i| comparisons[i].test.unwrap().p_value).collect();
+    let tested: Vec<usize> = (0..comparisons.len())
+        .filter(|&i| comparisons[i].test.is_some())
+        .collect();
+    let p_values: Vec<f64> = tested
+        .iter()
+        .map(|&i| comparisons[i].test.unwrap().p_value)
+        .collect();
     for (&i, p) in tested.iter().zip(holm(&p_values)) {
         comparisons[i].p_holm = Some(p);
     }
@@ -126,51 +143,13 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
     })
 }
 
-fn key_of(workload: &str, input: &str, runtime: &str, mode: Mode) -> GroupKey {
-    GroupKey { workload: workload.into(), input: input.into(), runtime: runtime.into(), mode }
-}
-
-/// Plans compared without their seed: runs of one plan with different seeds are repetitions.
-fn check_same_plan(runs: &[Run]) -> Result<(), ReportError> {
-    let without_seed = |run: &Run| {
-        let mut plan = run.manifest.plan.clone();
-        if let Some(map) = plan.as_object_mut() {
-            map.remove("seed");
-        }
-        plan
-    };
-    let first = without_seed(&runs[0]);
-    if runs.iter().all(|r| without_seed(r) == first) {
-        return Ok(());
+pub(super) fn key_of(workload: &str, input: &str, runtime: &str, mode: Mode) -> GroupKey {
+    GroupKey {
+        workload: workload.into(),
+        input: input.into(),
+        runtime: runtime.into(),
+        mode,
     }
-    let listing = runs
-        .iter()
-        .map(|r| format!("  {}: {}", r.dir.display(), plan_summary(&r.manifest.plan)))
-        .collect::<Vec<_>>()
-        .join("\n");
-    Err(ReportError::MixedPlans(listing))
-}
-
-fn plan_summary(plan: &serde_json::Value) -> String {
-    let list = |field: &str| match plan.get(field) {
-        Some(serde_json::Value::Array(items)) => items.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(","),
-        Some(other) => other.to_string(),
-        None => "-".into(),
-    };
-    let workloads = match plan.get("workloads") {
-        Some(serde_json::Value::Array(ws)) => ws
-            .iter()
-            .map(|w| format!("{}[{}]", w.get("name").and_then(|n| n.as_str()).unwrap_or("?"), w.get("inputs").and_then(|i| i.as_array()).map(|i| i.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => "-".into(),
-    };
-    format!(
-        "workloads {workloads}; runtimes {}; modes {}; repetitions {}",
-        list("runtimes"),
-        list("modes"),
-        plan.get("repetitions").map(|v| v.to_string()).unwrap_or_else(|| "-".into())
-    )
 }
 
 fn run_info(run: &Run) -> RunInfo {
@@ -191,8 +170,12 @@ fn run_info(run: &Run) -> RunInfo {
     }
 }
 
-fn measured_ok<'a>(g: &'a Gathered) -> impl Iterator<Item = &'a (&'a str, &'a InvocationRecord)> + 'a {
-    g.invocations.iter().filter(|(_, r)| !r.warmup && r.status == Status::Ok)
+fn measured_ok<'a>(
+    g: &'a Gathered,
+) -> impl Iterator<Item = &'a (&'a str, &'a InvocationRecord)> + 'a {
+    g.invocations
+        .iter()
+        .filter(|(_, r)| !r.warmup && r.status == Status::Ok)
 }
 
 fn group_report(key: &GroupKey, g: &Gathered) -> GroupReport {
@@ -205,14 +188,25 @@ fn group_report(key: &GroupKey, g: &Gathered) -> GroupReport {
     }
     let ok: Vec<_> = measured_ok(g).collect();
     let latencies: Vec<f64> = ok.iter().map(|(_, r)| r.latency_ns as f64).collect();
-    let batches: BTreeSet<(&str, u64)> = ok.iter().filter_map(|(run, r)| r.batch.map(|b| (*run, b))).collect();
+    let batches: BTreeSet<(&str, u64)> = ok
+        .iter()
+        .filter_map(|(run, r)| r.batch.map(|b| (*run, b)))
+        .collect();
     let outliers = tukey_outliers(&latencies).map(|o| LatencyOutliers {
         fences_ns: o.fences,
         low_severe: o.low_severe,
         low_mild: o.low_mild,
         high_mild: o.high_mild,
         high_severe: o.high_severe,
-        flagged: o.flagged.iter().map(|&i| FlaggedInvocation { run: ok[i].0.to_owned(), sequence: ok[i].1.sequence, latency_ns: latencies[i] }).collect(),
+        flagged: o
+            .flagged
+            .iter()
+            .map(|&i| FlaggedInvocation {
+                run: ok[i].0.to_owned(),
+                sequence: ok[i].1.sequence,
+                latency_ns: latencies[i],
+            })
+            .collect(),
     });
     GroupReport {
         key: key.clone(),
@@ -229,13 +223,19 @@ fn group_report(key: &GroupKey, g: &Gathered) -> GroupReport {
 
 /// A paired row's energy counts when it was measured (or modelled) without a gap and is above resolution.
 fn usable(r: &PairedRecord) -> Option<f64> {
-    matches!(r.quality, EnergyQuality::Ok | EnergyQuality::Estimated).then_some(r.gross_j).flatten().filter(|v| v.is_finite())
+    matches!(r.quality, EnergyQuality::Ok | EnergyQuality::Estimated)
+        .then_some(r.gross_j)
+        .flatten()
+        .filter(|v| v.is_finite())
 }
 
 fn channels<'a>(g: &'a Gathered) -> BTreeMap<(&'a str, &'a str), Vec<&'a PairedRecord>> {
     let mut by_channel: BTreeMap<(&str, &str), Vec<&PairedRecord>> = BTreeMap::new();
     for (_, r) in &g.paired {
-        by_channel.entry((r.probe.as_str(), r.channel.as_str())).or_default().push(r);
+        by_channel
+            .entry((r.probe.as_str(), r.channel.as_str()))
+            .or_default()
+            .push(r);
     }
     by_channel
 }
@@ -246,16 +246,23 @@ fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
         .map(|((probe, channel), rows)| {
             let mut quality = BTreeMap::new();
             for r in &rows {
-                let name = serde_json::to_value(r.quality).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                let name = serde_json::to_value(r.quality)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
                 *quality.entry(name).or_insert(0) += 1;
             }
             let used: Vec<&&PairedRecord> = rows.iter().filter(|r| usable(r).is_some()).collect();
-            let collect = |f: &dyn Fn(&PairedRecord) -> Option<f64>| used.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
+            let collect = |f: &dyn Fn(&PairedRecord) -> Option<f64>| {
+                used.iter().filter_map(|r| f(r)).collect::<Vec<f64>>()
+            };
             let baselines: Vec<f64> = rows.iter().filter_map(|r| r.baseline_w).collect();
             ChannelEnergy {
                 probe: probe.into(),
                 channel: channel.into(),
-                estimated: rows.iter().any(|r| r.estimated || r.quality == EnergyQuality::Estimated),
+                estimated: rows
+                    .iter()
+                    .any(|r| r.estimated || r.quality == EnergyQuality::Estimated),
                 windows: rows.len(),
                 invocations: rows.iter().map(|r| u64::from(r.count)).sum(),
                 quality,
@@ -263,7 +270,8 @@ fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 net_j: describe(&collect(&|r| r.net_j)),
                 power_w: describe(&collect(&|r| r.power_w)),
                 edp_js: describe(&collect(&|r| r.gross_j.map(|e| e * r.latency_ns * 1e-9))),
-                baseline_w: (!baselines.is_empty()).then(|| baselines.iter().sum::<f64>() / baselines.len() as f64),
+                baseline_w: (!baselines.is_empty())
+                    .then(|| baselines.iter().sum::<f64>() / baselines.len() as f64),
             }
         })
         .collect()
@@ -275,7 +283,10 @@ fn latency_clusters(g: &Gathered) -> Clustered {
     let mut clusters = Vec::new();
     for (run, r) in measured_ok(g) {
         match r.batch {
-            Some(b) => batched.entry((run, b)).or_default().push(r.latency_ns as f64),
+            Some(b) => batched
+                .entry((run, b))
+                .or_default()
+                .push(r.latency_ns as f64),
             None => clusters.push(vec![r.latency_ns as f64]),
         }
     }
@@ -286,26 +297,54 @@ fn latency_clusters(g: &Gathered) -> Clustered {
 /// Seed of one comparison: the report's seed mixed with the comparison's name (FNV-1a), so a comparison's
 /// interval does not change when other groups are added to the report.
 fn comparison_seed(seed: u64, name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn rank_test(candidate: &[f64], baseline: &[f64]) -> Option<RankTestResult> {
-    let iqr = |v: &[f64]| quantile(v, 0.75).zip(quantile(v, 0.25)).map(|(a, b)| a - b).unwrap_or(0.0);
+    let iqr = |v: &[f64]| {
+        quantile(v, 0.75)
+            .zip(quantile(v, 0.25))
+            .map(|(a, b)| a - b)
+            .unwrap_or(0.0)
+    };
     let (a, b) = (iqr(candidate), iqr(baseline));
-    let differently_spread = if a.min(b) <= 0.0 { a.max(b) > 0.0 } else { a.max(b) / a.min(b) >= SPREAD_RATIO };
-    if differently_spread
-        && let Ok(Some(result)) = brunner_munzel(candidate, baseline)
-    {
+    let differently_spread = if a.min(b) <= 0.0 {
+        a.max(b) > 0.0
+    } else {
+        a.max(b) / a.min(b) >= SPREAD_RATIO
+    };
+    if differently_spread && let Ok(Some(result)) = brunner_munzel(candidate, baseline) {
         return Some(result);
     }
     mann_whitney(candidate, baseline).ok()
 }
 
-fn comparison(key: &GroupKey, options: &ReportOptions, metric: Metric, candidate: &Clustered, baseline: &Clustered) -> Comparison {
+fn comparison(
+    key: &GroupKey,
+    options: &ReportOptions,
+    metric: Metric,
+    candidate: &Clustered,
+    baseline: &Clustered,
+) -> Comparison {
     let c: Vec<f64> = candidate.values().collect();
     let b: Vec<f64> = baseline.values().collect();
-    let name = format!("{}/{}/{}/{}/{}", key.workload, key.input, key.mode.as_str(), key.runtime, metric.label());
-    let ratio: Option<Interval> = ratio_of_medians(candidate, baseline, options.resamples, options.level, comparison_seed(options.seed, &name));
+    let name = format!(
+        "{}/{}/{}/{}/{}",
+        key.workload,
+        key.input,
+        key.mode.as_str(),
+        key.runtime,
+        metric.label()
+    );
+    let ratio: Option<Interval> = ratio_of_medians(
+        candidate,
+        baseline,
+        options.resamples,
+        options.level,
+        comparison_seed(options.seed, &name),
+    );
     Comparison {
         workload: key.workload.clone(),
         input: key.input.clone(),
@@ -318,22 +357,53 @@ fn comparison(key: &GroupKey, options: &ReportOptions, metric: Metric, candidate
         clusters_candidate: candidate.clusters.len(),
         clusters_baseline: baseline.clusters.len(),
         ratio_of_medians: ratio,
-        test: if c.is_empty() || b.is_empty() { None } else { rank_test(&c, &b) },
+        test: if c.is_empty() || b.is_empty() {
+            None
+        } else {
+            rank_test(&c, &b)
+        },
         p_holm: None,
         cliffs_delta: cliffs_delta(&c, &b),
         verdict: Verdict::Inconclusive,
     }
 }
 
-fn compare(key: &GroupKey, candidate: &Gathered, baseline: &Gathered, options: &ReportOptions) -> Vec<Comparison> {
-    let mut out = vec![comparison(key, options, Metric::Latency, &latency_clusters(candidate), &latency_clusters(baseline))];
+fn compare(
+    key: &GroupKey,
+    candidate: &Gathered,
+    baseline: &Gathered,
+    options: &ReportOptions,
+) -> Vec<Comparison> {
+    let mut out = vec![comparison(
+        key,
+        options,
+        Metric::Latency,
+        &latency_clusters(candidate),
+        &latency_clusters(baseline),
+    )];
     let base_channels = channels(baseline);
     for ((probe, channel), rows) in channels(candidate) {
-        let Some(base_rows) = base_channels.get(&(probe, channel)) else { continue };
-        let energies = |rows: &[&PairedRecord]| rows.iter().filter_map(|r| usable(r)).collect::<Vec<f64>>();
-        let estimated = rows.iter().chain(base_rows).any(|r| r.estimated || r.quality == EnergyQuality::Estimated);
-        let metric = Metric::Energy { probe: probe.into(), channel: channel.into(), estimated };
-        out.push(comparison(key, options, metric, &Clustered::singletons(&energies(&rows)), &Clustered::singletons(&energies(base_rows))));
+        let Some(base_rows) = base_channels.get(&(probe, channel)) else {
+            continue;
+        };
+        let energies =
+            |rows: &[&PairedRecord]| rows.iter().filter_map(|r| usable(r)).collect::<Vec<f64>>();
+        let estimated = rows
+            .iter()
+            .chain(base_rows)
+            .any(|r| r.estimated || r.quality == EnergyQuality::Estimated);
+        let metric = Metric::Energy {
+            probe: probe.into(),
+            channel: channel.into(),
+            estimated,
+        };
+        out.push(comparison(
+            key,
+            options,
+            metric,
+            &Clustered::singletons(&energies(&rows)),
+            &Clustered::singletons(&energies(base_rows)),
+        ));
     }
     out
 }
@@ -341,7 +411,9 @@ fn compare(key: &GroupKey, candidate: &Gathered, baseline: &Gathered, options: &
 /// Equivalent when the whole interval lies in the band; faster/slower (less/more energy) when the Holm-adjusted
 /// test rejects and the whole interval lies on one side of 1; inconclusive otherwise.
 pub fn verdict(c: &Comparison, options: &ReportOptions) -> Verdict {
-    let Some(ratio) = c.ratio_of_medians else { return Verdict::Inconclusive };
+    let Some(ratio) = c.ratio_of_medians else {
+        return Verdict::Inconclusive;
+    };
     if !(ratio.ci_low.is_finite() && ratio.ci_high.is_finite()) {
         return Verdict::Inconclusive;
     }
@@ -360,77 +432,20 @@ pub fn verdict(c: &Comparison, options: &ReportOptions) -> Verdict {
     }
 }
 
-/// Cells of each run's plan with fewer measured invocations than scheduled.
-fn incomplete_groups(runs: &[Run]) -> Vec<Incomplete> {
-    let mut out = Vec::new();
-    for run in runs {
-        let plan = &run.manifest.plan;
-        let strings = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect::<Vec<_>>()).unwrap_or_default();
-        let repetitions = plan.get("repetitions").and_then(|v| v.as_u64()).unwrap_or(0);
-        let mut measured: BTreeMap<GroupKey, u64> = BTreeMap::new();
-        for r in run.invocations.iter().filter(|r| !r.warmup) {
-            *measured.entry(key_of(&r.workload, &r.input, &r.runtime, r.mode)).or_insert(0) += 1;
-        }
-        for w in plan.get("workloads").and_then(|w| w.as_array()).into_iter().flatten() {
-            let workload = w.get("name").and_then(|n| n.as_str()).unwrap_or_default();
-            for input in strings(w.get("inputs")) {
-                for runtime in strings(plan.get("runtimes")) {
-                    for mode in strings(plan.get("modes")) {
-                        let mode = if mode == "cold" { Mode::Cold } else { Mode::Warm };
-                        let key = key_of(workload, &input, &runtime, mode);
-                        let got = measured.get(&key).copied().unwrap_or(0);
-                        if got < repetitions {
-                            out.push(Incomplete { run: run.name.clone(), key, scheduled: repetitions, measured: got });
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-fn notes(runs: &[Run], gathered: &BTreeMap<GroupKey, Gathered>, options: &ReportOptions, incomplete: &[Incomplete]) -> Vec<String> {
-    let mut notes = Vec::new();
-    for run in runs {
-        let m = &run.manifest;
-        if m.status != harness_data::RunStatus::Complete {
-            notes.push(format!("run {} is {:?}: {} of {} scheduled invocations recorded ({})", run.name, m.status, m.recorded_invocations, m.scheduled_invocations, m.status_reason.as_deref().unwrap_or("no reason recorded")).replace("Partial", "partial").replace("Failed", "failed"));
-        }
-        if run.paired.is_none() {
-            notes.push(format!("run {} has no paired.csv: latency only", run.name));
-        }
-        if m.energy_estimated || run.paired.iter().flatten().any(|r| r.estimated) {
-            notes.push(format!("run {}: energy figures marked \"estimated\" come from a model (CPU time x a declared power curve), not a sensor", run.name));
-        }
-    }
-    if !incomplete.is_empty() {
-        notes.push(format!("{} group(s) have fewer measured invocations than the plan scheduled: see \"Incomplete groups\"", incomplete.len()));
-    }
-    let mut without_baseline = BTreeSet::new();
-    for key in gathered.keys() {
-        let base = GroupKey { runtime: options.baseline.clone(), ..key.clone() };
-        if !gathered.contains_key(&base) {
-            without_baseline.insert(format!("{}/{}/{}", key.workload, key.input, key.mode.as_str()));
-        }
-    }
-    for cell in without_baseline {
-        notes.push(format!("{cell}: no {} rows, so no comparisons", options.baseline));
-    }
-    notes
-}
-
 /// Per (workload, input, mode), per runtime: ok latencies in ns.
 pub(super) type Latencies = BTreeMap<(String, String, Mode), BTreeMap<String, Vec<f64>>>;
 /// Per (workload, input, mode, probe/channel), per runtime: (latency ns, gross J per invocation) and whether estimated.
-pub(super) type EnergyPoints = BTreeMap<(String, String, Mode, String), (bool, BTreeMap<String, Vec<[f64; 2]>>)>;
+pub(super) type EnergyPoints =
+    BTreeMap<(String, String, Mode, String), (bool, BTreeMap<String, Vec<[f64; 2]>>)>;
 
 fn gathered_latencies(gathered: &BTreeMap<GroupKey, Gathered>) -> Latencies {
     let mut out: Latencies = BTreeMap::new();
     for (k, g) in gathered {
         let values: Vec<f64> = measured_ok(g).map(|(_, r)| r.latency_ns as f64).collect();
         if !values.is_empty() {
-            out.entry((k.workload.clone(), k.input.clone(), k.mode)).or_default().insert(k.runtime.clone(), values);
+            out.entry((k.workload.clone(), k.input.clone(), k.mode))
+                .or_default()
+                .insert(k.runtime.clone(), values);
         }
     }
     out
@@ -440,11 +455,21 @@ fn gathered_energy(gathered: &BTreeMap<GroupKey, Gathered>) -> EnergyPoints {
     let mut out: EnergyPoints = BTreeMap::new();
     for (k, g) in gathered {
         for ((probe, channel), rows) in channels(g) {
-            let points: Vec<[f64; 2]> = rows.iter().filter_map(|r| usable(r).map(|e| [r.latency_ns, e])).collect();
+            let points: Vec<[f64; 2]> = rows
+                .iter()
+                .filter_map(|r| usable(r).map(|e| [r.latency_ns, e]))
+                .collect();
             if points.is_empty() {
                 continue;
             }
-            let entry = out.entry((k.workload.clone(), k.input.clone(), k.mode, format!("{probe}/{channel}"))).or_default();
+            let entry = out
+                .entry((
+                    k.workload.clone(),
+                    k.input.clone(),
+                    k.mode,
+                    format!("{probe}/{channel}"),
+                ))
+                .or_default();
             entry.0 |= rows.iter().any(|r| r.estimated);
             entry.1.insert(k.runtime.clone(), points);
         }

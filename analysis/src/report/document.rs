@@ -11,7 +11,10 @@ pub enum Block {
     Heading(u8, String),
     Paragraph(String),
     Bullets(Vec<String>),
-    Table { header: Vec<String>, rows: Vec<Vec<String>> },
+    Table {
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
     /// A figure of `Report::figures`, by index.
     Figure(usize),
 }
@@ -48,7 +51,11 @@ fn ratio(i: &crate::stats::Interval) -> String {
 }
 
 pub fn p_value(p: f64) -> String {
-    if p < 1e-4 { format!("{p:.1e}") } else { format!("{p:.4}") }
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
 }
 
 fn estimated(flag: bool) -> &'static str {
@@ -77,7 +84,17 @@ pub fn layout(report: &Report) -> Vec<Block> {
         )),
         Block::Heading(2, "Runs".into()),
         Block::Table {
-            header: ["run", "host", "CPU", "status", "recorded / scheduled", "energy", "engines"].map(String::from).to_vec(),
+            header: [
+                "run",
+                "host",
+                "CPU",
+                "status",
+                "recorded / scheduled",
+                "energy",
+                "engines",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: report
                 .runs
                 .iter()
@@ -86,10 +103,22 @@ pub fn layout(report: &Report) -> Vec<Block> {
                         r.name.clone(),
                         r.hostname.clone(),
                         r.cpu_model.clone(),
-                        format!("{:?}", r.status).to_lowercase() + &r.status_reason.as_ref().map(|why| format!(": {why}")).unwrap_or_default(),
+                        format!("{:?}", r.status).to_lowercase()
+                            + &r.status_reason
+                                .as_ref()
+                                .map(|why| format!(": {why}"))
+                                .unwrap_or_default(),
                         format!("{} / {}", r.recorded_invocations, r.scheduled_invocations),
-                        if r.has_energy { format!("{}{}", r.probes.join(", "), estimated(r.energy_estimated)) } else { "latency only".into() },
-                        r.engines.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+                        if r.has_energy {
+                            format!("{}{}", r.probes.join(", "), estimated(r.energy_estimated))
+                        } else {
+                            "latency only".into()
+                        },
+                        r.engines
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     ]
                 })
                 .collect(),
@@ -102,29 +131,59 @@ pub fn layout(report: &Report) -> Vec<Block> {
     if !report.incomplete.is_empty() {
         blocks.push(Block::Heading(2, "Incomplete groups".into()));
         blocks.push(Block::Table {
-            header: ["run", "workload", "input", "runtime", "mode", "measured", "scheduled"].map(String::from).to_vec(),
+            header: [
+                "run",
+                "workload",
+                "input",
+                "runtime",
+                "mode",
+                "measured",
+                "scheduled",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: report
                 .incomplete
                 .iter()
-                .map(|i| vec![i.run.clone(), i.key.workload.clone(), i.key.input.clone(), i.key.runtime.clone(), i.key.mode.as_str().into(), i.measured.to_string(), i.scheduled.to_string()])
+                .map(|i| {
+                    vec![
+                        i.run.clone(),
+                        i.key.workload.clone(),
+                        i.key.input.clone(),
+                        i.key.runtime.clone(),
+                        i.key.mode.as_str().into(),
+                        i.measured.to_string(),
+                        i.scheduled.to_string(),
+                    ]
+                })
                 .collect(),
         });
     }
     // One section per (workload, input, mode).
     let mut cells: BTreeMap<(&str, &str, harness_data::Mode), Vec<&GroupReport>> = BTreeMap::new();
     for g in &report.groups {
-        cells.entry((&g.key.workload, &g.key.input, g.key.mode)).or_default().push(g);
+        cells
+            .entry((&g.key.workload, &g.key.input, g.key.mode))
+            .or_default()
+            .push(g);
     }
     for ((workload, input, mode), groups) in cells {
         blocks.push(Block::Heading(2, cell_title(workload, input, mode)));
         blocks.push(Block::Heading(3, "Latency".into()));
         blocks.push(latency_table(&groups));
-        let energy: Vec<_> = groups.iter().flat_map(|g| g.energy.iter().map(move |e| (g, e))).collect();
+        let energy: Vec<_> = groups
+            .iter()
+            .flat_map(|g| g.energy.iter().map(move |e| (g, e)))
+            .collect();
         if !energy.is_empty() {
             blocks.push(Block::Heading(3, "Energy per invocation".into()));
             blocks.push(energy_table(&energy));
         }
-        let comparisons: Vec<&Comparison> = report.comparisons.iter().filter(|c| c.workload == workload && c.input == input && c.mode == mode).collect();
+        let comparisons: Vec<&Comparison> = report
+            .comparisons
+            .iter()
+            .filter(|c| c.workload == workload && c.input == input && c.mode == mode)
+            .collect();
         if !comparisons.is_empty() {
             blocks.push(Block::Heading(3, format!("Against {}", report.baseline)));
             blocks.push(comparison_table(&comparisons));
@@ -143,22 +202,61 @@ fn latency_table(groups: &[&GroupReport]) -> Block {
     let rows = groups
         .iter()
         .map(|g| {
-            let failed = g.failed.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ");
-            let mut row = vec![g.key.runtime.clone(), g.ok.to_string(), if failed.is_empty() { "0".into() } else { failed }];
+            let failed = g
+                .failed
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut row = vec![
+                g.key.runtime.clone(),
+                g.ok.to_string(),
+                if failed.is_empty() {
+                    "0".into()
+                } else {
+                    failed
+                },
+            ];
             match &g.latency_ns {
                 Some(s) => row.extend([
-                    ns(s.median), ns(s.mean), ns(s.p5), ns(s.p25), ns(s.p75), ns(s.p95), ns(s.p99),
+                    ns(s.median),
+                    ns(s.mean),
+                    ns(s.p5),
+                    ns(s.p25),
+                    ns(s.p75),
+                    ns(s.p95),
+                    ns(s.p99),
                     opt(s.cv, |cv| format!("{:.1}%", cv * 100.0)),
                 ]),
                 None => row.extend(std::iter::repeat_n("-".to_string(), 8)),
             }
-            row.push(g.outliers.as_ref().map(|o| format!("{} mild, {} severe", o.low_mild + o.high_mild, o.low_severe + o.high_severe)).unwrap_or_else(|| "-".into()));
-            row.push(g.batches.map(|b| b.to_string()).unwrap_or_else(|| "-".into()));
+            row.push(
+                g.outliers
+                    .as_ref()
+                    .map(|o| {
+                        format!(
+                            "{} mild, {} severe",
+                            o.low_mild + o.high_mild,
+                            o.low_severe + o.high_severe
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into()),
+            );
+            row.push(
+                g.batches
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            );
             row
         })
         .collect();
     Block::Table {
-        header: ["runtime", "n", "failed", "median", "mean", "p5", "p25", "p75", "p95", "p99", "CV", "outliers", "batches"].map(String::from).to_vec(),
+        header: [
+            "runtime", "n", "failed", "median", "mean", "p5", "p25", "p75", "p95", "p99", "CV",
+            "outliers", "batches",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     }
 }
@@ -168,22 +266,50 @@ fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
         .iter()
         .map(|(g, e)| {
             let tag = estimated(e.estimated);
-            let median = |s: &Option<crate::stats::describe::Summary>, f: fn(f64) -> String| s.as_ref().map(|s| format!("{}{tag}", f(s.median))).unwrap_or_else(|| "-".into());
+            let median = |s: &Option<crate::stats::describe::Summary>, f: fn(f64) -> String| {
+                s.as_ref()
+                    .map(|s| format!("{}{tag}", f(s.median)))
+                    .unwrap_or_else(|| "-".into())
+            };
             vec![
                 g.key.runtime.clone(),
                 format!("{}/{}{tag}", e.probe, e.channel),
                 format!("{} ({} inv.)", e.windows, e.invocations),
                 median(&e.gross_j, joules),
                 median(&e.net_j, joules),
-                e.power_w.as_ref().map(|s| format!("{:.3} W{tag}", s.mean)).unwrap_or_else(|| "-".into()),
-                e.edp_js.as_ref().map(|s| format!("{:.3e} J·s{tag}", s.median)).unwrap_or_else(|| "-".into()),
-                e.baseline_w.map(|w| format!("{w:.3} W{tag}")).unwrap_or_else(|| "-".into()),
-                e.quality.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "),
+                e.power_w
+                    .as_ref()
+                    .map(|s| format!("{:.3} W{tag}", s.mean))
+                    .unwrap_or_else(|| "-".into()),
+                e.edp_js
+                    .as_ref()
+                    .map(|s| format!("{:.3e} J·s{tag}", s.median))
+                    .unwrap_or_else(|| "-".into()),
+                e.baseline_w
+                    .map(|w| format!("{w:.3} W{tag}"))
+                    .unwrap_or_else(|| "-".into()),
+                e.quality
+                    .iter()
+                    .map(|(k, v)| format!("{v} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ]
         })
         .collect();
     Block::Table {
-        header: ["runtime", "channel", "windows", "gross (median)", "net (median)", "power (mean)", "EDP (median)", "idle power", "quality"].map(String::from).to_vec(),
+        header: [
+            "runtime",
+            "channel",
+            "windows",
+            "gross (median)",
+            "net (median)",
+            "power (mean)",
+            "EDP (median)",
+            "idle power",
+            "quality",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     }
 }
@@ -196,16 +322,40 @@ fn comparison_table(comparisons: &[&Comparison]) -> Block {
                 c.runtime.clone(),
                 c.metric.label(),
                 format!("{} vs {}", c.n_candidate, c.n_baseline),
-                c.ratio_of_medians.as_ref().map(ratio).unwrap_or_else(|| "-".into()),
-                c.test.map(|t| match t.test { RankTest::MannWhitney => "Mann-Whitney", RankTest::BrunnerMunzel => "Brunner-Munzel" }.to_string()).unwrap_or_else(|| "-".into()),
+                c.ratio_of_medians
+                    .as_ref()
+                    .map(ratio)
+                    .unwrap_or_else(|| "-".into()),
+                c.test
+                    .map(|t| {
+                        match t.test {
+                            RankTest::MannWhitney => "Mann-Whitney",
+                            RankTest::BrunnerMunzel => "Brunner-Munzel",
+                        }
+                        .to_string()
+                    })
+                    .unwrap_or_else(|| "-".into()),
                 opt(c.p_holm, p_value),
-                c.cliffs_delta.map(|d| format!("{:+.3} ({})", d.estimate, d.magnitude.as_str())).unwrap_or_else(|| "-".into()),
+                c.cliffs_delta
+                    .map(|d| format!("{:+.3} ({})", d.estimate, d.magnitude.as_str()))
+                    .unwrap_or_else(|| "-".into()),
                 c.verdict.as_str().to_string(),
             ]
         })
         .collect();
     Block::Table {
-        header: ["runtime", "metric", "n", "ratio of medians [CI]", "test", "p (Holm)", "Cliff's delta", "verdict"].map(String::from).to_vec(),
+        header: [
+            "runtime",
+            "metric",
+            "n",
+            "ratio of medians [CI]",
+            "test",
+            "p (Holm)",
+            "Cliff's delta",
+            "verdict",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     }
 }

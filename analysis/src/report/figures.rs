@@ -27,7 +27,9 @@ fn picks(n: usize, k: usize) -> Vec<usize> {
     if n <= k {
         return (0..n).collect();
     }
-    (0..k).map(|j| (j * (n - 1) + (k - 1) / 2) / (k - 1)).collect()
+    (0..k)
+        .map(|j| (j * (n - 1) + (k - 1) / 2) / (k - 1))
+        .collect()
 }
 
 pub fn slug(parts: &[&str]) -> String {
@@ -54,7 +56,9 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         let typical = by_runtime.values().map(|v| median(v)).fold(0.0, f64::max);
         let (unit, factor) = scale(typical, &TIME_UNITS);
         let all = by_runtime.values().flatten();
-        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
         let log_x = lo > 0.0 && hi / lo > 20.0;
         let cdf = by_runtime
             .iter()
@@ -64,7 +68,10 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
                 let n = sorted.len();
                 Series {
                     label: runtime.clone(),
-                    points: picks(n, CDF_POINTS).into_iter().map(|i| [sorted[i] / factor, (i + 1) as f64 / n as f64]).collect(),
+                    points: picks(n, CDF_POINTS)
+                        .into_iter()
+                        .map(|i| [sorted[i] / factor, (i + 1) as f64 / n as f64])
+                        .collect(),
                 }
             })
             .collect();
@@ -80,7 +87,11 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
             .iter()
             .filter_map(|(runtime, values)| {
                 let s = describe(values)?;
-                let tails: Vec<f64> = values.iter().copied().filter(|v| *v < s.p5 || *v > s.p95).collect();
+                let tails: Vec<f64> = values
+                    .iter()
+                    .copied()
+                    .filter(|v| *v < s.p5 || *v > s.p95)
+                    .collect();
                 Some(BoxStats {
                     label: runtime.clone(),
                     p5: s.p5 / factor,
@@ -89,7 +100,10 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
                     p75: s.p75 / factor,
                     p95: s.p95 / factor,
                     mean: s.mean / factor,
-                    tail_points: picks(tails.len(), TAIL_POINTS).into_iter().map(|i| tails[i] / factor).collect(),
+                    tail_points: picks(tails.len(), TAIL_POINTS)
+                        .into_iter()
+                        .map(|i| tails[i] / factor)
+                        .collect(),
                 })
             })
             .collect();
@@ -103,24 +117,45 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         });
     }
     for ((workload, input, mode, channel), (estimated, by_runtime)) in energy {
-        let typical_t = by_runtime.values().map(|p| median(&p.iter().map(|x| x[0]).collect::<Vec<_>>())).fold(0.0, f64::max);
-        let typical_e = by_runtime.values().map(|p| median(&p.iter().map(|x| x[1]).collect::<Vec<_>>())).fold(0.0, f64::max);
+        let typical_t = by_runtime
+            .values()
+            .map(|p| median(&p.iter().map(|x| x[0]).collect::<Vec<_>>()))
+            .fold(0.0, f64::max);
+        let typical_e = by_runtime
+            .values()
+            .map(|p| median(&p.iter().map(|x| x[1]).collect::<Vec<_>>()))
+            .fold(0.0, f64::max);
         let (t_unit, t_factor) = scale(typical_t, &TIME_UNITS);
         let (e_unit, e_factor) = scale(typical_e, &ENERGY_UNITS);
         let ts = by_runtime.values().flatten().map(|p| p[0]);
-        let (lo, hi) = ts.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = ts.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
         let series = by_runtime
             .iter()
             .map(|(runtime, points)| Series {
                 label: runtime.clone(),
-                points: picks(points.len(), SCATTER_POINTS).into_iter().map(|i| [points[i][0] / t_factor, points[i][1] / e_factor]).collect(),
+                points: picks(points.len(), SCATTER_POINTS)
+                    .into_iter()
+                    .map(|i| [points[i][0] / t_factor, points[i][1] / e_factor])
+                    .collect(),
             })
             .collect();
         let estimated_label = if *estimated { " (estimated)" } else { "" };
         out.push(Figure {
             id: slug(&["energy-scatter", workload, input, mode.as_str(), channel]),
-            title: format!("Energy vs latency, {channel}{estimated_label}: {workload} {input} {}", mode.as_str()),
-            x_label: format!("latency ({t_unit}){}", if lo > 0.0 && hi / lo > 20.0 { ", log scale" } else { "" }),
+            title: format!(
+                "Energy vs latency, {channel}{estimated_label}: {workload} {input} {}",
+                mode.as_str()
+            ),
+            x_label: format!(
+                "latency ({t_unit}){}",
+                if lo > 0.0 && hi / lo > 20.0 {
+                    ", log scale"
+                } else {
+                    ""
+                }
+            ),
             y_label: format!("gross energy per invocation ({e_unit}){estimated_label}"),
             log_x: lo > 0.0 && hi / lo > 20.0,
             data: FigureData::EnergyScatter { series },
@@ -146,6 +181,9 @@ mod tests {
         assert_eq!(scale(350_000.0, &TIME_UNITS), ("µs", 1e3));
         assert_eq!(scale(12.0, &TIME_UNITS), ("ns", 1.0));
         assert_eq!(scale(0.002, &ENERGY_UNITS), ("mJ", 1e-3));
-        assert_eq!(slug(&["latency-cdf", "transfer", "2MiB", "warm"]), "latency-cdf-transfer-2mib-warm");
+        assert_eq!(
+            slug(&["latency-cdf", "transfer", "2MiB", "warm"]),
+            "latency-cdf-transfer-2mib-warm"
+        );
     }
 }

@@ -59,22 +59,41 @@ fn tick_significant(value: f64, significant: i32) -> String {
 
 pub fn render_svg(figure: &Figure) -> Result<String, PlotError> {
     let mut svg = String::new();
-    draw(figure, &mut svg).map_err(|message| PlotError { id: figure.id.clone(), message })?;
+    draw(figure, &mut svg).map_err(|message| PlotError {
+        id: figure.id.clone(),
+        message,
+    })?;
     Ok(svg)
 }
 
 fn x_of(figure: &Figure, v: f64) -> f64 {
-    if figure.log_x { v.max(f64::MIN_POSITIVE).log10() } else { v }
+    if figure.log_x {
+        v.max(f64::MIN_POSITIVE).log10()
+    } else {
+        v
+    }
 }
 
 /// The x range covering `values`, with a little room on both sides.
 fn x_range(figure: &Figure, values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
-    let (lo, hi) = values.map(|v| x_of(figure, v)).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values
+        .map(|v| x_of(figure, v))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if !lo.is_finite() {
         return 0.0..1.0;
     }
-    let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.05 };
-    let lo = if figure.log_x { lo - pad } else { (lo - pad).max(0.0).min(lo) };
+    let pad = if hi > lo {
+        (hi - lo) * 0.05
+    } else {
+        lo.abs().max(1.0) * 0.05
+    };
+    let lo = if figure.log_x {
+        lo - pad
+    } else {
+        (lo - pad).max(0.0).min(lo)
+    };
     lo..hi + pad
 }
 
@@ -83,13 +102,28 @@ fn draw(figure: &Figure, svg: &mut String) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let log_x = figure.log_x;
     let x_formatter = move |v: &f64| {
-        if log_x { tick_significant(10f64.powf(*v), 2) } else { tick(*v) }
+        if log_x {
+            tick_significant(10f64.powf(*v), 2)
+        } else {
+            tick(*v)
+        }
     };
     match &figure.data {
         FigureData::LatencyCdf { series } | FigureData::EnergyScatter { series } => {
             let is_cdf = matches!(figure.data, FigureData::LatencyCdf { .. });
-            let xs = x_range(figure, series.iter().flat_map(|s| s.points.iter().map(|p| p[0])));
-            let y_max = if is_cdf { 1.0 } else { series.iter().flat_map(|s| s.points.iter().map(|p| p[1])).fold(0.0, f64::max) * 1.08 };
+            let xs = x_range(
+                figure,
+                series.iter().flat_map(|s| s.points.iter().map(|p| p[0])),
+            );
+            let y_max = if is_cdf {
+                1.0
+            } else {
+                series
+                    .iter()
+                    .flat_map(|s| s.points.iter().map(|p| p[1]))
+                    .fold(0.0, f64::max)
+                    * 1.08
+            };
             let y_max = if y_max > 0.0 { y_max } else { 1.0 };
             let mut chart = ChartBuilder::on(&root)
                 .caption(&figure.title, ("sans-serif", 16))
@@ -112,16 +146,24 @@ fn draw(figure: &Figure, svg: &mut String) -> Result<(), String> {
                 let drawn = if is_cdf {
                     chart.draw_series(LineSeries::new(mapped, c.stroke_width(2)))
                 } else {
-                    chart.draw_series(mapped.map(|(x, y)| Circle::new((x, y), 3, c.mix(0.6).filled())))
+                    chart.draw_series(
+                        mapped.map(|(x, y)| Circle::new((x, y), 3, c.mix(0.6).filled())),
+                    )
                 };
                 drawn
                     .map_err(|e| e.to_string())?
                     .label(label.as_str())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], c.filled()));
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 4), (x + 14, y + 4)], c.filled())
+                    });
             }
             chart
                 .configure_series_labels()
-                .position(if is_cdf { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperLeft })
+                .position(if is_cdf {
+                    SeriesLabelPosition::LowerRight
+                } else {
+                    SeriesLabelPosition::UpperLeft
+                })
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .draw()
@@ -139,11 +181,22 @@ fn draw_boxes(
     x_formatter: &dyn Fn(&f64) -> String,
 ) -> Result<(), String> {
     let n = boxes.len().max(1);
-    let xs = x_range(figure, boxes.iter().flat_map(|b| [b.p5, b.p95, b.mean].into_iter().chain(b.tail_points.iter().copied())));
+    let xs = x_range(
+        figure,
+        boxes.iter().flat_map(|b| {
+            [b.p5, b.p95, b.mean]
+                .into_iter()
+                .chain(b.tail_points.iter().copied())
+        }),
+    );
     let labels: Vec<String> = boxes.iter().map(|b| b.label.clone()).collect();
     let y_formatter = move |v: &f64| {
         let i = v.round();
-        if (v - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        if (v - i).abs() < 1e-6 && i >= 0.0 {
+            labels.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
     };
     let mut chart = ChartBuilder::on(root)
         .caption(&figure.title, ("sans-serif", 16))
@@ -166,7 +219,9 @@ fn draw_boxes(
     for (i, b) in boxes.iter().enumerate() {
         let c = colour(&b.label, i);
         let y = i as f64;
-        let line = |x0: f64, y0: f64, x1: f64, y1: f64| PathElement::new(vec![(x0, y0), (x1, y1)], c.stroke_width(2));
+        let line = |x0: f64, y0: f64, x1: f64, y1: f64| {
+            PathElement::new(vec![(x0, y0), (x1, y1)], c.stroke_width(2))
+        };
         chart
             .draw_series([
                 line(x(b.p5), y, x(b.p25), y),
@@ -177,16 +232,26 @@ fn draw_boxes(
             ])
             .map_err(|e| e.to_string())?;
         chart
-            .draw_series([Rectangle::new([(x(b.p25), y - 0.3), (x(b.p75), y + 0.3)], c.mix(0.25).filled())])
+            .draw_series([Rectangle::new(
+                [(x(b.p25), y - 0.3), (x(b.p75), y + 0.3)],
+                c.mix(0.25).filled(),
+            )])
             .map_err(|e| e.to_string())?;
         chart
-            .draw_series([Rectangle::new([(x(b.p25), y - 0.3), (x(b.p75), y + 0.3)], c.stroke_width(1))])
+            .draw_series([Rectangle::new(
+                [(x(b.p25), y - 0.3), (x(b.p75), y + 0.3)],
+                c.stroke_width(1),
+            )])
             .map_err(|e| e.to_string())?;
         chart
             .draw_series([Cross::new((x(b.mean), y), 5, BLACK.stroke_width(1))])
             .map_err(|e| e.to_string())?;
         chart
-            .draw_series(b.tail_points.iter().map(|&v| Circle::new((x(v), y), 2, c.mix(0.5).filled())))
+            .draw_series(
+                b.tail_points
+                    .iter()
+                    .map(|&v| Circle::new((x(v), y), 2, c.mix(0.5).filled())),
+            )
             .map_err(|e| e.to_string())?;
     }
     Ok(())

@@ -19,7 +19,9 @@ pub fn render_markdown(report: &Report) -> String {
     let mut out = String::new();
     for block in layout(report) {
         match block {
-            Block::Heading(level, text) => out.push_str(&format!("{} {text}\n\n", "#".repeat(level as usize))),
+            Block::Heading(level, text) => {
+                out.push_str(&format!("{} {text}\n\n", "#".repeat(level as usize)))
+            }
             Block::Paragraph(text) => out.push_str(&format!("{text}\n\n")),
             Block::Bullets(items) => {
                 for item in items {
@@ -28,10 +30,23 @@ pub fn render_markdown(report: &Report) -> String {
                 out.push('\n');
             }
             Block::Table { header, rows } => {
-                out.push_str(&format!("| {} |\n", header.iter().map(|h| md_cell(h)).collect::<Vec<_>>().join(" | ")));
+                out.push_str(&format!(
+                    "| {} |\n",
+                    header
+                        .iter()
+                        .map(|h| md_cell(h))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ));
                 out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
                 for row in rows {
-                    out.push_str(&format!("| {} |\n", row.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | ")));
+                    out.push_str(&format!(
+                        "| {} |\n",
+                        row.iter()
+                            .map(|c| md_cell(c))
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    ));
                 }
                 out.push('\n');
             }
@@ -69,13 +84,19 @@ figcaption{font-size:0.8rem;color:#555}.note{background:#fff8e1;padding:0.5rem 1
 
 /// Self-contained HTML. `svgs[i]` is figure `i` drawn by `plots::render_svg`.
 pub fn render_html(report: &Report, svgs: &[String]) -> String {
-    let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str(&format!("<title>harness report: baseline {}</title>\n", escape_html(&report.baseline)));
+    out.push_str(&format!(
+        "<title>harness report: baseline {}</title>\n",
+        escape_html(&report.baseline)
+    ));
     out.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
     for block in layout(report) {
         match block {
-            Block::Heading(level, text) => out.push_str(&format!("<h{level}>{}</h{level}>\n", escape_html(&text))),
+            Block::Heading(level, text) => {
+                out.push_str(&format!("<h{level}>{}</h{level}>\n", escape_html(&text)))
+            }
             Block::Paragraph(text) => out.push_str(&format!("<p>{}</p>\n", escape_html(&text))),
             Block::Bullets(items) => {
                 out.push_str("<ul class=\"note\">\n");
@@ -104,8 +125,18 @@ pub fn render_html(report: &Report, svgs: &[String]) -> String {
                 let svg = svgs.get(i).map(String::as_str).unwrap_or("");
                 // The SVG's own XML prolog, if any, is not allowed inside HTML.
                 let svg = svg.trim_start_matches(|c| c != '<').trim();
-                let svg = svg.strip_prefix("<?xml").map(|rest| rest.split_once("?>").map_or("", |(_, s)| s).trim()).unwrap_or(svg);
-                let svg = svg.replacen("<svg ", &format!("<svg role=\"img\" aria-label=\"{}\" ", escape_html(&f.title)), 1);
+                let svg = svg
+                    .strip_prefix("<?xml")
+                    .map(|rest| rest.split_once("?>").map_or("", |(_, s)| s).trim())
+                    .unwrap_or(svg);
+                let svg = svg.replacen(
+                    "<svg ",
+                    &format!(
+                        "<svg role=\"img\" aria-label=\"{}\" ",
+                        escape_html(&f.title)
+                    ),
+                    1,
+                );
                 out.push_str(&format!(
                     "<figure class=\"plot\" id=\"{}\">\n{svg}\n<figcaption>{} (<a href=\"{}.svg\">{}.svg</a>)</figcaption>\n</figure>\n",
                     f.id,

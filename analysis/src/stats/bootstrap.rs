@@ -51,7 +51,12 @@ fn median_of(sample: &Clustered) -> f64 {
 }
 
 /// One resampled median: as many clusters as the sample has, drawn with replacement.
-fn resampled_median(sample: &Clustered, flat: Option<&[f64]>, rng: &mut ChaCha8Rng, buffer: &mut Vec<f64>) -> f64 {
+fn resampled_median(
+    sample: &Clustered,
+    flat: Option<&[f64]>,
+    rng: &mut ChaCha8Rng,
+    buffer: &mut Vec<f64>,
+) -> f64 {
     buffer.clear();
     let k = sample.clusters.len();
     match flat {
@@ -82,7 +87,8 @@ pub fn ratio_of_medians(
         return None;
     }
     let estimate = median_of(candidate) / base_median;
-    let flat_candidate: Option<Vec<f64>> = candidate.is_flat().then(|| candidate.values().collect());
+    let flat_candidate: Option<Vec<f64>> =
+        candidate.is_flat().then(|| candidate.values().collect());
     let flat_baseline: Option<Vec<f64>> = baseline.is_flat().then(|| baseline.values().collect());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut buffer = Vec::new();
@@ -96,7 +102,12 @@ pub fn ratio_of_medians(
         }
     }
     if ratios.is_empty() {
-        return Some(Interval { estimate, ci_low: f64::NAN, ci_high: f64::NAN, level });
+        return Some(Interval {
+            estimate,
+            ci_low: f64::NAN,
+            ci_high: f64::NAN,
+            level,
+        });
     }
     ratios.sort_by(f64::total_cmp);
     let tail = (1.0 - level) / 2.0;

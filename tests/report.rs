@@ -278,7 +278,7 @@ fn bad_input_gives_errors_that_say_what_is_there() {
     assert!(!output.status.success());
     let err = stderr(&output);
     assert!(
-        err.contains("invocations.csv:5:") && err.contains("exploded"),
+        err.contains("invocations.csv:5: column 20 (status)") && err.contains("exploded"),
         "{err}"
     );
 

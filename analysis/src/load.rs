@@ -107,7 +107,7 @@ pub fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, LoadError> {
             .map_err(|e| LoadError::Csv {
                 path: path.to_path_buf(),
                 line,
-                message: describe_csv_error(&e, &headers),
+                message: describe_csv_error(&e, &headers, Some(&record)),
             })?;
         rows.push(row);
     }
@@ -127,22 +127,35 @@ fn csv_error(path: &Path, error: csv::Error) -> LoadError {
     LoadError::Csv {
         path: path.to_path_buf(),
         line: error.position().map_or(0, |p| p.line()),
-        message: describe_csv_error(&error, &csv::StringRecord::new()),
+        message: describe_csv_error(&error, &csv::StringRecord::new(), None),
     }
 }
 
-/// The csv crate's message, with the column name where it knows the field index.
-fn describe_csv_error(error: &csv::Error, headers: &csv::StringRecord) -> String {
+/// The csv crate's message, with the column where it is known. serde reports an unknown enum variant without
+/// the field, so the column is then found by the value the message quotes.
+fn describe_csv_error(
+    error: &csv::Error,
+    headers: &csv::StringRecord,
+    record: Option<&csv::StringRecord>,
+) -> String {
     match error.kind() {
-        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
-            Some(i) => format!(
-                "column {} ({}): {}",
-                i + 1,
-                headers.get(i as usize).unwrap_or("?"),
-                err.kind()
-            ),
-            None => err.kind().to_string(),
-        },
+        csv::ErrorKind::Deserialize { err, .. } => {
+            let quoted = err.kind().to_string();
+            let quoted = quoted.split('`').nth(1).map(str::to_owned);
+            let column = err.field().map(|i| i as usize).or_else(|| {
+                let value = quoted?;
+                record?.iter().position(|field| field == value)
+            });
+            match column {
+                Some(i) => format!(
+                    "column {} ({}): {}",
+                    i + 1,
+                    headers.get(i).unwrap_or("?"),
+                    err.kind()
+                ),
+                None => err.kind().to_string(),
+            }
+        }
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => format!("{len} fields where the header has {expected_len}"),

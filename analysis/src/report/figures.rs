@@ -68,9 +68,13 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
                 let n = sorted.len();
                 Series {
                     label: runtime.clone(),
+                    // A step function: at each value the fraction rises from i/n to (i+1)/n.
                     points: picks(n, CDF_POINTS)
                         .into_iter()
-                        .map(|i| [sorted[i] / factor, (i + 1) as f64 / n as f64])
+                        .flat_map(|i| {
+                            let x = sorted[i] / factor;
+                            [[x, i as f64 / n as f64], [x, (i + 1) as f64 / n as f64]]
+                        })
                         .collect(),
                 }
             })

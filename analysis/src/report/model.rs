@@ -234,7 +234,7 @@ pub struct Figure {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FigureData {
-    /// Empirical CDF per runtime: points (latency in the figure's unit, cumulative fraction).
+    /// Empirical CDF per runtime as a step line: points (latency in the figure's unit, cumulative fraction).
     LatencyCdf { series: Vec<Series> },
     /// Energy per invocation against latency per runtime: points (latency, energy).
     EnergyScatter { series: Vec<Series> },

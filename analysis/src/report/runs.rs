@@ -160,6 +160,17 @@ pub(super) fn notes(
             notes.push(format!("run {}: energy figures marked \"estimated\" come from a model (CPU time x a declared power curve), not a sensor", run.name));
         }
     }
+    let hosts: BTreeSet<&str> = runs
+        .iter()
+        .map(|r| r.manifest.host.hostname.as_str())
+        .collect();
+    if hosts.len() > 1 {
+        notes.push(format!(
+            "the runs come from {} devices ({}) and are pooled per group: report each device separately to compare devices",
+            hosts.len(),
+            hosts.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if !incomplete.is_empty() {
         notes.push(format!("{} group(s) have fewer measured invocations than the plan scheduled: see \"Incomplete groups\"", incomplete.len()));
     }

@@ -133,6 +133,11 @@ fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<harness_analysis::load::Run
 
 fn run_report(args: ReportArgs) -> anyhow::Result<()> {
     use harness_analysis::report::{ReportOptions, build_report, write_report};
+    anyhow::ensure!(args.resamples > 0, "--resamples must be at least 1");
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.band),
+        "--band is a fraction in [0, 1): 0.02 means ±2%"
+    );
     let runs = load_runs(&args.runs)?;
     let options = ReportOptions {
         baseline: args.baseline,

@@ -476,3 +476,144 @@ fn gathered_energy(gathered: &BTreeMap<GroupKey, Gathered>) -> EnergyPoints {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{RankTest, RankTestResult};
+
+    fn comparison(metric: Metric, low: f64, high: f64, p_holm: f64) -> Comparison {
+        Comparison {
+            workload: "w".into(),
+            input: "i".into(),
+            mode: Mode::Warm,
+            runtime: "r".into(),
+            baseline: "b".into(),
+            metric,
+            n_candidate: 30,
+            n_baseline: 30,
+            clusters_candidate: 30,
+            clusters_baseline: 30,
+            ratio_of_medians: Some(Interval {
+                estimate: (low + high) / 2.0,
+                ci_low: low,
+                ci_high: high,
+                level: 0.95,
+            }),
+            test: Some(RankTestResult {
+                test: RankTest::MannWhitney,
+                statistic: 0.0,
+                p_value: p_holm,
+            }),
+            p_holm: Some(p_holm),
+            cliffs_delta: None,
+            verdict: Verdict::Inconclusive,
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_interval_the_band_and_the_adjusted_p() {
+        let o = ReportOptions::default();
+        let energy = Metric::Energy {
+            probe: "rapl".into(),
+            channel: "package-0".into(),
+            estimated: false,
+        };
+        assert_eq!(
+            verdict(&comparison(Metric::Latency, 0.99, 1.015, 0.9), &o),
+            Verdict::Equivalent
+        );
+        assert_eq!(
+            verdict(&comparison(Metric::Latency, 0.5, 0.6, 0.001), &o),
+            Verdict::Faster
+        );
+        assert_eq!(
+            verdict(&comparison(Metric::Latency, 1.5, 1.6, 0.001), &o),
+            Verdict::Slower
+        );
+        assert_eq!(
+            verdict(&comparison(energy.clone(), 0.5, 0.6, 0.001), &o),
+            Verdict::LessEnergy
+        );
+        assert_eq!(
+            verdict(&comparison(energy, 1.5, 1.6, 0.001), &o),
+            Verdict::MoreEnergy
+        );
+        // Significant but the interval crosses 1, or one-sided but not significant after Holm.
+        assert_eq!(
+            verdict(&comparison(Metric::Latency, 0.9, 1.1, 0.001), &o),
+            Verdict::Inconclusive
+        );
+        assert_eq!(
+            verdict(&comparison(Metric::Latency, 0.5, 0.6, 0.2), &o),
+            Verdict::Inconclusive
+        );
+        // A wider band makes a 4% difference equivalent.
+        let wide = ReportOptions {
+            equivalence_band: 0.05,
+            ..ReportOptions::default()
+        };
+        assert_eq!(
+            verdict(&comparison(Metric::Latency, 0.96, 0.97, 0.001), &wide),
+            Verdict::Equivalent
+        );
+    }
+
+    #[test]
+    fn batched_warm_rows_become_one_cluster_per_batch_and_run() {
+        let row = |sequence: u64, batch: Option<u64>, warmup: bool| InvocationRecord {
+            workload: "w".into(),
+            input: "i".into(),
+            runtime: "r".into(),
+            mode: Mode::Warm,
+            iteration: sequence as u32,
+            warmup,
+            sequence,
+            batch,
+            start_ns: 0,
+            end_ns: 100 + sequence,
+            latency_ns: 100 + sequence,
+            startup_ns: None,
+            compile_ns: None,
+            instantiate_ns: None,
+            input_ns: None,
+            execute_ns: None,
+            output_ns: None,
+            input_bytes: 0,
+            output_bytes: 0,
+            status: Status::Ok,
+            digest: String::new(),
+            error: String::new(),
+        };
+        let rows = [
+            row(0, None, true),
+            row(1, Some(1), false),
+            row(2, Some(1), false),
+            row(3, Some(1), false),
+            row(4, Some(4), false),
+            row(5, Some(4), false),
+            row(6, None, false),
+        ];
+        let mut g = Gathered::default();
+        for r in &rows {
+            g.invocations.push(("run-a", r));
+        }
+        // The same batch id in another run is another batch.
+        g.invocations.push(("run-b", &rows[1]));
+        let clusters = latency_clusters(&g);
+        let mut sizes: Vec<usize> = clusters.clusters.iter().map(Vec::len).collect();
+        sizes.sort_unstable();
+        assert_eq!(
+            sizes,
+            vec![1, 1, 2, 3],
+            "warm-up left out; batches 1 and 4 of run-a, batch 1 of run-b, one single"
+        );
+    }
+
+    #[test]
+    fn comparison_seeds_depend_on_the_name_only() {
+        assert_eq!(comparison_seed(1, "a/b"), comparison_seed(1, "a/b"));
+        assert_ne!(comparison_seed(1, "a/b"), comparison_seed(1, "a/c"));
+        assert_ne!(comparison_seed(1, "a/b"), comparison_seed(2, "a/b"));
+    }
+}

@@ -13,3 +13,4 @@ export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release -p harness
 scripts/build-workloads.sh
 scripts/setup-runtimes.sh
+scripts/setup-browser.sh  # chromium for the headless test of report.html

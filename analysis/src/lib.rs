@@ -2,4 +2,8 @@
 
 pub mod align;
 pub mod calibrate;
+pub mod export;
+pub mod load;
+pub mod report;
+pub mod stats;
 pub mod summary;

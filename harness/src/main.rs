@@ -28,6 +28,8 @@ enum Command {
     Pair(PairArgs),
     Bench(harness::bench::BenchArgs),
     BenchEnergy(harness::bench_energy::BenchEnergyArgs),
+    Report(ReportArgs),
+    Export(ExportArgs),
 }
 
 /// List every probe and channel this machine has (unit, resolution, update period), and why the others are missing.
@@ -79,6 +81,50 @@ struct WorkloadsArgs {
     all: bool,
 }
 
+/// Statistics of one or more runs of one plan against a baseline runtime: report.md, a self-contained
+/// report.html with plots, results.json, and each plot as an SVG file.
+#[derive(Args)]
+#[command(
+    after_help = "Example:\n  harness report runs/xeon-2026-11-23 --baseline wasmtime-aot --out report/"
+)]
+struct ReportArgs {
+    /// Run directories (each holds manifest.json and invocations.csv, and paired.csv when probes ran).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// The runtime every other runtime is compared against (e.g. native, wasmtime-aot).
+    #[arg(long)]
+    baseline: String,
+    /// Directory for report.md, report.html, results.json and the SVG plots (created if needed).
+    #[arg(long)]
+    out: PathBuf,
+    /// Bootstrap resamples per comparison.
+    #[arg(long, default_value_t = 2000)]
+    resamples: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Relative half-width of the equivalence band (0.02: ratios of medians within [0.98, 1.02]).
+    #[arg(long, default_value_t = 0.02)]
+    band: f64,
+}
+
+/// One tidy paired latency/energy dataset (CSV) across runs and devices; datasets/SCHEMA.md describes it.
+#[derive(Args)]
+#[command(
+    after_help = "Example:\n  harness export runs/xeon-* runs/jetson-* --out study.csv\n  harness export runs/a --device xeon-lab --out a.csv"
+)]
+struct ExportArgs {
+    /// Run directories, from any plans and devices.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// The CSV file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// The `device` column for every run [default: each manifest's host.hostname].
+    #[arg(long)]
+    device: Option<String>,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -113,6 +159,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => harness::bench::run(&args),
         Command::BenchEnergy(args) => harness::bench_energy::run(&args),
+        Command::Report(args) => run_report(args),
+        Command::Export(args) => run_export(args),
     }
 }
 
@@ -140,6 +188,61 @@ fn render_probes(found: &[harness_probes::Discovery]) -> String {
         }
     }
     out
+}
+
+
+fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<harness_analysis::load::Run>> {
+    dirs.iter()
+        .map(|dir| harness_analysis::load::load_run(dir).map_err(anyhow::Error::from))
+        .collect()
+}
+
+fn run_report(args: ReportArgs) -> anyhow::Result<()> {
+    use harness_analysis::report::{ReportOptions, build_report, write_report};
+    anyhow::ensure!(args.resamples > 0, "--resamples must be at least 1");
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.band),
+        "--band is a fraction in [0, 1): 0.02 means ±2%"
+    );
+    let runs = load_runs(&args.runs)?;
+    let options = ReportOptions {
+        baseline: args.baseline,
+        resamples: args.resamples,
+        seed: args.seed,
+        equivalence_band: args.band,
+        ..ReportOptions::default()
+    };
+    let report = build_report(&runs, &options)?;
+    write_report(&report, &args.out)?;
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    eprintln!(
+        "report: {} groups, {} comparisons, {} figures in {}",
+        report.groups.len(),
+        report.comparisons.len(),
+        report.figures.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn run_export(args: ExportArgs) -> anyhow::Result<()> {
+    use harness_analysis::export::{export_rows, to_csv};
+    let runs = load_runs(&args.runs)?;
+    let rows: Vec<_> = runs
+        .iter()
+        .flat_map(|run| export_rows(run, args.device.as_deref()))
+        .collect();
+    std::fs::write(&args.out, to_csv(&rows))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "export: {} rows from {} runs in {}",
+        rows.len(),
+        runs.len(),
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn run_measure(args: MeasureArgs) -> anyhow::Result<()> {

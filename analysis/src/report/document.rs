@@ -1,0 +1,361 @@
+//! The report laid out as blocks (headings, paragraphs, tables, figures), shared by the Markdown and HTML
+//! renderers so the two show the same numbers. Only formatting happens here.
+
+use super::figures::{ENERGY_UNITS, TIME_UNITS, scale};
+use super::model::*;
+use crate::stats::RankTest;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Heading(u8, String),
+    Paragraph(String),
+    Bullets(Vec<String>),
+    Table {
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
+    /// A figure of `Report::figures`, by index.
+    Figure(usize),
+}
+
+/// A value with 4 significant digits in the unit that suits it.
+fn with_unit(value: f64, units: &[(&'static str, f64)]) -> String {
+    if !value.is_finite() {
+        return "-".into();
+    }
+    let (unit, factor) = scale(value, units);
+    let v = value / factor;
+    let decimals = (3 - v.abs().max(1e-12).log10().floor() as i32).clamp(0, 3) as usize;
+    format!("{v:.decimals$} {unit}")
+}
+
+pub fn ns(value: f64) -> String {
+    with_unit(value, &TIME_UNITS)
+}
+
+pub fn joules(value: f64) -> String {
+    with_unit(value, &ENERGY_UNITS)
+}
+
+fn opt(value: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    value.map(f).unwrap_or_else(|| "-".into())
+}
+
+fn ratio(i: &crate::stats::Interval) -> String {
+    if i.ci_low.is_finite() && i.ci_high.is_finite() {
+        format!("{:.3} [{:.3}, {:.3}]", i.estimate, i.ci_low, i.ci_high)
+    } else {
+        format!("{:.3} [-]", i.estimate)
+    }
+}
+
+pub fn p_value(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+fn estimated(flag: bool) -> &'static str {
+    if flag { " (estimated)" } else { "" }
+}
+
+fn cell_title(workload: &str, input: &str, mode: harness_data::Mode) -> String {
+    format!("{workload} {input}, {}", mode.as_str())
+}
+
+pub fn layout(report: &Report) -> Vec<Block> {
+    let s = &report.settings;
+    let mut blocks = vec![
+        Block::Heading(1, "harness report".into()),
+        Block::Paragraph(format!(
+            "Baseline runtime: {}. Ratios are candidate median / baseline median with a {:.0}% percentile bootstrap interval ({} resamples, seed {}; whole batch windows resampled where the run has them). Rank tests are two-sided (Mann-Whitney U; Brunner-Munzel where the IQRs differ by {}x or more, unless complete separation leaves it undefined), Holm-adjusted across the {} comparisons of this report; alpha {}. Verdicts: equivalent when the whole interval lies within ±{}% of 1; faster/slower (less/more energy) when the adjusted p is below alpha and the whole interval lies on one side of 1; inconclusive otherwise. Cliff's delta > 0: the runtime tends to be larger (slower, more energy) than the baseline. Outliers: {}. Warm-up invocations are left out; invocations that did not end ok are counted, not timed.",
+            report.baseline,
+            s.level * 100.0,
+            s.resamples,
+            s.seed,
+            s.spread_ratio_for_brunner_munzel,
+            report.comparisons.len(),
+            s.alpha,
+            s.equivalence_band * 100.0,
+            s.outlier_rule
+        )),
+        Block::Heading(2, "Runs".into()),
+        Block::Table {
+            header: [
+                "run",
+                "host",
+                "CPU",
+                "status",
+                "recorded / scheduled",
+                "energy",
+                "engines",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: report
+                .runs
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.name.clone(),
+                        r.hostname.clone(),
+                        r.cpu_model.clone(),
+                        format!("{:?}", r.status).to_lowercase()
+                            + &r.status_reason
+                                .as_ref()
+                                .map(|why| format!(": {why}"))
+                                .unwrap_or_default(),
+                        format!("{} / {}", r.recorded_invocations, r.scheduled_invocations),
+                        if r.has_energy {
+                            format!("{}{}", r.probes.join(", "), estimated(r.energy_estimated))
+                        } else {
+                            "latency only".into()
+                        },
+                        r.engines
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]
+                })
+                .collect(),
+        },
+    ];
+    if !report.notes.is_empty() {
+        blocks.push(Block::Heading(2, "Notes".into()));
+        blocks.push(Block::Bullets(report.notes.clone()));
+    }
+    if !report.incomplete.is_empty() {
+        blocks.push(Block::Heading(2, "Incomplete groups".into()));
+        blocks.push(Block::Table {
+            header: [
+                "run",
+                "workload",
+                "input",
+                "runtime",
+                "mode",
+                "measured",
+                "scheduled",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: report
+                .incomplete
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.run.clone(),
+                        i.key.workload.clone(),
+                        i.key.input.clone(),
+                        i.key.runtime.clone(),
+                        i.key.mode.as_str().into(),
+                        i.measured.to_string(),
+                        i.scheduled.to_string(),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    // One section per (workload, input, mode).
+    let mut cells: BTreeMap<(&str, &str, harness_data::Mode), Vec<&GroupReport>> = BTreeMap::new();
+    for g in &report.groups {
+        cells
+            .entry((&g.key.workload, &g.key.input, g.key.mode))
+            .or_default()
+            .push(g);
+    }
+    for ((workload, input, mode), groups) in cells {
+        blocks.push(Block::Heading(2, cell_title(workload, input, mode)));
+        blocks.push(Block::Heading(3, "Latency".into()));
+        blocks.push(latency_table(&groups));
+        let energy: Vec<_> = groups
+            .iter()
+            .flat_map(|g| g.energy.iter().map(move |e| (g, e)))
+            .collect();
+        if !energy.is_empty() {
+            blocks.push(Block::Heading(3, "Energy per invocation".into()));
+            blocks.push(energy_table(&energy));
+        }
+        let comparisons: Vec<&Comparison> = report
+            .comparisons
+            .iter()
+            .filter(|c| c.workload == workload && c.input == input && c.mode == mode)
+            .collect();
+        if !comparisons.is_empty() {
+            blocks.push(Block::Heading(3, format!("Against {}", report.baseline)));
+            blocks.push(comparison_table(&comparisons));
+        }
+        for (i, f) in report.figures.iter().enumerate() {
+            let prefix = super::figures::slug(&[workload, input, mode.as_str()]);
+            if f.id.ends_with(&prefix) || f.id.contains(&format!("-{prefix}-")) {
+                blocks.push(Block::Figure(i));
+            }
+        }
+    }
+    blocks
+}
+
+fn latency_table(groups: &[&GroupReport]) -> Block {
+    let rows = groups
+        .iter()
+        .map(|g| {
+            let failed = g
+                .failed
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut row = vec![
+                g.key.runtime.clone(),
+                g.ok.to_string(),
+                if failed.is_empty() {
+                    "0".into()
+                } else {
+                    failed
+                },
+            ];
+            match &g.latency_ns {
+                Some(s) => row.extend([
+                    ns(s.median),
+                    ns(s.mean),
+                    ns(s.p5),
+                    ns(s.p25),
+                    ns(s.p75),
+                    ns(s.p95),
+                    ns(s.p99),
+                    opt(s.cv, |cv| format!("{:.1}%", cv * 100.0)),
+                ]),
+                None => row.extend(std::iter::repeat_n("-".to_string(), 8)),
+            }
+            row.push(
+                g.outliers
+                    .as_ref()
+                    .map(|o| {
+                        format!(
+                            "{} mild, {} severe",
+                            o.low_mild + o.high_mild,
+                            o.low_severe + o.high_severe
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into()),
+            );
+            row.push(
+                g.batches
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            );
+            row
+        })
+        .collect();
+    Block::Table {
+        header: [
+            "runtime", "n", "failed", "median", "mean", "p5", "p25", "p75", "p95", "p99", "CV",
+            "outliers", "batches",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }
+}
+
+fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
+    let rows = energy
+        .iter()
+        .map(|(g, e)| {
+            let tag = estimated(e.estimated);
+            let median = |s: &Option<crate::stats::describe::Summary>, f: fn(f64) -> String| {
+                s.as_ref()
+                    .map(|s| format!("{}{tag}", f(s.median)))
+                    .unwrap_or_else(|| "-".into())
+            };
+            vec![
+                g.key.runtime.clone(),
+                format!("{}/{}{tag}", e.probe, e.channel),
+                format!("{} ({} inv.)", e.windows, e.invocations),
+                median(&e.gross_j, joules),
+                median(&e.net_j, joules),
+                e.power_w
+                    .as_ref()
+                    .map(|s| format!("{:.3} W{tag}", s.mean))
+                    .unwrap_or_else(|| "-".into()),
+                e.edp_js
+                    .as_ref()
+                    .map(|s| format!("{:.3e} J·s{tag}", s.median))
+                    .unwrap_or_else(|| "-".into()),
+                e.baseline_w
+                    .map(|w| format!("{w:.3} W{tag}"))
+                    .unwrap_or_else(|| "-".into()),
+                e.quality
+                    .iter()
+                    .map(|(k, v)| format!("{v} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    Block::Table {
+        header: [
+            "runtime",
+            "channel",
+            "windows",
+            "gross (median)",
+            "net (median)",
+            "power (mean)",
+            "EDP (median)",
+            "idle power",
+            "quality",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }
+}
+
+fn comparison_table(comparisons: &[&Comparison]) -> Block {
+    let rows = comparisons
+        .iter()
+        .map(|c| {
+            vec![
+                c.runtime.clone(),
+                c.metric.label(),
+                format!("{} vs {}", c.n_candidate, c.n_baseline),
+                c.ratio_of_medians
+                    .as_ref()
+                    .map(ratio)
+                    .unwrap_or_else(|| "-".into()),
+                c.test
+                    .map(|t| {
+                        match t.test {
+                            RankTest::MannWhitney => "Mann-Whitney",
+                            RankTest::BrunnerMunzel => "Brunner-Munzel",
+                        }
+                        .to_string()
+                    })
+                    .unwrap_or_else(|| "-".into()),
+                opt(c.p_holm, p_value),
+                c.cliffs_delta
+                    .map(|d| format!("{:+.3} ({})", d.estimate, d.magnitude.as_str()))
+                    .unwrap_or_else(|| "-".into()),
+                c.verdict.as_str().to_string(),
+            ]
+        })
+        .collect();
+    Block::Table {
+        header: [
+            "runtime",
+            "metric",
+            "n",
+            "ratio of medians [CI]",
+            "test",
+            "p (Holm)",
+            "Cliff's delta",
+            "verdict",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }
+}

@@ -1,0 +1,193 @@
+//! The figures as data: which points each plot shows, in which unit. Plot data is thinned (evenly, by rank)
+//! so a report over a hundred thousand rows stays light; the statistics use every row.
+
+use super::build::{EnergyPoints, Latencies};
+use super::model::{BoxStats, Figure, FigureData, Series};
+use crate::stats::describe::describe;
+
+const CDF_POINTS: usize = 300;
+const SCATTER_POINTS: usize = 1000;
+const TAIL_POINTS: usize = 200;
+
+/// A unit for values given in `base` units, chosen so the typical value reads between 1 and 1000.
+pub fn scale(typical: f64, units: &[(&'static str, f64)]) -> (&'static str, f64) {
+    units
+        .iter()
+        .rev()
+        .find(|(_, factor)| typical.abs() >= *factor)
+        .copied()
+        .unwrap_or(units[0])
+}
+
+pub const TIME_UNITS: [(&str, f64); 4] = [("ns", 1.0), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)];
+pub const ENERGY_UNITS: [(&str, f64); 4] = [("nJ", 1e-9), ("µJ", 1e-6), ("mJ", 1e-3), ("J", 1.0)];
+
+/// `k` evenly spaced picks from `n` items (all when `n <= k`).
+fn picks(n: usize, k: usize) -> Vec<usize> {
+    if n <= k {
+        return (0..n).collect();
+    }
+    (0..k)
+        .map(|j| (j * (n - 1) + (k - 1) / 2) / (k - 1))
+        .collect()
+}
+
+pub fn slug(parts: &[&str]) -> String {
+    let raw = parts.join("-").to_lowercase();
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+fn median(values: &[f64]) -> f64 {
+    crate::summary::median(values).unwrap_or(0.0)
+}
+
+pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for ((workload, input, mode), by_runtime) in latencies {
+        let cell = format!("{workload} {input} {}", mode.as_str());
+        let typical = by_runtime.values().map(|v| median(v)).fold(0.0, f64::max);
+        let (unit, factor) = scale(typical, &TIME_UNITS);
+        let all = by_runtime.values().flatten();
+        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+        let log_x = lo > 0.0 && hi / lo > 20.0;
+        let cdf = by_runtime
+            .iter()
+            .map(|(runtime, values)| {
+                let mut sorted = values.clone();
+                sorted.sort_by(f64::total_cmp);
+                let n = sorted.len();
+                Series {
+                    label: runtime.clone(),
+                    // A step function: at each value the fraction rises from i/n to (i+1)/n.
+                    points: picks(n, CDF_POINTS)
+                        .into_iter()
+                        .flat_map(|i| {
+                            let x = sorted[i] / factor;
+                            [[x, i as f64 / n as f64], [x, (i + 1) as f64 / n as f64]]
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        out.push(Figure {
+            id: slug(&["latency-cdf", workload, input, mode.as_str()]),
+            title: format!("Latency CDF: {cell}"),
+            x_label: format!("latency ({unit}){}", if log_x { ", log scale" } else { "" }),
+            y_label: "fraction of invocations".into(),
+            log_x,
+            data: FigureData::LatencyCdf { series: cdf },
+        });
+        let boxes = by_runtime
+            .iter()
+            .filter_map(|(runtime, values)| {
+                let s = describe(values)?;
+                let tails: Vec<f64> = values
+                    .iter()
+                    .copied()
+                    .filter(|v| *v < s.p5 || *v > s.p95)
+                    .collect();
+                Some(BoxStats {
+                    label: runtime.clone(),
+                    p5: s.p5 / factor,
+                    p25: s.p25 / factor,
+                    median: s.median / factor,
+                    p75: s.p75 / factor,
+                    p95: s.p95 / factor,
+                    mean: s.mean / factor,
+                    tail_points: picks(tails.len(), TAIL_POINTS)
+                        .into_iter()
+                        .map(|i| tails[i] / factor)
+                        .collect(),
+                })
+            })
+            .collect();
+        out.push(Figure {
+            id: slug(&["latency-distribution", workload, input, mode.as_str()]),
+            title: format!("Latency distribution per runtime: {cell}"),
+            x_label: format!("latency ({unit}){}", if log_x { ", log scale" } else { "" }),
+            y_label: "runtime".into(),
+            log_x,
+            data: FigureData::Distribution { boxes },
+        });
+    }
+    for ((workload, input, mode, channel), (estimated, by_runtime)) in energy {
+        let typical_t = by_runtime
+            .values()
+            .map(|p| median(&p.iter().map(|x| x[0]).collect::<Vec<_>>()))
+            .fold(0.0, f64::max);
+        let typical_e = by_runtime
+            .values()
+            .map(|p| median(&p.iter().map(|x| x[1]).collect::<Vec<_>>()))
+            .fold(0.0, f64::max);
+        let (t_unit, t_factor) = scale(typical_t, &TIME_UNITS);
+        let (e_unit, e_factor) = scale(typical_e, &ENERGY_UNITS);
+        let ts = by_runtime.values().flatten().map(|p| p[0]);
+        let (lo, hi) = ts.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        let series = by_runtime
+            .iter()
+            .map(|(runtime, points)| Series {
+                label: runtime.clone(),
+                points: picks(points.len(), SCATTER_POINTS)
+                    .into_iter()
+                    .map(|i| [points[i][0] / t_factor, points[i][1] / e_factor])
+                    .collect(),
+            })
+            .collect();
+        let estimated_label = if *estimated { " (estimated)" } else { "" };
+        out.push(Figure {
+            id: slug(&["energy-scatter", workload, input, mode.as_str(), channel]),
+            title: format!(
+                "Energy vs latency, {channel}{estimated_label}: {workload} {input} {}",
+                mode.as_str()
+            ),
+            x_label: format!(
+                "latency ({t_unit}){}",
+                if lo > 0.0 && hi / lo > 20.0 {
+                    ", log scale"
+                } else {
+                    ""
+                }
+            ),
+            y_label: format!("gross energy per invocation ({e_unit}){estimated_label}"),
+            log_x: lo > 0.0 && hi / lo > 20.0,
+            data: FigureData::EnergyScatter { series },
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_are_even_and_keep_both_ends() {
+        assert_eq!(picks(3, 5), vec![0, 1, 2]);
+        let p = picks(1000, 5);
+        assert_eq!((p[0], p[4]), (0, 999));
+        assert!(p.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn units_and_slugs() {
+        assert_eq!(scale(350_000.0, &TIME_UNITS), ("µs", 1e3));
+        assert_eq!(scale(12.0, &TIME_UNITS), ("ns", 1.0));
+        assert_eq!(scale(0.002, &ENERGY_UNITS), ("mJ", 1e-3));
+        assert_eq!(
+            slug(&["latency-cdf", "transfer", "2MiB", "warm"]),
+            "latency-cdf-transfer-2mib-warm"
+        );
+    }
+}

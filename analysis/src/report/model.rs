@@ -1,0 +1,262 @@
+//! The report as data: everything `report.md`, `report.html` and `results.json` show, computed once by
+//! [`super::build`]; the renderers only format it. Times are nanoseconds, energies joules, powers watts.
+
+use crate::stats::cliff::CliffsDelta;
+use crate::stats::describe::Summary;
+use crate::stats::{Interval, RankTestResult};
+use harness_data::{Mode, RunStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the `results.json` layout.
+pub const RESULTS_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub format_version: u32,
+    pub harness_version: String,
+    pub baseline: String,
+    pub settings: Settings,
+    pub runs: Vec<RunInfo>,
+    /// One per (workload, input, runtime, mode), in that order.
+    pub groups: Vec<GroupReport>,
+    /// Every runtime against the baseline, per (workload, input, mode), for latency and per energy channel.
+    pub comparisons: Vec<Comparison>,
+    /// Groups with fewer measured invocations than the plan scheduled.
+    pub incomplete: Vec<Incomplete>,
+    pub figures: Vec<Figure>,
+    /// Things a reader must know (estimated energy, partial runs, missing baselines), in plain words.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub resamples: usize,
+    pub seed: u64,
+    /// Confidence level of every interval, e.g. 0.95.
+    pub level: f64,
+    /// Relative half-width of the equivalence band: 0.02 means ratios within [0.98, 1.02] are "equivalent".
+    pub equivalence_band: f64,
+    /// Significance level applied to Holm-adjusted p-values.
+    pub alpha: f64,
+    /// IQR ratio at or above which two samples count as differently spread (Brunner-Munzel instead of
+    /// Mann-Whitney).
+    pub spread_ratio_for_brunner_munzel: f64,
+    pub ci_method: String,
+    pub outlier_rule: String,
+    pub energy_metric: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub name: String,
+    pub dir: String,
+    pub hostname: String,
+    pub cpu_model: String,
+    pub status: RunStatus,
+    pub status_reason: Option<String>,
+    pub scheduled_invocations: u64,
+    pub recorded_invocations: u64,
+    /// The run has `paired.csv`.
+    pub has_energy: bool,
+    pub energy_estimated: bool,
+    pub probes: Vec<String>,
+    pub engines: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupKey {
+    pub workload: String,
+    pub input: String,
+    pub runtime: String,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupReport {
+    #[serde(flatten)]
+    pub key: GroupKey,
+    /// Measured (non-warm-up) invocations, whatever their status.
+    pub measured: usize,
+    pub warmups: usize,
+    /// Measured invocations with status `ok`: the latency sample.
+    pub ok: usize,
+    /// Measured invocations by status other than `ok`, left out of latency statistics.
+    pub failed: BTreeMap<String, usize>,
+    /// Batch windows, when warm invocations were measured in batches.
+    pub batches: Option<usize>,
+    pub latency_ns: Option<Summary>,
+    pub outliers: Option<LatencyOutliers>,
+    pub energy: Vec<ChannelEnergy>,
+}
+
+/// Tukey-fence outliers of a group's latency: counted and listed, never dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyOutliers {
+    /// `[low severe, low mild, high mild, high severe]`, ns.
+    pub fences_ns: [f64; 4],
+    pub low_severe: usize,
+    pub low_mild: usize,
+    pub high_mild: usize,
+    pub high_severe: usize,
+    /// `sequence` of each flagged invocation (with its run where the report has several).
+    pub flagged: Vec<FlaggedInvocation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlaggedInvocation {
+    pub run: String,
+    pub sequence: u64,
+    pub latency_ns: f64,
+}
+
+/// Energy per invocation of one group on one probe channel (from `paired.csv`; a batch window counts once,
+/// with its energy divided by its invocations).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelEnergy {
+    pub probe: String,
+    pub channel: String,
+    /// From a model, not a sensor: every figure here is an estimate.
+    pub estimated: bool,
+    /// Rows of `paired.csv` (invocations or batch windows).
+    pub windows: usize,
+    pub invocations: u64,
+    /// Rows by `quality`.
+    pub quality: BTreeMap<String, usize>,
+    /// Energy per invocation before subtracting idle power, J.
+    pub gross_j: Option<Summary>,
+    /// Energy per invocation after subtracting idle power, J.
+    pub net_j: Option<Summary>,
+    /// Mean power over each window, W.
+    pub power_w: Option<Summary>,
+    /// Energy-delay product per invocation: gross energy (J) x latency (s), J*s.
+    pub edp_js: Option<Summary>,
+    /// Idle power subtracted, W (the mean over the group's rows).
+    pub baseline_w: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Metric {
+    Latency,
+    /// Gross energy per invocation on one channel.
+    Energy {
+        probe: String,
+        channel: String,
+        estimated: bool,
+    },
+}
+
+impl Metric {
+    pub fn label(&self) -> String {
+        match self {
+            Metric::Latency => "latency".into(),
+            Metric::Energy {
+                probe,
+                channel,
+                estimated,
+            } => format!(
+                "energy {probe}/{channel}{}",
+                if *estimated { " (estimated)" } else { "" }
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Faster,
+    Slower,
+    LessEnergy,
+    MoreEnergy,
+    Equivalent,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+            Verdict::LessEnergy => "less energy",
+            Verdict::MoreEnergy => "more energy",
+            Verdict::Equivalent => "equivalent",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub workload: String,
+    pub input: String,
+    pub mode: Mode,
+    pub runtime: String,
+    pub baseline: String,
+    pub metric: Metric,
+    pub n_candidate: usize,
+    pub n_baseline: usize,
+    /// Units resampled by the bootstrap (batches or single invocations).
+    pub clusters_candidate: usize,
+    pub clusters_baseline: usize,
+    /// Median of the candidate / median of the baseline.
+    pub ratio_of_medians: Option<Interval>,
+    pub test: Option<RankTestResult>,
+    /// The test's p-value after Holm's correction across every comparison of the report.
+    pub p_holm: Option<f64>,
+    /// Positive: the candidate tends to be larger (slower, more energy).
+    pub cliffs_delta: Option<CliffsDelta>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incomplete {
+    pub run: String,
+    #[serde(flatten)]
+    pub key: GroupKey,
+    pub scheduled: u64,
+    pub measured: u64,
+}
+
+/// A plot as data; `plots::render_svg` draws it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    /// Unique, usable as an HTML id and a file name (`<id>.svg`).
+    pub id: String,
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub log_x: bool,
+    pub data: FigureData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FigureData {
+    /// Empirical CDF per runtime as a step line: points (latency in the figure's unit, cumulative fraction).
+    LatencyCdf { series: Vec<Series> },
+    /// Energy per invocation against latency per runtime: points (latency, energy).
+    EnergyScatter { series: Vec<Series> },
+    /// Per runtime: box from p25 to p75 with the median, whiskers p5 to p95, and the mean.
+    Distribution { boxes: Vec<BoxStats> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoxStats {
+    pub label: String,
+    pub p5: f64,
+    pub p25: f64,
+    pub median: f64,
+    pub p75: f64,
+    pub p95: f64,
+    pub mean: f64,
+    /// Values beyond the whiskers (at most 200, evenly picked), so the tails stay visible.
+    pub tail_points: Vec<f64>,
+}

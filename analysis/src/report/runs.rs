@@ -1,0 +1,199 @@
+//! Run-level checks of a report: one plan across the runs, groups the plan scheduled but the run lacks, and the
+//! notes a reader must see.
+
+use super::build::{Gathered, ReportError, ReportOptions, key_of};
+use super::model::{GroupKey, Incomplete};
+use crate::load::Run;
+use harness_data::Mode;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Plans compared without their seed: runs of one plan with different seeds are repetitions.
+pub(super) fn check_same_plan(runs: &[Run]) -> Result<(), ReportError> {
+    let without_seed = |run: &Run| {
+        let mut plan = run.manifest.plan.clone();
+        if let Some(map) = plan.as_object_mut() {
+            map.remove("seed");
+        }
+        plan
+    };
+    let first = without_seed(&runs[0]);
+    if runs.iter().all(|r| without_seed(r) == first) {
+        return Ok(());
+    }
+    let listing = runs
+        .iter()
+        .map(|r| format!("  {}: {}", r.dir.display(), plan_summary(&r.manifest.plan)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(ReportError::MixedPlans(listing))
+}
+
+fn plan_summary(plan: &serde_json::Value) -> String {
+    let list = |field: &str| match plan.get(field) {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(other) => other.to_string(),
+        None => "-".into(),
+    };
+    let workloads = match plan.get("workloads") {
+        Some(serde_json::Value::Array(ws)) => ws
+            .iter()
+            .map(|w| {
+                format!(
+                    "{}[{}]",
+                    w.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
+                    w.get("inputs")
+                        .and_then(|i| i.as_array())
+                        .map(|i| i
+                            .iter()
+                            .filter_map(|v| v.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => "-".into(),
+    };
+    format!(
+        "workloads {workloads}; runtimes {}; modes {}; repetitions {}",
+        list("runtimes"),
+        list("modes"),
+        plan.get("repetitions")
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "-".into())
+    )
+}
+
+/// Cells of each run's plan with fewer measured invocations than scheduled.
+pub(super) fn incomplete_groups(runs: &[Run]) -> Vec<Incomplete> {
+    let mut out = Vec::new();
+    for run in runs {
+        let plan = &run.manifest.plan;
+        let strings = |v: Option<&serde_json::Value>| {
+            v.and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        let repetitions = plan
+            .get("repetitions")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        let mut measured: BTreeMap<GroupKey, u64> = BTreeMap::new();
+        for r in run.invocations.iter().filter(|r| !r.warmup) {
+            *measured
+                .entry(key_of(&r.workload, &r.input, &r.runtime, r.mode))
+                .or_insert(0) += 1;
+        }
+        for w in plan
+            .get("workloads")
+            .and_then(|w| w.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let workload = w.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+            for input in strings(w.get("inputs")) {
+                for runtime in strings(plan.get("runtimes")) {
+                    for mode in strings(plan.get("modes")) {
+                        let mode = if mode == "cold" {
+                            Mode::Cold
+                        } else {
+                            Mode::Warm
+                        };
+                        let key = key_of(workload, &input, &runtime, mode);
+                        let got = measured.get(&key).copied().unwrap_or(0);
+                        if got < repetitions {
+                            out.push(Incomplete {
+                                run: run.name.clone(),
+                                key,
+                                scheduled: repetitions,
+                                measured: got,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn notes(
+    runs: &[Run],
+    gathered: &BTreeMap<GroupKey, Gathered>,
+    options: &ReportOptions,
+    incomplete: &[Incomplete],
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for run in runs {
+        let m = &run.manifest;
+        if m.status != harness_data::RunStatus::Complete {
+            notes.push(
+                format!(
+                    "run {} is {:?}: {} of {} scheduled invocations recorded ({})",
+                    run.name,
+                    m.status,
+                    m.recorded_invocations,
+                    m.scheduled_invocations,
+                    m.status_reason.as_deref().unwrap_or("no reason recorded")
+                )
+                .replace("Partial", "partial")
+                .replace("Failed", "failed"),
+            );
+        }
+        if run.paired.is_none() {
+            notes.push(format!("run {} has no paired.csv: latency only", run.name));
+        }
+        if m.energy_estimated || run.paired.iter().flatten().any(|r| r.estimated) {
+            notes.push(format!("run {}: energy figures marked \"estimated\" come from a model (CPU time x a declared power curve), not a sensor", run.name));
+        }
+    }
+    let hosts: BTreeSet<&str> = runs
+        .iter()
+        .map(|r| r.manifest.host.hostname.as_str())
+        .collect();
+    if hosts.len() > 1 {
+        notes.push(format!(
+            "the runs come from {} devices ({}) and are pooled per group: report each device separately to compare devices",
+            hosts.len(),
+            hosts.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !incomplete.is_empty() {
+        notes.push(format!("{} group(s) have fewer measured invocations than the plan scheduled: see \"Incomplete groups\"", incomplete.len()));
+    }
+    let mut without_baseline = BTreeSet::new();
+    for key in gathered.keys() {
+        let base = GroupKey {
+            runtime: options.baseline.clone(),
+            ..key.clone()
+        };
+        if !gathered.contains_key(&base) {
+            without_baseline.insert(format!(
+                "{}/{}/{}",
+                key.workload,
+                key.input,
+                key.mode.as_str()
+            ));
+        }
+    }
+    for cell in without_baseline {
+        notes.push(format!(
+            "{cell}: no {} rows, so no comparisons",
+            options.baseline
+        ));
+    }
+    notes
+}

@@ -1,0 +1,257 @@
+//! The renderers are pure functions from results to bytes: each is compared with a committed snapshot
+//! (`tests/snapshots/`). After an intended change: `UPDATE_SNAPSHOTS=1 cargo test --release -p harness-analysis
+//! --test snapshots`, then review the diff.
+
+use harness_analysis::export::{export_rows, to_csv};
+use harness_analysis::load::Run;
+use harness_analysis::report::render::{render_html, render_json, render_markdown};
+use harness_analysis::report::{ReportOptions, build_report, plots};
+use harness_data::*;
+
+fn invocation(
+    runtime: &str,
+    mode: Mode,
+    iteration: u32,
+    sequence: u64,
+    latency_ns: u64,
+    status: Status,
+) -> InvocationRecord {
+    InvocationRecord {
+        workload: "fibonacci".into(),
+        input: "25".into(),
+        runtime: runtime.into(),
+        mode,
+        iteration,
+        warmup: iteration == 0,
+        sequence,
+        batch: None,
+        start_ns: 1_000_000 * sequence,
+        end_ns: 1_000_000 * sequence + latency_ns,
+        latency_ns,
+        startup_ns: None,
+        compile_ns: None,
+        instantiate_ns: None,
+        input_ns: None,
+        execute_ns: Some(latency_ns),
+        output_ns: None,
+        input_bytes: 2,
+        output_bytes: 5,
+        status,
+        digest: if status == Status::Ok {
+            "abcdef0123456789".into()
+        } else {
+            String::new()
+        },
+        error: if status == Status::Ok {
+            String::new()
+        } else {
+            "guest trapped".into()
+        },
+    }
+}
+
+/// A small run: native and wasmi, cold and warm, 12 measured invocations each, one trap, and a paired.csv
+/// with one measured and one modelled channel.
+fn fixture_run() -> Run {
+    let mut invocations = Vec::new();
+    let mut sequence = 0;
+    for (runtime, scale) in [("native", 1.0), ("wasmi", 10.0)] {
+        for (mode, cold_factor) in [(Mode::Cold, 5.0), (Mode::Warm, 1.0)] {
+            for iteration in 0..=12u32 {
+                // Deterministic spread, one slow outlier per group.
+                let jitter = [
+                    0.0, 3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 40.0,
+                ][iteration as usize];
+                let latency = (200_000.0 * scale * cold_factor * (1.0 + jitter / 100.0)) as u64;
+                let status = if runtime == "wasmi" && mode == Mode::Cold && iteration == 7 {
+                    Status::Trap
+                } else {
+                    Status::Ok
+                };
+                invocations.push(invocation(
+                    runtime, mode, iteration, sequence, latency, status,
+                ));
+                sequence += 1;
+            }
+        }
+    }
+    let mut paired = Vec::new();
+    for r in invocations
+        .iter()
+        .filter(|r| !r.warmup && r.status == Status::Ok)
+    {
+        for (probe, channel, watts, estimated) in [
+            ("rapl", "package-0", 30.0, false),
+            ("model", "cpu", 12.0, true),
+        ] {
+            let seconds = r.latency_ns as f64 * 1e-9;
+            paired.push(PairedRecord {
+                workload: r.workload.clone(),
+                input: r.input.clone(),
+                runtime: r.runtime.clone(),
+                mode: r.mode,
+                iteration: r.iteration,
+                sequence: r.sequence,
+                count: 1,
+                window_start_ns: r.start_ns,
+                window_end_ns: r.end_ns,
+                latency_ns: r.latency_ns as f64,
+                probe: probe.into(),
+                channel: channel.into(),
+                gross_j: Some(watts * seconds),
+                net_j: Some((watts - 4.0) * seconds),
+                baseline_w: Some(4.0),
+                power_w: Some(watts),
+                samples: 3,
+                uncertainty_j: Some(6.1e-5),
+                quality: if estimated {
+                    EnergyQuality::Estimated
+                } else {
+                    EnergyQuality::Ok
+                },
+                estimated,
+            });
+        }
+    }
+    let plan = serde_json::json!({"seed": 1, "repetitions": 12, "warmup": 1, "runtimes": ["native", "wasmi"],
+        "modes": ["cold", "warm"], "workloads": [{"name": "fibonacci", "inputs": ["25"]}]});
+    Run {
+        dir: "runs/fixture".into(),
+        name: "fixture".into(),
+        manifest: Manifest {
+            format_version: 1,
+            harness_version: "0.1.0".into(),
+            status: RunStatus::Complete,
+            status_reason: None,
+            seed: 1,
+            anchor: Anchor {
+                monotonic_ns: 0,
+                unix_ns: 1_763_856_000_000_000_000,
+                uncertainty_ns: 100,
+            },
+            started_unix_ns: 1_763_856_000_000_000_000,
+            finished_unix_ns: Some(1_763_856_010_000_000_000),
+            host: HostFingerprint {
+                hostname: "lab-xeon".into(),
+                cpu_model: "Test CPU".into(),
+                logical_cores: 2,
+                ..Default::default()
+            },
+            engines: [("wasmi".to_string(), "1.1.0".to_string())].into(),
+            artifacts: Default::default(),
+            plan,
+            scheduled_invocations: sequence,
+            recorded_invocations: sequence,
+            probes: vec![],
+            energy_estimated: false,
+            batching: vec![],
+        },
+        invocations,
+        paired: Some(paired),
+    }
+}
+
+#[track_caller]
+fn check_snapshot(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "{name} differs from its snapshot at line {}:\n  snapshot: {}\n  now:      {}\n(UPDATE_SNAPSHOTS=1 to accept)",
+            line + 1,
+            expected.lines().nth(line).unwrap_or(""),
+            actual.lines().nth(line).unwrap_or("")
+        );
+    }
+}
+
+fn options() -> ReportOptions {
+    ReportOptions {
+        baseline: "native".into(),
+        resamples: 400,
+        ..ReportOptions::default()
+    }
+}
+
+#[test]
+fn markdown_snapshot() {
+    let report = build_report(&[fixture_run()], &options()).unwrap();
+    check_snapshot("report.md", &render_markdown(&report));
+}
+
+#[test]
+fn json_snapshot() {
+    let report = build_report(&[fixture_run()], &options()).unwrap();
+    check_snapshot("results.json", &render_json(&report));
+}
+
+#[test]
+fn html_snapshot() {
+    let report = build_report(&[fixture_run()], &options()).unwrap();
+    let svgs: Vec<String> = report
+        .figures
+        .iter()
+        .map(|f| plots::render_svg(f).unwrap())
+        .collect();
+    check_snapshot("report.html", &render_html(&report, &svgs));
+}
+
+#[test]
+fn export_snapshot() {
+    check_snapshot(
+        "export.csv",
+        &String::from_utf8(to_csv(&export_rows(&fixture_run(), None))).unwrap(),
+    );
+}
+
+#[test]
+fn estimated_energy_is_labelled_wherever_it_appears() {
+    let report = build_report(&[fixture_run()], &options()).unwrap();
+    let md = render_markdown(&report);
+    for line in md
+        .lines()
+        .filter(|l| l.contains("model/cpu") || l.contains("model-cpu"))
+    {
+        assert!(line.contains("estimated"), "{line}");
+    }
+    let c = report
+        .comparisons
+        .iter()
+        .find(|c| c.metric.label().contains("model/cpu"))
+        .unwrap();
+    assert!(c.metric.label().ends_with("(estimated)"));
+    // The trap is counted, not timed.
+    let wasmi_cold = report
+        .groups
+        .iter()
+        .find(|g| g.key.runtime == "wasmi" && g.key.mode == Mode::Cold)
+        .unwrap();
+    assert_eq!(
+        (
+            wasmi_cold.measured,
+            wasmi_cold.ok,
+            wasmi_cold.failed.get("trap")
+        ),
+        (12, 11, Some(&1))
+    );
+    // The slow invocation is flagged, not dropped.
+    let native_warm = report
+        .groups
+        .iter()
+        .find(|g| g.key.runtime == "native" && g.key.mode == Mode::Warm)
+        .unwrap();
+    assert_eq!(native_warm.latency_ns.as_ref().unwrap().n, 12);
+    assert_eq!(native_warm.outliers.as_ref().unwrap().flagged.len(), 1);
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs Debian's chromium for the headless-browser test of report.html (tests/report_browser.rs).
+# Idempotent: does nothing when chromium is already installed. Needs root (CI runs as root) or sudo.
+set -euo pipefail
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+  exit 0
+fi
+command -v apt-get >/dev/null || { echo "chromium is missing and apt-get is not available: install chromium by hand" >&2; exit 1; }
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq chromium >/dev/null
+command -v chromium >/dev/null || { echo "chromium did not install" >&2; exit 1; }

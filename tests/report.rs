@@ -1,0 +1,354 @@
+//! `harness report` and `harness export` end to end, on real runs of the spine plan (plans/issue-spine.toml's
+//! content) with a paired.csv written here, exactly per `PairedRecord`, where a test needs energy.
+
+mod common;
+
+use common::*;
+use harness_data::{EnergyQuality, InvocationRecord, PairedRecord, Status};
+use serde_json::Value;
+use std::path::Path;
+
+const SPINE_PLAN: &str = r#"seed = 7
+repetitions = 5
+warmup = 1
+runtimes = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"]
+modes = ["cold", "warm"]
+[[workloads]]
+name = "fibonacci"
+inputs = ["25"]
+"#;
+
+fn measured_run(dir: &Path, name: &str, plan: &str) -> std::path::PathBuf {
+    let plan = write_plan(dir, &format!("{name}.toml"), plan);
+    let run = dir.join(name);
+    let output = measure(&plan, &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    run
+}
+
+/// A paired.csv for every measured invocation: a RAPL-like channel and a model (estimated) channel.
+fn write_paired(run: &Path) {
+    let mut writer = csv::Writer::from_path(run.join("paired.csv")).unwrap();
+    for r in rows(run)
+        .iter()
+        .filter(|r| !r.warmup && r.status == Status::Ok)
+    {
+        for (probe, channel, watts, estimated) in [
+            ("rapl", "package-0", 25.0, false),
+            ("model", "cpu", 15.0, true),
+        ] {
+            writer
+                .serialize(paired_row(r, probe, channel, watts, estimated))
+                .unwrap();
+        }
+    }
+    writer.flush().unwrap();
+}
+
+fn paired_row(
+    r: &InvocationRecord,
+    probe: &str,
+    channel: &str,
+    watts: f64,
+    estimated: bool,
+) -> PairedRecord {
+    let seconds = r.latency_ns as f64 * 1e-9;
+    PairedRecord {
+        workload: r.workload.clone(),
+        input: r.input.clone(),
+        runtime: r.runtime.clone(),
+        mode: r.mode,
+        iteration: r.iteration,
+        sequence: r.sequence,
+        count: 1,
+        window_start_ns: r.start_ns,
+        window_end_ns: r.end_ns,
+        latency_ns: r.latency_ns as f64,
+        probe: probe.into(),
+        channel: channel.into(),
+        gross_j: Some(watts * seconds),
+        net_j: Some((watts - 5.0) * seconds),
+        baseline_w: Some(5.0),
+        power_w: Some(watts),
+        samples: 2,
+        uncertainty_j: Some(61e-6),
+        quality: if estimated {
+            EnergyQuality::Estimated
+        } else {
+            EnergyQuality::Ok
+        },
+        estimated,
+    }
+}
+
+fn report(runs: &[&Path], baseline: &str, out: &Path) -> std::process::Output {
+    let mut cmd = harness();
+    cmd.arg("report");
+    for run in runs {
+        cmd.arg(run);
+    }
+    cmd.args(["--baseline", baseline, "--out"])
+        .arg(out)
+        .args(["--resamples", "500"]);
+    cmd.output().unwrap()
+}
+
+fn results(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap()
+}
+
+fn is_interval(v: &Value) -> bool {
+    let number = |k: &str| v.get(k).is_some_and(|x| x.is_number());
+    number("estimate") && number("ci_low") && number("ci_high") && v["level"] == 0.95
+}
+
+#[test]
+fn report_on_a_run_with_energy_writes_three_files_every_plot_and_labels_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    // 12 repetitions: with 5, even complete separation cannot survive Holm over 18 tests (exact p >= 2/252).
+    let run = measured_run(
+        dir.path(),
+        "spine",
+        &SPINE_PLAN.replace("repetitions = 5", "repetitions = 12"),
+    );
+    write_paired(&run);
+    let out = dir.path().join("report");
+    let output = report(&[&run], "wasmtime-aot", &out);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for file in ["report.md", "report.html", "results.json"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let json = results(&out);
+    assert_eq!(json["baseline"], "wasmtime-aot");
+    assert_eq!(json["groups"].as_array().unwrap().len(), 8);
+    let comparisons = json["comparisons"].as_array().unwrap();
+    // 3 runtimes x 2 modes x (latency + 2 channels).
+    assert_eq!(comparisons.len(), 18);
+    for c in comparisons {
+        assert!(is_interval(&c["ratio_of_medians"]), "{c}");
+        assert!(c["p_holm"].as_f64().unwrap() >= c["test"]["p_value"].as_f64().unwrap());
+        assert!(
+            [
+                "faster",
+                "slower",
+                "less_energy",
+                "more_energy",
+                "equivalent",
+                "inconclusive"
+            ]
+            .contains(&c["verdict"].as_str().unwrap())
+        );
+    }
+    // The JIT's cold start compiles with Cranelift: tens of milliseconds against well under one for AoT.
+    let jit_cold = comparisons
+        .iter()
+        .find(|c| {
+            c["runtime"] == "wasmtime-jit"
+                && c["mode"] == "cold"
+                && c["metric"]["kind"] == "latency"
+        })
+        .unwrap();
+    assert_eq!(jit_cold["verdict"], "slower", "{jit_cold}");
+    // Figures: a CDF and a distribution per (workload, input, mode), a scatter per channel too.
+    let figures: Vec<&str> = json["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(figures.len(), 2 * 2 + 2 * 2, "{figures:?}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for id in &figures {
+        assert!(out.join(format!("{id}.svg")).is_file(), "{id}.svg");
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id} in the HTML");
+    }
+    // Self-contained: nothing to load (the SVG namespace URI is a name, not a request).
+    assert!(
+        !html.contains("src=")
+            && !html.contains("<link")
+            && !html.contains("<script")
+            && !html.contains("url(")
+    );
+    // Every figure of the model channel says it is estimated, and so does every energy row from it.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for line in md.lines().filter(|l| l.contains("model/cpu")) {
+        assert!(line.contains("estimated"), "{line}");
+    }
+    for f in json["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"].as_str().unwrap().contains("model-cpu"))
+    {
+        assert!(
+            f["title"].as_str().unwrap().contains("estimated")
+                && f["y_label"].as_str().unwrap().contains("estimated"),
+            "{f}"
+        );
+    }
+    assert!(md.contains("energy figures marked \"estimated\""));
+}
+
+#[test]
+fn latency_only_partial_run_reports_its_incomplete_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = measured_run(dir.path(), "spine", SPINE_PLAN);
+    // Cut the run short as a crash would: drop the last 15 rows and mark the manifest partial.
+    let text = std::fs::read_to_string(run.join("invocations.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(
+        run.join("invocations.csv"),
+        lines[..lines.len() - 15].join("\n") + "\n",
+    )
+    .unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    manifest["status"] = "partial".into();
+    manifest["status_reason"] = "interrupted (Ctrl-C)".into();
+    std::fs::write(
+        run.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+
+    let out = dir.path().join("report");
+    let output = report(&[&run], "native", &out);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = results(&out);
+    let incomplete = json["incomplete"].as_array().unwrap();
+    assert!(!incomplete.is_empty());
+    for i in incomplete {
+        assert!(i["measured"].as_u64().unwrap() < 5, "{i}");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Incomplete groups")
+            && md.contains("partial")
+            && md.contains("latency only"),
+        "{md}"
+    );
+    assert!(
+        json["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| !f["id"].as_str().unwrap().starts_with("energy"))
+    );
+}
+
+#[test]
+fn bad_input_gives_errors_that_say_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = measured_run(dir.path(), "spine", SPINE_PLAN);
+    let out = dir.path().join("report");
+
+    let output = report(&[&run], "container", &out);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("`container`") && err.contains("native, wasmi, wasmtime-aot, wasmtime-jit"),
+        "{err}"
+    );
+
+    let other = measured_run(
+        dir.path(),
+        "other",
+        &SPINE_PLAN.replace("modes = [\"cold\", \"warm\"]", "modes = [\"warm\"]"),
+    );
+    let output = report(&[&run, &other], "native", &out);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("different plans")
+            && err.contains("modes cold,warm")
+            && err.contains("modes warm;"),
+        "{err}"
+    );
+
+    // A corrupt row: the error names the file and the line.
+    let path = run.join("invocations.csv");
+    let mut lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines[4] = lines[4].replacen(",ok,", ",exploded,", 1);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let output = report(&[&run], "native", &out);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("invocations.csv:5: column 20 (status)") && err.contains("exploded"),
+        "{err}"
+    );
+
+    let output = report(&[dir.path()], "native", &out);
+    assert!(
+        stderr(&output).contains("not a run directory"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn export_over_two_runs_gives_one_tidy_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_energy = measured_run(dir.path(), "xeon-a", SPINE_PLAN);
+    write_paired(&with_energy);
+    let latency_only = measured_run(dir.path(), "xeon-b", SPINE_PLAN);
+    let file = dir.path().join("study.csv");
+    let output = harness()
+        .arg("export")
+        .arg(&with_energy)
+        .arg(&latency_only)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let mut reader = csv::Reader::from_path(&file).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header, harness_analysis::export::ExportRecord::COLUMNS);
+    let rows: Vec<harness_analysis::export::ExportRecord> =
+        reader.deserialize().collect::<Result<_, _>>().unwrap();
+    assert_eq!(
+        rows.len(),
+        40 * 2 + 40,
+        "two channels per invocation of the first run, one row per invocation of the second"
+    );
+    let hostname = manifest(&with_energy).host.hostname;
+    assert!(rows.iter().all(|r| r.device == hostname));
+    assert_eq!(rows.iter().filter(|r| r.run == "xeon-a").count(), 80);
+    let latency_rows: Vec<_> = rows.iter().filter(|r| r.run == "xeon-b").collect();
+    assert!(
+        latency_rows
+            .iter()
+            .all(|r| r.probe.is_empty() && r.gross_j.is_none() && r.quality.is_none())
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.channel == "cpu")
+            .all(|r| r.estimated == Some(true))
+    );
+
+    let output = harness()
+        .arg("export")
+        .arg(&latency_only)
+        .args(["--device", "lab-xeon", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<harness_analysis::export::ExportRecord> = csv::Reader::from_path(&file)
+        .unwrap()
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(rows.iter().all(|r| r.device == "lab-xeon"));
+}

@@ -1,0 +1,165 @@
+//! report.html in a real browser: Debian's chromium, headless (scripts/setup-browser.sh installs it). The page
+//! must render with no console output at all (it has no scripts, so any console line is an error: a parse
+//! error, a blocked load) and every plot must be in the rendered DOM as an SVG inside its figure.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// The rendered DOM and the console lines chromium logged while loading `page`.
+fn render(page: &Path, profile: &Path) -> (String, Vec<String>) {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|name| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {name}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect(
+            "chromium is not installed: run scripts/setup-browser.sh (scripts/setup.sh does it)",
+        );
+    let output = Command::new("timeout")
+        .args([
+            "120",
+            chromium,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let console = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_owned)
+        .collect();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        console,
+    )
+}
+
+/// Whether the DOM holds `<figure ... id="id">` with an `<svg` inside it.
+fn figure_has_svg(dom: &str, id: &str) -> bool {
+    let Some(start) = dom.find(&format!("id=\"{id}\"")) else {
+        return false;
+    };
+    let rest = &dom[start..];
+    let end = rest.find("</figure>").unwrap_or(rest.len());
+    let inside = &rest[..end];
+    inside.contains("<svg")
+        && inside.contains("</svg>")
+        && (inside.contains("<path")
+            || inside.contains("<polyline")
+            || inside.contains("<circle")
+            || inside.contains("<rect"))
+}
+
+#[test]
+fn the_console_check_catches_errors() {
+    // The negative control: a page that logs an error and throws must be caught by the same check.
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bad.html");
+    std::fs::write(&page, "<!DOCTYPE html><html><body><figure id=\"x\"></figure><script>console.error('boom'); undefinedFunction();</script></body></html>").unwrap();
+    let (dom, console) = render(&page, &dir.path().join("profile"));
+    assert!(console.iter().any(|l| l.contains("boom")), "{console:?}");
+    assert!(
+        console.iter().any(|l| l.contains("undefinedFunction")),
+        "{console:?}"
+    );
+    assert!(!figure_has_svg(&dom, "x"));
+}
+
+#[test]
+fn report_html_renders_without_console_errors_and_with_every_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "spine.toml",
+        "seed = 7\nrepetitions = 5\nwarmup = 1\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"25\"]\n",
+    );
+    let run = dir.path().join("run");
+    let output = measure(&plan, &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Energy rows so the scatter plots are drawn too.
+    let mut writer = csv::Writer::from_path(run.join("paired.csv")).unwrap();
+    for r in rows(&run).iter().filter(|r| !r.warmup) {
+        writer
+            .serialize(harness_data::PairedRecord {
+                workload: r.workload.clone(),
+                input: r.input.clone(),
+                runtime: r.runtime.clone(),
+                mode: r.mode,
+                iteration: r.iteration,
+                sequence: r.sequence,
+                count: 1,
+                window_start_ns: r.start_ns,
+                window_end_ns: r.end_ns,
+                latency_ns: r.latency_ns as f64,
+                probe: "rapl".into(),
+                channel: "package-0".into(),
+                gross_j: Some(r.latency_ns as f64 * 25e-9),
+                net_j: Some(r.latency_ns as f64 * 20e-9),
+                baseline_w: Some(5.0),
+                power_w: Some(25.0),
+                samples: 2,
+                uncertainty_j: Some(61e-6),
+                quality: harness_data::EnergyQuality::Ok,
+                estimated: false,
+            })
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    let out = dir.path().join("report");
+    let output = harness()
+        .arg("report")
+        .arg(&run)
+        .args(["--baseline", "native", "--resamples", "200", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let ids: Vec<String> = results["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        6,
+        "CDF and distribution per mode, a scatter per mode: {ids:?}"
+    );
+    let (dom, console) = render(&out.join("report.html"), &dir.path().join("profile"));
+    assert!(
+        console.is_empty(),
+        "console output while rendering report.html: {console:#?}"
+    );
+    assert!(dom.contains("<h1>harness report</h1>"), "the page rendered");
+    for id in &ids {
+        assert!(
+            figure_has_svg(&dom, id),
+            "plot {id} missing from the rendered DOM"
+        );
+    }
+    for kind in ["latency-cdf-", "latency-distribution-", "energy-scatter-"] {
+        assert!(ids.iter().any(|id| id.starts_with(kind)), "{kind}");
+    }
+}

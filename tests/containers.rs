@@ -25,11 +25,7 @@ fn harness_containers() -> Vec<(String, String)> {
         ])
         .output()
         .expect("the docker CLI");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -115,9 +111,7 @@ fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
         "seed = 1\nrepetitions = 1\nwarmup = 1\nruntimes = [\"native\", \"container\"]\nmodes = [\"cold\", \"warm\"]\n",
     );
     for (name, input) in ALL {
-        text.push_str(&format!(
-            "[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"
-        ));
+        text.push_str(&format!("[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"));
     }
     let plan = write_plan(dir.path(), "all.toml", &text);
     let run = dir.path().join("run");
@@ -139,20 +133,10 @@ fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
             r.error
         );
         let first = digests.entry(&r.workload).or_insert(&r.digest);
-        assert_eq!(
-            *first, r.digest,
-            "{} on {} {:?}",
-            r.workload, r.runtime, r.mode
-        );
+        assert_eq!(*first, r.digest, "{} on {} {:?}", r.workload, r.runtime, r.mode);
         if r.runtime == "container" {
             // Phases on the harness's clock: the container's CLOCK_MONOTONIC is the host's.
-            let phases = [
-                r.compile_ns,
-                r.startup_ns,
-                r.input_ns,
-                r.execute_ns,
-                r.output_ns,
-            ];
+            let phases = [r.compile_ns, r.startup_ns, r.input_ns, r.execute_ns, r.output_ns];
             let sum: u64 = phases.iter().flatten().sum();
             assert!(
                 sum <= r.latency_ns,
@@ -162,10 +146,7 @@ fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
             );
             assert!(r.execute_ns.is_some() && r.input_ns.is_some());
             if r.mode == Mode::Cold {
-                assert!(
-                    r.startup_ns.unwrap() > 0 && r.compile_ns.unwrap() > 0,
-                    "{r:?}"
-                );
+                assert!(r.startup_ns.unwrap() > 0 && r.compile_ns.unwrap() > 0, "{r:?}");
             } else {
                 assert_eq!(r.startup_ns, None);
             }
@@ -198,11 +179,7 @@ fn a_killed_or_out_of_memory_container_is_a_failed_invocation_and_the_run_goes_o
     let id = wait_for_container(pid);
     std::thread::sleep(Duration::from_millis(500));
     let kill = Command::new("docker").args(["kill", &id]).output().unwrap();
-    assert!(
-        kill.status.success(),
-        "{}",
-        String::from_utf8_lossy(&kill.stderr)
-    );
+    assert!(kill.status.success(), "{}", String::from_utf8_lossy(&kill.stderr));
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let killed = rows(&run);
@@ -265,11 +242,7 @@ fn an_endless_workload_in_a_container_is_stopped_at_its_deadline_and_removed() {
         if r.input == "loop" {
             assert!(r.latency_ns >= 1_000_000_000 && r.latency_ns < 30_000_000_000);
         } else {
-            assert!(
-                r.error.contains("fault workload asked to trap"),
-                "{}",
-                r.error
-            );
+            assert!(r.error.contains("fault workload asked to trap"), "{}", r.error);
         }
     }
     assert_none_left(pid, Duration::from_secs(20));
@@ -342,11 +315,7 @@ fn a_startup_sweep_removes_containers_of_a_crashed_run() {
         .arg("--serve")
         .output()
         .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let leftover = String::from_utf8_lossy(&created.stdout).trim().to_string();
     assert!(
         harness_containers()
@@ -399,9 +368,8 @@ fn no_docker_engine_is_a_clear_error_naming_the_socket_before_any_invocation() {
 fn a_docker_socket_the_user_may_not_use_is_a_clear_error_with_the_fix() {
     // A listening socket with mode 000. Root ignores file modes, so as root the harness runs as `nobody`.
     let dir = tempfile::tempdir().unwrap();
-    let open = |p: &Path, mode: u32| {
-        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap()
-    };
+    let open =
+        |p: &Path, mode: u32| std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
     open(dir.path(), 0o777);
     let socket = dir.path().join("docker.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
@@ -433,10 +401,7 @@ fn a_docker_socket_the_user_may_not_use_is_a_clear_error_with_the_fix() {
         .unwrap();
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(
-        err.contains("permission denied on the Docker engine socket"),
-        "{err}"
-    );
+    assert!(err.contains("permission denied on the Docker engine socket"), "{err}");
     assert!(
         err.contains(&socket.display().to_string()) && err.contains("docker` group"),
         "{err}"

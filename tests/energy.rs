@@ -190,7 +190,7 @@ sysfs_root = "/nonexistent-sysfs"
         manifest.probes[0]
             .notes
             .iter()
-            .any(|n| n.contains("auto: RAPL unavailable"))
+            .any(|n| n.contains("auto: no RAPL"))
     );
     assert!(
         manifest

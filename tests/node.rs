@@ -30,16 +30,11 @@ fn node_hrtime_reads_the_harness_clock() {
     for _ in 0..3 {
         let before = harness_probes::clock::monotonic_ns();
         let out = Command::new("node")
-            .args([
-                "-e",
-                "process.stdout.write(String(process.hrtime.bigint()))",
-            ])
+            .args(["-e", "process.stdout.write(String(process.hrtime.bigint()))"])
             .output()
             .expect("node");
         let after = harness_probes::clock::monotonic_ns();
-        let node: u64 = String::from_utf8_lossy(&out.stdout)
-            .parse()
-            .expect("a number");
+        let node: u64 = String::from_utf8_lossy(&out.stdout).parse().expect("a number");
         assert!(before < node && node < after, "{before} < {node} < {after}");
     }
 }
@@ -51,9 +46,7 @@ fn node_js_and_node_wasm_digests_equal_wasmtime_cold_and_warm() {
         "seed = 1\nrepetitions = 2\nwarmup = 1\nruntimes = [\"wasmtime-aot\", \"node-wasm\", \"node-js\"]\nmodes = [\"cold\", \"warm\"]\n",
     );
     for (name, input) in PORTED {
-        text.push_str(&format!(
-            "[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"
-        ));
+        text.push_str(&format!("[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"));
     }
     let plan = write_plan(dir.path(), "ported.toml", &text);
     let run = dir.path().join("run");
@@ -104,11 +97,7 @@ fn node_js_and_node_wasm_digests_equal_wasmtime_cold_and_warm() {
             );
             assert_eq!(r.startup_ns.is_some(), r.mode == Mode::Cold, "{r:?}");
             // Fresh instance per request in node-wasm, as in wasmtime; no instance in node-js.
-            assert_eq!(
-                r.instantiate_ns.is_some(),
-                r.runtime == "node-wasm",
-                "{r:?}"
-            );
+            assert_eq!(r.instantiate_ns.is_some(), r.runtime == "node-wasm", "{r:?}");
         }
     }
     assert_eq!(manifest(&run).status, RunStatus::Complete);
@@ -126,11 +115,7 @@ fn a_js_port_that_computes_something_else_fails_the_run_naming_both() {
     }
     // An off-by-one port: fib(n + 1).
     let fib = std::fs::read_to_string(js.join("fibonacci.js")).unwrap();
-    std::fs::write(
-        js.join("fibonacci.js"),
-        fib.replace("fib(n) :", "fib(n + 1) :"),
-    )
-    .unwrap();
+    std::fs::write(js.join("fibonacci.js"), fib.replace("fib(n) :", "fib(n + 1) :")).unwrap();
     let plan = write_plan(
         dir.path(),
         "p.toml",
@@ -167,10 +152,9 @@ fn node_missing_or_too_old_is_a_clear_error_with_the_version_needed() {
     std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let missing = dir.path().join("no-such-node");
     for (node, says) in [(&old, "v16.20.2"), (&missing, "could not be run")] {
-        let run = dir.path().join(format!(
-            "run-{}",
-            node.file_name().unwrap().to_string_lossy()
-        ));
+        let run = dir
+            .path()
+            .join(format!("run-{}", node.file_name().unwrap().to_string_lossy()));
         let output = harness()
             .args(["measure", "--plan"])
             .arg(&plan)
@@ -239,20 +223,11 @@ fn the_study_plans_are_valid_and_name_the_runtimes_they_compare() {
     let lumos = harness::plan::Plan::load(&plans.join("lumos.toml")).unwrap();
     assert_eq!(
         lumos.runtimes,
-        [
-            "container",
-            "wasmtime-aot",
-            "wasmtime-jit",
-            "wasmi",
-            "native"
-        ]
+        ["container", "wasmtime-aot", "wasmtime-jit", "wasmi", "native"]
     );
     assert_eq!(lumos.modes, [Mode::Cold, Mode::Warm]);
     let js = harness::plan::Plan::load(&plans.join("js-vs-wasm.toml")).unwrap();
-    assert_eq!(
-        js.runtimes,
-        ["node-js", "node-wasm", "wasmtime-aot", "wasmtime-jit"]
-    );
+    assert_eq!(js.runtimes, ["node-js", "node-wasm", "wasmtime-aot", "wasmtime-jit"]);
     // Every workload of the JS study has a port.
     for w in &js.workloads {
         assert!(

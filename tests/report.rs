@@ -29,14 +29,8 @@ fn measured_run(dir: &Path, name: &str, plan: &str) -> std::path::PathBuf {
 /// A paired.csv for every measured invocation: a RAPL-like channel and a model (estimated) channel.
 fn write_paired(run: &Path) {
     let mut writer = csv::Writer::from_path(run.join("paired.csv")).unwrap();
-    for r in rows(run)
-        .iter()
-        .filter(|r| !r.warmup && r.status == Status::Ok)
-    {
-        for (probe, channel, watts, estimated) in [
-            ("rapl", "package-0", 25.0, false),
-            ("model", "cpu", 15.0, true),
-        ] {
+    for r in rows(run).iter().filter(|r| !r.warmup && r.status == Status::Ok) {
+        for (probe, channel, watts, estimated) in [("rapl", "package-0", 25.0, false), ("model", "cpu", 15.0, true)] {
             writer
                 .serialize(paired_row(r, probe, channel, watts, estimated))
                 .unwrap();
@@ -45,13 +39,7 @@ fn write_paired(run: &Path) {
     writer.flush().unwrap();
 }
 
-fn paired_row(
-    r: &InvocationRecord,
-    probe: &str,
-    channel: &str,
-    watts: f64,
-    estimated: bool,
-) -> PairedRecord {
+fn paired_row(r: &InvocationRecord, probe: &str, channel: &str, watts: f64, estimated: bool) -> PairedRecord {
     let seconds = r.latency_ns as f64 * 1e-9;
     PairedRecord {
         workload: r.workload.clone(),
@@ -142,11 +130,7 @@ fn report_on_a_run_with_energy_writes_three_files_every_plot_and_labels_estimate
     // The JIT's cold start compiles with Cranelift: tens of milliseconds against well under one for AoT.
     let jit_cold = comparisons
         .iter()
-        .find(|c| {
-            c["runtime"] == "wasmtime-jit"
-                && c["mode"] == "cold"
-                && c["metric"]["kind"] == "latency"
-        })
+        .find(|c| c["runtime"] == "wasmtime-jit" && c["mode"] == "cold" && c["metric"]["kind"] == "latency")
         .unwrap();
     assert_eq!(jit_cold["verdict"], "slower", "{jit_cold}");
     // Figures: a CDF and a distribution per (workload, input, mode), a scatter per channel too.
@@ -163,12 +147,7 @@ fn report_on_a_run_with_energy_writes_three_files_every_plot_and_labels_estimate
         assert!(html.contains(&format!("id=\"{id}\"")), "{id} in the HTML");
     }
     // Self-contained: nothing to load (the SVG namespace URI is a name, not a request).
-    assert!(
-        !html.contains("src=")
-            && !html.contains("<link")
-            && !html.contains("<script")
-            && !html.contains("url(")
-    );
+    assert!(!html.contains("src=") && !html.contains("<link") && !html.contains("<script") && !html.contains("url("));
     // Every figure of the model channel says it is estimated, and so does every energy row from it.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     for line in md.lines().filter(|l| l.contains("model/cpu")) {
@@ -181,8 +160,7 @@ fn report_on_a_run_with_energy_writes_three_files_every_plot_and_labels_estimate
         .filter(|f| f["id"].as_str().unwrap().contains("model-cpu"))
     {
         assert!(
-            f["title"].as_str().unwrap().contains("estimated")
-                && f["y_label"].as_str().unwrap().contains("estimated"),
+            f["title"].as_str().unwrap().contains("estimated") && f["y_label"].as_str().unwrap().contains("estimated"),
             "{f}"
         );
     }
@@ -196,20 +174,11 @@ fn latency_only_partial_run_reports_its_incomplete_groups() {
     // Cut the run short as a crash would: drop the last 15 rows and mark the manifest partial.
     let text = std::fs::read_to_string(run.join("invocations.csv")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    std::fs::write(
-        run.join("invocations.csv"),
-        lines[..lines.len() - 15].join("\n") + "\n",
-    )
-    .unwrap();
-    let mut manifest: Value =
-        serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    std::fs::write(run.join("invocations.csv"), lines[..lines.len() - 15].join("\n") + "\n").unwrap();
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
     manifest["status"] = "partial".into();
     manifest["status_reason"] = "interrupted (Ctrl-C)".into();
-    std::fs::write(
-        run.join("manifest.json"),
-        serde_json::to_vec(&manifest).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(run.join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
 
     let out = dir.path().join("report");
     let output = report(&[&run], "native", &out);
@@ -222,9 +191,7 @@ fn latency_only_partial_run_reports_its_incomplete_groups() {
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        md.contains("## Incomplete groups")
-            && md.contains("partial")
-            && md.contains("latency only"),
+        md.contains("## Incomplete groups") && md.contains("partial") && md.contains("latency only"),
         "{md}"
     );
     assert!(
@@ -259,9 +226,7 @@ fn bad_input_gives_errors_that_say_what_is_there() {
     assert!(!output.status.success());
     let err = stderr(&output);
     assert!(
-        err.contains("different plans")
-            && err.contains("modes cold,warm")
-            && err.contains("modes warm;"),
+        err.contains("different plans") && err.contains("modes cold,warm") && err.contains("modes warm;"),
         "{err}"
     );
 
@@ -283,11 +248,7 @@ fn bad_input_gives_errors_that_say_what_is_there() {
     );
 
     let output = report(&[dir.path()], "native", &out);
-    assert!(
-        stderr(&output).contains("not a run directory"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("not a run directory"), "{}", stderr(&output));
 }
 
 #[test]
@@ -308,15 +269,9 @@ fn export_over_two_runs_gives_one_tidy_dataset() {
     assert!(output.status.success(), "{}", stderr(&output));
 
     let mut reader = csv::Reader::from_path(&file).unwrap();
-    let header: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
     assert_eq!(header, harness_analysis::export::ExportRecord::COLUMNS);
-    let rows: Vec<harness_analysis::export::ExportRecord> =
-        reader.deserialize().collect::<Result<_, _>>().unwrap();
+    let rows: Vec<harness_analysis::export::ExportRecord> = reader.deserialize().collect::<Result<_, _>>().unwrap();
     assert_eq!(
         rows.len(),
         40 * 2 + 40,

@@ -18,9 +18,7 @@ fn render(page: &Path, profile: &Path) -> (String, Vec<String>) {
                 .output()
                 .is_ok_and(|o| o.status.success())
         })
-        .expect(
-            "chromium is not installed: run scripts/setup-browser.sh (scripts/setup.sh does it)",
-        );
+        .expect("chromium is not installed: run scripts/setup-browser.sh (scripts/setup.sh does it)");
     let output = Command::new("timeout")
         .args([
             "120",
@@ -47,10 +45,7 @@ fn render(page: &Path, profile: &Path) -> (String, Vec<String>) {
         .filter(|l| l.contains(":CONSOLE"))
         .map(str::to_owned)
         .collect();
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        console,
-    )
+    (String::from_utf8_lossy(&output.stdout).into_owned(), console)
 }
 
 /// Whether the DOM holds `<figure ... id="id">` with an `<svg` inside it.
@@ -77,10 +72,7 @@ fn the_console_check_catches_errors() {
     std::fs::write(&page, "<!DOCTYPE html><html><body><figure id=\"x\"></figure><script>console.error('boom'); undefinedFunction();</script></body></html>").unwrap();
     let (dom, console) = render(&page, &dir.path().join("profile"));
     assert!(console.iter().any(|l| l.contains("boom")), "{console:?}");
-    assert!(
-        console.iter().any(|l| l.contains("undefinedFunction")),
-        "{console:?}"
-    );
+    assert!(console.iter().any(|l| l.contains("undefinedFunction")), "{console:?}");
     assert!(!figure_has_svg(&dom, "x"));
 }
 
@@ -134,8 +126,7 @@ fn report_html_renders_without_console_errors_and_with_every_plot() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
 
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let ids: Vec<String> = results["figures"]
         .as_array()
         .unwrap()
@@ -154,10 +145,7 @@ fn report_html_renders_without_console_errors_and_with_every_plot() {
     );
     assert!(dom.contains("<h1>harness report</h1>"), "the page rendered");
     for id in &ids {
-        assert!(
-            figure_has_svg(&dom, id),
-            "plot {id} missing from the rendered DOM"
-        );
+        assert!(figure_has_svg(&dom, id), "plot {id} missing from the rendered DOM");
     }
     for kind in ["latency-cdf-", "latency-distribution-", "energy-scatter-"] {
         assert!(ids.iter().any(|id| id.starts_with(kind)), "{kind}");

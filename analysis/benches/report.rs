@@ -10,8 +10,7 @@
 use harness_analysis::load::load_run;
 use harness_analysis::report::{ReportOptions, build_report, write_report};
 use harness_data::{
-    Anchor, EnergyQuality, HostFingerprint, InvocationRecord, Manifest, Mode, PairedRecord,
-    RunStatus, Status,
+    Anchor, EnergyQuality, HostFingerprint, InvocationRecord, Manifest, Mode, PairedRecord, RunStatus, Status,
 };
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -31,10 +30,8 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
     for (w, workload) in WORKLOADS.iter().enumerate() {
         for (r, runtime) in RUNTIMES.iter().enumerate() {
             for mode in Mode::ALL {
-                let typical = 50_000.0
-                    * (1.0 + w as f64)
-                    * (1.0 + r as f64 * 0.7)
-                    * if mode == Mode::Cold { 4.0 } else { 1.0 };
+                let typical =
+                    50_000.0 * (1.0 + w as f64) * (1.0 + r as f64 * 0.7) * if mode == Mode::Cold { 4.0 } else { 1.0 };
                 let mut batch = None;
                 for iteration in 0..=PER_GROUP {
                     let warmup = iteration == 0;
@@ -134,12 +131,11 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         probes: vec![],
         energy_estimated: false,
         batching: vec![],
+        baseline_before_ns: None,
+        baseline_after_ns: None,
+        calibration_busy_ns: vec![],
     };
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
     measured
 }
 

@@ -136,12 +136,8 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
 
 /// The CSV bytes of an export (header first, even when there are no rows).
 pub fn to_csv(rows: &[ExportRecord]) -> Vec<u8> {
-    let mut writer = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    writer
-        .write_record(ExportRecord::COLUMNS)
-        .expect("writing to memory");
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    writer.write_record(ExportRecord::COLUMNS).expect("writing to memory");
     for row in rows {
         writer.serialize(row).expect("writing to memory");
     }

@@ -8,25 +8,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{path}: not a run directory (no {missing}); a run directory holds manifest.json and invocations.csv"
-    )]
-    NotARun {
-        path: PathBuf,
-        missing: &'static str,
-    },
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a run directory (no {missing}); a run directory holds manifest.json and invocations.csv")]
+    NotARun { path: PathBuf, missing: &'static str },
     #[error("{path}: invalid manifest: {message}")]
     Manifest { path: PathBuf, message: String },
     #[error("{path}:{line}: {message}")]
-    Csv {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
+    Csv { path: PathBuf, line: u64, message: String },
 }
 
 /// One run directory as read from disk.
@@ -102,13 +90,11 @@ pub fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, LoadError> {
             Err(e) => return Err(csv_error(path, e)),
         }
         let line = record.position().map_or(0, |p| p.line());
-        let row = record
-            .deserialize(Some(&headers))
-            .map_err(|e| LoadError::Csv {
-                path: path.to_path_buf(),
-                line,
-                message: describe_csv_error(&e, &headers, Some(&record)),
-            })?;
+        let row = record.deserialize(Some(&headers)).map_err(|e| LoadError::Csv {
+            path: path.to_path_buf(),
+            line,
+            message: describe_csv_error(&e, &headers, Some(&record)),
+        })?;
         rows.push(row);
     }
     Ok(rows)
@@ -133,11 +119,7 @@ fn csv_error(path: &Path, error: csv::Error) -> LoadError {
 
 /// The csv crate's message, with the column where it is known. serde reports an unknown enum variant without
 /// the field, so the column is then found by the value the message quotes.
-fn describe_csv_error(
-    error: &csv::Error,
-    headers: &csv::StringRecord,
-    record: Option<&csv::StringRecord>,
-) -> String {
+fn describe_csv_error(error: &csv::Error, headers: &csv::StringRecord, record: Option<&csv::StringRecord>) -> String {
     match error.kind() {
         csv::ErrorKind::Deserialize { err, .. } => {
             let quoted = err.kind().to_string();
@@ -147,18 +129,13 @@ fn describe_csv_error(
                 record?.iter().position(|field| field == value)
             });
             match column {
-                Some(i) => format!(
-                    "column {} ({}): {}",
-                    i + 1,
-                    headers.get(i).unwrap_or("?"),
-                    err.kind()
-                ),
+                Some(i) => format!("column {} ({}): {}", i + 1, headers.get(i).unwrap_or("?"), err.kind()),
                 None => err.kind().to_string(),
             }
         }
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("{len} fields where the header has {expected_len}"),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("{len} fields where the header has {expected_len}")
+        }
         _ => error.to_string(),
     }
 }

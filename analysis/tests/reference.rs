@@ -17,11 +17,7 @@ fn fixtures() -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
 }
 
 fn f(v: &Value, key: &str) -> f64 {
@@ -78,18 +74,8 @@ fn brunner_munzel_matches_scipy() {
         match case.get("brunner_munzel") {
             Some(reference) => {
                 let result = result.unwrap_or_else(|| panic!("{name}: defined in SciPy"));
-                close(
-                    result.statistic,
-                    f(reference, "w"),
-                    1e-9,
-                    &format!("{name} W"),
-                );
-                close(
-                    result.p_value,
-                    f(reference, "p"),
-                    1e-6,
-                    &format!("{name} p"),
-                );
+                close(result.statistic, f(reference, "w"), 1e-9, &format!("{name} W"));
+                close(result.p_value, f(reference, "p"), 1e-6, &format!("{name} p"));
                 checked += 1;
             }
             // SciPy gives NaN for complete separation (zero placement variance): undefined here too.
@@ -144,8 +130,7 @@ fn ranks_quantiles_and_fences_match_numpy_and_scipy() {
             close(*actual, expected, 1e-12, &format!("{name} fences"));
         }
         let counts = [o.low_severe, o.low_mild, o.high_mild, o.high_severe];
-        let expected = ["low_severe", "low_mild", "high_mild", "high_severe"]
-            .map(|k| t[k].as_u64().unwrap() as usize);
+        let expected = ["low_severe", "low_mild", "high_mild", "high_severe"].map(|k| t[k].as_u64().unwrap() as usize);
         assert_eq!(counts, expected, "{name} outlier counts");
         assert_eq!(o.flagged.len(), o.total());
     }
@@ -170,14 +155,8 @@ fn bootstrap_interval_agrees_with_scipy_within_monte_carlo_error() {
         };
         let name = case["name"].as_str().unwrap();
         let (x, y) = (floats(&case["x"]), floats(&case["y"]));
-        let interval = ratio_of_medians(
-            &Clustered::singletons(&x),
-            &Clustered::singletons(&y),
-            20_000,
-            0.95,
-            7,
-        )
-        .unwrap();
+        let interval =
+            ratio_of_medians(&Clustered::singletons(&x), &Clustered::singletons(&y), 20_000, 0.95, 7).unwrap();
         close(
             interval.estimate,
             f(reference, "estimate"),
@@ -204,22 +183,8 @@ fn bootstrap_interval_agrees_with_scipy_within_monte_carlo_error() {
 fn bootstrap_is_seeded_and_resamples_whole_batches() {
     let x: Vec<f64> = (0..200).map(|i| 100.0 + (i % 17) as f64).collect();
     let y: Vec<f64> = (0..200).map(|i| 110.0 + (i % 13) as f64).collect();
-    let a = ratio_of_medians(
-        &Clustered::singletons(&x),
-        &Clustered::singletons(&y),
-        500,
-        0.95,
-        1,
-    )
-    .unwrap();
-    let b = ratio_of_medians(
-        &Clustered::singletons(&x),
-        &Clustered::singletons(&y),
-        500,
-        0.95,
-        1,
-    )
-    .unwrap();
+    let a = ratio_of_medians(&Clustered::singletons(&x), &Clustered::singletons(&y), 500, 0.95, 1).unwrap();
+    let b = ratio_of_medians(&Clustered::singletons(&x), &Clustered::singletons(&y), 500, 0.95, 1).unwrap();
     assert_eq!(a, b, "same seed, same interval");
     // Batches whose means differ a lot but are internally identical: resampled as 4 units, the interval must be
     // much wider than if the 400 values were independent.

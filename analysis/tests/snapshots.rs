@@ -59,31 +59,21 @@ fn fixture_run() -> Run {
         for (mode, cold_factor) in [(Mode::Cold, 5.0), (Mode::Warm, 1.0)] {
             for iteration in 0..=12u32 {
                 // Deterministic spread, one slow outlier per group.
-                let jitter = [
-                    0.0, 3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 40.0,
-                ][iteration as usize];
+                let jitter = [0.0, 3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 40.0][iteration as usize];
                 let latency = (200_000.0 * scale * cold_factor * (1.0 + jitter / 100.0)) as u64;
                 let status = if runtime == "wasmi" && mode == Mode::Cold && iteration == 7 {
                     Status::Trap
                 } else {
                     Status::Ok
                 };
-                invocations.push(invocation(
-                    runtime, mode, iteration, sequence, latency, status,
-                ));
+                invocations.push(invocation(runtime, mode, iteration, sequence, latency, status));
                 sequence += 1;
             }
         }
     }
     let mut paired = Vec::new();
-    for r in invocations
-        .iter()
-        .filter(|r| !r.warmup && r.status == Status::Ok)
-    {
-        for (probe, channel, watts, estimated) in [
-            ("rapl", "package-0", 30.0, false),
-            ("model", "cpu", 12.0, true),
-        ] {
+    for r in invocations.iter().filter(|r| !r.warmup && r.status == Status::Ok) {
+        for (probe, channel, watts, estimated) in [("rapl", "package-0", 30.0, false), ("model", "cpu", 12.0, true)] {
             let seconds = r.latency_ns as f64 * 1e-9;
             paired.push(PairedRecord {
                 workload: r.workload.clone(),
@@ -145,6 +135,9 @@ fn fixture_run() -> Run {
             probes: vec![],
             energy_estimated: false,
             batching: vec![],
+            baseline_before_ns: None,
+            baseline_after_ns: None,
+            calibration_busy_ns: vec![],
         },
         invocations,
         paired: Some(paired),
@@ -200,11 +193,7 @@ fn json_snapshot() {
 #[test]
 fn html_snapshot() {
     let report = build_report(&[fixture_run()], &options()).unwrap();
-    let svgs: Vec<String> = report
-        .figures
-        .iter()
-        .map(|f| plots::render_svg(f).unwrap())
-        .collect();
+    let svgs: Vec<String> = report.figures.iter().map(|f| plots::render_svg(f).unwrap()).collect();
     check_snapshot("report.html", &render_html(&report, &svgs));
 }
 
@@ -239,11 +228,7 @@ fn estimated_energy_is_labelled_wherever_it_appears() {
         .find(|g| g.key.runtime == "wasmi" && g.key.mode == Mode::Cold)
         .unwrap();
     assert_eq!(
-        (
-            wasmi_cold.measured,
-            wasmi_cold.ok,
-            wasmi_cold.failed.get("trap")
-        ),
+        (wasmi_cold.measured, wasmi_cold.ok, wasmi_cold.failed.get("trap")),
         (12, 11, Some(&1))
     );
     // The slow invocation is flagged, not dropped.

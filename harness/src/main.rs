@@ -84,9 +84,7 @@ struct WorkloadsArgs {
 /// Statistics of one or more runs of one plan against a baseline runtime: report.md, a self-contained
 /// report.html with plots, results.json, and each plot as an SVG file.
 #[derive(Args)]
-#[command(
-    after_help = "Example:\n  harness report runs/xeon-2026-11-23 --baseline wasmtime-aot --out report/"
-)]
+#[command(after_help = "Example:\n  harness report runs/xeon-2026-11-23 --baseline wasmtime-aot --out report/")]
 struct ReportArgs {
     /// Run directories (each holds manifest.json and invocations.csv, and paired.csv when probes ran).
     #[arg(required = true)]
@@ -190,7 +188,6 @@ fn render_probes(found: &[harness_probes::Discovery]) -> String {
     out
 }
 
-
 fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<harness_analysis::load::Run>> {
     dirs.iter()
         .map(|dir| harness_analysis::load::load_run(dir).map_err(anyhow::Error::from))
@@ -234,8 +231,7 @@ fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         .iter()
         .flat_map(|run| export_rows(run, args.device.as_deref()))
         .collect();
-    std::fs::write(&args.out, to_csv(&rows))
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    std::fs::write(&args.out, to_csv(&rows)).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
         "export: {} rows from {} runs in {}",
         rows.len(),

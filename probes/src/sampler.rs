@@ -210,6 +210,20 @@ mod tests {
     use crate::testing::FakePowercap;
 
     #[test]
+    fn a_rapl_source_that_never_moves_is_refused() {
+        let fake = FakePowercap::new();
+        fake.zone("intel-rapl:0", "package-0", 1 << 30, 12345);
+        let err = open(&RaplOptions {
+            sysfs_root: fake.root().into(),
+            interval_ms: 1.0,
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("did not move"), "{err}");
+    }
+
+    #[test]
     fn streams_rapl_samples_on_the_run_clock_with_gaps() {
         let fake = FakePowercap::new();
         fake.zone("intel-rapl:0", "package-0", 1 << 30, 0);

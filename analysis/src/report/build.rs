@@ -106,10 +106,7 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
     let tested: Vec<usize> = (0..comparisons.len())
         .filter(|&i| comparisons[i].test.is_some())
         .collect();
-    let p_values: Vec<f64> = tested
-        .iter()
-        .map(|&i| comparisons[i].test.unwrap().p_value)
-        .collect();
+    let p_values: Vec<f64> = tested.iter().map(|&i| comparisons[i].test.unwrap().p_value).collect();
     for (&i, p) in tested.iter().zip(holm(&p_values)) {
         comparisons[i].p_holm = Some(p);
     }
@@ -170,9 +167,7 @@ fn run_info(run: &Run) -> RunInfo {
     }
 }
 
-fn measured_ok<'a>(
-    g: &'a Gathered,
-) -> impl Iterator<Item = &'a (&'a str, &'a InvocationRecord)> + 'a {
+fn measured_ok<'a>(g: &'a Gathered) -> impl Iterator<Item = &'a (&'a str, &'a InvocationRecord)> + 'a {
     g.invocations
         .iter()
         .filter(|(_, r)| !r.warmup && r.status == Status::Ok)
@@ -188,10 +183,7 @@ fn group_report(key: &GroupKey, g: &Gathered) -> GroupReport {
     }
     let ok: Vec<_> = measured_ok(g).collect();
     let latencies: Vec<f64> = ok.iter().map(|(_, r)| r.latency_ns as f64).collect();
-    let batches: BTreeSet<(&str, u64)> = ok
-        .iter()
-        .filter_map(|(run, r)| r.batch.map(|b| (*run, b)))
-        .collect();
+    let batches: BTreeSet<(&str, u64)> = ok.iter().filter_map(|(run, r)| r.batch.map(|b| (*run, b))).collect();
     let outliers = tukey_outliers(&latencies).map(|o| LatencyOutliers {
         fences_ns: o.fences,
         low_severe: o.low_severe,
@@ -253,9 +245,8 @@ fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 *quality.entry(name).or_insert(0) += 1;
             }
             let used: Vec<&&PairedRecord> = rows.iter().filter(|r| usable(r).is_some()).collect();
-            let collect = |f: &dyn Fn(&PairedRecord) -> Option<f64>| {
-                used.iter().filter_map(|r| f(r)).collect::<Vec<f64>>()
-            };
+            let collect =
+                |f: &dyn Fn(&PairedRecord) -> Option<f64>| used.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
             let baselines: Vec<f64> = rows.iter().filter_map(|r| r.baseline_w).collect();
             ChannelEnergy {
                 probe: probe.into(),
@@ -270,8 +261,7 @@ fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 net_j: describe(&collect(&|r| r.net_j)),
                 power_w: describe(&collect(&|r| r.power_w)),
                 edp_js: describe(&collect(&|r| r.gross_j.map(|e| e * r.latency_ns * 1e-9))),
-                baseline_w: (!baselines.is_empty())
-                    .then(|| baselines.iter().sum::<f64>() / baselines.len() as f64),
+                baseline_w: (!baselines.is_empty()).then(|| baselines.iter().sum::<f64>() / baselines.len() as f64),
             }
         })
         .collect()
@@ -283,10 +273,7 @@ fn latency_clusters(g: &Gathered) -> Clustered {
     let mut clusters = Vec::new();
     for (run, r) in measured_ok(g) {
         match r.batch {
-            Some(b) => batched
-                .entry((run, b))
-                .or_default()
-                .push(r.latency_ns as f64),
+            Some(b) => batched.entry((run, b)).or_default().push(r.latency_ns as f64),
             None => clusters.push(vec![r.latency_ns as f64]),
         }
     }
@@ -368,12 +355,7 @@ fn comparison(
     }
 }
 
-fn compare(
-    key: &GroupKey,
-    candidate: &Gathered,
-    baseline: &Gathered,
-    options: &ReportOptions,
-) -> Vec<Comparison> {
+fn compare(key: &GroupKey, candidate: &Gathered, baseline: &Gathered, options: &ReportOptions) -> Vec<Comparison> {
     let mut out = vec![comparison(
         key,
         options,
@@ -386,8 +368,7 @@ fn compare(
         let Some(base_rows) = base_channels.get(&(probe, channel)) else {
             continue;
         };
-        let energies =
-            |rows: &[&PairedRecord]| rows.iter().filter_map(|r| usable(r)).collect::<Vec<f64>>();
+        let energies = |rows: &[&PairedRecord]| rows.iter().filter_map(|r| usable(r)).collect::<Vec<f64>>();
         let estimated = rows
             .iter()
             .chain(base_rows)
@@ -435,8 +416,7 @@ pub fn verdict(c: &Comparison, options: &ReportOptions) -> Verdict {
 /// Per (workload, input, mode), per runtime: ok latencies in ns.
 pub(super) type Latencies = BTreeMap<(String, String, Mode), BTreeMap<String, Vec<f64>>>;
 /// Per (workload, input, mode, probe/channel), per runtime: (latency ns, gross J per invocation) and whether estimated.
-pub(super) type EnergyPoints =
-    BTreeMap<(String, String, Mode, String), (bool, BTreeMap<String, Vec<[f64; 2]>>)>;
+pub(super) type EnergyPoints = BTreeMap<(String, String, Mode, String), (bool, BTreeMap<String, Vec<[f64; 2]>>)>;
 
 fn gathered_latencies(gathered: &BTreeMap<GroupKey, Gathered>) -> Latencies {
     let mut out: Latencies = BTreeMap::new();
@@ -535,10 +515,7 @@ mod tests {
             verdict(&comparison(energy.clone(), 0.5, 0.6, 0.001), &o),
             Verdict::LessEnergy
         );
-        assert_eq!(
-            verdict(&comparison(energy, 1.5, 1.6, 0.001), &o),
-            Verdict::MoreEnergy
-        );
+        assert_eq!(verdict(&comparison(energy, 1.5, 1.6, 0.001), &o), Verdict::MoreEnergy);
         // Significant but the interval crosses 1, or one-sided but not significant after Holm.
         assert_eq!(
             verdict(&comparison(Metric::Latency, 0.9, 1.1, 0.001), &o),

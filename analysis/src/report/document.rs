@@ -131,17 +131,9 @@ pub fn layout(report: &Report) -> Vec<Block> {
     if !report.incomplete.is_empty() {
         blocks.push(Block::Heading(2, "Incomplete groups".into()));
         blocks.push(Block::Table {
-            header: [
-                "run",
-                "workload",
-                "input",
-                "runtime",
-                "mode",
-                "measured",
-                "scheduled",
-            ]
-            .map(String::from)
-            .to_vec(),
+            header: ["run", "workload", "input", "runtime", "mode", "measured", "scheduled"]
+                .map(String::from)
+                .to_vec(),
             rows: report
                 .incomplete
                 .iter()
@@ -211,11 +203,7 @@ fn latency_table(groups: &[&GroupReport]) -> Block {
             let mut row = vec![
                 g.key.runtime.clone(),
                 g.ok.to_string(),
-                if failed.is_empty() {
-                    "0".into()
-                } else {
-                    failed
-                },
+                if failed.is_empty() { "0".into() } else { failed },
             ];
             match &g.latency_ns {
                 Some(s) => row.extend([
@@ -242,18 +230,13 @@ fn latency_table(groups: &[&GroupReport]) -> Block {
                     })
                     .unwrap_or_else(|| "-".into()),
             );
-            row.push(
-                g.batches
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|| "-".into()),
-            );
+            row.push(g.batches.map(|b| b.to_string()).unwrap_or_else(|| "-".into()));
             row
         })
         .collect();
     Block::Table {
         header: [
-            "runtime", "n", "failed", "median", "mean", "p5", "p25", "p75", "p95", "p99", "CV",
-            "outliers", "batches",
+            "runtime", "n", "failed", "median", "mean", "p5", "p25", "p75", "p95", "p99", "CV", "outliers", "batches",
         ]
         .map(String::from)
         .to_vec(),
@@ -322,10 +305,7 @@ fn comparison_table(comparisons: &[&Comparison]) -> Block {
                 c.runtime.clone(),
                 c.metric.label(),
                 format!("{} vs {}", c.n_candidate, c.n_baseline),
-                c.ratio_of_medians
-                    .as_ref()
-                    .map(ratio)
-                    .unwrap_or_else(|| "-".into()),
+                c.ratio_of_medians.as_ref().map(ratio).unwrap_or_else(|| "-".into()),
                 c.test
                     .map(|t| {
                         match t.test {

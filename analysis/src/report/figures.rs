@@ -27,9 +27,7 @@ fn picks(n: usize, k: usize) -> Vec<usize> {
     if n <= k {
         return (0..n).collect();
     }
-    (0..k)
-        .map(|j| (j * (n - 1) + (k - 1) / 2) / (k - 1))
-        .collect()
+    (0..k).map(|j| (j * (n - 1) + (k - 1) / 2) / (k - 1)).collect()
 }
 
 pub fn slug(parts: &[&str]) -> String {
@@ -56,9 +54,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         let typical = by_runtime.values().map(|v| median(v)).fold(0.0, f64::max);
         let (unit, factor) = scale(typical, &TIME_UNITS);
         let all = by_runtime.values().flatten();
-        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let log_x = lo > 0.0 && hi / lo > 20.0;
         let cdf = by_runtime
             .iter()
@@ -91,11 +87,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
             .iter()
             .filter_map(|(runtime, values)| {
                 let s = describe(values)?;
-                let tails: Vec<f64> = values
-                    .iter()
-                    .copied()
-                    .filter(|v| *v < s.p5 || *v > s.p95)
-                    .collect();
+                let tails: Vec<f64> = values.iter().copied().filter(|v| *v < s.p5 || *v > s.p95).collect();
                 Some(BoxStats {
                     label: runtime.clone(),
                     p5: s.p5 / factor,
@@ -132,9 +124,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         let (t_unit, t_factor) = scale(typical_t, &TIME_UNITS);
         let (e_unit, e_factor) = scale(typical_e, &ENERGY_UNITS);
         let ts = by_runtime.values().flatten().map(|p| p[0]);
-        let (lo, hi) = ts.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+        let (lo, hi) = ts.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
         let series = by_runtime
             .iter()
             .map(|(runtime, points)| Series {
@@ -154,11 +144,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
             ),
             x_label: format!(
                 "latency ({t_unit}){}",
-                if lo > 0.0 && hi / lo > 20.0 {
-                    ", log scale"
-                } else {
-                    ""
-                }
+                if lo > 0.0 && hi / lo > 20.0 { ", log scale" } else { "" }
             ),
             y_label: format!("gross energy per invocation ({e_unit}){estimated_label}"),
             log_x: lo > 0.0 && hi / lo > 20.0,

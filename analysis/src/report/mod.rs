@@ -17,10 +17,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Plot(#[from] plots::PlotError),
 }
@@ -35,11 +32,7 @@ pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>, WriteEr
         move |source| WriteError::Io { path, source }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let svgs: Vec<String> = report
-        .figures
-        .iter()
-        .map(plots::render_svg)
-        .collect::<Result<_, _>>()?;
+    let svgs: Vec<String> = report.figures.iter().map(plots::render_svg).collect::<Result<_, _>>()?;
     let mut written = Vec::new();
     let mut write = |name: &str, bytes: &[u8]| -> Result<(), WriteError> {
         let path = out.join(name);
@@ -49,10 +42,7 @@ pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>, WriteEr
     };
     write(REPORT_FILES[0], render::render_json(report).as_bytes())?;
     write(REPORT_FILES[1], render::render_markdown(report).as_bytes())?;
-    write(
-        REPORT_FILES[2],
-        render::render_html(report, &svgs).as_bytes(),
-    )?;
+    write(REPORT_FILES[2], render::render_html(report, &svgs).as_bytes())?;
     for (figure, svg) in report.figures.iter().zip(&svgs) {
         write(&format!("{}.svg", figure.id), svg.as_bytes())?;
     }

@@ -78,9 +78,7 @@ fn x_of(figure: &Figure, v: f64) -> f64 {
 fn x_range(figure: &Figure, values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values
         .map(|v| x_of(figure, v))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !lo.is_finite() {
         return 0.0..1.0;
     }
@@ -111,10 +109,7 @@ fn draw(figure: &Figure, svg: &mut String) -> Result<(), String> {
     match &figure.data {
         FigureData::LatencyCdf { series } | FigureData::EnergyScatter { series } => {
             let is_cdf = matches!(figure.data, FigureData::LatencyCdf { .. });
-            let xs = x_range(
-                figure,
-                series.iter().flat_map(|s| s.points.iter().map(|p| p[0])),
-            );
+            let xs = x_range(figure, series.iter().flat_map(|s| s.points.iter().map(|p| p[0])));
             let y_max = if is_cdf {
                 1.0
             } else {
@@ -146,16 +141,12 @@ fn draw(figure: &Figure, svg: &mut String) -> Result<(), String> {
                 let drawn = if is_cdf {
                     chart.draw_series(LineSeries::new(mapped, c.stroke_width(2)))
                 } else {
-                    chart.draw_series(
-                        mapped.map(|(x, y)| Circle::new((x, y), 3, c.mix(0.6).filled())),
-                    )
+                    chart.draw_series(mapped.map(|(x, y)| Circle::new((x, y), 3, c.mix(0.6).filled())))
                 };
                 drawn
                     .map_err(|e| e.to_string())?
                     .label(label.as_str())
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 4), (x + 14, y + 4)], c.filled())
-                    });
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], c.filled()));
             }
             chart
                 .configure_series_labels()
@@ -183,11 +174,9 @@ fn draw_boxes(
     let n = boxes.len().max(1);
     let xs = x_range(
         figure,
-        boxes.iter().flat_map(|b| {
-            [b.p5, b.p95, b.mean]
-                .into_iter()
-                .chain(b.tail_points.iter().copied())
-        }),
+        boxes
+            .iter()
+            .flat_map(|b| [b.p5, b.p95, b.mean].into_iter().chain(b.tail_points.iter().copied())),
     );
     let labels: Vec<String> = boxes.iter().map(|b| b.label.clone()).collect();
     let y_formatter = move |v: &f64| {
@@ -219,9 +208,7 @@ fn draw_boxes(
     for (i, b) in boxes.iter().enumerate() {
         let c = colour(&b.label, i);
         let y = i as f64;
-        let line = |x0: f64, y0: f64, x1: f64, y1: f64| {
-            PathElement::new(vec![(x0, y0), (x1, y1)], c.stroke_width(2))
-        };
+        let line = |x0: f64, y0: f64, x1: f64, y1: f64| PathElement::new(vec![(x0, y0), (x1, y1)], c.stroke_width(2));
         chart
             .draw_series([
                 line(x(b.p5), y, x(b.p25), y),

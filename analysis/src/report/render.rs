@@ -19,9 +19,7 @@ pub fn render_markdown(report: &Report) -> String {
     let mut out = String::new();
     for block in layout(report) {
         match block {
-            Block::Heading(level, text) => {
-                out.push_str(&format!("{} {text}\n\n", "#".repeat(level as usize)))
-            }
+            Block::Heading(level, text) => out.push_str(&format!("{} {text}\n\n", "#".repeat(level as usize))),
             Block::Paragraph(text) => out.push_str(&format!("{text}\n\n")),
             Block::Bullets(items) => {
                 for item in items {
@@ -32,20 +30,13 @@ pub fn render_markdown(report: &Report) -> String {
             Block::Table { header, rows } => {
                 out.push_str(&format!(
                     "| {} |\n",
-                    header
-                        .iter()
-                        .map(|h| md_cell(h))
-                        .collect::<Vec<_>>()
-                        .join(" | ")
+                    header.iter().map(|h| md_cell(h)).collect::<Vec<_>>().join(" | ")
                 ));
                 out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
                 for row in rows {
                     out.push_str(&format!(
                         "| {} |\n",
-                        row.iter()
-                            .map(|c| md_cell(c))
-                            .collect::<Vec<_>>()
-                            .join(" | ")
+                        row.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | ")
                     ));
                 }
                 out.push('\n');
@@ -84,8 +75,7 @@ figcaption{font-size:0.8rem;color:#555}.note{background:#fff8e1;padding:0.5rem 1
 
 /// Self-contained HTML. `svgs[i]` is figure `i` drawn by `plots::render_svg`.
 pub fn render_html(report: &Report, svgs: &[String]) -> String {
-    let mut out =
-        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     out.push_str(&format!(
         "<title>harness report: baseline {}</title>\n",
@@ -94,9 +84,7 @@ pub fn render_html(report: &Report, svgs: &[String]) -> String {
     out.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
     for block in layout(report) {
         match block {
-            Block::Heading(level, text) => {
-                out.push_str(&format!("<h{level}>{}</h{level}>\n", escape_html(&text)))
-            }
+            Block::Heading(level, text) => out.push_str(&format!("<h{level}>{}</h{level}>\n", escape_html(&text))),
             Block::Paragraph(text) => out.push_str(&format!("<p>{}</p>\n", escape_html(&text))),
             Block::Bullets(items) => {
                 out.push_str("<ul class=\"note\">\n");
@@ -131,10 +119,7 @@ pub fn render_html(report: &Report, svgs: &[String]) -> String {
                     .unwrap_or(svg);
                 let svg = svg.replacen(
                     "<svg ",
-                    &format!(
-                        "<svg role=\"img\" aria-label=\"{}\" ",
-                        escape_html(&f.title)
-                    ),
+                    &format!("<svg role=\"img\" aria-label=\"{}\" ", escape_html(&f.title)),
                     1,
                 );
                 out.push_str(&format!(

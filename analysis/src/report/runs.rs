@@ -32,11 +32,7 @@ fn plan_summary(plan: &serde_json::Value) -> String {
     let list = |field: &str| match plan.get(field) {
         Some(serde_json::Value::Array(items)) => items
             .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            })
+            .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
             .collect::<Vec<_>>()
             .join(","),
         Some(other) => other.to_string(),
@@ -51,11 +47,7 @@ fn plan_summary(plan: &serde_json::Value) -> String {
                     w.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
                     w.get("inputs")
                         .and_then(|i| i.as_array())
-                        .map(|i| i
-                            .iter()
-                            .filter_map(|v| v.as_str())
-                            .collect::<Vec<_>>()
-                            .join(","))
+                        .map(|i| i.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","))
                         .unwrap_or_default()
                 )
             })
@@ -87,31 +79,19 @@ pub(super) fn incomplete_groups(runs: &[Run]) -> Vec<Incomplete> {
                 })
                 .unwrap_or_default()
         };
-        let repetitions = plan
-            .get("repetitions")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
+        let repetitions = plan.get("repetitions").and_then(|v| v.as_u64()).unwrap_or(0);
         let mut measured: BTreeMap<GroupKey, u64> = BTreeMap::new();
         for r in run.invocations.iter().filter(|r| !r.warmup) {
             *measured
                 .entry(key_of(&r.workload, &r.input, &r.runtime, r.mode))
                 .or_insert(0) += 1;
         }
-        for w in plan
-            .get("workloads")
-            .and_then(|w| w.as_array())
-            .into_iter()
-            .flatten()
-        {
+        for w in plan.get("workloads").and_then(|w| w.as_array()).into_iter().flatten() {
             let workload = w.get("name").and_then(|n| n.as_str()).unwrap_or_default();
             for input in strings(w.get("inputs")) {
                 for runtime in strings(plan.get("runtimes")) {
                     for mode in strings(plan.get("modes")) {
-                        let mode = if mode == "cold" {
-                            Mode::Cold
-                        } else {
-                            Mode::Warm
-                        };
+                        let mode = if mode == "cold" { Mode::Cold } else { Mode::Warm };
                         let key = key_of(workload, &input, &runtime, mode);
                         let got = measured.get(&key).copied().unwrap_or(0);
                         if got < repetitions {
@@ -160,10 +140,7 @@ pub(super) fn notes(
             notes.push(format!("run {}: energy figures marked \"estimated\" come from a model (CPU time x a declared power curve), not a sensor", run.name));
         }
     }
-    let hosts: BTreeSet<&str> = runs
-        .iter()
-        .map(|r| r.manifest.host.hostname.as_str())
-        .collect();
+    let hosts: BTreeSet<&str> = runs.iter().map(|r| r.manifest.host.hostname.as_str()).collect();
     if hosts.len() > 1 {
         notes.push(format!(
             "the runs come from {} devices ({}) and are pooled per group: report each device separately to compare devices",
@@ -172,7 +149,10 @@ pub(super) fn notes(
         ));
     }
     if !incomplete.is_empty() {
-        notes.push(format!("{} group(s) have fewer measured invocations than the plan scheduled: see \"Incomplete groups\"", incomplete.len()));
+        notes.push(format!(
+            "{} group(s) have fewer measured invocations than the plan scheduled: see \"Incomplete groups\"",
+            incomplete.len()
+        ));
     }
     let mut without_baseline = BTreeSet::new();
     for key in gathered.keys() {
@@ -181,19 +161,11 @@ pub(super) fn notes(
             ..key.clone()
         };
         if !gathered.contains_key(&base) {
-            without_baseline.insert(format!(
-                "{}/{}/{}",
-                key.workload,
-                key.input,
-                key.mode.as_str()
-            ));
+            without_baseline.insert(format!("{}/{}/{}", key.workload, key.input, key.mode.as_str()));
         }
     }
     for cell in without_baseline {
-        notes.push(format!(
-            "{cell}: no {} rows, so no comparisons",
-            options.baseline
-        ));
+        notes.push(format!("{cell}: no {} rows, so no comparisons", options.baseline));
     }
     notes
 }

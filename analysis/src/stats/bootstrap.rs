@@ -37,11 +37,7 @@ fn median_in_place(values: &mut [f64]) -> f64 {
     if n % 2 == 1 {
         upper
     } else {
-        let lower = values[..n / 2]
-            .iter()
-            .copied()
-            .max_by(f64::total_cmp)
-            .unwrap_or(upper);
+        let lower = values[..n / 2].iter().copied().max_by(f64::total_cmp).unwrap_or(upper);
         (lower + upper) / 2.0
     }
 }
@@ -51,12 +47,7 @@ fn median_of(sample: &Clustered) -> f64 {
 }
 
 /// One resampled median: as many clusters as the sample has, drawn with replacement.
-fn resampled_median(
-    sample: &Clustered,
-    flat: Option<&[f64]>,
-    rng: &mut ChaCha8Rng,
-    buffer: &mut Vec<f64>,
-) -> f64 {
+fn resampled_median(sample: &Clustered, flat: Option<&[f64]>, rng: &mut ChaCha8Rng, buffer: &mut Vec<f64>) -> f64 {
     buffer.clear();
     let k = sample.clusters.len();
     match flat {
@@ -87,8 +78,7 @@ pub fn ratio_of_medians(
         return None;
     }
     let estimate = median_of(candidate) / base_median;
-    let flat_candidate: Option<Vec<f64>> =
-        candidate.is_flat().then(|| candidate.values().collect());
+    let flat_candidate: Option<Vec<f64>> = candidate.is_flat().then(|| candidate.values().collect());
     let flat_baseline: Option<Vec<f64>> = baseline.is_flat().then(|| baseline.values().collect());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut buffer = Vec::new();

@@ -8,10 +8,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// `None` when the test is undefined: fewer than 2 values in a sample, or both samples without any
 /// spread of placements (complete separation or all values equal), where the variance estimate is 0.
-pub fn brunner_munzel(
-    candidate: &[f64],
-    baseline: &[f64],
-) -> Result<Option<RankTestResult>, StatsError> {
+pub fn brunner_munzel(candidate: &[f64], baseline: &[f64]) -> Result<Option<RankTestResult>, StatsError> {
     if candidate.is_empty() || baseline.is_empty() {
         return Err(StatsError::Empty);
     }

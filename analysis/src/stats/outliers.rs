@@ -29,17 +29,9 @@ pub fn tukey_outliers(values: &[f64]) -> Option<Outliers> {
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let (q1, q3) = (
-        quantile_sorted(&sorted, 0.25),
-        quantile_sorted(&sorted, 0.75),
-    );
+    let (q1, q3) = (quantile_sorted(&sorted, 0.25), quantile_sorted(&sorted, 0.75));
     let iqr = q3 - q1;
-    let fences = [
-        q1 - 3.0 * iqr,
-        q1 - 1.5 * iqr,
-        q3 + 1.5 * iqr,
-        q3 + 3.0 * iqr,
-    ];
+    let fences = [q1 - 3.0 * iqr, q1 - 1.5 * iqr, q3 + 1.5 * iqr, q3 + 3.0 * iqr];
     let mut outliers = Outliers {
         fences,
         low_severe: 0,

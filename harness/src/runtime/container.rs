@@ -69,8 +69,7 @@ impl ContainerRuntime {
         if removed > 0 {
             eprintln!("removed {removed} container(s) left behind by an earlier harness run");
         }
-        let owner = docker_engine::owner_id(std::process::id())
-            .unwrap_or_else(|| format!("{}:0", std::process::id()));
+        let owner = docker_engine::owner_id(std::process::id()).unwrap_or_else(|| format!("{}:0", std::process::id()));
         let memory_bytes = std::env::var("HARNESS_CONTAINER_MEMORY_MB")
             .ok()
             .and_then(|v| v.parse::<i64>().ok())
@@ -147,14 +146,10 @@ impl ContainerRuntime {
             let waiter = docker.clone();
             let wait_id = id.clone();
             let exit = tokio::spawn(async move {
-                let options = WaitContainerOptionsBuilder::new()
-                    .condition("next-exit")
-                    .build();
+                let options = WaitContainerOptionsBuilder::new().condition("next-exit").build();
                 match waiter.wait_container(&wait_id, Some(options)).next().await {
                     Some(Ok(r)) => Some(r.status_code),
-                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
-                        code, ..
-                    })) => Some(code),
+                    Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Some(code),
                     _ => None,
                 }
             });
@@ -179,11 +174,7 @@ impl ContainerRuntime {
     }
 
     /// Sends one request and reads its response, within the deadline.
-    fn exchange(
-        &self,
-        container: &mut Attached,
-        input: &[u8],
-    ) -> (u64, Result<Response, Failure>, u64) {
+    fn exchange(&self, container: &mut Attached, input: &[u8]) -> (u64, Result<Response, Failure>, u64) {
         let frame = encode_request(input);
         let timeout = self.timeout;
         let sent_ns = monotonic_ns();
@@ -199,9 +190,7 @@ impl ContainerRuntime {
                         return Ok(response);
                     }
                     match container.output.next().await {
-                        Some(Ok(LogOutput::StdOut { message })) => {
-                            container.stdout.extend_from_slice(&message)
-                        }
+                        Some(Ok(LogOutput::StdOut { message })) => container.stdout.extend_from_slice(&message),
                         Some(Ok(LogOutput::StdErr { message })) => {
                             // Only the tail is kept, for error messages.
                             container.stderr.extend_from_slice(&message);
@@ -231,10 +220,7 @@ impl ContainerRuntime {
                 container.exit.abort();
                 (
                     Status::Timeout,
-                    format!(
-                        "container stopped after the {} ms deadline",
-                        self.timeout.as_millis()
-                    ),
+                    format!("container stopped after the {} ms deadline", self.timeout.as_millis()),
                 )
             }
             Failure::Ended(detail) => {
@@ -247,10 +233,7 @@ impl ContainerRuntime {
                 });
                 self.rt.block_on(remove(docker, &container.id));
                 let why = match code {
-                    Some(137) => {
-                        "exit code 137: killed by SIGKILL (out of memory or `docker kill`)"
-                            .to_string()
-                    }
+                    Some(137) => "exit code 137: killed by SIGKILL (out of memory or `docker kill`)".to_string(),
                     Some(c) => format!("exit code {c}"),
                     None => "exit code unknown".to_string(),
                 };
@@ -341,10 +324,7 @@ impl Runtime for ContainerRuntime {
         if let Some(old) = self.warm.remove(workload.name) {
             self.rt.block_on(remove(&self.docker, &old.id));
         }
-        let image = Self::image(workload)
-            .map_err(anyhow::Error::msg)?
-            .tag
-            .clone();
+        let image = Self::image(workload).map_err(anyhow::Error::msg)?.tag.clone();
         let (container, _) = self.start(&image, false)?;
         self.warm.insert(workload.name, container);
         Ok(())

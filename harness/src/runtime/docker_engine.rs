@@ -64,14 +64,11 @@ pub fn connect(rt: &tokio::runtime::Runtime) -> anyhow::Result<Docker> {
     }
     let docker = Docker::connect_with_unix(&socket, 120, &API_VERSION)
         .with_context(|| format!("connecting to the Docker engine at {socket}"))?;
-    let ping =
-        rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), docker.ping()).await });
+    let ping = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), docker.ping()).await });
     match ping {
         Ok(Ok(_)) => Ok(docker),
         Ok(Err(e)) => bail!("the Docker engine at {socket} does not answer: {e}"),
-        Err(_) => bail!(
-            "the Docker engine at {socket} did not answer a ping within 10 s: is dockerd healthy?"
-        ),
+        Err(_) => bail!("the Docker engine at {socket} did not answer a ping within 10 s: is dockerd healthy?"),
     }
 }
 
@@ -102,10 +99,7 @@ fn owner_alive(owner: &str) -> bool {
 /// containers of harness runs still going are left alone. Returns how many were removed.
 pub fn sweep(rt: &tokio::runtime::Runtime, docker: &Docker) -> anyhow::Result<usize> {
     let filters = HashMap::from([("label", vec![MANAGED_LABEL])]);
-    let options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     let containers = rt
         .block_on(docker.list_containers(Some(options)))
         .context("listing leftover harness containers")?;
@@ -122,10 +116,7 @@ pub fn sweep(rt: &tokio::runtime::Runtime, docker: &Docker) -> anyhow::Result<us
         }
         if let Some(id) = container.id {
             let force = RemoveContainerOptionsBuilder::new().force(true).build();
-            if rt
-                .block_on(docker.remove_container(&id, Some(force)))
-                .is_ok()
-            {
+            if rt.block_on(docker.remove_container(&id, Some(force))).is_ok() {
                 removed += 1;
             }
         }
@@ -142,8 +133,7 @@ pub struct ImageInfo {
 
 /// The image holding `executable` (static), tagged by its content hash; built if the engine lacks it.
 pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<ImageInfo> {
-    let binary =
-        std::fs::read(executable).with_context(|| format!("reading {}", executable.display()))?;
+    let binary = std::fs::read(executable).with_context(|| format!("reading {}", executable.display()))?;
     // The workloads' output digest (SHA-256, 16 hex digits) names the content.
     let hash = harness_workloads::digest(&binary);
     let tag = format!("harness-workload/{workload}:{hash}");
@@ -159,15 +149,11 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<ImageIn
             .build();
         let mut log = String::new();
         rt.block_on(async {
-            let mut stream =
-                docker.build_image(options, None, Some(bollard::body_full(context.into())));
+            let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| anyhow!("building {tag}: {e}"))?;
                 if let Some(detail) = info.error_detail {
-                    bail!(
-                        "building {tag}: {} {log}",
-                        detail.message.unwrap_or_default()
-                    );
+                    bail!("building {tag}: {} {log}", detail.message.unwrap_or_default());
                 }
                 log.push_str(info.stream.as_deref().unwrap_or_default());
             }
@@ -185,9 +171,8 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<ImageIn
 
 /// A build context (tar) with a Dockerfile: an empty base, the executable, nothing else.
 fn build_context(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let dockerfile = format!(
-        "FROM scratch\nLABEL {MANAGED_LABEL}=true\nCOPY workload /workload\nENTRYPOINT [\"/workload\"]\n"
-    );
+    let dockerfile =
+        format!("FROM scratch\nLABEL {MANAGED_LABEL}=true\nCOPY workload /workload\nENTRYPOINT [\"/workload\"]\n");
     let mut archive = tar::Builder::new(Vec::new());
     for (name, bytes, mode) in [
         ("Dockerfile", dockerfile.as_bytes(), 0o644),
@@ -201,9 +186,7 @@ fn build_context(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
             .append_data(&mut header, name, bytes)
             .context("writing the image build context")?;
     }
-    archive
-        .into_inner()
-        .context("writing the image build context")
+    archive.into_inner().context("writing the image build context")
 }
 
 #[cfg(test)]

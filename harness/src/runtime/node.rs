@@ -147,10 +147,7 @@ impl NodeRuntime {
             RequestError::Timeout => Outcome::failed(
                 Phases::default(),
                 Status::Timeout,
-                format!(
-                    "node killed after the {} ms deadline",
-                    self.timeout.as_millis()
-                ),
+                format!("node killed after the {} ms deadline", self.timeout.as_millis()),
             ),
             RequestError::Died(why) => Outcome::failed(Phases::default(), Status::Trap, why),
         }
@@ -177,12 +174,7 @@ impl NodeRuntime {
             Ok((sent_ns, response, answered_ns)) => {
                 process.close();
                 self.exiting.push(process);
-                response.outcome(
-                    Some(spawned_ns),
-                    sent_ns,
-                    answered_ns,
-                    self.flavor == Flavor::Wasm,
-                )
+                response.outcome(Some(spawned_ns), sent_ns, answered_ns, self.flavor == Flavor::Wasm)
             }
             // Dropping the process kills and reaps it.
             Err(failure) => self.failed(failure),
@@ -221,8 +213,7 @@ impl Runtime for NodeRuntime {
 
     fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
         let command = self.command(workload, false)?;
-        let process = ServedProcess::spawn(command)
-            .with_context(|| format!("spawning {}", self.node.display()))?;
+        let process = ServedProcess::spawn(command).with_context(|| format!("spawning {}", self.node.display()))?;
         self.warm.insert(workload.name, process);
         Ok(())
     }

@@ -64,13 +64,7 @@ impl Response {
 
     /// The outcome of a request sent at `sent_ns` whose response was in hand at `answered_ns`. A cold
     /// invocation (the server started for it at `spawned_ns`) also has startup and load phases.
-    pub fn outcome(
-        self,
-        spawned_ns: Option<u64>,
-        sent_ns: u64,
-        answered_ns: u64,
-        instantiates: bool,
-    ) -> Outcome {
+    pub fn outcome(self, spawned_ns: Option<u64>, sent_ns: u64, answered_ns: u64, instantiates: bool) -> Outcome {
         let mut phases = Phases::default();
         if let Some(spawned) = spawned_ns {
             phases.startup_ns = span(spawned, self.main_ns);
@@ -81,10 +75,8 @@ impl Response {
         // Input: the request's way in (from the send, or from the end of loading when the server was still
         // loading when the request arrived) plus copying it into the instance.
         let arrival_from = sent_ns.max(self.loaded_ns);
-        phases.input_ns = Some(
-            self.received_ns.saturating_sub(arrival_from)
-                + self.input_ns.saturating_sub(self.ready_ns),
-        );
+        phases.input_ns =
+            Some(self.received_ns.saturating_sub(arrival_from) + self.input_ns.saturating_sub(self.ready_ns));
         if instantiates {
             phases.instantiate_ns = span(self.received_ns, self.ready_ns);
         }
@@ -180,11 +172,7 @@ impl ServedProcess {
 
     /// Sends one request and waits for its response, at most `timeout`. Returns the clock reading at the send
     /// and at the response's arrival.
-    pub fn request(
-        &mut self,
-        input: &[u8],
-        timeout: Duration,
-    ) -> Result<(u64, Response, u64), RequestError> {
+    pub fn request(&mut self, input: &[u8], timeout: Duration) -> Result<(u64, Response, u64), RequestError> {
         let frame = encode_request(input);
         let sent_ns = harness_probes::clock::monotonic_ns();
         let written = match self.stdin.as_mut() {

@@ -94,8 +94,27 @@ pub fn discover(root: &Path) -> Discovery {
 }
 
 /// Opens RAPL: powercap when every zone is readable, else the perf PMU, else the powercap error (which says
-/// how to grant access).
+/// how to grant access). A source whose counters all read 0 and stay there is refused: some hypervisors
+/// expose the PMU or the zones without passing the energy MSRs through (seen on a GPU cloud VM, 2026-11-23).
 pub fn open(options: &RaplOptions) -> Result<Box<dyn Source>, ProbeError> {
+    let mut source = open_unchecked(options)?;
+    let mut first = Vec::new();
+    source.poll(0, &mut first);
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let mut second = Vec::new();
+    source.poll(1, &mut second);
+    let raw_zero = |r: &crate::TimedReading| r.reading == crate::Reading::Value(0.0);
+    // The first poll of a powercap counter is its origin (0 by construction), so look at the second.
+    if !second.is_empty() && second.iter().all(raw_zero) && first.iter().all(raw_zero) {
+        return Err(ProbeError::Unavailable {
+            probe: KIND,
+            reason: "the RAPL counters read 0 and did not move in 30 ms: this machine (typically a VM) exposes RAPL without passing the energy counters through".into(),
+        });
+    }
+    Ok(source)
+}
+
+fn open_unchecked(options: &RaplOptions) -> Result<Box<dyn Source>, ProbeError> {
     let root = &options.sysfs_root;
     let powercap_error = match discover_powercap(root)
         .and_then(|(zones, skipped)| RaplSource::open(zones, skipped, options.interval_ms))

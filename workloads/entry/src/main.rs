@@ -86,22 +86,11 @@ fn serve(main_ns: u64, once: bool) {
         frame.extend_from_slice(&status.to_le_bytes());
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         // Nothing to load or instantiate in a native process: loaded = main, ready = input = received.
-        for t in [
-            main_ns,
-            main_ns,
-            received_ns,
-            received_ns,
-            received_ns,
-            executed_ns,
-        ] {
+        for t in [main_ns, main_ns, received_ns, received_ns, received_ns, executed_ns] {
             frame.extend_from_slice(&t.to_le_bytes());
         }
         frame.extend_from_slice(&payload);
-        if stdout
-            .write_all(&frame)
-            .and_then(|_| stdout.flush())
-            .is_err()
-        {
+        if stdout.write_all(&frame).and_then(|_| stdout.flush()).is_err() {
             return;
         }
         if once {

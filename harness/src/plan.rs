@@ -84,6 +84,15 @@ pub enum ProbeSpec {
         sysfs_root: Option<PathBuf>,
         interval_ms: Option<f64>,
     },
+    /// A USB power meter on a serial port: `port`, `model` (`um24c`, `um25c`, `um34c`, `tc66c` or `auto`, the
+    /// default), `baud`, `interval_ms` (default 100, at least 50), `timeout_ms` (default 500).
+    UsbMeter {
+        model: Option<String>,
+        port: PathBuf,
+        baud: Option<u32>,
+        interval_ms: Option<f64>,
+        timeout_ms: Option<f64>,
+    },
 }
 
 #[derive(Debug, Deserialize)]

@@ -369,6 +369,28 @@ inputs = ["25"]
     }
 
     #[test]
+    fn a_usb_meter_probe_parses_and_needs_a_port() {
+        let text = format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"usb-meter\"\nmodel = \"um25c\"\nport = \"/dev/rfcomm0\"\ninterval_ms = 200\n"
+        );
+        let plan = Plan::parse(&text, Path::new("p.toml")).unwrap();
+        assert_eq!(
+            plan.probes[0],
+            ProbeSpec::UsbMeter {
+                model: Some("um25c".into()),
+                port: "/dev/rfcomm0".into(),
+                baud: None,
+                interval_ms: Some(200.0),
+                timeout_ms: None,
+            }
+        );
+        let msg = error(&format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"usb-meter\"\nmodel = \"auto\"\n"
+        ));
+        assert!(msg.contains("port"), "{msg}");
+    }
+
+    #[test]
     fn missing_seed_gets_one() {
         let plan = Plan::parse(&ISSUE_PLAN.replace("seed = 7\n", ""), Path::new("p.toml")).unwrap();
         assert_ne!(plan.seed, 0);

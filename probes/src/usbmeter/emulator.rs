@@ -7,6 +7,7 @@ use super::rdtech_um::{self, UmFields};
 use super::tc66c::{self, Tc66Fields};
 use serialport::{SerialPort, TTYPort};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,14 @@ impl MeterEmulator {
                 .name()
                 .ok_or_else(|| std::io::Error::other("the pty slave has no name"))?,
         );
+        // `pair` leaves both descriptors inheritable: a child spawned meanwhile (the harness under test) would
+        // keep the master open, and closing ours would not hang the port up.
+        for fd in [master.as_raw_fd(), slave.as_raw_fd()] {
+            // SAFETY: fcntl on descriptors these ports own.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
         master
             .set_timeout(Duration::from_millis(20))
             .map_err(std::io::Error::other)?;

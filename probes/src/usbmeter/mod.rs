@@ -124,13 +124,13 @@ impl UsbMeterOptions {
 
     fn validate(&self) -> Result<(), ProbeError> {
         let bad = |message: String| Err(ProbeError::Option { probe: KIND, message });
-        if !(self.interval_ms >= MIN_INTERVAL_MS) || !self.interval_ms.is_finite() {
+        if !self.interval_ms.is_finite() || self.interval_ms < MIN_INTERVAL_MS {
             return bad(format!(
                 "interval_ms = {} is too fast: these meters answer at most about 10 times a second; use {MIN_INTERVAL_MS} ms or more (default {DEFAULT_INTERVAL_MS})",
                 self.interval_ms
             ));
         }
-        if !(self.timeout_ms >= 1.0 && self.timeout_ms <= 10_000.0) {
+        if !(1.0..=10_000.0).contains(&self.timeout_ms) {
             return bad(format!(
                 "timeout_ms = {} must be between 1 and 10000 (default {DEFAULT_TIMEOUT_MS})",
                 self.timeout_ms

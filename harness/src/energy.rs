@@ -14,6 +14,7 @@ use harness_probes::nvml::{Nvml, NvmlSource};
 use harness_probes::rapl::{self, RaplOptions};
 use harness_probes::replay::{ReplaySource, read_samples};
 use harness_probes::sampler::ProbeRun;
+use harness_probes::usbmeter::{self, UsbMeterOptions};
 use harness_probes::{Discovery, ProbeError, Source};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -121,6 +122,19 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
                 },
             }
         }
+        ProbeSpec::UsbMeter {
+            model,
+            port,
+            baud,
+            interval_ms,
+            timeout_ms,
+        } => {
+            let mut options = UsbMeterOptions::new(model.as_deref().unwrap_or("auto"), port)?;
+            options.baud = *baud;
+            options.interval_ms = interval_ms.unwrap_or(usbmeter::DEFAULT_INTERVAL_MS);
+            options.timeout_ms = timeout_ms.unwrap_or(usbmeter::DEFAULT_TIMEOUT_MS);
+            (usbmeter::open(&options)?, options.interval_ms)
+        }
     };
     let manifest = ProbeManifest {
         kind: source.kind().to_string(),
@@ -152,6 +166,7 @@ pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
             missing: None,
             notes: vec!["always available; its energy is ESTIMATED from CPU time and a declared power curve".into()],
         },
+        usbmeter::discover(sysfs_root),
         Discovery {
             kind: harness_probes::replay::KIND,
             channels: Vec::new(),

@@ -100,12 +100,21 @@ pub enum ProbeSpec {
         sysfs_root: Option<PathBuf>,
         interval_ms: Option<f64>,
     },
+    /// A USB power meter on a serial port: `port`, `model` (`um24c`, `um25c`, `um34c`, `tc66c` or `auto`, the
+    /// default), `baud`, `interval_ms` (default 100, at least 50), `timeout_ms` (default 500).
+    UsbMeter {
+        model: Option<String>,
+        port: PathBuf,
+        baud: Option<u32>,
+        interval_ms: Option<f64>,
+        timeout_ms: Option<f64>,
+    },
 }
 
 impl ProbeSpec {
     /// Probes with a latency of their own (serial meters, NVML) are calibrated unless the plan says not to.
     pub fn has_own_delay(&self) -> bool {
-        matches!(self, ProbeSpec::Nvml { .. })
+        matches!(self, ProbeSpec::Nvml { .. } | ProbeSpec::UsbMeter { .. })
     }
 }
 
@@ -386,6 +395,28 @@ inputs = ["25"]
             msg.contains("plans/test.toml:10:") && msg.contains("thermometer") && msg.contains("rapl"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_usb_meter_probe_parses_and_needs_a_port() {
+        let text = format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"usb-meter\"\nmodel = \"um25c\"\nport = \"/dev/rfcomm0\"\ninterval_ms = 200\n"
+        );
+        let plan = Plan::parse(&text, Path::new("p.toml")).unwrap();
+        assert_eq!(
+            plan.probes[0],
+            ProbeSpec::UsbMeter {
+                model: Some("um25c".into()),
+                port: "/dev/rfcomm0".into(),
+                baud: None,
+                interval_ms: Some(200.0),
+                timeout_ms: None,
+            }
+        );
+        let msg = error(&format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"usb-meter\"\nmodel = \"auto\"\n"
+        ));
+        assert!(msg.contains("port"), "{msg}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod replay;
 pub mod sampler;
 pub mod source;
 pub mod testing;
+pub mod usbmeter;
 
 pub use error::ProbeError;
 pub use source::{Reading, Source, TimedReading, stamp_all};

@@ -186,12 +186,7 @@ sysfs_root = "/nonexistent-sysfs"
     let manifest = manifest(&run);
     assert!(manifest.energy_estimated);
     assert_eq!(manifest.probes[0].kind, "model");
-    assert!(
-        manifest.probes[0]
-            .notes
-            .iter()
-            .any(|n| n.contains("auto: no RAPL"))
-    );
+    assert!(manifest.probes[0].notes.iter().any(|n| n.contains("auto: no RAPL")));
     assert!(
         manifest
             .batching

@@ -149,3 +149,61 @@ fn an_existing_run_directory_is_not_overwritten() {
     assert!(!again.status.success());
     assert!(stderr(&again).contains("already holds a run"), "{}", stderr(&again));
 }
+
+#[test]
+fn the_process_boundary_runs_each_wasm_cold_start_in_a_fresh_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "process.toml",
+        "seed = 3\nrepetitions = 3\nwarmup = 0\ncold_boundary = \"process\"\nruntimes = [\"native\", \"wasmtime-aot\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"20\"]\n[[workloads]]\nname = \"fault\"\ninputs = [\"trap\"]\n",
+    );
+    let run = dir.path().join("run");
+    let output = measure(&plan, &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("panicked"),
+        "trap messages belong in the rows: {}",
+        stderr(&output)
+    );
+    let rows = rows(&run);
+    let fib: Vec<_> = rows.iter().filter(|r| r.workload == "fibonacci").collect();
+    assert!(
+        fib.iter()
+            .all(|r| r.status == Status::Ok && r.digest == harness_workloads::digest(b"6765"))
+    );
+    for r in fib.iter().filter(|r| r.mode == Mode::Cold && r.runtime != "native") {
+        // Process start-up, then the engine's, then loading the module: all inside the latency.
+        let startup = r.startup_ns.unwrap();
+        assert!(
+            startup > 100_000,
+            "{}: a process start-up takes more than 0.1 ms, got {startup} ns",
+            r.runtime
+        );
+        let phases: u64 = [
+            r.startup_ns,
+            r.compile_ns,
+            r.instantiate_ns,
+            r.input_ns,
+            r.execute_ns,
+            r.output_ns,
+        ]
+        .iter()
+        .flatten()
+        .sum();
+        assert!(
+            phases <= r.latency_ns,
+            "{}: phases {phases} > latency {}",
+            r.runtime,
+            r.latency_ns
+        );
+    }
+    let traps: Vec<_> = rows.iter().filter(|r| r.workload == "fault").collect();
+    assert!(traps.iter().all(|r| r.status == Status::Trap), "{traps:?}");
+    assert!(
+        traps
+            .iter()
+            .any(|r| r.mode == Mode::Cold && r.runtime == "wasmi" && r.error.contains("fault workload asked to trap"))
+    );
+    assert_eq!(manifest(&run).plan["cold_boundary"], "process");
+}

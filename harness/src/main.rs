@@ -30,6 +30,54 @@ enum Command {
     BenchEnergy(harness::bench_energy::BenchEnergyArgs),
     Report(ReportArgs),
     Export(ExportArgs),
+    #[command(hide = true)]
+    InvokeOnce(InvokeOnceArgs),
+}
+
+/// One cold invocation in this process (the process boundary of `cold_boundary = "process"`): input on stdin,
+/// output on stdout, the outcome as a `HARNESS_OUTCOME {json}` line on stderr.
+#[derive(Args)]
+struct InvokeOnceArgs {
+    #[arg(long)]
+    runtime: String,
+    #[arg(long)]
+    workload: String,
+    #[arg(long)]
+    artifacts: PathBuf,
+    #[arg(long, default_value_t = 60_000)]
+    timeout_ms: u64,
+}
+
+fn invoke_once(args: InvokeOnceArgs) -> anyhow::Result<()> {
+    use harness::runtime::process_boundary::{ChildOutcome, OUTCOME_PREFIX};
+    use std::io::{Read, Write};
+    let main_ns = harness_probes::clock::monotonic_ns();
+    let spec =
+        harness_workloads::find(&args.workload).with_context(|| format!("unknown workload `{}`", args.workload))?;
+    let artifacts = harness::artifacts::WorkloadArtifacts::at(&args.artifacts, spec);
+    let mut runtime = harness::runtime::create(
+        &args.runtime,
+        harness::runtime::Limits {
+            timeout_ms: args.timeout_ms,
+        },
+    )?;
+    let mut input = Vec::new();
+    std::io::stdin().read_to_end(&mut input)?;
+    let invoke_ns = harness_probes::clock::monotonic_ns();
+    let outcome = runtime.invoke(harness_data::Mode::Cold, &artifacts, &input);
+    let done_ns = harness_probes::clock::monotonic_ns();
+    let report = ChildOutcome {
+        main_ns,
+        invoke_ns,
+        done_ns,
+        phases: outcome.phases,
+        status: outcome.status(),
+        error: outcome.error,
+    };
+    std::io::stdout().write_all(&outcome.output)?;
+    std::io::stdout().flush()?;
+    eprintln!("{OUTCOME_PREFIX}{}", serde_json::to_string(&report)?);
+    Ok(())
 }
 
 /// List every probe and channel this machine has (unit, resolution, update period), and why the others are missing.
@@ -158,6 +206,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => harness::bench::run(&args),
         Command::BenchEnergy(args) => harness::bench_energy::run(&args),
         Command::Report(args) => run_report(args),
+        Command::InvokeOnce(args) => invoke_once(args),
         Command::Export(args) => run_export(args),
     }
 }

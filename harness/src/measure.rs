@@ -92,7 +92,7 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
     let mut runtimes: Vec<Box<dyn Runtime>> = plan
         .runtimes
         .iter()
-        .map(|r| runtime::create(r, limits))
+        .map(|r| runtime::create_at(r, limits, plan.cold_boundary))
         .collect::<anyhow::Result<_>>()?;
     let mut probes: Vec<OpenProbe> = Vec::new();
     for spec in &plan.probes {

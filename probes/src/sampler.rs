@@ -228,6 +228,8 @@ mod tests {
         let fake = FakePowercap::new();
         fake.zone("intel-rapl:0", "package-0", 1 << 30, 0);
         fake.zone("intel-rapl:0:0", "core", 1 << 30, 0);
+        // Driven before opening: a RAPL source whose counters never move is refused.
+        let driver = fake.drive("intel-rapl:0", 10.0, 200);
         let source = open(&RaplOptions {
             sysfs_root: fake.root().into(),
             interval_ms: 2.0,
@@ -244,7 +246,6 @@ mod tests {
             &path,
         )
         .unwrap();
-        let driver = fake.drive("intel-rapl:0", 10.0, 200);
         std::thread::sleep(std::time::Duration::from_millis(60));
         fake.write_raw("intel-rapl:0:0", "garbage");
         std::thread::sleep(std::time::Duration::from_millis(20));

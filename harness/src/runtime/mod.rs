@@ -13,6 +13,7 @@ pub mod container;
 pub mod docker_engine;
 pub mod native;
 pub mod node;
+pub mod process_boundary;
 pub mod served;
 pub mod wasi_shim;
 pub mod wasmi_rt;
@@ -73,6 +74,18 @@ pub struct Limits {
 }
 
 /// Creates the runtime a plan names.
+/// Creates the runtime a plan names, at the plan's cold boundary: with `Process`, Wasm cold invocations run
+/// in a fresh `harness invoke-once` process (native, container and node cold starts already cross one).
+pub fn create_at(name: &str, limits: Limits, boundary: crate::plan::ColdBoundary) -> anyhow::Result<Box<dyn Runtime>> {
+    let runtime = create(name, limits)?;
+    let wasm_in_process = matches!(name, "wasmtime-jit" | "wasmtime-aot" | "wasmi");
+    Ok(if boundary == crate::plan::ColdBoundary::Process && wasm_in_process {
+        Box::new(process_boundary::ProcessBoundary::new(runtime, limits))
+    } else {
+        runtime
+    })
+}
+
 pub fn create(name: &str, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
     Ok(match name {
         "native" => Box::new(native::NativeRuntime::new(limits)),

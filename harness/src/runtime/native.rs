@@ -16,6 +16,7 @@ pub struct NativeRuntime {
 
 impl NativeRuntime {
     pub fn new(limits: Limits) -> NativeRuntime {
+        quiet_workload_panics();
         NativeRuntime {
             timeout: Duration::from_millis(limits.timeout_ms),
         }
@@ -23,32 +24,9 @@ impl NativeRuntime {
 
     fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
-        // A watchdog kills the child at the deadline. It is started before the clock runs (a thread start is
-        // not the workload's cost), learns the pid once there is one, and is told when the child is done,
-        // before the child is reaped, so the pid cannot have been reused.
-        let (pid_tx, pid_rx) = mpsc::channel::<libc::pid_t>();
-        let (done, deadline) = mpsc::channel::<()>();
-        let timeout = self.timeout;
-        let watchdog = std::thread::spawn(move || {
-            let Ok(pid) = pid_rx.recv() else { return false };
-            if deadline.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
-                // SAFETY: the child is not reaped until this thread is joined, so `pid` is still ours.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                return true;
-            }
-            false
-        });
-        let t_spawn = monotonic_ns();
-        let mut child = match Command::new(&workload.native)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
-            Ok(c) => c,
+        let run = match run_child(&mut Command::new(&workload.native), input, self.timeout) {
+            Ok(run) => run,
             Err(e) => {
-                drop(pid_tx);
-                let _ = watchdog.join();
                 return Outcome::failed(
                     phases,
                     Status::Error,
@@ -56,50 +34,32 @@ impl NativeRuntime {
                 );
             }
         };
-        let _ = pid_tx.send(child.id() as libc::pid_t);
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let mut stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        // The child reads all of stdin before it writes, so writing first cannot deadlock; a child that dies
-        // early closes the pipe and the write error is moot.
-        let _ = stdin.write_all(input);
-        drop(stdin);
-        let mut output = Vec::new();
-        let read = stdout.read_to_end(&mut output);
-        let t_read = monotonic_ns();
-        let mut diagnostics = Vec::new();
-        let _ = stderr.read_to_end(&mut diagnostics);
-        let _ = done.send(());
-        let killed = watchdog.join().unwrap_or(false);
-        let exit = child.wait();
-        let diagnostics = String::from_utf8_lossy(&diagnostics);
-        if let Some((main, input_done, executed)) = child_phases(&diagnostics) {
-            phases.startup_ns = span(t_spawn, main);
+        if let Some((main, input_done, executed)) = child_phases(&run.stderr) {
+            phases.startup_ns = span(run.spawned_ns, main);
             phases.input_ns = span(main, input_done);
             phases.execute_ns = span(input_done, executed);
-            phases.output_ns = span(executed, t_read);
+            phases.output_ns = span(executed, run.read_ns);
         }
-        let message = diagnostics
+        let message = run
+            .stderr
             .lines()
             .filter(|l| !l.starts_with("HARNESS_PHASES"))
             .collect::<Vec<_>>()
             .join("; ");
-        if killed {
+        if run.killed {
             return Outcome::failed(
                 phases,
                 Status::Timeout,
-                format!("killed after the {} ms deadline", timeout.as_millis()),
+                format!("killed after the {} ms deadline", self.timeout.as_millis()),
             );
         }
-        match (exit, read) {
-            (Ok(status), Ok(_)) if status.success() => Outcome::ok(phases, output),
-            (Ok(status), _) if status.code() == Some(2) => {
+        match run.exit {
+            Ok(status) if status.success() && run.read_ok => Outcome::ok(phases, run.output),
+            Ok(status) if status.code() == Some(2) => {
                 Outcome::failed(phases, Status::Error, format!("workload error: {message}"))
             }
-            (Ok(status), _) => {
-                Outcome::failed(phases, Status::Trap, format!("process exited with {status}: {message}"))
-            }
-            (Err(e), _) => Outcome::failed(phases, Status::Error, format!("waiting for the child: {e}")),
+            Ok(status) => Outcome::failed(phases, Status::Trap, format!("process exited with {status}: {message}")),
+            Err(e) => Outcome::failed(phases, Status::Error, format!("waiting for the child: {e}")),
         }
     }
 
@@ -108,7 +68,9 @@ impl NativeRuntime {
         let t0 = monotonic_ns();
         // A panicking workload is a trap, as in Wasm; the harness goes on. (An endless one cannot be stopped
         // in-process: use cold mode, which runs it in a process the deadline can kill.)
+        IN_WORKLOAD.set(true);
         let result = std::panic::catch_unwind(|| (workload.spec.run)(input));
+        IN_WORKLOAD.set(false);
         phases.execute_ns = span(t0, monotonic_ns());
         match result {
             Ok(Ok(output)) => Outcome::ok(phases, output),
@@ -123,6 +85,94 @@ impl NativeRuntime {
             }
         }
     }
+}
+
+thread_local! {
+    /// Set while a native warm invocation runs: its panic is a recorded trap, not a harness failure.
+    static IN_WORKLOAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keeps the panic message of a trapping workload (already in its row's `error`) off the terminal, and
+/// leaves every other panic to the default hook.
+fn quiet_workload_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_WORKLOAD.get() {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A child process run once: input on stdin, output from stdout, stderr kept.
+pub(crate) struct ChildRun {
+    pub spawned_ns: u64,
+    /// When stdout reached its end.
+    pub read_ns: u64,
+    pub output: Vec<u8>,
+    pub read_ok: bool,
+    pub stderr: String,
+    pub killed: bool,
+    pub exit: std::io::Result<std::process::ExitStatus>,
+}
+
+/// Spawns `command`, feeds it `input`, and collects what it says. A watchdog kills it at the deadline; the
+/// watchdog starts before the clock runs (a thread start is not the workload's cost), learns the pid once
+/// there is one, and is told when the child is done before the child is reaped, so the pid cannot have been
+/// reused.
+pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) -> std::io::Result<ChildRun> {
+    let (pid_tx, pid_rx) = mpsc::channel::<libc::pid_t>();
+    let (done, deadline) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let Ok(pid) = pid_rx.recv() else { return false };
+        if deadline.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
+            // SAFETY: the child is not reaped until this thread is joined, so `pid` is still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return true;
+        }
+        false
+    });
+    let spawned_ns = monotonic_ns();
+    let mut child = match command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            drop(pid_tx);
+            let _ = watchdog.join();
+            return Err(e);
+        }
+    };
+    let _ = pid_tx.send(child.id() as libc::pid_t);
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    // The child reads all of stdin before it writes, so writing first cannot deadlock; a child that dies
+    // early closes the pipe and the write error is moot.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let mut output = Vec::new();
+    let read_ok = stdout.read_to_end(&mut output).is_ok();
+    let read_ns = monotonic_ns();
+    let mut diagnostics = Vec::new();
+    let _ = stderr.read_to_end(&mut diagnostics);
+    let _ = done.send(());
+    let killed = watchdog.join().unwrap_or(false);
+    let exit = child.wait();
+    Ok(ChildRun {
+        spawned_ns,
+        read_ns,
+        output,
+        read_ok,
+        stderr: String::from_utf8_lossy(&diagnostics).into_owned(),
+        killed,
+        exit,
+    })
 }
 
 /// The child's `HARNESS_PHASES main=.. input=.. execute=..` line (see workloads/entry/src/main.rs).

@@ -245,20 +245,18 @@ struct WarmModule {
 pub struct WasmtimeRuntime {
     flavor: Flavor,
     deadline_ticks: u64,
-    /// The engine warm invocations share, ticking for the runtime's whole life.
-    warm_engine: Engine,
-    _warm_ticking: Ticking,
+    /// The engine warm invocations share, ticking while the runtime lives; created by the first
+    /// `prepare_warm`, so a runtime used only cold (an `invoke-once` child) never sets up the pool.
+    warm_engine: Option<(Engine, Ticking)>,
     warm: HashMap<String, WarmModule>,
 }
 
 impl WasmtimeRuntime {
     pub fn new(flavor: Flavor, limits: Limits) -> anyhow::Result<WasmtimeRuntime> {
-        let warm_engine = new_warm_engine()?;
         Ok(WasmtimeRuntime {
             flavor,
             deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
-            _warm_ticking: Ticking::start(&warm_engine),
-            warm_engine,
+            warm_engine: None,
             warm: HashMap::new(),
         })
     }
@@ -318,7 +316,10 @@ impl WasmtimeRuntime {
             return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
         };
         let t0 = monotonic_ns();
-        let mut store = self.new_store(&self.warm_engine);
+        let Some((engine, _)) = &self.warm_engine else {
+            return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
+        };
+        let mut store = self.new_store(engine);
         let instance = match warm.pre.instantiate(&mut store) {
             Ok(i) => i,
             Err(e) => {
@@ -352,8 +353,14 @@ impl Runtime for WasmtimeRuntime {
         if self.warm.contains_key(workload.name) {
             return Ok(());
         }
-        let module = self.load(&self.warm_engine, workload)?;
-        let pre = linker_for(&self.warm_engine, &module)?.instantiate_pre(&module)?;
+        if self.warm_engine.is_none() {
+            let engine = new_warm_engine()?;
+            let ticking = Ticking::start(&engine);
+            self.warm_engine = Some((engine, ticking));
+        }
+        let engine = &self.warm_engine.as_ref().expect("created above").0;
+        let module = self.load(engine, workload)?;
+        let pre = linker_for(engine, &module)?.instantiate_pre(&module)?;
         self.warm.insert(workload.name.to_string(), WarmModule { pre });
         Ok(())
     }

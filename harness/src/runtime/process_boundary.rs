@@ -1,0 +1,127 @@
+//! The process boundary for Wasm cold starts (`cold_boundary = "process"` in a plan): each cold invocation is a
+//! fresh `harness invoke-once` child process that loads the module and runs once, as `wasmtime run` would, so a
+//! Wasm cold start can be set against a container's or a native process's at the same boundary. Warm
+//! invocations are the wrapped runtime's own.
+
+use super::native::run_child;
+use super::{Limits, Outcome, Runtime, span};
+use crate::artifacts::WorkloadArtifacts;
+use harness_data::{Mode, Phases, Status};
+use serde::{Deserialize, Serialize};
+use std::process::Command;
+use std::time::Duration;
+
+/// What the child reports on its last stderr line, after `HARNESS_OUTCOME `.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChildOutcome {
+    /// CLOCK_MONOTONIC at the child's `main`.
+    pub main_ns: u64,
+    /// When the cold invocation began inside the child (after argument parsing and runtime set-up).
+    pub invoke_ns: u64,
+    /// When it returned, before the output was written to stdout.
+    pub done_ns: u64,
+    pub phases: Phases,
+    pub status: Status,
+    pub error: String,
+}
+
+pub const OUTCOME_PREFIX: &str = "HARNESS_OUTCOME ";
+
+pub struct ProcessBoundary {
+    inner: Box<dyn Runtime>,
+    limits: Limits,
+}
+
+impl ProcessBoundary {
+    pub fn new(inner: Box<dyn Runtime>, limits: Limits) -> ProcessBoundary {
+        ProcessBoundary { inner, limits }
+    }
+
+    fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let mut phases = Phases::default();
+        let exe = match std::env::current_exe() {
+            Ok(exe) => exe,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("locating the harness executable: {e}")),
+        };
+        // artifacts/wasm/<name>.wasm -> artifacts
+        let artifacts = workload
+            .wasm
+            .parent()
+            .and_then(|p| p.parent())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        let mut command = Command::new(exe);
+        command
+            .args([
+                "invoke-once",
+                "--runtime",
+                self.inner.name(),
+                "--workload",
+                workload.name,
+                "--timeout-ms",
+            ])
+            .arg(self.limits.timeout_ms.to_string())
+            .arg("--artifacts")
+            .arg(artifacts);
+        // The child enforces the deadline itself; the parent's is a backstop.
+        let run = match run_child(
+            &mut command,
+            input,
+            Duration::from_millis(self.limits.timeout_ms + 5_000),
+        ) {
+            Ok(run) => run,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("spawning harness invoke-once: {e}")),
+        };
+        if run.killed {
+            return Outcome::failed(
+                phases,
+                Status::Timeout,
+                "the invoke-once child was killed at the deadline",
+            );
+        }
+        let reported = run
+            .stderr
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(OUTCOME_PREFIX))
+            .and_then(|json| serde_json::from_str::<ChildOutcome>(json).ok());
+        let Some(child) = reported else {
+            let status = run.exit.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            return Outcome::failed(
+                phases,
+                Status::Error,
+                format!("invoke-once ({status}) reported no outcome: {}", run.stderr.trim()),
+            );
+        };
+        phases = child.phases;
+        // Process start-up (spawn to main, then runtime set-up) comes before the engine's own start-up.
+        let process_ns = span(run.spawned_ns, child.invoke_ns).unwrap_or(0);
+        phases.startup_ns = Some(process_ns + phases.startup_ns.unwrap_or(0));
+        // The output crossed a pipe too, after the invocation returned in the child.
+        if let Some(output) = phases.output_ns {
+            phases.output_ns = Some(output + run.read_ns.saturating_sub(child.done_ns));
+        }
+        match child.status {
+            Status::Ok if run.read_ok => Outcome::ok(phases, run.output),
+            Status::Ok => Outcome::failed(phases, Status::Error, "reading the child's output failed"),
+            status => Outcome::failed(phases, status, child.error),
+        }
+    }
+}
+
+impl Runtime for ProcessBoundary {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        self.inner.prepare_warm(workload)
+    }
+
+    fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        match mode {
+            Mode::Cold => self.cold(workload, input),
+            Mode::Warm => self.inner.invoke(mode, workload, input),
+        }
+    }
+}

@@ -4,24 +4,8 @@
 mod common;
 
 use common::*;
-use harness_data::{EnergyQuality, Mode, PairedRecord, RunStatus, SampleKind, SampleRecord};
+use harness_data::{EnergyQuality, Mode, PairedRecord, RunStatus, SampleKind};
 use harness_probes::testing::FakePowercap;
-
-fn paired(run: &std::path::Path) -> Vec<PairedRecord> {
-    let mut reader = csv::Reader::from_path(run.join("paired.csv")).expect("paired.csv");
-    reader
-        .deserialize()
-        .collect::<Result<_, _>>()
-        .expect("paired rows parse")
-}
-
-fn samples(run: &std::path::Path) -> Vec<SampleRecord> {
-    let mut reader = csv::Reader::from_path(run.join("samples.csv")).expect("samples.csv");
-    reader
-        .deserialize()
-        .collect::<Result<_, _>>()
-        .expect("sample rows parse")
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

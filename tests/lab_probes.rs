@@ -7,14 +7,6 @@ use common::*;
 use harness_data::{EnergyQuality, PairedRecord, RunStatus};
 use harness_probes::testing::FakeJetson;
 
-fn paired(run: &std::path::Path) -> Vec<PairedRecord> {
-    let mut reader = csv::Reader::from_path(run.join("paired.csv")).expect("paired.csv");
-    reader
-        .deserialize()
-        .collect::<Result<_, _>>()
-        .expect("paired rows parse")
-}
-
 #[test]
 fn harness_probes_lists_jetpack5_rails_with_units_and_nvml_status() {
     let fake = FakeJetson::orin_nx();

@@ -20,11 +20,6 @@ const FIELDS: UmFields = UmFields {
 };
 const WATTS: f64 = 5.057;
 
-fn csv_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
-    let mut reader = csv::Reader::from_path(path).expect("csv");
-    reader.deserialize().collect::<Result<_, _>>().expect("rows parse")
-}
-
 fn meter() -> MeterEmulator {
     let meter = MeterEmulator::start(Model::Um(UmModel::Um25c)).expect("pty pair");
     meter.set_um_fields(FIELDS);

@@ -1,7 +1,7 @@
 //! Shared helpers of the end-to-end tests: they run the real `harness` binary on the real built workloads.
 #![allow(dead_code)]
 
-use harness_data::{InvocationRecord, Manifest};
+use harness_data::{InvocationRecord, Manifest, PairedRecord, SampleRecord};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -40,11 +40,7 @@ pub fn measure(plan: &Path, out: &Path) -> Output {
 }
 
 pub fn rows(run: &Path) -> Vec<InvocationRecord> {
-    let mut reader = csv::Reader::from_path(run.join("invocations.csv")).expect("invocations.csv");
-    reader
-        .deserialize()
-        .collect::<Result<_, _>>()
-        .expect("every row parses")
+    csv_rows(&run.join("invocations.csv"))
 }
 
 pub fn manifest(run: &Path) -> Manifest {
@@ -58,4 +54,21 @@ pub fn stderr(output: &Output) -> String {
 pub fn median(mut values: Vec<u64>) -> u64 {
     values.sort_unstable();
     values[values.len() / 2]
+}
+
+/// Every row of a CSV file a run wrote, as the data crate's record type.
+pub fn csv_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    reader
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn paired(run: &Path) -> Vec<PairedRecord> {
+    csv_rows(&run.join("paired.csv"))
+}
+
+pub fn samples(run: &Path) -> Vec<SampleRecord> {
+    csv_rows(&run.join("samples.csv"))
 }

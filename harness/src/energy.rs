@@ -279,7 +279,7 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
         .collect();
     let series = ChannelSeries::from_records(&samples, &channels, |probe| delays.get(probe).copied().unwrap_or(0))?;
 
-    let invocations = read_invocations(&dir.join(files::INVOCATIONS))?;
+    let invocations: Vec<InvocationRecord> = harness_analysis::load::read_csv(&dir.join(files::INVOCATIONS))?;
     let groups = windows(&invocations);
     let windows: Vec<Window> = groups.iter().map(|g| g.window).collect();
 
@@ -399,14 +399,4 @@ fn windows(invocations: &[InvocationRecord]) -> Vec<Group<'_>> {
     }
     groups.sort_by_key(|g| g.window.start_ns);
     groups
-}
-
-/// Reads `invocations.csv`; errors name the file and line.
-pub fn read_invocations(path: &Path) -> anyhow::Result<Vec<InvocationRecord>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut rows = Vec::new();
-    for (i, row) in reader.deserialize().enumerate() {
-        rows.push(row.with_context(|| format!("{}: line {}", path.display(), i + 2))?);
-    }
-    Ok(rows)
 }

@@ -262,16 +262,8 @@ fn write_rows(
         }
     }
     csv.flush().with_context(|| format!("writing {}", path.display()))?;
-    written.writer_cpu_ns = thread_cpu_ns();
+    written.writer_cpu_ns = harness_probes::sampler::thread_cpu_ns();
     Ok(written)
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime only writes the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The first successful digest of each (workload, input) group, and the cell that produced it.

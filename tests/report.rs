@@ -66,6 +66,9 @@ fn paired_row(r: &InvocationRecord, probe: &str, channel: &str, watts: f64, esti
             EnergyQuality::Ok
         },
         estimated,
+        scope: "machine".into(),
+        busy_share: Some(1.0),
+        flag: None,
     }
 }
 

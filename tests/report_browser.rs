@@ -112,6 +112,9 @@ fn report_html_renders_without_console_errors_and_with_every_plot() {
                 uncertainty_j: Some(61e-6),
                 quality: harness_data::EnergyQuality::Ok,
                 estimated: false,
+                scope: "machine".into(),
+                busy_share: Some(1.0),
+                flag: None,
             })
             .unwrap();
     }

@@ -88,6 +88,9 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
                             uncertainty_j: Some(61e-6),
                             quality: EnergyQuality::Ok,
                             estimated: false,
+                            scope: "machine".into(),
+                            busy_share: Some(1.0),
+                            flag: None,
                         })
                         .unwrap();
                     }
@@ -134,6 +137,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         baseline_before_ns: None,
         baseline_after_ns: None,
         calibration_busy_ns: vec![],
+        interrupt: Default::default(),
     };
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
     measured

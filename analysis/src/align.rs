@@ -120,6 +120,7 @@ impl ChannelSeries {
                             resolution: 0.0,
                             update_period_ns: 0,
                             estimated: false,
+                            scope: "machine".into(),
                         }
                     });
                 let delay = delay_ns(&probe);
@@ -294,6 +295,7 @@ mod tests {
             resolution: 1.0,
             update_period_ns: period,
             estimated: false,
+            scope: "machine".into(),
         }
     }
 

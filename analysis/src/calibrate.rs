@@ -143,6 +143,7 @@ mod tests {
             resolution: 0.001,
             update_period_ns: period,
             estimated: false,
+            scope: "machine".into(),
         };
         ChannelSeries::new(info, samples, 0).unwrap()
     }

@@ -100,6 +100,9 @@ fn fixture_run() -> Run {
                     EnergyQuality::Ok
                 },
                 estimated,
+                scope: "machine".into(),
+                busy_share: Some(1.0),
+                flag: None,
             });
         }
     }
@@ -138,6 +141,7 @@ fn fixture_run() -> Run {
             baseline_before_ns: None,
             baseline_after_ns: None,
             calibration_busy_ns: vec![],
+            interrupt: Default::default(),
         },
         invocations,
         paired: Some(paired),

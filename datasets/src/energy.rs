@@ -84,10 +84,35 @@ pub struct PairedRecord {
     pub quality: EnergyQuality,
     /// True when the energy comes from a model (the `model` probe), not a sensor: such figures are estimates.
     pub estimated: bool,
+    /// What the channel sees (`machine`, `harness`, `gpu`, ...), as [`ChannelInfo::scope`].
+    #[serde(default)]
+    pub scope: String,
+    /// Sum of the member invocations' latencies / the window's length: how much of the window the runtime was
+    /// busy with the cell's work (1 for a single invocation). Windows under [`MIN_BUSY_SHARE`] are flagged.
+    #[serde(default)]
+    pub busy_share: Option<f64>,
+    /// Why this row must stay out of energy comparisons (empty: it may be used).
+    #[serde(default)]
+    pub flag: Option<EnergyFlag>,
+}
+
+/// Batch windows whose members kept the runtime busy for less than this share of the window carry the
+/// harness's own idle time; their energy per invocation is biased high, so they are flagged.
+pub const MIN_BUSY_SHARE: f64 = 0.9;
+
+/// Why a paired row's energy is kept out of comparisons (it is still written, never dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnergyFlag {
+    /// The probe cannot see this runtime's work (a `harness`-scoped model and a container whose cgroup it
+    /// cannot read, say): its energy would be biased low.
+    Unseen,
+    /// A batch window with `busy_share` under [`MIN_BUSY_SHARE`].
+    LowBusyShare,
 }
 
 impl PairedRecord {
-    pub const COLUMNS: [&'static str; 20] = [
+    pub const COLUMNS: [&'static str; 23] = [
         "workload",
         "input",
         "runtime",
@@ -108,6 +133,9 @@ impl PairedRecord {
         "uncertainty_j",
         "quality",
         "estimated",
+        "scope",
+        "busy_share",
+        "flag",
     ];
 }
 
@@ -124,6 +152,15 @@ pub struct ChannelInfo {
     pub update_period_ns: u64,
     /// The value is modelled, not measured.
     pub estimated: bool,
+    /// Whose work the channel sees: `machine` (a package or board sensor, or the model counting the whole
+    /// machine's CPU time), `harness` (the model counting the harness, its live children and its containers),
+    /// `gpu` (an NVML board).
+    #[serde(default = "default_scope")]
+    pub scope: String,
+}
+
+fn default_scope() -> String {
+    "machine".into()
 }
 
 /// Idle power of one channel, measured before and after the run.
@@ -138,6 +175,10 @@ pub struct Baseline {
 /// A probe as it ran: its options, channels, baselines, and any delay measured and applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeManifest {
+    /// The probe's name in this run (default: its kind, then `kind-2`, ...): samples, channels, delays and
+    /// baselines are keyed by it, so two probes of one kind never merge.
+    #[serde(default)]
+    pub name: String,
     pub kind: String,
     pub options: serde_json::Value,
     pub channels: Vec<ChannelInfo>,

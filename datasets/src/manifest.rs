@@ -83,4 +83,9 @@ pub struct Manifest {
     /// The busy spans of the load pattern played for delay calibration (empty: no calibration).
     #[serde(default)]
     pub calibration_busy_ns: Vec<[u64; 2]>,
+    /// Per runtime, how an endless guest is stopped: `epoch` (wasmtime epoch interruption), `fuel` (wasmi),
+    /// `watchdog` (a killed child process), `none` (the engine at its own speed). Deadline mechanisms cost
+    /// guest speed, so every comparison involving the runtime must say which one ran.
+    #[serde(default)]
+    pub interrupt: BTreeMap<String, String>,
 }

@@ -137,6 +137,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
         }
     };
     let manifest = ProbeManifest {
+        name: source.kind().to_string(),
         kind: source.kind().to_string(),
         options: serde_json::to_value(spec).unwrap_or_default(),
         channels: source.channels().to_vec(),
@@ -329,6 +330,9 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
                     uncertainty_j: a.uncertainty_j.map(|u| u / count),
                     quality,
                     estimated: s.info.estimated,
+                    scope: s.info.scope.clone(),
+                    busy_share: Some(group.busy_share()),
+                    flag: None,
                 },
             ));
         }
@@ -365,6 +369,18 @@ struct Group<'a> {
     first: &'a InvocationRecord,
     window: Window,
     mean_latency_ns: f64,
+}
+
+impl Group<'_> {
+    /// Sum of member latencies / window length.
+    fn busy_share(&self) -> f64 {
+        let span = (self.window.end_ns - self.window.start_ns) as f64;
+        if span <= 0.0 {
+            1.0
+        } else {
+            self.mean_latency_ns * f64::from(self.window.count) / span
+        }
+    }
 }
 
 /// Measured (not warm-up), successful invocations grouped into windows, sorted by start.

@@ -126,6 +126,7 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         baseline_before_ns: None,
         baseline_after_ns: None,
         calibration_busy_ns: Vec::new(),
+        interrupt: Default::default(),
     };
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
     write_manifest(out, &manifest)?;

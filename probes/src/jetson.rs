@@ -192,6 +192,7 @@ fn channel_infos(tree: &JetsonTree, interval_ms: f64) -> Vec<ChannelInfo> {
             resolution: 1.0,
             update_period_ns: (period_ms * 1e6) as u64,
             estimated: false,
+            scope: "machine".into(),
         })
         .collect()
 }

@@ -99,6 +99,7 @@ impl ModelSource {
             resolution: curve.busy_w_per_core * 1e-6,
             update_period_ns: (interval_ms.max(0.1) * 1e6) as u64,
             estimated: true,
+            scope: "machine".into(),
         }];
         ModelSource {
             curve,

@@ -123,6 +123,7 @@ fn channel(index: u32, unit: &str, kind: SampleKind, update_period_ns: u64) -> C
         resolution: 1.0,
         update_period_ns,
         estimated: false,
+        scope: "gpu".into(),
     }
 }
 

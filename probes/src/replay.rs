@@ -75,6 +75,7 @@ impl ReplaySource {
                     resolution: 0.0,
                     update_period_ns: 0,
                     estimated: false,
+                    scope: "machine".into(),
                 });
                 channels.len() - 1
             });

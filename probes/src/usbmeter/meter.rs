@@ -258,6 +258,7 @@ impl UsbMeterSource {
             resolution: model.power_resolution_w(),
             update_period_ns: (options.interval_ms * 1e6) as u64,
             estimated: false,
+            scope: "machine".into(),
         }];
         let notes = vec![
             how,

@@ -188,6 +188,9 @@ pub struct ProbeManifest {
     pub delay_ns: Option<i64>,
     /// Facts worth keeping (chip settings, firmware, the sensor's averaging).
     pub notes: Vec<String>,
+    /// Runtimes whose work this probe could not see: their paired rows carry the `unseen` flag.
+    #[serde(default)]
+    pub unseen: Vec<String>,
 }
 
 /// A warm cell measured in batches because its invocations are shorter than a probe can resolve.

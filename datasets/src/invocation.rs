@@ -136,3 +136,13 @@ impl InvocationRecord {
         }
     }
 }
+
+/// One cell of a plan: a workload with one input on one runtime in one mode. Rows, batches and report groups
+/// are keyed by it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CellKey {
+    pub workload: String,
+    pub input: String,
+    pub runtime: String,
+    pub mode: Mode,
+}

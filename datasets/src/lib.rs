@@ -9,9 +9,10 @@ pub mod invocation;
 pub mod manifest;
 
 pub use energy::{
-    Baseline, BatchPlan, ChannelInfo, EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest, SampleKind, SampleRecord,
+    Baseline, BatchPlan, ChannelInfo, EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest,
+    SampleKind, SampleRecord,
 };
-pub use invocation::{InvocationRecord, Mode, Phases, Status};
+pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
 pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, RunStatus};
 
 /// File names inside a run directory.

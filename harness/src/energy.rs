@@ -9,7 +9,7 @@ use harness_data::{
     Baseline, ChannelInfo, EnergyQuality, InvocationRecord, Manifest, PairedRecord, ProbeManifest, Status, files,
 };
 use harness_probes::jetson::JetsonSource;
-use harness_probes::model::{ModelSource, PowerCurve, ProcessTreeCpu};
+use harness_probes::model::{ModelScope, ModelSource, PowerCurve};
 use harness_probes::nvml::{Nvml, NvmlSource};
 use harness_probes::rapl::{self, RaplOptions};
 use harness_probes::replay::{ReplaySource, read_samples};
@@ -34,10 +34,94 @@ fn model(
     busy_w_per_core: Option<f64>,
     tdp_w: Option<f64>,
     interval_ms: f64,
+    scope: ModelScope,
 ) -> Result<Box<dyn Source>, ProbeError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let curve = PowerCurve::from_options(idle_w, busy_w_per_core, tdp_w, cores)?;
-    Ok(Box::new(ModelSource::new(curve, interval_ms, Box::new(ProcessTreeCpu))))
+    Ok(Box::new(ModelSource::open(curve, interval_ms, scope, Path::new("/"))?))
+}
+
+/// Opens every probe a plan names and gives each its name: the plan's, or its kind, then `kind-2`, ... so two
+/// probes of one kind never merge.
+pub fn open_probes(specs: &[ProbeSpec]) -> Result<Vec<OpenProbe>, ProbeError> {
+    let mut opened: Vec<OpenProbe> = Vec::new();
+    for spec in specs {
+        let mut probe = open_probe(spec)?;
+        let name = match spec.name() {
+            Some(name) => name.to_string(),
+            None => {
+                let kind = probe.manifest.kind.clone();
+                let taken = |n: &str| opened.iter().any(|p| p.manifest.name == n);
+                let mut candidate = kind.clone();
+                let mut k = 2;
+                while taken(&candidate) {
+                    candidate = format!("{kind}-{k}");
+                    k += 1;
+                }
+                candidate
+            }
+        };
+        if opened.iter().any(|p| p.manifest.name == name) {
+            return Err(ProbeError::Option {
+                probe: "plan",
+                message: format!("two probes are named `{name}`: give each `[[probes]]` table its own `name`"),
+            });
+        }
+        if name != probe.manifest.kind {
+            probe.run.source = Box::new(Renamed::new(probe.run.source, &name));
+        }
+        probe.manifest.channels = probe.run.source.channels().to_vec();
+        probe.manifest.name = name;
+        opened.push(probe);
+    }
+    Ok(opened)
+}
+
+/// A source whose channels carry the probe's name instead of its kind.
+struct Renamed {
+    inner: Box<dyn Source>,
+    channels: Vec<ChannelInfo>,
+}
+
+impl Renamed {
+    fn new(inner: Box<dyn Source>, name: &str) -> Renamed {
+        let channels = inner
+            .channels()
+            .iter()
+            .map(|c| ChannelInfo {
+                probe: name.to_string(),
+                ..c.clone()
+            })
+            .collect();
+        Renamed { inner, channels }
+    }
+}
+
+impl Source for Renamed {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn channels(&self) -> &[ChannelInfo] {
+        &self.channels
+    }
+    fn poll(&mut self, now_ns: u64, out: &mut Vec<harness_probes::TimedReading>) {
+        self.inner.poll(now_ns, out);
+    }
+    fn notes(&self) -> Vec<String> {
+        self.inner.notes()
+    }
+    fn unseen_runtimes(&self) -> Vec<String> {
+        self.inner.unseen_runtimes()
+    }
+}
+
+/// The key a probe's samples, delays and baselines go by: its name (manifests before names: its kind).
+pub fn probe_key(probe: &ProbeManifest) -> &str {
+    if probe.name.is_empty() {
+        &probe.kind
+    } else {
+        &probe.name
+    }
 }
 
 /// Opens one probe a plan names. Errors say why it cannot start (and how to fix it).
@@ -47,6 +131,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
         ProbeSpec::Rapl {
             sysfs_root,
             interval_ms,
+            ..
         } => {
             let interval_ms = interval_ms.unwrap_or(1.0);
             let options = RaplOptions {
@@ -60,15 +145,27 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
             busy_w_per_core,
             tdp_w,
             interval_ms,
+            scope,
+            ..
         } => {
             let interval_ms = interval_ms.unwrap_or(10.0);
-            (model(*idle_w, *busy_w_per_core, *tdp_w, interval_ms)?, interval_ms)
+            (
+                model(
+                    *idle_w,
+                    *busy_w_per_core,
+                    *tdp_w,
+                    interval_ms,
+                    scope.unwrap_or_default(),
+                )?,
+                interval_ms,
+            )
         }
         ProbeSpec::Replay {
             path,
             align,
             shift_ms,
             interval_ms,
+            ..
         } => {
             let interval_ms = interval_ms.unwrap_or(1.0);
             (
@@ -83,6 +180,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
         ProbeSpec::Jetson {
             sysfs_root,
             interval_ms,
+            ..
         } => {
             let interval_ms = interval_ms.unwrap_or(10.0);
             (
@@ -93,7 +191,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
                 interval_ms,
             )
         }
-        ProbeSpec::Nvml { interval_ms } => {
+        ProbeSpec::Nvml { interval_ms, .. } => {
             let interval_ms = interval_ms.unwrap_or(100.0);
             (
                 Box::new(NvmlSource::open(Box::new(Nvml::init()?), interval_ms)?),
@@ -103,6 +201,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
         ProbeSpec::Auto {
             sysfs_root,
             interval_ms,
+            ..
         } => {
             let root = sysfs_root.clone().unwrap_or_else(|| "/".into());
             let options = RaplOptions {
@@ -117,7 +216,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
                         note = Some(format!(
                             "auto: no RAPL ({rapl_missing}) and no Jetson rails; energy is ESTIMATED by the model"
                         ));
-                        (model(None, None, None, 10.0)?, 10.0)
+                        (model(None, None, None, 10.0, ModelScope::Machine)?, 10.0)
                     }
                 },
             }
@@ -128,6 +227,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
             baud,
             interval_ms,
             timeout_ms,
+            ..
         } => {
             let mut options = UsbMeterOptions::new(model.as_deref().unwrap_or("auto"), port)?;
             options.baud = *baud;
@@ -144,6 +244,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
         baselines: BTreeMap::new(),
         delay_ns: None,
         notes: source.notes().into_iter().chain(note).collect(),
+        unseen: Vec::new(),
     };
     Ok(OpenProbe {
         run: ProbeRun {
@@ -156,16 +257,23 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
 
 /// Every probe kind and what this machine has of it, for `harness probes`.
 pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
-    let model = ModelSource::new(PowerCurve::DEFAULT, 10.0, Box::new(ProcessTreeCpu));
+    let model = ModelSource::open(PowerCurve::DEFAULT, 10.0, ModelScope::Machine, sysfs_root);
+    let (model_channels, model_missing) = match &model {
+        Ok(m) => (m.channels().to_vec(), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
     vec![
         rapl::discover(sysfs_root),
         harness_probes::jetson::discover(sysfs_root),
         harness_probes::nvml::discover(),
         Discovery {
             kind: harness_probes::model::KIND,
-            channels: model.channels().to_vec(),
-            missing: None,
-            notes: vec!["always available; its energy is ESTIMATED from CPU time and a declared power curve".into()],
+            channels: model_channels,
+            missing: model_missing,
+            notes: vec![
+                "its energy is ESTIMATED from the machine's CPU time and a declared or fitted power curve".into(),
+                "`scope = \"harness\"` counts only the harness, its descendants and its containers".into(),
+            ],
         },
         usbmeter::discover(sysfs_root),
         Discovery {

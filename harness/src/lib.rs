@@ -4,6 +4,7 @@
 //! [`recorder`] (rows on disk as they are measured) -> analysis.
 
 pub mod artifacts;
+pub mod batcher;
 pub mod bench;
 pub mod bench_energy;
 pub mod energy;

@@ -1,21 +1,24 @@
 //! `harness measure`: runs a plan and writes the run directory as it goes.
 //!
-//! Order of a run: open probes and start the sampler (a probe that cannot start fails the run before any
-//! workload runs) -> idle baseline -> the shuffled schedule, warm cells batched when a probe cannot resolve
-//! single invocations -> idle baseline -> stop the sampler -> pair invocations with samples (`paired.csv`).
+//! A run is a [`Session`] taken through named steps, each of which leaves the run directory valid:
+//! [`Session::prepare`] (everything that can fail before the first invocation) -> [`Session::start_energy`]
+//! (sampler, calibration pattern, idle baseline) -> [`Session::run_slots`] (the shuffled schedule, warm cells
+//! batched by the [`Batcher`] when a probe cannot resolve single invocations) -> [`Session::finish_energy`]
+//! (idle baseline, stop the sampler, pair invocations with samples) -> [`Session::close`].
 
 use crate::artifacts::WorkloadArtifacts;
+use crate::batcher::{Batcher, PILOT_INVOCATIONS};
 use crate::energy::{self, OpenProbe};
 use crate::plan::Plan;
-use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, write_manifest};
+use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, Written, write_manifest};
 use crate::runtime::{self, Limits, Outcome, Runtime};
-use crate::scheduler::Schedule;
+use crate::scheduler::{Schedule, Slot};
 use anyhow::{Context, bail};
-use harness_data::{BatchPlan, EngineVersions, Manifest, Mode, RunStatus, Status, files};
+use harness_data::{EngineVersions, Manifest, Mode, RunStatus, Status, files};
 use harness_probes::clock;
 use harness_probes::sampler::Sampler;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,32 +52,354 @@ pub fn engine_versions() -> EngineVersions {
     engines
 }
 
-/// Pilot invocations that size a batch (recorded as warm-up rows).
-const PILOT_INVOCATIONS: u32 = 5;
-/// A batch window must cover this many update periods of the coarsest channel.
-const RESOLUTION_FACTOR: u64 = 20;
-/// At most this many invocations per batch window: a sub-microsecond native call would otherwise need
-/// millions per window (and millions of rows); such windows stay shorter than the target and the paired rows
-/// say `below_resolution` where they are.
-const MAX_BATCH: u64 = 10_000;
+/// How long to wait for every probe's first sample before the idle baseline (a USB meter answers at 1 Hz).
+const FIRST_SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the plan. `interrupted` is set by the Ctrl-C handler; the run then stops after the invocation in
 /// flight, and the manifest says `partial`.
 pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
-    let plan = Plan::load(&options.plan)?;
-    let out = &options.out;
-    if out.join(files::INVOCATIONS).exists() {
-        bail!(
-            "{} already holds a run: choose another --out, or delete it first",
-            out.display()
-        );
+    let mut session = Session::prepare(options)?;
+    session.start_energy()?;
+    let stop = session.run_slots(interrupted, options.progress);
+    let written = session.finish_recording()?;
+    // Rows travel in batches, so a mismatch is often found only once the last ones are written.
+    let (status, reason) = match (stop, written.failure.clone()) {
+        (Some((RunStatus::Failed, why)), _) => (RunStatus::Failed, Some(why)),
+        (_, Some(why)) => (RunStatus::Failed, Some(why)),
+        (Some((status, why)), None) => (status, Some(why)),
+        (None, None) => (RunStatus::Complete, None),
+    };
+    let paired_rows = session.finish_energy(status)?;
+    session.close(status, reason, &written, paired_rows)
+}
+
+/// A workload's artifacts and its prepared inputs.
+struct PreparedWorkload {
+    artifacts: WorkloadArtifacts,
+    inputs: Vec<Vec<u8>>,
+}
+
+/// One run in progress.
+struct Session {
+    plan: Plan,
+    out: PathBuf,
+    workloads: Vec<PreparedWorkload>,
+    runtimes: Vec<Box<dyn Runtime>>,
+    schedule: Schedule,
+    labels: Vec<CellLabel>,
+    manifest: Manifest,
+    /// Opened probes until the sampler takes them.
+    probes: Vec<OpenProbe>,
+    sampler: Option<Sampler>,
+    /// Until the last row is written.
+    recorder: Option<Recorder>,
+    batcher: Batcher,
+    /// (runtime, workload) pairs whose warm state is prepared.
+    prepared: HashSet<(usize, usize)>,
+    /// Executed order of the next invocation.
+    sequence: u64,
+}
+
+impl Session {
+    /// Everything that can fail does so here, before the first invocation: plan, artifacts, inputs,
+    /// runtimes, probes. Writes the manifest as `partial`.
+    fn prepare(options: &MeasureOptions) -> anyhow::Result<Session> {
+        let plan = Plan::load(&options.plan)?;
+        let out = options.out.clone();
+        if out.join(files::INVOCATIONS).exists() {
+            bail!(
+                "{} already holds a run: choose another --out, or delete it first",
+                out.display()
+            );
+        }
+        let workloads = prepare_workloads(&plan, &options.artifacts)?;
+        let limits = Limits {
+            timeout_ms: plan.timeout_ms,
+        };
+        let runtimes: Vec<Box<dyn Runtime>> = plan
+            .runtimes
+            .iter()
+            .map(|r| runtime::create_at(r, limits, plan.cold_boundary))
+            .collect::<anyhow::Result<_>>()?;
+        let probes = energy::open_probes(&plan.probes).context("a probe cannot start, so nothing was measured")?;
+        let schedule = Schedule::new(&plan);
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
+        write_manifest(&out, &manifest)?;
+        let labels = cell_labels(&plan, &schedule);
+        let recorder = Recorder::create(&out, labels.clone())?;
+        let coarsest = probes
+            .iter()
+            .flat_map(|p| p.manifest.channels.iter())
+            .map(|c| c.update_period_ns)
+            .max()
+            .unwrap_or(0);
+        Ok(Session {
+            plan,
+            out,
+            workloads,
+            runtimes,
+            schedule,
+            labels,
+            manifest,
+            probes,
+            sampler: None,
+            recorder: Some(recorder),
+            batcher: Batcher::new(coarsest),
+            prepared: HashSet::new(),
+            sequence: 0,
+        })
     }
 
-    // Everything that can fail does so before the first invocation.
+    /// Starts the sampler, plays the calibration pattern, and measures the idle baseline before the run. The
+    /// idle span starts only once every probe has delivered a sample, and ends on one, so `before_w` exists
+    /// whenever the probe worked.
+    fn start_energy(&mut self) -> anyhow::Result<()> {
+        if self.probes.is_empty() {
+            return Ok(());
+        }
+        let runs = std::mem::take(&mut self.probes).into_iter().map(|p| p.run).collect();
+        let sampler = Sampler::start(runs, &self.out.join(files::SAMPLES)).context("starting the sampler")?;
+        let late = sampler.wait_for_samples_after(1, FIRST_SAMPLE_TIMEOUT);
+        for &i in &late {
+            let probe = &mut self.manifest.probes[i];
+            probe.notes.push(format!(
+                "no sample within {} s of starting: its baseline before the run may be missing",
+                FIRST_SAMPLE_TIMEOUT.as_secs()
+            ));
+        }
+        if self.plan.calibrate_delay {
+            let channels: Vec<_> = self.manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
+            self.manifest.calibration_busy_ns =
+                energy::play_calibration_pattern(energy::calibration_unit_ns(&channels));
+            write_manifest(&self.out, &self.manifest)?;
+        }
+        if self.plan.baseline_ms > 0 {
+            self.manifest.baseline_before_ns = Some(idle(&sampler, self.plan.baseline_ms));
+            write_manifest(&self.out, &self.manifest)?;
+        }
+        self.sampler = Some(sampler);
+        Ok(())
+    }
+
+    /// Runs the schedule until its end, a Ctrl-C, or a digest mismatch. Returns why it stopped early.
+    fn run_slots(&mut self, interrupted: &AtomicBool, progress: bool) -> Option<(RunStatus, String)> {
+        let slots = std::mem::take(&mut self.schedule.slots);
+        let progress = progress_bar(progress, slots.len() as u64);
+        let mut stop = None;
+        for slot in &slots {
+            if interrupted.load(Ordering::Relaxed) {
+                stop = Some((
+                    RunStatus::Partial,
+                    "interrupted (SIGINT) before every invocation ran".into(),
+                ));
+                break;
+            }
+            if let Some(failure) = self.recorder().failure() {
+                stop = Some((RunStatus::Failed, failure));
+                break;
+            }
+            self.run_slot(slot);
+            progress.inc(1);
+            if self.plan.cooldown_ms > 0 {
+                std::thread::sleep(Duration::from_millis(self.plan.cooldown_ms));
+            }
+        }
+        progress.finish_and_clear();
+        self.schedule.slots = slots;
+        stop
+    }
+
+    /// One slot: prepares a warm cell on first use, sizes its batch with a pilot, then runs one invocation or
+    /// one batch window.
+    fn run_slot(&mut self, slot: &Slot) {
+        let cell = self.schedule.cells[slot.cell].clone();
+        if cell.mode == Mode::Warm
+            && self.prepared.insert((cell.runtime, cell.workload))
+            && let Err(e) = self.runtimes[cell.runtime].prepare_warm(&self.workloads[cell.workload].artifacts)
+        {
+            let now = clock::monotonic_ns();
+            let outcome = Outcome::failed(
+                Default::default(),
+                Status::Error,
+                format!("preparing warm invocations: {e:#}"),
+            );
+            let info = self.next_slot_info(slot.iteration, slot.warmup, None);
+            self.recorder().record(Measured {
+                cell: slot.cell,
+                slot: info,
+                start_ns: now,
+                end_ns: now,
+                input_bytes: 0,
+                outcome,
+            });
+            return;
+        }
+        let batch_size = if slot.warmup || cell.mode == Mode::Cold || !self.batcher.enabled() {
+            1
+        } else {
+            match self.batcher.size_of(slot.cell) {
+                Some(size) => size,
+                None => self.pilot(slot.cell),
+            }
+        };
+        if batch_size == 1 {
+            let info = self.next_slot_info(slot.iteration, slot.warmup, None);
+            self.invoke(slot.cell, info);
+        } else {
+            self.run_batch(slot, batch_size);
+        }
+    }
+
+    /// A few timed invocations (kept, as warm-up rows) size the cell's batch.
+    fn pilot(&mut self, cell: usize) -> u32 {
+        let mut pilot = Vec::new();
+        for i in 0..PILOT_INVOCATIONS {
+            let info = self.next_slot_info(self.plan.warmup + i, true, None);
+            if let (latency, Status::Ok) = self.invoke(cell, info) {
+                pilot.push(latency as f64);
+            }
+        }
+        let size = self.batcher.decide(cell, &self.labels[cell].key(), pilot);
+        self.manifest.scheduled_invocations += u64::from(PILOT_INVOCATIONS);
+        if size > 1 {
+            self.manifest.scheduled_invocations += u64::from(size - 1) * u64::from(self.plan.repetitions);
+        }
+        size
+    }
+
+    /// A batch window: `size` invocations back to back, each doing no more than its two clock reads and one
+    /// row handed to the recorder, so the window stays busy with the cell's work.
+    fn run_batch(&mut self, slot: &Slot, size: u32) {
+        let cell = &self.schedule.cells[slot.cell];
+        let runtime = self.runtimes[cell.runtime].as_mut();
+        let workload = &self.workloads[cell.workload];
+        let input = &workload.inputs[cell.input];
+        let first = self.sequence;
+        for k in 0..u64::from(size) {
+            let info = SlotInfo {
+                iteration: slot.iteration,
+                warmup: false,
+                sequence: first + k,
+                batch: Some(first),
+            };
+            invoke_and_record(
+                runtime,
+                slot.cell,
+                cell.mode,
+                &workload.artifacts,
+                input,
+                info,
+                self.recorder.as_mut().expect("recording"),
+            );
+        }
+        self.sequence += u64::from(size);
+    }
+
+    fn next_slot_info(&mut self, iteration: u32, warmup: bool, batch: Option<u64>) -> SlotInfo {
+        let sequence = self.sequence;
+        self.sequence += 1;
+        SlotInfo {
+            iteration,
+            warmup,
+            sequence,
+            batch,
+        }
+    }
+
+    fn invoke(&mut self, cell_index: usize, info: SlotInfo) -> (u64, Status) {
+        let cell = &self.schedule.cells[cell_index];
+        let workload = &self.workloads[cell.workload];
+        invoke_and_record(
+            self.runtimes[cell.runtime].as_mut(),
+            cell_index,
+            cell.mode,
+            &workload.artifacts,
+            &workload.inputs[cell.input],
+            info,
+            self.recorder.as_mut().expect("recording"),
+        )
+    }
+
+    fn recorder(&mut self) -> &mut Recorder {
+        self.recorder.as_mut().expect("recording")
+    }
+
+    /// Waits for the writer to write every row.
+    fn finish_recording(&mut self) -> anyhow::Result<Written> {
+        self.recorder.take().expect("recording").finish()
+    }
+
+    /// Measures the idle baseline after a complete run, stops the sampler, records its notes, calibrates
+    /// delays and pairs invocations with samples. Returns the number of paired rows.
+    fn finish_energy(&mut self, status: RunStatus) -> anyhow::Result<Option<usize>> {
+        self.manifest.batching = std::mem::take(&mut self.batcher.plans);
+        let Some(sampler) = self.sampler.take() else {
+            return Ok(None);
+        };
+        if self.plan.baseline_ms > 0 && status == RunStatus::Complete {
+            self.manifest.baseline_after_ns = Some(idle(&sampler, self.plan.baseline_ms));
+        }
+        let stats = sampler.stop();
+        for (probe, stat) in self.manifest.probes.iter_mut().zip(&stats) {
+            for note in &stat.notes {
+                if !probe.notes.contains(note) {
+                    probe.notes.push(note.clone());
+                }
+            }
+            probe
+                .notes
+                .push(format!("{} polls, {} rows, {} gaps", stat.polls, stat.rows, stat.gaps));
+            if let Some(why) = &stat.first_gap {
+                probe.notes.push(format!("first gap: {why}"));
+            }
+            probe.unseen = stat.unseen.clone();
+        }
+        for line in energy::calibrate_delays(&self.out, &mut self.manifest)? {
+            eprintln!("calibration: {line}");
+        }
+        let pairing = energy::pair_run(&self.out, &self.manifest, None)?;
+        for probe in &mut self.manifest.probes {
+            let key = energy::probe_key(probe).to_string();
+            for channel in &probe.channels {
+                if let Some(b) = pairing.baselines.get(&(key.clone(), channel.channel.clone())) {
+                    probe.baselines.insert(channel.channel.clone(), b.clone());
+                }
+            }
+        }
+        Ok(Some(pairing.rows))
+    }
+
+    /// Writes the final manifest.
+    fn close(
+        mut self,
+        status: RunStatus,
+        reason: Option<String>,
+        written: &Written,
+        paired_rows: Option<usize>,
+    ) -> anyhow::Result<RunSummary> {
+        self.manifest.status = status;
+        self.manifest.status_reason = reason.clone();
+        self.manifest.finished_unix_ns = Some(clock::unix_ns());
+        self.manifest.recorded_invocations = written.rows;
+        write_manifest(&self.out, &self.manifest)?;
+        Ok(RunSummary {
+            status,
+            reason,
+            rows: written.rows,
+            failed_rows: written.failed_rows,
+            scheduled: self.manifest.scheduled_invocations,
+            paired_rows,
+            energy_estimated: self.manifest.energy_estimated,
+        })
+    }
+}
+
+fn prepare_workloads(plan: &Plan, artifacts: &Path) -> anyhow::Result<Vec<PreparedWorkload>> {
     let mut workloads = Vec::new();
     for entry in &plan.workloads {
         let spec = harness_workloads::find(&entry.name).expect("validated by Plan::parse");
-        let artifacts = WorkloadArtifacts::at(&options.artifacts, spec);
+        let artifacts = WorkloadArtifacts::at(artifacts, spec);
         artifacts.ensure(&plan.runtimes)?;
         let inputs = entry
             .inputs
@@ -84,27 +409,18 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
                     .map_err(|e| anyhow::anyhow!("{}: {e}", entry.name))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        workloads.push((artifacts, inputs));
+        workloads.push(PreparedWorkload { artifacts, inputs });
     }
-    let limits = Limits {
-        timeout_ms: plan.timeout_ms,
-    };
-    let mut runtimes: Vec<Box<dyn Runtime>> = plan
-        .runtimes
-        .iter()
-        .map(|r| runtime::create_at(r, limits, plan.cold_boundary))
-        .collect::<anyhow::Result<_>>()?;
-    let mut probes: Vec<OpenProbe> = Vec::new();
-    for spec in &plan.probes {
-        probes.push(energy::open_probe(spec).context("a probe cannot start, so nothing was measured")?);
-    }
-    let schedule = Schedule::new(&plan);
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    Ok(workloads)
+}
 
+fn initial_manifest(
+    plan: &Plan,
+    workloads: &[PreparedWorkload],
+    probes: &[OpenProbe],
+    schedule: &Schedule,
+) -> anyhow::Result<Manifest> {
     let channels: Vec<_> = probes.iter().flat_map(|p| p.manifest.channels.iter()).collect();
-    let energy_estimated = !channels.is_empty() && channels.iter().all(|c| c.estimated);
-    // Warm invocations shorter than this are batched (0: no probes, no batching).
-    let batch_window_ns = channels.iter().map(|c| c.update_period_ns).max().unwrap_or(0) * RESOLUTION_FACTOR;
     let mut manifest = Manifest {
         format_version: 1,
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -116,12 +432,15 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         finished_unix_ns: None,
         host: crate::host::fingerprint(Path::new("/")),
         engines: engine_versions(),
-        artifacts: workloads.iter().map(|(a, _)| (a.name.to_string(), a.sizes())).collect(),
-        plan: serde_json::to_value(&plan)?,
+        artifacts: workloads
+            .iter()
+            .map(|w| (w.artifacts.name.to_string(), w.artifacts.sizes()))
+            .collect(),
+        plan: serde_json::to_value(plan)?,
         scheduled_invocations: schedule.slots.len() as u64,
         recorded_invocations: 0,
         probes: probes.iter().map(|p| p.manifest.clone()).collect(),
-        energy_estimated,
+        energy_estimated: !channels.is_empty() && channels.iter().all(|c| c.estimated),
         batching: Vec::new(),
         baseline_before_ns: None,
         baseline_after_ns: None,
@@ -129,25 +448,11 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         interrupt: Default::default(),
     };
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
-    write_manifest(out, &manifest)?;
+    Ok(manifest)
+}
 
-    let sampler = if probes.is_empty() {
-        None
-    } else {
-        let runs = probes.into_iter().map(|p| p.run).collect();
-        Some(Sampler::start(runs, &out.join(files::SAMPLES)).context("starting the sampler")?)
-    };
-    if sampler.is_some() && plan.calibrate_delay {
-        let channels: Vec<_> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
-        manifest.calibration_busy_ns = energy::play_calibration_pattern(energy::calibration_unit_ns(&channels));
-        write_manifest(out, &manifest)?;
-    }
-    if sampler.is_some() && plan.baseline_ms > 0 {
-        manifest.baseline_before_ns = Some(idle(plan.baseline_ms));
-        write_manifest(out, &manifest)?;
-    }
-
-    let labels = schedule
+fn cell_labels(plan: &Plan, schedule: &Schedule) -> Vec<CellLabel> {
+    schedule
         .cells
         .iter()
         .map(|c| CellLabel {
@@ -161,181 +466,17 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
                 .position(|o| (o.workload, o.input) == (c.workload, c.input))
                 .unwrap_or(0),
         })
-        .collect::<Vec<_>>();
-    let mut recorder = Recorder::create(out, labels.clone())?;
-    let progress = progress_bar(options.progress, schedule.slots.len() as u64);
-    let mut prepared: HashSet<(usize, usize)> = HashSet::new();
-    // Batch size of each warm cell, decided by its pilot.
-    let mut batch_sizes: HashMap<usize, u32> = HashMap::new();
-    // Executed order; a Cell so the invoke closure and the batch bookkeeping can both read it.
-    let sequence = std::cell::Cell::new(0u64);
-    let mut stop: Option<(RunStatus, String)> = None;
-    for slot in &schedule.slots {
-        if interrupted.load(Ordering::Relaxed) {
-            stop = Some((
-                RunStatus::Partial,
-                "interrupted (SIGINT) before every invocation ran".into(),
-            ));
-            break;
-        }
-        if let Some(failure) = recorder.failure() {
-            stop = Some((RunStatus::Failed, failure));
-            break;
-        }
-        let cell = &schedule.cells[slot.cell];
-        let (artifacts, inputs) = &workloads[cell.workload];
-        let input = &inputs[cell.input];
-        let runtime = runtimes[cell.runtime].as_mut();
-        if cell.mode == Mode::Warm
-            && prepared.insert((cell.runtime, cell.workload))
-            && let Err(e) = runtime.prepare_warm(artifacts)
-        {
-            let now = clock::monotonic_ns();
-            let outcome = Outcome::failed(
-                Default::default(),
-                Status::Error,
-                format!("preparing warm invocations: {e:#}"),
-            );
-            let info = SlotInfo {
-                iteration: slot.iteration,
-                warmup: slot.warmup,
-                sequence: sequence.get(),
-                batch: None,
-            };
-            sequence.set(sequence.get() + 1);
-            recorder.record(Measured {
-                cell: slot.cell,
-                slot: info,
-                start_ns: now,
-                end_ns: now,
-                input_bytes: 0,
-                outcome,
-            });
-            progress.inc(1);
-            continue;
-        }
-        let mut invoke = |iteration: u32, warmup: bool, batch: Option<u64>, recorder: &mut Recorder| {
-            let info = SlotInfo {
-                iteration,
-                warmup,
-                sequence: sequence.get(),
-                batch,
-            };
-            sequence.set(sequence.get() + 1);
-            invoke_and_record(runtime, slot.cell, cell.mode, artifacts, input, info, recorder)
-        };
-        let batch_size = if slot.warmup || cell.mode == Mode::Cold || batch_window_ns == 0 {
-            1
-        } else if let Some(&size) = batch_sizes.get(&slot.cell) {
-            size
-        } else {
-            // Pilot: a few timed invocations (kept, as warm-up rows) size the batch.
-            let mut pilot: Vec<f64> = (0..PILOT_INVOCATIONS)
-                .filter_map(|i| match invoke(plan.warmup + i, true, None, &mut recorder) {
-                    (latency, Status::Ok) => Some(latency as f64),
-                    _ => None,
-                })
-                .collect();
-            pilot.sort_by(f64::total_cmp);
-            // A failing pilot leaves the cell unbatched: its failures are recorded one by one.
-            let pilot_ns = harness_analysis::summary::median(&pilot).map_or(u64::MAX, |m| m as u64);
-            let size = if pilot_ns >= batch_window_ns {
-                1
-            } else {
-                batch_window_ns.div_ceil(pilot_ns.max(1)).min(MAX_BATCH) as u32
-            };
-            batch_sizes.insert(slot.cell, size);
-            if size > 1 {
-                let label = &labels[slot.cell];
-                manifest.batching.push(BatchPlan {
-                    workload: label.workload.clone(),
-                    input: label.input.clone(),
-                    runtime: label.runtime.clone(),
-                    batch_size: size,
-                    pilot_latency_ns: pilot_ns,
-                    target_window_ns: batch_window_ns,
-                });
-                manifest.scheduled_invocations += u64::from(size - 1) * u64::from(plan.repetitions);
-            }
-            manifest.scheduled_invocations += u64::from(PILOT_INVOCATIONS);
-            size
-        };
-        if batch_size == 1 {
-            invoke(slot.iteration, slot.warmup, None, &mut recorder);
-        } else {
-            let first = sequence.get();
-            for _ in 0..batch_size {
-                invoke(slot.iteration, false, Some(first), &mut recorder);
-            }
-        }
-        progress.inc(1);
-        if plan.cooldown_ms > 0 {
-            std::thread::sleep(Duration::from_millis(plan.cooldown_ms));
-        }
-    }
-    progress.finish_and_clear();
-    let written = recorder.finish()?;
-    // Rows travel in batches, so a mismatch is often found only once the last ones are written.
-    let (status, reason) = match (stop, written.failure.clone()) {
-        (Some((RunStatus::Failed, why)), _) => (RunStatus::Failed, Some(why)),
-        (_, Some(why)) => (RunStatus::Failed, Some(why)),
-        (Some((status, why)), None) => (status, Some(why)),
-        (None, None) => (RunStatus::Complete, None),
-    };
-
-    let mut paired_rows = None;
-    if let Some(sampler) = sampler {
-        if plan.baseline_ms > 0 && status == RunStatus::Complete {
-            manifest.baseline_after_ns = Some(idle(plan.baseline_ms));
-        }
-        let stats = sampler.stop();
-        for (probe, stat) in manifest.probes.iter_mut().zip(&stats) {
-            for note in &stat.notes {
-                if !probe.notes.contains(note) {
-                    probe.notes.push(note.clone());
-                }
-            }
-            probe
-                .notes
-                .push(format!("{} polls, {} rows, {} gaps", stat.polls, stat.rows, stat.gaps));
-            if let Some(why) = &stat.first_gap {
-                probe.notes.push(format!("first gap: {why}"));
-            }
-        }
-        for line in energy::calibrate_delays(out, &mut manifest)? {
-            eprintln!("calibration: {line}");
-        }
-        let pairing = energy::pair_run(out, &manifest, None)?;
-        for probe in &mut manifest.probes {
-            for channel in &probe.channels {
-                if let Some(b) = pairing.baselines.get(&(channel.probe.clone(), channel.channel.clone())) {
-                    probe.baselines.insert(channel.channel.clone(), b.clone());
-                }
-            }
-        }
-        paired_rows = Some(pairing.rows);
-    }
-    manifest.status = status;
-    manifest.status_reason = reason.clone();
-    manifest.finished_unix_ns = Some(clock::unix_ns());
-    manifest.recorded_invocations = written.rows;
-    write_manifest(out, &manifest)?;
-    Ok(RunSummary {
-        status,
-        reason,
-        rows: written.rows,
-        failed_rows: written.failed_rows,
-        scheduled: manifest.scheduled_invocations,
-        paired_rows,
-        energy_estimated,
-    })
+        .collect()
 }
 
-/// Idles for `ms` with the sampler running, and returns the span on the run clock.
-fn idle(ms: u64) -> [u64; 2] {
+/// Idles for `ms` with the sampler running, and returns the span on the run clock. The span ends only once
+/// every probe has a sample at or after its end, so the span is bracketed by real samples.
+fn idle(sampler: &Sampler, ms: u64) -> [u64; 2] {
     let start = clock::monotonic_ns();
     std::thread::sleep(Duration::from_millis(ms));
-    [start, clock::monotonic_ns()]
+    let end = clock::monotonic_ns();
+    sampler.wait_for_samples_after(end, FIRST_SAMPLE_TIMEOUT);
+    [start, end]
 }
 
 /// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder. The overhead

@@ -71,18 +71,26 @@ fn default_baseline_ms() -> u64 {
 pub enum ProbeSpec {
     /// RAPL through powercap (or the perf PMU): `sysfs_root` (default `/`), `interval_ms` (default 1).
     Rapl {
+        /// The probe's name in the run (default: its kind, then `kind-2`, ...).
+        name: Option<String>,
         sysfs_root: Option<PathBuf>,
         interval_ms: Option<f64>,
     },
     /// Estimated energy from CPU time: `idle_w`, `busy_w_per_core`, or `tdp_w`; `interval_ms` (default 10).
     Model {
+        /// The probe's name in the run (default: its kind, then `kind-2`, ...).
+        name: Option<String>,
         idle_w: Option<f64>,
         busy_w_per_core: Option<f64>,
         tdp_w: Option<f64>,
         interval_ms: Option<f64>,
+        /// Whose CPU time counts: `machine` (default, as a package sensor sees it) or `harness`.
+        scope: Option<harness_probes::model::ModelScope>,
     },
     /// A recorded samples.csv played onto the run: `path`, `align` (`start` or `absolute`), `shift_ms`.
     Replay {
+        /// The probe's name in the run (default: its kind, then `kind-2`, ...).
+        name: Option<String>,
         path: PathBuf,
         align: Option<harness_probes::replay::Align>,
         shift_ms: Option<f64>,
@@ -90,19 +98,29 @@ pub enum ProbeSpec {
     },
     /// Jetson INA3221 rails (JetPack 4 iio or 5/6 hwmon): `sysfs_root` (default `/`), `interval_ms` (default 10).
     Jetson {
+        /// The probe's name in the run (default: its kind, then `kind-2`, ...).
+        name: Option<String>,
         sysfs_root: Option<PathBuf>,
         interval_ms: Option<f64>,
     },
     /// NVIDIA GPUs through NVML: `interval_ms` (default 100).
-    Nvml { interval_ms: Option<f64> },
+    Nvml {
+        /// The probe's name in the run (default: its kind, then `kind-2`, ...).
+        name: Option<String>,
+        interval_ms: Option<f64>,
+    },
     /// RAPL when readable, else Jetson rails, else the model: energy on any machine.
     Auto {
+        /// The probe's name in the run (default: its kind, then `kind-2`, ...).
+        name: Option<String>,
         sysfs_root: Option<PathBuf>,
         interval_ms: Option<f64>,
     },
     /// A USB power meter on a serial port: `port`, `model` (`um24c`, `um25c`, `um34c`, `tc66c` or `auto`, the
     /// default), `baud`, `interval_ms` (default 100, at least 50), `timeout_ms` (default 500).
     UsbMeter {
+        /// The probe's name in the run (default: its kind, then `kind-2`, ...).
+        name: Option<String>,
         model: Option<String>,
         port: PathBuf,
         baud: Option<u32>,
@@ -112,6 +130,19 @@ pub enum ProbeSpec {
 }
 
 impl ProbeSpec {
+    /// The name the plan gave the probe, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            ProbeSpec::Rapl { name, .. }
+            | ProbeSpec::Model { name, .. }
+            | ProbeSpec::Replay { name, .. }
+            | ProbeSpec::Jetson { name, .. }
+            | ProbeSpec::Nvml { name, .. }
+            | ProbeSpec::Auto { name, .. }
+            | ProbeSpec::UsbMeter { name, .. } => name.as_deref(),
+        }
+    }
+
     /// Probes with a latency of their own (serial meters, NVML) are calibrated unless the plan says not to.
     pub fn has_own_delay(&self) -> bool {
         matches!(self, ProbeSpec::Nvml { .. } | ProbeSpec::UsbMeter { .. })
@@ -379,6 +410,7 @@ inputs = ["25"]
         assert_eq!(
             plan.probes[0],
             ProbeSpec::Rapl {
+                name: None,
                 sysfs_root: Some("/tmp/fake".into()),
                 interval_ms: Some(1.0)
             }
@@ -406,6 +438,7 @@ inputs = ["25"]
         assert_eq!(
             plan.probes[0],
             ProbeSpec::UsbMeter {
+                name: None,
                 model: Some("um25c".into()),
                 port: "/dev/rfcomm0".into(),
                 baud: None,

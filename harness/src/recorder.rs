@@ -29,6 +29,17 @@ pub struct CellLabel {
     pub group: usize,
 }
 
+impl CellLabel {
+    pub fn key(&self) -> harness_data::CellKey {
+        harness_data::CellKey {
+            workload: self.workload.clone(),
+            input: self.input.clone(),
+            runtime: self.runtime.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
 /// Where an invocation sits in the schedule.
 #[derive(Debug, Clone, Copy)]
 pub struct SlotInfo {

@@ -1,13 +1,20 @@
-//! `model`: energy *estimated* from the CPU time of the harness's process tree and a declared power curve, for
-//! cloud VMs and machines with no sensor. Every value it produces is labelled estimated.
+//! `model`: energy *estimated* from CPU time and a declared (or fitted) power curve, for cloud VMs and machines
+//! with no sensor. Every value it produces is labelled estimated.
 //!
-//! E(t) = idle_w x (t - t0) + busy_w_per_core x (cpu(t) - cpu(t0)), with cpu the user + system time of the
-//! harness and of the children it has waited for (spawned native workloads, node). Containers run under the
-//! Docker daemon, outside this tree: their CPU time is not seen.
+//! E(t) = idle_w x (t - t0) + busy_w_per_core x (cpu(t) - cpu(t0)). What `cpu` counts is the model's scope:
+//! - `machine` (default): every CPU-second of the machine, as a package sensor sees it: the root cgroup's CPU
+//!   time (cgroup v2 `cpu.stat` `usage_usec`, cgroup v1 `cpuacct.usage`), else `/proc/stat`. Node servers,
+//!   containers and the engine daemons that move a container's bytes are all part of it, and so is anything
+//!   else running on the machine (the idle baseline removes what is steady).
+//! - `harness`: the harness, its live and reaped descendants (read from `/proc`, so a warm node server is seen
+//!   while it runs) and the cgroups of the containers it started. The Docker daemon's own work is not seen.
 
 use crate::ProbeError;
 use crate::source::{Reading, Source, TimedReading};
 use harness_data::{ChannelInfo, SampleKind};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 pub const KIND: &str = "model";
 
@@ -20,7 +27,7 @@ pub struct PowerCurve {
 
 impl PowerCurve {
     /// Generic defaults when nothing is declared: a server-class core. Declare your machine's for a better
-    /// estimate (a TDP, or measured idle and per-core figures).
+    /// estimate (a TDP, measured idle and per-core figures, or `harness fit-model` on a machine with a sensor).
     pub const DEFAULT: PowerCurve = PowerCurve {
         idle_w: 10.0,
         busy_w_per_core: 15.0,
@@ -57,27 +64,275 @@ impl PowerCurve {
     }
 }
 
-/// CPU time of the process tree, in nanoseconds.
-pub trait CpuClock: Send {
-    fn cpu_ns(&mut self) -> Option<u64>;
+/// Whose CPU time the model counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelScope {
+    #[default]
+    Machine,
+    Harness,
 }
 
-/// `getrusage(RUSAGE_SELF)` + `getrusage(RUSAGE_CHILDREN)`: microsecond resolution, children once reaped.
-pub struct ProcessTreeCpu;
-
-impl CpuClock for ProcessTreeCpu {
-    fn cpu_ns(&mut self) -> Option<u64> {
-        let mut total = 0u64;
-        for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
-            // SAFETY: getrusage writes the struct we own.
-            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-            if unsafe { libc::getrusage(who, &mut usage) } != 0 {
-                return None;
-            }
-            let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-            total += (us(usage.ru_utime) + us(usage.ru_stime)) * 1000;
+impl ModelScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelScope::Machine => "machine",
+            ModelScope::Harness => "harness",
         }
-        Some(total)
+    }
+}
+
+/// A CPU-time clock, in nanoseconds, with what it counts and its resolution.
+pub trait CpuClock: Send {
+    fn cpu_ns(&mut self) -> Option<u64>;
+    /// What the clock reads, for the manifest.
+    fn describe(&self) -> String;
+    /// Smallest step of the clock, in nanoseconds.
+    fn resolution_ns(&self) -> u64 {
+        1_000
+    }
+    /// Runtimes whose work this clock could not see (their energy rows are flagged).
+    fn unseen_runtimes(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// `getrusage(RUSAGE_SELF)` + `getrusage(RUSAGE_CHILDREN)`: the harness and the children it has reaped.
+pub fn rusage_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: getrusage writes the struct we own.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+            return None;
+        }
+        let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        total += (us(usage.ru_utime) + us(usage.ru_stime)) * 1000;
+    }
+    Some(total)
+}
+
+/// Where the machine's CPU time is read.
+#[derive(Debug, Clone, PartialEq)]
+enum MachineCounter {
+    /// cgroup v2 root `cpu.stat`, `usage_usec`.
+    CgroupV2(PathBuf),
+    /// cgroup v1 root `cpuacct.usage`, nanoseconds.
+    CgroupV1(PathBuf),
+    /// `/proc/stat` line `cpu`: user + nice + system + irq + softirq, in clock ticks.
+    ProcStat(PathBuf, u64),
+}
+
+/// The whole machine's CPU time, as a package sensor sees its load.
+pub struct MachineCpu {
+    counter: MachineCounter,
+}
+
+impl MachineCpu {
+    /// Finds the first readable counter under `root` (`/` on a real machine).
+    pub fn open(root: &Path) -> Result<MachineCpu, ProbeError> {
+        let cgroup = root.join("sys/fs/cgroup");
+        let ticks = clock_ticks();
+        let candidates = [
+            MachineCounter::CgroupV2(cgroup.join("cpu.stat")),
+            MachineCounter::CgroupV1(cgroup.join("cpuacct/cpuacct.usage")),
+            MachineCounter::CgroupV1(cgroup.join("cpu,cpuacct/cpuacct.usage")),
+            MachineCounter::ProcStat(root.join("proc/stat"), ticks),
+        ];
+        let mut tried = Vec::new();
+        for counter in candidates {
+            let mut clock = MachineCpu {
+                counter: counter.clone(),
+            };
+            if clock.cpu_ns().is_some() {
+                return Ok(clock);
+            }
+            tried.push(clock.describe());
+        }
+        Err(ProbeError::Unavailable {
+            probe: KIND,
+            reason: format!(
+                "no machine CPU-time counter is readable (tried {}); use `scope = \"harness\"`",
+                tried.join(", ")
+            ),
+        })
+    }
+}
+
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as u64 } else { 100 }
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// `usage_usec` of a cgroup v2 `cpu.stat`, in nanoseconds.
+fn cpu_stat_usage_ns(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|us| us * 1000)
+}
+
+impl CpuClock for MachineCpu {
+    fn cpu_ns(&mut self) -> Option<u64> {
+        match &self.counter {
+            MachineCounter::CgroupV2(path) => cpu_stat_usage_ns(path),
+            MachineCounter::CgroupV1(path) => read_u64(path),
+            MachineCounter::ProcStat(path, hz) => {
+                let text = std::fs::read_to_string(path).ok()?;
+                let line = text.lines().find(|l| l.starts_with("cpu "))?;
+                let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+                // user nice system idle iowait irq softirq steal: idle, iowait and steal are not this machine's work.
+                let busy: u64 = [0, 1, 2, 5, 6].iter().filter_map(|&i| fields.get(i)).sum();
+                (fields.len() >= 7).then(|| busy * 1_000_000_000 / hz)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.counter {
+            MachineCounter::CgroupV2(p) => format!("root cgroup (v2) {} usage_usec", p.display()),
+            MachineCounter::CgroupV1(p) => format!("root cgroup (v1) {}", p.display()),
+            MachineCounter::ProcStat(p, _) => format!("{} (user + nice + system + irq + softirq)", p.display()),
+        }
+    }
+
+    fn resolution_ns(&self) -> u64 {
+        match &self.counter {
+            MachineCounter::CgroupV2(_) => 1_000,
+            MachineCounter::CgroupV1(_) => 1,
+            MachineCounter::ProcStat(_, hz) => 1_000_000_000 / hz,
+        }
+    }
+}
+
+/// Containers a runtime started, so a harness-scoped model can read their cgroups: (runtime, container id).
+/// Global because runtimes and probes are opened independently of each other.
+static CONTAINERS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Called by a container runtime right after it creates a container.
+pub fn register_container(runtime: &str, id: &str) {
+    let mut list = CONTAINERS.lock().unwrap_or_else(|p| p.into_inner());
+    if !list.iter().any(|(_, i)| i == id) {
+        list.push((runtime.to_string(), id.to_string()));
+    }
+}
+
+/// The harness, its descendants, and its containers.
+pub struct HarnessCpu {
+    root: PathBuf,
+    pid: u32,
+    /// Last value read of each container's cgroup: a removed container keeps what it used.
+    containers: BTreeMap<String, (String, Option<u64>)>,
+    /// The last total, so a child moving from "live" (clock ticks) to "reaped" (microseconds) never steps back.
+    last: u64,
+}
+
+impl HarnessCpu {
+    pub fn new(root: &Path) -> HarnessCpu {
+        HarnessCpu {
+            root: root.to_path_buf(),
+            pid: std::process::id(),
+            containers: BTreeMap::new(),
+            last: 0,
+        }
+    }
+
+    fn container_ns(&self, id: &str) -> Option<u64> {
+        let cgroup = self.root.join("sys/fs/cgroup");
+        read_u64(&cgroup.join(format!("cpuacct/docker/{id}/cpuacct.usage")))
+            .or_else(|| read_u64(&cgroup.join(format!("cpu,cpuacct/docker/{id}/cpuacct.usage"))))
+            .or_else(|| cpu_stat_usage_ns(&cgroup.join(format!("system.slice/docker-{id}.scope/cpu.stat"))))
+            .or_else(|| cpu_stat_usage_ns(&cgroup.join(format!("docker/{id}/cpu.stat"))))
+    }
+
+    /// utime + stime + cutime + cstime of the live descendants of the harness, in ns.
+    fn descendants_ns(&self) -> u64 {
+        let proc = self.root.join("proc");
+        let Ok(entries) = std::fs::read_dir(&proc) else {
+            return 0;
+        };
+        let mut parent: BTreeMap<u32, (u32, u64)> = BTreeMap::new();
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Some((ppid, ticks)) = read_stat(&entry.path().join("stat")) {
+                parent.insert(pid, (ppid, ticks));
+            }
+        }
+        let hz = clock_ticks();
+        let is_descendant = |mut pid: u32| {
+            for _ in 0..64 {
+                match parent.get(&pid) {
+                    Some(&(ppid, _)) if ppid == self.pid => return true,
+                    Some(&(ppid, _)) if ppid > 1 => pid = ppid,
+                    _ => return false,
+                }
+            }
+            false
+        };
+        let ticks: u64 = parent
+            .iter()
+            .filter(|(pid, _)| **pid != self.pid && is_descendant(**pid))
+            .map(|(_, (_, t))| t)
+            .sum();
+        ticks * 1_000_000_000 / hz
+    }
+}
+
+/// (ppid, utime + stime + cutime + cstime) from a `/proc/<pid>/stat`.
+fn read_stat(path: &Path) -> Option<(u32, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is the state (field 3); ppid is field 4, utime..cstime are fields 14-17.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let ticks: u64 = (11..15).filter_map(|i| fields.get(i)?.parse::<u64>().ok()).sum();
+    Some((ppid, ticks))
+}
+
+impl CpuClock for HarnessCpu {
+    fn cpu_ns(&mut self) -> Option<u64> {
+        let own = rusage_ns()?;
+        let registered = CONTAINERS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for (runtime, id) in registered {
+            let now = self.container_ns(&id);
+            let entry = self.containers.entry(id).or_insert((runtime, None));
+            if now.is_some() {
+                entry.1 = now;
+            }
+        }
+        let containers: u64 = self.containers.values().filter_map(|(_, v)| *v).sum();
+        let total = own + self.descendants_ns() + containers;
+        self.last = self.last.max(total);
+        Some(self.last)
+    }
+
+    fn describe(&self) -> String {
+        "the harness, its live and reaped descendants (/proc), and its containers' cgroups; not the Docker daemon"
+            .into()
+    }
+
+    fn resolution_ns(&self) -> u64 {
+        1_000_000_000 / clock_ticks()
+    }
+
+    fn unseen_runtimes(&self) -> Vec<String> {
+        let mut unseen: Vec<String> = self
+            .containers
+            .values()
+            .filter(|(_, v)| v.is_none())
+            .map(|(r, _)| r.clone())
+            .collect();
+        unseen.dedup();
+        unseen
     }
 }
 
@@ -86,27 +341,37 @@ pub struct ModelSource {
     clock: Box<dyn CpuClock>,
     start: Option<(u64, u64)>,
     channels: Vec<ChannelInfo>,
+    scope: ModelScope,
 }
 
 impl ModelSource {
-    pub fn new(curve: PowerCurve, interval_ms: f64, clock: Box<dyn CpuClock>) -> ModelSource {
+    pub fn new(curve: PowerCurve, interval_ms: f64, scope: ModelScope, clock: Box<dyn CpuClock>) -> ModelSource {
         let channels = vec![ChannelInfo {
             probe: KIND.into(),
             channel: "cpu-estimate".into(),
             unit: "J".into(),
             kind: SampleKind::EnergyCounter,
-            // CPU time has microsecond resolution.
-            resolution: curve.busy_w_per_core * 1e-6,
+            resolution: curve.busy_w_per_core * clock.resolution_ns() as f64 * 1e-9,
             update_period_ns: (interval_ms.max(0.1) * 1e6) as u64,
             estimated: true,
-            scope: "machine".into(),
+            scope: scope.as_str().into(),
         }];
         ModelSource {
             curve,
             clock,
             start: None,
             channels,
+            scope,
         }
+    }
+
+    /// Opens the model with the clock its scope reads, under `root` (`/` on a real machine).
+    pub fn open(curve: PowerCurve, interval_ms: f64, scope: ModelScope, root: &Path) -> Result<Self, ProbeError> {
+        let clock: Box<dyn CpuClock> = match scope {
+            ModelScope::Machine => Box::new(MachineCpu::open(root)?),
+            ModelScope::Harness => Box::new(HarnessCpu::new(root)),
+        };
+        Ok(ModelSource::new(curve, interval_ms, scope, clock))
     }
 }
 
@@ -127,7 +392,7 @@ impl Source for ModelSource {
                     + self.curve.busy_w_per_core * cpu.saturating_sub(cpu0) as f64 * 1e-9;
                 Reading::Value(joules)
             }
-            None => Reading::Gap("getrusage failed".into()),
+            None => Reading::Gap(format!("cannot read {}", self.clock.describe())),
         };
         out.push(TimedReading {
             channel: 0,
@@ -137,80 +402,28 @@ impl Source for ModelSource {
     }
 
     fn notes(&self) -> Vec<String> {
-        vec![format!(
-            "ESTIMATED energy: idle {} W + {} W per busy core, from the CPU time of the harness and its reaped children (containers are not seen)",
-            self.curve.idle_w, self.curve.busy_w_per_core
-        )]
+        let mut notes = vec![format!(
+            "ESTIMATED energy: idle {} W + {} W per busy core; scope {}: CPU time of {}",
+            self.curve.idle_w,
+            self.curve.busy_w_per_core,
+            self.scope.as_str(),
+            self.clock.describe()
+        )];
+        let unseen = self.clock.unseen_runtimes();
+        if !unseen.is_empty() {
+            notes.push(format!(
+                "could not read the cgroups of containers of {}: their energy is flagged `unseen`",
+                unseen.join(", ")
+            ));
+        }
+        notes
+    }
+
+    fn unseen_runtimes(&self) -> Vec<String> {
+        self.clock.unseen_runtimes()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct ScriptedCpu(Vec<u64>);
-
-    impl CpuClock for ScriptedCpu {
-        fn cpu_ns(&mut self) -> Option<u64> {
-            if self.0.is_empty() {
-                None
-            } else {
-                Some(self.0.remove(0))
-            }
-        }
-    }
-
-    #[test]
-    fn integrates_idle_and_busy_power() {
-        let curve = PowerCurve {
-            idle_w: 10.0,
-            busy_w_per_core: 20.0,
-        };
-        // One second in which half a core was busy, then a failed read.
-        let mut source = ModelSource::new(curve, 10.0, Box::new(ScriptedCpu(vec![5_000_000_000, 5_500_000_000])));
-        let mut out = Vec::new();
-        source.poll(1_000_000_000, &mut out);
-        source.poll(2_000_000_000, &mut out);
-        source.poll(3_000_000_000, &mut out);
-        assert_eq!(out[0].reading, Reading::Value(0.0));
-        assert_eq!(out[1].reading, Reading::Value(10.0 + 10.0));
-        assert!(matches!(out[2].reading, Reading::Gap(_)));
-        assert!(source.channels()[0].estimated);
-        assert!(source.notes()[0].starts_with("ESTIMATED"));
-    }
-
-    #[test]
-    fn curves_from_options() {
-        assert_eq!(
-            PowerCurve::from_options(None, None, None, 4).unwrap(),
-            PowerCurve::DEFAULT
-        );
-        assert_eq!(
-            PowerCurve::from_options(None, None, Some(100.0), 4).unwrap(),
-            PowerCurve {
-                idle_w: 20.0,
-                busy_w_per_core: 25.0
-            }
-        );
-        assert_eq!(
-            PowerCurve::from_options(Some(5.0), Some(7.0), Some(100.0), 4).unwrap(),
-            PowerCurve {
-                idle_w: 5.0,
-                busy_w_per_core: 7.0
-            }
-        );
-        assert!(PowerCurve::from_options(Some(-1.0), None, None, 4).is_err());
-    }
-
-    #[test]
-    fn the_real_clock_advances_with_work() {
-        let mut clock = ProcessTreeCpu;
-        let a = clock.cpu_ns().unwrap();
-        let mut x = 0u64;
-        let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(30) {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-        assert!(clock.cpu_ns().unwrap() > a);
-    }
-}
+#[path = "model_tests.rs"]
+mod tests;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -33,6 +33,8 @@ pub struct ProbeStats {
     pub wall_ns: u64,
     /// The source's notes at the end of the run (a serial meter's round-trip times, say).
     pub notes: Vec<String>,
+    /// Runtimes the source could not see (see [`Source::unseen_runtimes`]).
+    pub unseen: Vec<String>,
 }
 
 /// Rows appended by every probe thread; each append is whole lines, so lines never interleave.
@@ -54,6 +56,8 @@ impl SampleSink {
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<ProbeStats>>,
+    /// Per probe, the time of its newest value (not gap) sample; 0 before the first.
+    newest: Vec<Arc<AtomicU64>>,
 }
 
 const FLUSH_EVERY_NS: u64 = 100_000_000;
@@ -66,16 +70,35 @@ impl Sampler {
         let sink = Arc::new(SampleSink { file: Mutex::new(file) });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
+        let mut newest = Vec::new();
         for probe in probes {
             let (sink, stop) = (Arc::clone(&sink), Arc::clone(&stop));
+            let latest = Arc::new(AtomicU64::new(0));
+            newest.push(Arc::clone(&latest));
             let name = format!("sampler-{}", probe.source.kind());
             threads.push(
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || run_probe(probe, &sink, &stop))?,
+                    .spawn(move || run_probe(probe, &sink, &stop, &latest))?,
             );
         }
-        Ok(Sampler { stop, threads })
+        Ok(Sampler { stop, threads, newest })
+    }
+
+    /// Waits until every probe has delivered a value sampled at or after `t_ns`, at most `timeout`. Returns
+    /// the probes (by index) that had not by then. An idle span must start and end on real samples, or its
+    /// baseline power cannot be told.
+    pub fn wait_for_samples_after(&self, t_ns: u64, timeout: std::time::Duration) -> Vec<usize> {
+        let deadline = monotonic_ns() + timeout.as_nanos() as u64;
+        loop {
+            let late: Vec<usize> = (0..self.newest.len())
+                .filter(|&i| self.newest[i].load(Ordering::Acquire) < t_ns.max(1))
+                .collect();
+            if late.is_empty() || monotonic_ns() >= deadline {
+                return late;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     /// Polls once more (so the last invocation is bracketed), writes everything, and returns each probe's stats.
@@ -104,7 +127,7 @@ fn sanitize(field: &str) -> String {
     field.replace([',', '\n', '"'], "_")
 }
 
-fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool) -> ProbeStats {
+fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool, newest: &AtomicU64) -> ProbeStats {
     let parts: Vec<RowParts> = probe
         .source
         .channels()
@@ -137,6 +160,7 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool) -> Probe
             text.push(',');
             match reading {
                 Reading::Value(v) => {
+                    newest.fetch_max(t_ns, Ordering::Release);
                     // Counters are whole numbers (uJ, mJ): print those as integers, which is several times cheaper.
                     if v.fract() == 0.0 && v.abs() < 9.0e15 {
                         if v < 0.0 {
@@ -179,6 +203,7 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool) -> Probe
     }
     sink.append(&text);
     stats.notes = probe.source.notes();
+    stats.unseen = probe.source.unseen_runtimes();
     stats.cpu_ns = thread_cpu_ns();
     stats.wall_ns = monotonic_ns() - started;
     stats

@@ -34,6 +34,10 @@ pub trait Source: Send {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Runtimes whose work this probe could not see: their energy rows are flagged, never reported low.
+    fn unseen_runtimes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// For sources that read every channel at the poll instant: stamps `readings` (one per channel, in order).

@@ -153,6 +153,9 @@ pub struct Attribution {
     pub uncertainty_j: Option<f64>,
 }
 
+/// Samples further apart than this many update periods leave a hole: the windows around it are gaps.
+pub const HOLE_PERIODS: u64 = 3;
+
 /// Attributes energy to every window (sorted by start, not overlapping) in one sweep.
 pub fn attribute(series: &ChannelSeries, windows: &[Window]) -> Vec<Attribution> {
     let n = series.t_ns.len();
@@ -190,6 +193,14 @@ pub fn attribute(series: &ChannelSeries, windows: &[Window]) -> Vec<Attribution>
             out.push(gap(false));
             continue;
         }
+        // Samples more than `HOLE_PERIODS` update periods apart around or inside the window: the sensor
+        // skipped, so what happened in between cannot be told even without gap rows.
+        let spacing = |i: usize| series.t_ns[i + 1] - series.t_ns[i];
+        let widest = (lo..hi).map(spacing).max().unwrap_or(0);
+        if period > 0 && widest > HOLE_PERIODS * period {
+            out.push(gap(false));
+            continue;
+        }
         let samples = series.t_ns[lo..=hi]
             .iter()
             .filter(|&&t| t >= w.start_ns && t <= w.end_ns)
@@ -208,12 +219,23 @@ pub fn attribute(series: &ChannelSeries, windows: &[Window]) -> Vec<Attribution>
             });
             continue;
         };
-        // An edge can be off by one counter step, or by what the power moves in one update period.
-        let edge_j = resolution_j.max(window_j.abs() / duration_s.max(1e-12) * period as f64 * 1e-9);
+        // Each edge can be off by one counter step, or by what the power moves over the actual spacing of the
+        // samples around it (not the declared period: sensors skip).
+        let edge_spacing_ns = if hi > lo { spacing(lo).max(spacing(hi - 1)) } else { period };
+        let edge_j = resolution_j.max(window_j.abs() / duration_s.max(1e-12) * edge_spacing_ns as f64 * 1e-9);
+        // Shorter than the sensor updates, or no sample inside or at the edges: the value is only an
+        // interpolation between readings outside the window. Kept here; paired rows leave it blank.
+        if (w.end_ns - w.start_ns) < period || samples == 0 {
+            out.push(Attribution {
+                window_j: Some(window_j),
+                samples,
+                quality: EnergyQuality::BelowResolution,
+                uncertainty_j: Some(2.0 * edge_j),
+            });
+            continue;
+        }
         let quality = if series.info.estimated {
             EnergyQuality::Estimated
-        } else if (w.end_ns - w.start_ns) < period {
-            EnergyQuality::BelowResolution
         } else {
             EnergyQuality::Ok
         };
@@ -302,7 +324,7 @@ mod tests {
     /// A counter in uJ sampled every 1000 ns, reading 1000 i uJ at t = 1000 i ns: 1 uJ/ns, i.e. 1000 W.
     fn kilowatt_counter() -> ChannelSeries {
         let rows = (0..=100).map(|i| (i * 1000, Some(i as f64 * 1000.0))).collect();
-        ChannelSeries::new(info(SampleKind::EnergyCounter, "uJ", 100), rows, 0).unwrap()
+        ChannelSeries::new(info(SampleKind::EnergyCounter, "uJ", 1000), rows, 0).unwrap()
     }
 
     #[test]
@@ -348,7 +370,7 @@ mod tests {
     #[test]
     fn gaps_and_missing_brackets_are_gaps() {
         let rows = vec![(0, Some(0.0)), (1000, None), (2000, Some(2.0)), (3000, Some(3.0))];
-        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 100), rows, 0).unwrap();
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 500), rows, 0).unwrap();
         let out = attribute(
             &series,
             &[
@@ -358,7 +380,7 @@ mod tests {
                     count: 1,
                 },
                 Window {
-                    start_ns: 2100,
+                    start_ns: 2000,
                     end_ns: 2900,
                     count: 1,
                 },
@@ -371,7 +393,7 @@ mod tests {
         );
         assert_eq!(out[0].quality, EnergyQuality::Gap);
         assert_eq!(out[1].quality, EnergyQuality::Ok);
-        assert!((out[1].window_j.unwrap() - 0.8).abs() < 1e-12);
+        assert!((out[1].window_j.unwrap() - 0.9).abs() < 1e-12);
         assert_eq!(out[2].quality, EnergyQuality::Gap, "no sample after the end");
     }
 
@@ -402,6 +424,58 @@ mod tests {
         assert!((out[0].window_j.unwrap() - 0.66).abs() < 1e-9);
         assert_eq!(out[0].quality, EnergyQuality::BelowResolution);
         assert!((mean_power(&series, 0, 10_000_000_000).unwrap() - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn samples_too_far_apart_make_a_hole() {
+        // Declared every 1000 ns, but the sensor skipped from 3000 to 7000 (4 periods).
+        let rows = vec![
+            (0, Some(0.0)),
+            (1000, Some(1.0)),
+            (2000, Some(2.0)),
+            (3000, Some(3.0)),
+            (7000, Some(7.0)),
+            (8000, Some(8.0)),
+            (9000, Some(9.0)),
+        ];
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 1000), rows, 0).unwrap();
+        let window = |start_ns, end_ns| Window {
+            start_ns,
+            end_ns,
+            count: 1,
+        };
+        let out = attribute(&series, &[window(500, 2500), window(3500, 6500), window(7000, 9000)]);
+        assert_eq!(out[0].quality, EnergyQuality::Ok);
+        assert_eq!(out[1].quality, EnergyQuality::Gap, "inside the hole, without any gap row");
+        assert_eq!(out[2].quality, EnergyQuality::Ok);
+        // Exactly 3 periods apart is still whole.
+        let rows = vec![(0, Some(0.0)), (3000, Some(3.0)), (4000, Some(4.0))];
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 1000), rows, 0).unwrap();
+        assert_eq!(attribute(&series, &[window(1000, 3500)])[0].quality, EnergyQuality::Ok);
+    }
+
+    #[test]
+    fn uncertainty_follows_the_actual_spacing_and_empty_windows_are_below_resolution() {
+        // 1 W as a counter in J, declared every 1000 ns; samples 1000 ns apart, then 2500 ns apart.
+        let dense = vec![(0, Some(0.0)), (1000, Some(1e-6)), (2000, Some(2e-6)), (3000, Some(3e-6))];
+        let sparse = vec![(0, Some(0.0)), (2500, Some(2.5e-6)), (5000, Some(5e-6)), (7500, Some(7.5e-6))];
+        let window = |start_ns, end_ns| Window {
+            start_ns,
+            end_ns,
+            count: 1,
+        };
+        let mut i = info(SampleKind::EnergyCounter, "J", 1000);
+        i.resolution = 0.0;
+        let dense = attribute(&ChannelSeries::new(i.clone(), dense, 0).unwrap(), &[window(500, 2500)]);
+        let sparse = attribute(&ChannelSeries::new(i.clone(), sparse, 0).unwrap(), &[window(2000, 5500)]);
+        let (d, s) = (dense[0].uncertainty_j.unwrap(), sparse[0].uncertainty_j.unwrap());
+        assert!((d - 2e-6).abs() < 1e-12, "{d}");
+        assert!((s - 5e-6).abs() < 1e-12, "{s}");
+        // A window between two samples, longer than the period, with no sample inside: below resolution.
+        let only_edges = vec![(0, Some(0.0)), (2500, Some(2.5e-6)), (5000, Some(5e-6))];
+        let out = attribute(&ChannelSeries::new(i, only_edges, 0).unwrap(), &[window(2600, 4900)]);
+        assert_eq!(out[0].samples, 0);
+        assert_eq!(out[0].quality, EnergyQuality::BelowResolution);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Context;
 use harness_analysis::align::{self, ChannelSeries, Window};
 use harness_analysis::calibrate;
 use harness_data::{
-    Baseline, ChannelInfo, EnergyQuality, InvocationRecord, Manifest, PairedRecord, ProbeManifest, Status, files,
+    Baseline, ChannelInfo, EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, InvocationRecord, Manifest, PairedRecord, ProbeManifest, Status, files,
 };
 use harness_probes::jetson::JetsonSource;
 use harness_probes::model::{ModelScope, ModelSource, PowerCurve};
@@ -299,7 +299,7 @@ pub fn calibrate_delays(dir: &Path, manifest: &mut Manifest) -> anyhow::Result<V
     for probe in &mut manifest.probes {
         let best = series
             .iter()
-            .filter(|s| s.info.probe == probe.kind)
+            .filter(|s| s.info.probe == probe_key(probe))
             .filter_map(|s| {
                 Some((
                     s.info.channel.clone(),
@@ -312,14 +312,14 @@ pub fn calibrate_delays(dir: &Path, manifest: &mut Manifest) -> anyhow::Result<V
                 probe.delay_ns = Some(estimate.delay_ns);
                 format!(
                     "{}: delay {:.1} ms (channel {channel}, correlation {:.2}), applied",
-                    probe.kind,
+                    probe_key(probe),
                     estimate.delay_ns as f64 / 1e6,
                     estimate.correlation
                 )
             }
             None => format!(
                 "{}: its trace does not follow the calibration pattern; no delay applied",
-                probe.kind
+                probe_key(probe)
             ),
         };
         probe.notes.push(line.clone());
@@ -380,11 +380,24 @@ pub struct Pairing {
 pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>) -> anyhow::Result<Pairing> {
     let samples_path: PathBuf = samples_override.map_or_else(|| dir.join(files::SAMPLES), Path::to_path_buf);
     let samples = read_samples(&samples_path)?;
-    let channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
+    let mut channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
+    if let Some(other) = samples_override.and_then(sibling_manifest) {
+        // Samples from another run keep what that run declared of them (estimated, scope, resolution).
+        for c in other.probes.iter().flat_map(|p| p.channels.clone()) {
+            if !channels.iter().any(|k| (&k.probe, &k.channel) == (&c.probe, &c.channel)) {
+                channels.push(c);
+            }
+        }
+    }
     let delays: BTreeMap<String, i64> = manifest
         .probes
         .iter()
-        .filter_map(|p| Some((p.kind.clone(), p.delay_ns?)))
+        .filter_map(|p| Some((probe_key(p).to_string(), p.delay_ns?)))
+        .collect();
+    let unseen: BTreeMap<&str, &[String]> = manifest
+        .probes
+        .iter()
+        .map(|p| (probe_key(p), p.unseen.as_slice()))
         .collect();
     let series = ChannelSeries::from_records(&samples, &channels, |probe| delays.get(probe).copied().unwrap_or(0))?;
 
@@ -406,14 +419,27 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
         for (g, (group, a)) in groups.iter().zip(align::attribute(s, &windows)).enumerate() {
             let count = f64::from(group.window.count);
             let duration_s = (group.window.end_ns - group.window.start_ns) as f64 * 1e-9;
-            let gross = a.window_j.map(|j| j / count);
-            let quality = if s.info.estimated && a.quality == EnergyQuality::Ok {
+            // A batch with a failed member is a gap: its window holds work that did not complete.
+            let quality = if group.failed_members > 0 {
+                EnergyQuality::Gap
+            } else if s.info.estimated && a.quality == EnergyQuality::Ok {
                 EnergyQuality::Estimated
             } else {
                 a.quality
             };
+            let usable = matches!(quality, EnergyQuality::Ok | EnergyQuality::Estimated);
+            let window_j = a.window_j.filter(|_| usable);
+            let gross = window_j.map(|j| j / count);
             *pairing.qualities.entry(quality).or_default() += 1;
             let first = group.first;
+            let busy_share = group.busy_share();
+            let flag = if unseen.get(s.info.probe.as_str()).is_some_and(|u| u.contains(&first.runtime)) {
+                Some(EnergyFlag::Unseen)
+            } else if group.window.count > 1 && busy_share < MIN_BUSY_SHARE {
+                Some(EnergyFlag::LowBusyShare)
+            } else {
+                None
+            };
             rows.push((
                 g,
                 c,
@@ -433,14 +459,14 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
                     gross_j: gross,
                     net_j: gross.zip(used).map(|(g, w)| g - w * duration_s / count),
                     baseline_w: used,
-                    power_w: a.window_j.map(|j| j / duration_s.max(1e-12)),
+                    power_w: window_j.map(|j| j / duration_s.max(1e-12)),
                     samples: a.samples,
                     uncertainty_j: a.uncertainty_j.map(|u| u / count),
                     quality,
                     estimated: s.info.estimated,
                     scope: s.info.scope.clone(),
-                    busy_share: Some(group.busy_share()),
-                    flag: None,
+                    busy_share: Some(busy_share),
+                    flag,
                 },
             ));
         }
@@ -477,6 +503,8 @@ struct Group<'a> {
     first: &'a InvocationRecord,
     window: Window,
     mean_latency_ns: f64,
+    /// Members that failed or timed out (batch windows only: failed single invocations are not paired).
+    failed_members: u32,
 }
 
 impl Group<'_> {
@@ -491,11 +519,16 @@ impl Group<'_> {
     }
 }
 
-/// Measured (not warm-up), successful invocations grouped into windows, sorted by start.
+/// Measured (not warm-up) invocations grouped into windows, sorted by start: successful single invocations,
+/// and whole batch windows (failed members included, so the window can be marked a gap).
 fn windows(invocations: &[InvocationRecord]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut batches: BTreeMap<u64, usize> = BTreeMap::new();
-    for r in invocations.iter().filter(|r| !r.warmup && r.status == Status::Ok) {
+    for r in invocations
+        .iter()
+        .filter(|r| !r.warmup && (r.status == Status::Ok || r.batch.is_some()))
+    {
+        let failed = u32::from(r.status != Status::Ok);
         match r.batch.and_then(|b| batches.get(&b).copied()) {
             Some(i) => {
                 let g = &mut groups[i];
@@ -504,6 +537,7 @@ fn windows(invocations: &[InvocationRecord]) -> Vec<Group<'_>> {
                 g.window.count += 1;
                 g.window.start_ns = g.window.start_ns.min(r.start_ns);
                 g.window.end_ns = g.window.end_ns.max(r.end_ns);
+                g.failed_members += failed;
             }
             None => {
                 if let Some(b) = r.batch {
@@ -517,10 +551,17 @@ fn windows(invocations: &[InvocationRecord]) -> Vec<Group<'_>> {
                         count: 1,
                     },
                     mean_latency_ns: r.latency_ns as f64,
+                    failed_members: failed,
                 });
             }
         }
     }
     groups.sort_by_key(|g| g.window.start_ns);
     groups
+}
+
+/// The manifest.json beside a samples file, when there is one.
+fn sibling_manifest(samples: &Path) -> Option<Manifest> {
+    let bytes = std::fs::read(samples.parent()?.join(files::MANIFEST)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }

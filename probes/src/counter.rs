@@ -42,8 +42,9 @@ impl WrappingCounter {
         let step = if raw >= last {
             raw - last
         } else if self.max_range > 0 && last <= self.max_range {
-            // Wrapped: up to the top, then from 0 (the step from max to 0 is one unit).
-            (self.max_range - last) + raw + 1
+            // Wrapped: the kernel's counter runs modulo its range, so it goes from max to 0 in no time and
+            // the energy is what it lacked to the top plus where it is now.
+            (self.max_range - last) + raw
         } else {
             // Backwards with no known range: cannot tell a wrap from garbage.
             self.last_raw = Some(raw);
@@ -67,9 +68,18 @@ mod tests {
         let mut c = WrappingCounter::new(1000, 500);
         assert_eq!(c.update(900), CounterUpdate::Total(0));
         assert_eq!(c.update(950), CounterUpdate::Total(50));
-        // 950 -> 1000 is 50, 1000 -> 0 is 1, 0 -> 20 is 20.
-        assert_eq!(c.update(20), CounterUpdate::Total(121));
-        assert_eq!(c.update(20), CounterUpdate::Total(121));
+        // 950 -> 1000 (= 0 modulo the range) is 50, 0 -> 20 is 20.
+        assert_eq!(c.update(20), CounterUpdate::Total(120));
+        assert_eq!(c.update(20), CounterUpdate::Total(120));
+    }
+
+    #[test]
+    fn a_wrap_from_max_to_zero_adds_nothing_extra() {
+        let mut c = WrappingCounter::new(1000, 500);
+        c.update(990);
+        assert_eq!(c.update(1000), CounterUpdate::Total(10));
+        assert_eq!(c.update(0), CounterUpdate::Total(10));
+        assert_eq!(c.update(5), CounterUpdate::Total(15));
     }
 
     #[test]

@@ -91,6 +91,19 @@ impl ReplaySource {
             trace.push((row.t_ns, channel, reading));
         }
         trace.sort_by_key(|(t, c, _)| (*t, *c));
+        let recorded = recorded_channels(path);
+        for (info, ((probe, channel), _)) in channels.iter_mut().zip(sorted_index(&index)) {
+            match recorded.iter().find(|c| (&c.probe, &c.channel) == (&probe, &channel)) {
+                // What the recording run declared survives the replay: estimated, scope, resolution.
+                Some(c) => {
+                    info.estimated = c.estimated;
+                    info.scope = c.scope.clone();
+                    info.resolution = c.resolution;
+                }
+                // Without the recording's manifest, a model's trace is still an estimate.
+                None => info.estimated = probe == crate::model::KIND || probe.starts_with("model-"),
+            }
+        }
         // Each channel's update period: the median spacing of its samples.
         for (c, info) in channels.iter_mut().enumerate() {
             let times: Vec<u64> = trace.iter().filter(|(_, ch, _)| *ch == c).map(|(t, _, _)| *t).collect();
@@ -108,6 +121,24 @@ impl ReplaySource {
             path: path.display().to_string(),
         })
     }
+}
+
+/// The index's keys ordered by channel number.
+fn sorted_index(index: &BTreeMap<(String, String), usize>) -> Vec<((String, String), usize)> {
+    let mut keys: Vec<_> = index.iter().map(|(k, &v)| (k.clone(), v)).collect();
+    keys.sort_by_key(|(_, v)| *v);
+    keys
+}
+
+/// The channels declared in the manifest.json beside a recorded samples file, if there is one.
+fn recorded_channels(samples: &Path) -> Vec<ChannelInfo> {
+    let Some(dir) = samples.parent() else { return Vec::new() };
+    let Ok(bytes) = std::fs::read(dir.join(harness_data::files::MANIFEST)) else {
+        return Vec::new();
+    };
+    serde_json::from_slice::<harness_data::Manifest>(&bytes)
+        .map(|m| m.probes.into_iter().flat_map(|p| p.channels).collect())
+        .unwrap_or_default()
 }
 
 impl Source for ReplaySource {
@@ -186,6 +217,27 @@ mod tests {
                 t_ns: 102_000,
                 reading: Reading::Value(12.0)
             }
+        );
+    }
+
+    #[test]
+    fn a_replayed_model_trace_stays_estimated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.csv");
+        std::fs::write(
+            &path,
+            "probe,channel,t_ns,value,unit,kind\nmodel,cpu-estimate,1000,0,J,energy_counter\nrapl,package-0,1000,5,uJ,energy_counter\nmodel,cpu-estimate,2000,0.5,J,energy_counter\n",
+        )
+        .unwrap();
+        let source = ReplaySource::open(&path, Align::Start, 0.0).unwrap();
+        let estimated: Vec<(String, bool)> = source
+            .channels()
+            .iter()
+            .map(|c| (c.channel.clone(), c.estimated))
+            .collect();
+        assert_eq!(
+            estimated,
+            vec![("model/cpu-estimate".into(), true), ("rapl/package-0".into(), false)]
         );
     }
 

@@ -105,7 +105,8 @@ impl FakePowercap {
                 let value = if max == 0 || max == u64::MAX {
                     total
                 } else {
-                    total % (max + 1)
+                    // The kernel's counter runs modulo its range: it reaches max and reads 0.
+                    total % max
                 };
                 write_at(&file, value);
                 std::thread::sleep(std::time::Duration::from_micros(period_us));

@@ -130,6 +130,8 @@ impl ContainerRuntime {
             let created = docker.create_container(None, config).await?;
             let created_ns = monotonic_ns();
             let id = created.id;
+            // A harness-scoped model reads the container's cgroup.
+            harness_probes::model::register_container("container", &id);
             let attach = AttachContainerOptionsBuilder::new()
                 .stdin(true)
                 .stdout(true)
@@ -269,8 +271,13 @@ impl ContainerRuntime {
         let (sent_ns, result, answered_ns) = self.exchange(&mut container, input);
         match result {
             Ok(response) => {
-                // The container exits after its one answer and the engine removes it (AutoRemove).
-                container.exit.abort();
+                // The container exits after its one answer and the engine removes it (AutoRemove). Its exit is
+                // part of the invocation: waited for here, so the engine's work lands in this window.
+                let exit = container.exit;
+                let wait = self.timeout;
+                self.rt.block_on(async {
+                    let _ = tokio::time::timeout(wait, exit).await;
+                });
                 let main_ns = response.main_ns;
                 let mut outcome = response.outcome(Some(t_create), sent_ns, answered_ns, false);
                 outcome.phases.compile_ns = span(t_create, created_ns);

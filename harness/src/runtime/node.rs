@@ -1,8 +1,9 @@
 //! `node-wasm` (the workload's `.wasm` in Node's WebAssembly with `node:wasi`) and `node-js` (a JavaScript port
 //! from `workloads/js/`), both served by `workloads/js/runner.js` over the framing of [`super::served`].
 //!
-//! Cold: spawn node, which loads the module or port, serves the one request and exits (`--once`); timed from
-//! the spawn to the response. Warm: one running node process per workload; node-wasm instantiates the compiled
+//! Cold: spawn node, which loads the module or port, serves the one request and exits (`--once`); phases are
+//! timed from the spawn to the response, and the invocation ends once the process is reaped (its exit is part
+//! of its cost, and its CPU time must land in its own energy window). Warm: one running node process per workload; node-wasm instantiates the compiled
 //! module afresh per request, as the wasmtime and wasmi hosts do. node's `process.hrtime.bigint()` reads
 //! CLOCK_MONOTONIC on Linux, the harness's clock (checked by tests/node.rs).
 
@@ -104,8 +105,6 @@ pub struct NodeRuntime {
     runner: PathBuf,
     timeout: Duration,
     warm: HashMap<&'static str, ServedProcess>,
-    /// Cold processes that answered and are exiting; reaped later, outside the timed window where possible.
-    exiting: Vec<ServedProcess>,
 }
 
 impl NodeRuntime {
@@ -125,7 +124,6 @@ impl NodeRuntime {
             runner,
             timeout: Duration::from_millis(limits.timeout_ms),
             warm: HashMap::new(),
-            exiting: Vec::new(),
         })
     }
 
@@ -154,7 +152,6 @@ impl NodeRuntime {
     }
 
     fn cold(&mut self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
-        self.exiting.retain_mut(|p| !p.try_reap());
         let command = match self.command(workload, true) {
             Ok(c) => c,
             Err(e) => return Outcome::failed(Phases::default(), Status::Error, format!("{e:#}")),
@@ -172,8 +169,7 @@ impl NodeRuntime {
         };
         match process.request(input, self.timeout) {
             Ok((sent_ns, response, answered_ns)) => {
-                process.close();
-                self.exiting.push(process);
+                process.reap(self.timeout);
                 response.outcome(Some(spawned_ns), sent_ns, answered_ns, self.flavor == Flavor::Wasm)
             }
             // Dropping the process kills and reaps it.

@@ -216,6 +216,20 @@ impl ServedProcess {
         self.stdin = None;
     }
 
+    /// Closes stdin and reaps the child, waiting at most `timeout` before killing it: a cold process's exit is
+    /// part of its invocation, so its CPU time lands in the invocation's window, not the next one's.
+    pub fn reap(mut self, timeout: Duration) {
+        self.close();
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.try_reap() {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // Drop kills and reaps it.
+    }
+
     /// Reaps the child if it has exited; true when it has.
     pub fn try_reap(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))

@@ -119,7 +119,16 @@ fn open_unchecked(options: &RaplOptions) -> Result<Box<dyn Source>, ProbeError> 
     let powercap_error = match discover_powercap(root)
         .and_then(|(zones, skipped)| RaplSource::open(zones, skipped, options.interval_ms))
     {
-        Ok(source) => return Ok(Box::new(source)),
+        Ok(mut source) => {
+            match energy_unit(root) {
+                Some(unit) => source.set_energy_unit(unit),
+                None => source.set_energy_unit(EnergyUnit {
+                    uj: 1.0,
+                    from: "unknown: /dev/cpu/0/msr is not readable (`modprobe msr` as root), so 1 uJ is declared",
+                }),
+            }
+            return Ok(Box::new(source));
+        }
         Err(e) => e,
     };
     if let Ok(events) = discover_perf(root)
@@ -129,6 +138,36 @@ fn open_unchecked(options: &RaplOptions) -> Result<Box<dyn Source>, ProbeError> 
         return Ok(Box::new(source));
     }
     Err(powercap_error)
+}
+
+/// The hardware's RAPL energy unit: the step the counter moves in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnergyUnit {
+    pub uj: f64,
+    pub from: &'static str,
+}
+
+/// Reads the energy status unit from the power-unit MSR (Intel 0x606, AMD 0xC0010299: bits 12:8, the unit is
+/// 1/2^ESU J: 61 uJ on most Intel client parts, 15.3 uJ on AMD Zen). `None` when the MSR device is not
+/// readable (it needs root and the `msr` module) or the vendor is neither.
+pub fn energy_unit(root: &Path) -> Option<EnergyUnit> {
+    use std::os::unix::fs::FileExt;
+    let cpuinfo = std::fs::read_to_string(root.join("proc/cpuinfo")).ok()?;
+    let (offset, from) = if cpuinfo.contains("GenuineIntel") {
+        (0x606u64, "MSR_RAPL_POWER_UNIT")
+    } else if cpuinfo.contains("AuthenticAMD") || cpuinfo.contains("HygonGenuine") {
+        (0xC001_0299u64, "MSR_AMD_RAPL_POWER_UNIT")
+    } else {
+        return None;
+    };
+    let msr = std::fs::File::open(root.join("dev/cpu/0/msr")).ok()?;
+    let mut bytes = [0u8; 8];
+    msr.read_exact_at(&mut bytes, offset).ok()?;
+    let esu = (u64::from_le_bytes(bytes) >> 8) & 0x1f;
+    Some(EnergyUnit {
+        uj: 1e6 / (1u64 << esu) as f64,
+        from,
+    })
 }
 
 /// Reads a small sysfs text file.
@@ -151,5 +190,34 @@ pub(crate) fn io_error(path: &Path, source: std::io::Error) -> ProbeError {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    fn machine(vendor: &str, offset: u64, esu: u64) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("proc")).unwrap();
+        std::fs::write(root.path().join("proc/cpuinfo"), format!("vendor_id\t: {vendor}\n")).unwrap();
+        std::fs::create_dir_all(root.path().join("dev/cpu/0")).unwrap();
+        // A sparse file standing in for the MSR device: the power-unit register at its address.
+        let msr = std::fs::File::create(root.path().join("dev/cpu/0/msr")).unwrap();
+        let value: u64 = 0x000A_0003 | (esu << 8);
+        msr.write_all_at(&value.to_le_bytes(), offset).unwrap();
+        root
+    }
+
+    #[test]
+    fn the_energy_unit_comes_from_the_power_unit_msr() {
+        let intel = machine("GenuineIntel", 0x606, 14);
+        let unit = energy_unit(intel.path()).unwrap();
+        assert!((unit.uj - 61.035).abs() < 0.001, "{unit:?}");
+        let amd = machine("AuthenticAMD", 0xC001_0299, 16);
+        assert!((energy_unit(amd.path()).unwrap().uj - 15.259).abs() < 0.001);
+        let unreadable = tempfile::tempdir().unwrap();
+        assert_eq!(energy_unit(unreadable.path()), None);
     }
 }

@@ -1,6 +1,7 @@
 //! RAPL through powercap sysfs.
 
 use super::{KIND, io_error, read_text};
+use super::EnergyUnit;
 use crate::counter::{CounterUpdate, WrappingCounter};
 use crate::{ProbeError, Reading, Source, TimedReading};
 use harness_data::{ChannelInfo, SampleKind};
@@ -141,6 +142,14 @@ pub struct RaplSource {
 const MAX_PLAUSIBLE_WATTS: f64 = 5_000.0;
 
 impl RaplSource {
+    /// Declares the hardware's energy unit (in uJ) as every channel's resolution.
+    pub fn set_energy_unit(&mut self, unit: EnergyUnit) {
+        for c in &mut self.channels {
+            c.resolution = unit.uj;
+        }
+        self.notes.push(format!("energy unit {:.2} uJ ({})", unit.uj, unit.from));
+    }
+
     pub fn open(zones: Vec<PowercapZone>, skipped: Vec<String>, interval_ms: f64) -> Result<RaplSource, ProbeError> {
         let mut notes: Vec<String> = skipped
             .into_iter()
@@ -274,14 +283,14 @@ mod tests {
         poll(&mut source, &mut readings);
         fake.set("intel-rapl:0", 999_500);
         poll(&mut source, &mut readings);
-        fake.set("intel-rapl:0", 400); // wrapped: 500 to the top, 1 to zero, 400 after
+        fake.set("intel-rapl:0", 400); // wrapped: 500 to the top (which reads 0), 400 after
         poll(&mut source, &mut readings);
         assert_eq!(
             readings,
             [
                 Reading::Value(0.0),
                 Reading::Value(500.0),
-                Reading::Value(500.0 + 901.0)
+                Reading::Value(500.0 + 900.0)
             ]
         );
     }

@@ -193,14 +193,7 @@ pub fn attribute(series: &ChannelSeries, windows: &[Window]) -> Vec<Attribution>
             out.push(gap(false));
             continue;
         }
-        // Samples more than `HOLE_PERIODS` update periods apart around or inside the window: the sensor
-        // skipped, so what happened in between cannot be told even without gap rows.
         let spacing = |i: usize| series.t_ns[i + 1] - series.t_ns[i];
-        let widest = (lo..hi).map(spacing).max().unwrap_or(0);
-        if period > 0 && widest > HOLE_PERIODS * period {
-            out.push(gap(false));
-            continue;
-        }
         let samples = series.t_ns[lo..=hi]
             .iter()
             .filter(|&&t| t >= w.start_ns && t <= w.end_ns)
@@ -210,30 +203,47 @@ pub fn attribute(series: &ChannelSeries, windows: &[Window]) -> Vec<Attribution>
             _ => Some(power_energy(series, lo, hi, w)),
         };
         let duration_s = (w.end_ns - w.start_ns) as f64 * 1e-9;
-        let Some(window_j) = result else {
-            out.push(Attribution {
-                window_j: None,
-                samples,
-                quality: EnergyQuality::BelowResolution,
-                uncertainty_j: Some(resolution_j),
-            });
-            continue;
-        };
         // Each edge can be off by one counter step, or by what the power moves over the actual spacing of the
         // samples around it (not the declared period: sensors skip).
-        let edge_spacing_ns = if hi > lo { spacing(lo).max(spacing(hi - 1)) } else { period };
-        let edge_j = resolution_j.max(window_j.abs() / duration_s.max(1e-12) * edge_spacing_ns as f64 * 1e-9);
-        // Shorter than the sensor updates, or no sample inside or at the edges: the value is only an
-        // interpolation between readings outside the window. Kept here; paired rows leave it blank.
-        if (w.end_ns - w.start_ns) < period || samples == 0 {
-            out.push(Attribution {
-                window_j: Some(window_j),
-                samples,
-                quality: EnergyQuality::BelowResolution,
-                uncertainty_j: Some(2.0 * edge_j),
-            });
+        let edge_spacing_ns = if hi > lo {
+            spacing(lo).max(spacing(hi - 1))
+        } else {
+            period
+        };
+        let below = |window_j: Option<f64>| Attribution {
+            window_j,
+            samples,
+            quality: EnergyQuality::BelowResolution,
+            uncertainty_j: Some(
+                2.0 * resolution_j
+                    .max(window_j.unwrap_or(0.0).abs() / duration_s.max(1e-12) * edge_spacing_ns as f64 * 1e-9),
+            ),
+        };
+        // A counter that did not move, or a window shorter than the sensor updates, cannot be resolved however
+        // well it was sampled (kept here; paired rows leave the value blank).
+        if result.is_none() || (w.end_ns - w.start_ns) < period {
+            out.push(below(result));
             continue;
         }
+        // Samples more than `HOLE_PERIODS` update periods apart: the sensor skipped, so what happened in between
+        // cannot be told even without gap rows. Power is integrated across the whole window, so a hole anywhere
+        // counts; a counter's difference stays exact across a hole inside, so only the edge segments, where it
+        // is interpolated, count.
+        let widest = match series.info.kind {
+            SampleKind::EnergyCounter if hi > lo => edge_spacing_ns,
+            _ => (lo..hi).map(spacing).max().unwrap_or(0),
+        };
+        if period > 0 && widest > HOLE_PERIODS * period {
+            out.push(gap(false));
+            continue;
+        }
+        // No sample inside or at the edges: the value is only an interpolation between readings outside.
+        if samples == 0 {
+            out.push(below(result));
+            continue;
+        }
+        let window_j = result.unwrap_or(0.0);
+        let edge_j = resolution_j.max(window_j.abs() / duration_s.max(1e-12) * edge_spacing_ns as f64 * 1e-9);
         let quality = if series.info.estimated {
             EnergyQuality::Estimated
         } else {
@@ -446,8 +456,26 @@ mod tests {
         };
         let out = attribute(&series, &[window(500, 2500), window(3500, 6500), window(7000, 9000)]);
         assert_eq!(out[0].quality, EnergyQuality::Ok);
-        assert_eq!(out[1].quality, EnergyQuality::Gap, "inside the hole, without any gap row");
+        assert_eq!(
+            out[1].quality,
+            EnergyQuality::Gap,
+            "inside the hole, without any gap row"
+        );
         assert_eq!(out[2].quality, EnergyQuality::Ok);
+        // A counter's difference is exact across a hole inside the window: only its edges are interpolated.
+        let across = attribute(&series, &[window(2500, 7500)]);
+        assert_eq!(across[0].quality, EnergyQuality::Ok);
+        assert!((across[0].window_j.unwrap() - 5.0).abs() < 1e-12);
+        // Power is integrated through the hole, so there a hole anywhere in the window is a gap.
+        let power_rows = vec![
+            (0, Some(1.0)),
+            (1000, Some(1.0)),
+            (2000, Some(1.0)),
+            (6000, Some(1.0)),
+            (7000, Some(1.0)),
+        ];
+        let power = ChannelSeries::new(info(SampleKind::Power, "W", 1000), power_rows, 0).unwrap();
+        assert_eq!(attribute(&power, &[window(500, 6500)])[0].quality, EnergyQuality::Gap);
         // Exactly 3 periods apart is still whole.
         let rows = vec![(0, Some(0.0)), (3000, Some(3.0)), (4000, Some(4.0))];
         let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 1000), rows, 0).unwrap();
@@ -457,8 +485,18 @@ mod tests {
     #[test]
     fn uncertainty_follows_the_actual_spacing_and_empty_windows_are_below_resolution() {
         // 1 W as a counter in J, declared every 1000 ns; samples 1000 ns apart, then 2500 ns apart.
-        let dense = vec![(0, Some(0.0)), (1000, Some(1e-6)), (2000, Some(2e-6)), (3000, Some(3e-6))];
-        let sparse = vec![(0, Some(0.0)), (2500, Some(2.5e-6)), (5000, Some(5e-6)), (7500, Some(7.5e-6))];
+        let dense = vec![
+            (0, Some(0.0)),
+            (1000, Some(1e-6)),
+            (2000, Some(2e-6)),
+            (3000, Some(3e-6)),
+        ];
+        let sparse = vec![
+            (0, Some(0.0)),
+            (2500, Some(2.5e-6)),
+            (5000, Some(5e-6)),
+            (7500, Some(7.5e-6)),
+        ];
         let window = |start_ns, end_ns| Window {
             start_ns,
             end_ns,
@@ -467,7 +505,10 @@ mod tests {
         let mut i = info(SampleKind::EnergyCounter, "J", 1000);
         i.resolution = 0.0;
         let dense = attribute(&ChannelSeries::new(i.clone(), dense, 0).unwrap(), &[window(500, 2500)]);
-        let sparse = attribute(&ChannelSeries::new(i.clone(), sparse, 0).unwrap(), &[window(2000, 5500)]);
+        let sparse = attribute(
+            &ChannelSeries::new(i.clone(), sparse, 0).unwrap(),
+            &[window(2000, 5500)],
+        );
         let (d, s) = (dense[0].uncertainty_j.unwrap(), sparse[0].uncertainty_j.unwrap());
         assert!((d - 2e-6).abs() < 1e-12, "{d}");
         assert!((s - 5e-6).abs() < 1e-12, "{s}");

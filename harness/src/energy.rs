@@ -6,7 +6,8 @@ use anyhow::Context;
 use harness_analysis::align::{self, ChannelSeries, Window};
 use harness_analysis::calibrate;
 use harness_data::{
-    Baseline, ChannelInfo, EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, InvocationRecord, Manifest, PairedRecord, ProbeManifest, Status, files,
+    Baseline, ChannelInfo, EnergyFlag, EnergyQuality, InvocationRecord, MIN_BUSY_SHARE, Manifest, PairedRecord,
+    ProbeManifest, Status, files,
 };
 use harness_probes::jetson::JetsonSource;
 use harness_probes::model::{ModelScope, ModelSource, PowerCurve};
@@ -257,7 +258,8 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
 
 /// Every probe kind and what this machine has of it, for `harness probes`.
 pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
-    let model = ModelSource::open(PowerCurve::DEFAULT, 10.0, ModelScope::Machine, sysfs_root);
+    // The model reads the real machine's CPU time, whatever sysfs root the sensors are looked for under.
+    let model = ModelSource::open(PowerCurve::DEFAULT, 10.0, ModelScope::Machine, Path::new("/"));
     let (model_channels, model_missing) = match &model {
         Ok(m) => (m.channels().to_vec(), None),
         Err(e) => (Vec::new(), Some(e.to_string())),
@@ -384,7 +386,10 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
     if let Some(other) = samples_override.and_then(sibling_manifest) {
         // Samples from another run keep what that run declared of them (estimated, scope, resolution).
         for c in other.probes.iter().flat_map(|p| p.channels.clone()) {
-            if !channels.iter().any(|k| (&k.probe, &k.channel) == (&c.probe, &c.channel)) {
+            if !channels
+                .iter()
+                .any(|k| (&k.probe, &k.channel) == (&c.probe, &c.channel))
+            {
                 channels.push(c);
             }
         }
@@ -433,7 +438,10 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
             *pairing.qualities.entry(quality).or_default() += 1;
             let first = group.first;
             let busy_share = group.busy_share();
-            let flag = if unseen.get(s.info.probe.as_str()).is_some_and(|u| u.contains(&first.runtime)) {
+            let flag = if unseen
+                .get(s.info.probe.as_str())
+                .is_some_and(|u| u.contains(&first.runtime))
+            {
                 Some(EnergyFlag::Unseen)
             } else if group.window.count > 1 && busy_share < MIN_BUSY_SHARE {
                 Some(EnergyFlag::LowBusyShare)

@@ -1,7 +1,7 @@
 //! RAPL through powercap sysfs.
 
-use super::{KIND, io_error, read_text};
 use super::EnergyUnit;
+use super::{KIND, io_error, read_text};
 use crate::counter::{CounterUpdate, WrappingCounter};
 use crate::{ProbeError, Reading, Source, TimedReading};
 use harness_data::{ChannelInfo, SampleKind};
@@ -147,7 +147,8 @@ impl RaplSource {
         for c in &mut self.channels {
             c.resolution = unit.uj;
         }
-        self.notes.push(format!("energy unit {:.2} uJ ({})", unit.uj, unit.from));
+        self.notes
+            .push(format!("energy unit {:.2} uJ ({})", unit.uj, unit.from));
     }
 
     pub fn open(zones: Vec<PowercapZone>, skipped: Vec<String>, interval_ms: f64) -> Result<RaplSource, ProbeError> {

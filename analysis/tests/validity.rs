@@ -282,7 +282,7 @@ fn flagged_energy_is_counted_named_and_never_compared() {
         report
             .notes
             .iter()
-            .any(|n| n.contains("1 batch windows with busy share under 0.9")),
+            .any(|n| n.contains("1 batch window with busy share under 0.9")),
         "{:?}",
         report.notes
     );

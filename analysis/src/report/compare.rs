@@ -245,14 +245,6 @@ pub(super) fn compare(
     out
 }
 
-fn plural(unit: &str) -> String {
-    if unit.ends_with("ch") {
-        format!("{unit}es")
-    } else {
-        format!("{unit}s")
-    }
-}
-
 /// Holm across the report's whole family of tests, then the verdicts, and a note where the unit counts cannot
 /// reach alpha: even complete separation's p, times the Holm multiplier it would get, is at least alpha.
 pub(super) fn adjust(comparisons: &mut [Comparison], options: &ReportOptions) {

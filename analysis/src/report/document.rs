@@ -71,7 +71,7 @@ pub fn layout(report: &Report) -> Vec<Block> {
     let mut blocks = vec![
         Block::Heading(1, "harness report".into()),
         Block::Paragraph(format!(
-            "Baseline runtime: {}. Ratios are candidate median / baseline median with a {:.0}% percentile bootstrap interval ({} resamples, seed {}; whole batch windows resampled where the run has them). Rank tests are two-sided and count one value per batch window (its mean latency), per paired row (energy) or per invocation where nothing was batched: n is that count (Mann-Whitney U, exact for a side of 8 or fewer without ties; Brunner-Munzel where the IQRs differ by {}x or more and both sides have more than 8 units, unless complete separation leaves it undefined), Holm-adjusted across the {} comparisons of this report; alpha {}. Verdicts: equivalent when the whole interval lies within ±{}% of 1; faster/slower (less/more energy) when the adjusted p is below alpha and the whole interval lies on one side of 1; inconclusive otherwise, with the reason where too few units make alpha unreachable. Cliff's delta > 0: the runtime tends to be larger (slower, more energy) than the baseline. Outliers: {}. Warm-up invocations are left out; invocations that did not end ok are counted, not timed.",
+            "Baseline runtime: {}. Ratios are candidate median / baseline median with a {:.0}% percentile bootstrap interval ({} resamples, seed {}; whole batch windows resampled where the run has them, and with several runs, runs first, then units within each drawn run). Rank tests are two-sided and count one value per batch window (its mean latency), per paired row (energy) or per invocation where nothing was batched: n is that count (Mann-Whitney U, exact for a side of 8 or fewer without ties; Brunner-Munzel where the IQRs differ by {}x or more and both sides have more than 8 units, unless complete separation leaves it undefined), Holm-adjusted across the {} comparisons of this report; alpha {}. Verdicts: equivalent when the whole interval lies within ±{}% of 1; faster/slower (less/more energy) when the adjusted p is below alpha and the whole interval lies on one side of 1; inconclusive otherwise, with the reason where too few units make alpha unreachable. Cliff's delta > 0: the runtime tends to be larger (slower, more energy) than the baseline. Outliers: {}. Warm-up invocations are left out; invocations that did not end ok are counted, not timed.",
             report.baseline,
             s.level * 100.0,
             s.resamples,
@@ -83,56 +83,7 @@ pub fn layout(report: &Report) -> Vec<Block> {
             s.outlier_rule
         )),
         Block::Heading(2, "Runs".into()),
-        Block::Table {
-            header: [
-                "run",
-                "host",
-                "CPU",
-                "status",
-                "recorded / scheduled",
-                "energy",
-                "engines",
-                "interrupt",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: report
-                .runs
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.name.clone(),
-                        r.hostname.clone(),
-                        r.cpu_model.clone(),
-                        format!("{:?}", r.status).to_lowercase()
-                            + &r.status_reason
-                                .as_ref()
-                                .map(|why| format!(": {why}"))
-                                .unwrap_or_default(),
-                        format!("{} / {}", r.recorded_invocations, r.scheduled_invocations),
-                        if r.has_energy {
-                            format!("{}{}", r.probes.join(", "), estimated(r.energy_estimated))
-                        } else {
-                            "latency only".into()
-                        },
-                        r.engines
-                            .iter()
-                            .map(|(k, v)| format!("{k} {v}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        if r.interrupt.is_empty() {
-                            "-".into()
-                        } else {
-                            r.interrupt
-                                .iter()
-                                .map(|(k, v)| format!("{k} {v}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        },
-                    ]
-                })
-                .collect(),
-        },
+        run_table(report),
     ];
     if !report.notes.is_empty() {
         blocks.push(Block::Heading(2, "Notes".into()));
@@ -203,6 +154,59 @@ pub fn layout(report: &Report) -> Vec<Block> {
         }
     }
     blocks
+}
+
+fn run_table(report: &Report) -> Block {
+    Block::Table {
+        header: [
+            "run",
+            "host",
+            "CPU",
+            "status",
+            "recorded / scheduled",
+            "energy",
+            "engines",
+            "interrupt",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: report
+            .runs
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.hostname.clone(),
+                    r.cpu_model.clone(),
+                    format!("{:?}", r.status).to_lowercase()
+                        + &r.status_reason
+                            .as_ref()
+                            .map(|why| format!(": {why}"))
+                            .unwrap_or_default(),
+                    format!("{} / {}", r.recorded_invocations, r.scheduled_invocations),
+                    if r.has_energy {
+                        format!("{}{}", r.probes.join(", "), estimated(r.energy_estimated))
+                    } else {
+                        "latency only".into()
+                    },
+                    r.engines
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if r.interrupt.is_empty() {
+                        "-".into()
+                    } else {
+                        r.interrupt
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                ]
+            })
+            .collect(),
+    }
 }
 
 fn percent(value: Option<f64>) -> String {
@@ -404,12 +408,4 @@ fn comparison_table(comparisons: &[&Comparison]) -> Block {
         header.push("interrupt".into());
     }
     Block::Table { header, rows }
-}
-
-fn plural(unit: &str) -> String {
-    if unit.ends_with("ch") {
-        format!("{unit}es")
-    } else {
-        format!("{unit}s")
-    }
 }

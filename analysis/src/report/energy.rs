@@ -143,7 +143,8 @@ pub(super) fn flag_notes(gathered: &BTreeMap<GroupKey, Gathered>) -> Vec<String>
                 )
             }
             EnergyFlag::LowBusyShare => format!(
-                "energy of {runtime} on {channel}: {rows} batch windows with busy share under {MIN_BUSY_SHARE} left out of comparisons (the window holds idle time, so its energy per invocation would be biased high)"
+                "energy of {runtime} on {channel}: {rows} batch window{} with busy share under {MIN_BUSY_SHARE} left out of comparisons (idle time inside a window would bias its energy per invocation high)",
+                if rows == 1 { "" } else { "s" }
             ),
         })
         .collect()

@@ -304,3 +304,12 @@ pub struct BoxStats {
     /// Values beyond the whiskers (at most 200, evenly picked), so the tails stay visible.
     pub tail_points: Vec<f64>,
 }
+
+/// "batches", "windows", "invocations": a comparison's `unit` counted.
+pub fn plural(unit: &str) -> String {
+    if unit.ends_with("ch") {
+        format!("{unit}es")
+    } else {
+        format!("{unit}s")
+    }
+}

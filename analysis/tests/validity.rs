@@ -270,11 +270,10 @@ fn flagged_energy_is_counted_named_and_never_compared() {
         "{note}"
     );
     assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains("energy of wasmi on model/cpu left out of comparisons")
-                && n.contains("harness-scoped channel cannot see its work")),
+        report.notes.iter().any(
+            |n| n.contains("energy of wasmi on model/cpu (estimated) left out of comparisons")
+                && n.contains("harness-scoped channel cannot see its work")
+        ),
         "{:?}",
         report.notes
     );

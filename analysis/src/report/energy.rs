@@ -121,8 +121,14 @@ pub(super) fn flag_notes(gathered: &BTreeMap<GroupKey, Gathered>) -> Vec<String>
         for ((probe, channel), rows) in channels(g) {
             for (_, r) in &rows {
                 if let Some(flag) = r.flag {
+                    // Estimates stay labelled wherever they appear.
+                    let estimated = if rows.iter().any(|(_, r)| is_estimated(r)) {
+                        " (estimated)"
+                    } else {
+                        ""
+                    };
                     let entry = flagged
-                        .entry((key.runtime.as_str(), format!("{probe}/{channel}"), flag))
+                        .entry((key.runtime.as_str(), format!("{probe}/{channel}{estimated}"), flag))
                         .or_insert((0, r.scope.clone()));
                     entry.0 += 1;
                 }

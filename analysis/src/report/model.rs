@@ -236,7 +236,8 @@ pub struct Comparison {
     pub test: Option<RankTestResult>,
     /// The test's p-value after Holm's correction across every comparison of the report.
     pub p_holm: Option<f64>,
-    /// The smallest p-value the test can give at these unit counts (complete separation, no ties).
+    /// The smallest p-value Mann-Whitney can give at these unit counts (complete separation, no ties); with
+    /// Holm, what decides whether `verdict_note` says the counts cannot reach alpha.
     pub min_attainable_p: Option<f64>,
     /// Positive: the candidate tends to be larger (slower, more energy).
     pub cliffs_delta: Option<CliffsDelta>,

@@ -1,9 +1,13 @@
 //! `harness export`: one tidy paired dataset across runs and devices. One row per (invocation or batch
 //! window, probe channel), as `paired.csv`, with `device` and `run` in front; a latency-only run contributes
 //! one row per measured `ok` invocation with the energy columns empty. Described in `datasets/SCHEMA.md`.
+//!
+//! Energy of a `below_resolution` or `gap` row is not a number the probe measured: the export leaves
+//! `gross_j`, `net_j` and `power_w` empty for such rows even where a `paired.csv` holds values, so no
+//! downstream sum or mean picks them up.
 
 use crate::load::Run;
-use harness_data::{EnergyQuality, Mode, Status};
+use harness_data::{EnergyFlag, EnergyQuality, Mode, PairedRecord, Status};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,10 +39,16 @@ pub struct ExportRecord {
     pub quality: Option<EnergyQuality>,
     /// Empty for a latency-only run.
     pub estimated: Option<bool>,
+    /// Whose work the channel sees (`machine`, `harness`, `gpu`); empty for a latency-only run.
+    pub scope: String,
+    /// Sum of member latencies / window length; empty where unknown.
+    pub busy_share: Option<f64>,
+    /// `unseen` or `low_busy_share`: the row's energy must stay out of comparisons; empty when usable.
+    pub flag: Option<EnergyFlag>,
 }
 
 impl ExportRecord {
-    pub const COLUMNS: [&'static str; 22] = [
+    pub const COLUMNS: [&'static str; 25] = [
         "device",
         "run",
         "workload",
@@ -61,6 +71,9 @@ impl ExportRecord {
         "uncertainty_j",
         "quality",
         "estimated",
+        "scope",
+        "busy_share",
+        "flag",
     ];
 }
 
@@ -75,33 +88,7 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
         device
     };
     match &run.paired {
-        Some(paired) => paired
-            .iter()
-            .map(|p| ExportRecord {
-                device: device.clone(),
-                run: run.name.clone(),
-                workload: p.workload.clone(),
-                input: p.input.clone(),
-                runtime: p.runtime.clone(),
-                mode: p.mode,
-                iteration: p.iteration,
-                sequence: p.sequence,
-                count: p.count,
-                window_start_ns: p.window_start_ns,
-                window_end_ns: p.window_end_ns,
-                latency_ns: p.latency_ns,
-                probe: p.probe.clone(),
-                channel: p.channel.clone(),
-                gross_j: p.gross_j,
-                net_j: p.net_j,
-                baseline_w: p.baseline_w,
-                power_w: p.power_w,
-                samples: Some(p.samples),
-                uncertainty_j: p.uncertainty_j,
-                quality: Some(p.quality),
-                estimated: Some(p.estimated),
-            })
-            .collect(),
+        Some(paired) => paired.iter().map(|p| paired_row(&device, &run.name, p)).collect(),
         None => run
             .invocations
             .iter()
@@ -129,8 +116,44 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
                 uncertainty_j: None,
                 quality: None,
                 estimated: None,
+                scope: String::new(),
+                busy_share: None,
+                flag: None,
             })
             .collect(),
+    }
+}
+
+fn paired_row(device: &str, run: &str, p: &PairedRecord) -> ExportRecord {
+    // Below resolution or in a gap, the energy columns hold no measurement.
+    let no_energy = matches!(p.quality, EnergyQuality::BelowResolution | EnergyQuality::Gap);
+    let measured = |v: Option<f64>| if no_energy { None } else { v };
+    ExportRecord {
+        device: device.to_owned(),
+        run: run.to_owned(),
+        workload: p.workload.clone(),
+        input: p.input.clone(),
+        runtime: p.runtime.clone(),
+        mode: p.mode,
+        iteration: p.iteration,
+        sequence: p.sequence,
+        count: p.count,
+        window_start_ns: p.window_start_ns,
+        window_end_ns: p.window_end_ns,
+        latency_ns: p.latency_ns,
+        probe: p.probe.clone(),
+        channel: p.channel.clone(),
+        gross_j: measured(p.gross_j),
+        net_j: measured(p.net_j),
+        baseline_w: p.baseline_w,
+        power_w: measured(p.power_w),
+        samples: Some(p.samples),
+        uncertainty_j: p.uncertainty_j,
+        quality: Some(p.quality),
+        estimated: Some(p.estimated),
+        scope: p.scope.clone(),
+        busy_share: p.busy_share,
+        flag: p.flag,
     }
 }
 
@@ -142,4 +165,61 @@ pub fn to_csv(rows: &[ExportRecord]) -> Vec<u8> {
         writer.serialize(row).expect("writing to memory");
     }
     writer.into_inner().expect("writing to memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness_data::Mode;
+
+    fn paired(quality: EnergyQuality) -> PairedRecord {
+        PairedRecord {
+            workload: "w".into(),
+            input: "i".into(),
+            runtime: "r".into(),
+            mode: Mode::Warm,
+            iteration: 1,
+            sequence: 1,
+            count: 10,
+            window_start_ns: 0,
+            window_end_ns: 1000,
+            latency_ns: 100.0,
+            probe: "rapl".into(),
+            channel: "package-0".into(),
+            gross_j: Some(1.0),
+            net_j: Some(0.5),
+            baseline_w: Some(4.0),
+            power_w: Some(10.0),
+            samples: 2,
+            uncertainty_j: Some(0.1),
+            quality,
+            estimated: false,
+            scope: "machine".into(),
+            busy_share: Some(0.95),
+            flag: Some(EnergyFlag::LowBusyShare),
+        }
+    }
+
+    #[test]
+    fn rows_without_a_measurement_have_empty_energy_columns() {
+        for quality in [EnergyQuality::BelowResolution, EnergyQuality::Gap] {
+            let row = paired_row("d", "run", &paired(quality));
+            assert_eq!((row.gross_j, row.net_j, row.power_w), (None, None, None), "{quality:?}");
+            assert_eq!(row.baseline_w, Some(4.0), "idle power is still known");
+        }
+        let row = paired_row("d", "run", &paired(EnergyQuality::Ok));
+        assert_eq!(
+            (row.gross_j, row.net_j, row.power_w),
+            (Some(1.0), Some(0.5), Some(10.0))
+        );
+        assert_eq!(
+            (row.scope.as_str(), row.busy_share, row.flag),
+            ("machine", Some(0.95), Some(EnergyFlag::LowBusyShare))
+        );
+        let csv = String::from_utf8(to_csv(&[row])).unwrap();
+        assert!(
+            csv.lines().nth(1).unwrap().ends_with(",machine,0.95,low_busy_share"),
+            "{csv}"
+        );
+    }
 }

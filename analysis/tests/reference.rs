@@ -189,9 +189,7 @@ fn bootstrap_is_seeded_and_resamples_whole_batches() {
     // Batches whose means differ a lot but are internally identical: resampled as 4 units, the interval must be
     // much wider than if the 400 values were independent.
     let batch = |level: f64| vec![level; 100];
-    let batched = Clustered {
-        clusters: vec![batch(90.0), batch(100.0), batch(110.0), batch(120.0)],
-    };
+    let batched = Clustered::one_run(vec![batch(90.0), batch(100.0), batch(110.0), batch(120.0)]);
     let flat = Clustered::singletons(&batched.values().collect::<Vec<_>>());
     let base = Clustered::singletons(&vec![100.0; 50]);
     let wide = ratio_of_medians(&batched, &base, 2000, 0.95, 3).unwrap();

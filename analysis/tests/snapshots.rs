@@ -106,6 +106,24 @@ fn fixture_run() -> Run {
             });
         }
     }
+    // A batch window of wasmi flagged for low busy share, and a window below resolution whose paired.csv still
+    // holds numbers: both counted, neither used, and the export blanks the latter's energy.
+    let template = paired
+        .iter()
+        .rfind(|p| p.runtime == "wasmi" && p.mode == Mode::Warm && p.probe == "rapl")
+        .cloned()
+        .unwrap();
+    paired.push(PairedRecord {
+        count: 4,
+        busy_share: Some(0.6),
+        flag: Some(EnergyFlag::LowBusyShare),
+        gross_j: Some(9.0),
+        ..template.clone()
+    });
+    paired.push(PairedRecord {
+        quality: EnergyQuality::BelowResolution,
+        ..template
+    });
     let plan = serde_json::json!({"seed": 1, "repetitions": 12, "warmup": 1, "runtimes": ["native", "wasmi"],
         "modes": ["cold", "warm"], "workloads": [{"name": "fibonacci", "inputs": ["25"]}]});
     Run {
@@ -141,7 +159,9 @@ fn fixture_run() -> Run {
             baseline_before_ns: None,
             baseline_after_ns: None,
             calibration_busy_ns: vec![],
-            interrupt: Default::default(),
+            interrupt: [("native", "none"), ("wasmi", "fuel")]
+                .map(|(r, m)| (r.to_string(), m.to_string()))
+                .into(),
         },
         invocations,
         paired: Some(paired),

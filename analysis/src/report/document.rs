@@ -71,7 +71,7 @@ pub fn layout(report: &Report) -> Vec<Block> {
     let mut blocks = vec![
         Block::Heading(1, "harness report".into()),
         Block::Paragraph(format!(
-            "Baseline runtime: {}. Ratios are candidate median / baseline median with a {:.0}% percentile bootstrap interval ({} resamples, seed {}; whole batch windows resampled where the run has them). Rank tests are two-sided (Mann-Whitney U; Brunner-Munzel where the IQRs differ by {}x or more, unless complete separation leaves it undefined), Holm-adjusted across the {} comparisons of this report; alpha {}. Verdicts: equivalent when the whole interval lies within ±{}% of 1; faster/slower (less/more energy) when the adjusted p is below alpha and the whole interval lies on one side of 1; inconclusive otherwise. Cliff's delta > 0: the runtime tends to be larger (slower, more energy) than the baseline. Outliers: {}. Warm-up invocations are left out; invocations that did not end ok are counted, not timed.",
+            "Baseline runtime: {}. Ratios are candidate median / baseline median with a {:.0}% percentile bootstrap interval ({} resamples, seed {}; whole batch windows resampled where the run has them, and with several runs, runs first, then units within each drawn run). Rank tests are two-sided and count one value per batch window (its mean latency), per paired row (energy) or per invocation where nothing was batched: n is that count (Mann-Whitney U, exact for a side of 8 or fewer without ties; Brunner-Munzel where the IQRs differ by {}x or more and both sides have more than 8 units, unless complete separation leaves it undefined), Holm-adjusted across the {} comparisons of this report; alpha {}. Verdicts: equivalent when the whole interval lies within ±{}% of 1; faster/slower (less/more energy) when the adjusted p is below alpha and the whole interval lies on one side of 1; inconclusive otherwise, with the reason where too few units make alpha unreachable. Cliff's delta > 0: the runtime tends to be larger (slower, more energy) than the baseline. Outliers: {}. Warm-up invocations are left out; invocations that did not end ok are counted, not timed.",
             report.baseline,
             s.level * 100.0,
             s.resamples,
@@ -83,46 +83,7 @@ pub fn layout(report: &Report) -> Vec<Block> {
             s.outlier_rule
         )),
         Block::Heading(2, "Runs".into()),
-        Block::Table {
-            header: [
-                "run",
-                "host",
-                "CPU",
-                "status",
-                "recorded / scheduled",
-                "energy",
-                "engines",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: report
-                .runs
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.name.clone(),
-                        r.hostname.clone(),
-                        r.cpu_model.clone(),
-                        format!("{:?}", r.status).to_lowercase()
-                            + &r.status_reason
-                                .as_ref()
-                                .map(|why| format!(": {why}"))
-                                .unwrap_or_default(),
-                        format!("{} / {}", r.recorded_invocations, r.scheduled_invocations),
-                        if r.has_energy {
-                            format!("{}{}", r.probes.join(", "), estimated(r.energy_estimated))
-                        } else {
-                            "latency only".into()
-                        },
-                        r.engines
-                            .iter()
-                            .map(|(k, v)| format!("{k} {v}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ]
-                })
-                .collect(),
-        },
+        run_table(report),
     ];
     if !report.notes.is_empty() {
         blocks.push(Block::Heading(2, "Notes".into()));
@@ -178,6 +139,11 @@ pub fn layout(report: &Report) -> Vec<Block> {
             .collect();
         if !comparisons.is_empty() {
             blocks.push(Block::Heading(3, format!("Against {}", report.baseline)));
+            if report.runs.len() == 1 {
+                blocks.push(Block::Paragraph(
+                    "One run: these intervals cover within-run variation only.".into(),
+                ));
+            }
             blocks.push(comparison_table(&comparisons));
         }
         for (i, f) in report.figures.iter().enumerate() {
@@ -190,7 +156,65 @@ pub fn layout(report: &Report) -> Vec<Block> {
     blocks
 }
 
+fn run_table(report: &Report) -> Block {
+    Block::Table {
+        header: [
+            "run",
+            "host",
+            "CPU",
+            "status",
+            "recorded / scheduled",
+            "energy",
+            "engines",
+            "interrupt",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: report
+            .runs
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.hostname.clone(),
+                    r.cpu_model.clone(),
+                    format!("{:?}", r.status).to_lowercase()
+                        + &r.status_reason
+                            .as_ref()
+                            .map(|why| format!(": {why}"))
+                            .unwrap_or_default(),
+                    format!("{} / {}", r.recorded_invocations, r.scheduled_invocations),
+                    if r.has_energy {
+                        format!("{}{}", r.probes.join(", "), estimated(r.energy_estimated))
+                    } else {
+                        "latency only".into()
+                    },
+                    r.engines
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if r.interrupt.is_empty() {
+                        "-".into()
+                    } else {
+                        r.interrupt
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn percent(value: Option<f64>) -> String {
+    opt(value, |v| format!("{:.1}%", v * 100.0))
+}
+
 fn latency_table(groups: &[&GroupReport]) -> Block {
+    let several_runs = groups.iter().any(|g| g.runs > 1);
     let rows = groups
         .iter()
         .map(|g| {
@@ -214,7 +238,7 @@ fn latency_table(groups: &[&GroupReport]) -> Block {
                     ns(s.p75),
                     ns(s.p95),
                     ns(s.p99),
-                    opt(s.cv, |cv| format!("{:.1}%", cv * 100.0)),
+                    percent(s.cv),
                 ]),
                 None => row.extend(std::iter::repeat_n("-".to_string(), 8)),
             }
@@ -231,20 +255,33 @@ fn latency_table(groups: &[&GroupReport]) -> Block {
                     .unwrap_or_else(|| "-".into()),
             );
             row.push(g.batches.map(|b| b.to_string()).unwrap_or_else(|| "-".into()));
+            if several_runs {
+                row.push(g.runs.to_string());
+                row.push(percent(g.between_run_cv));
+            }
             row
         })
         .collect();
-    Block::Table {
-        header: [
-            "runtime", "n", "failed", "median", "mean", "p5", "p25", "p75", "p95", "p99", "CV", "outliers", "batches",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows,
+    let mut header: Vec<String> = [
+        "runtime", "n", "failed", "median", "mean", "p5", "p25", "p75", "p95", "p99", "CV", "outliers", "batches",
+    ]
+    .map(String::from)
+    .to_vec();
+    if several_runs {
+        header.extend(["runs".into(), "between-run CV".into()]);
     }
+    Block::Table { header, rows }
+}
+
+fn counts(map: &BTreeMap<String, usize>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
+    let several_runs = energy.iter().any(|(g, _)| g.runs > 1);
     let rows = energy
         .iter()
         .map(|(g, e)| {
@@ -254,9 +291,9 @@ fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
                     .map(|s| format!("{}{tag}", f(s.median)))
                     .unwrap_or_else(|| "-".into())
             };
-            vec![
+            let mut row = vec![
                 g.key.runtime.clone(),
-                format!("{}/{}{tag}", e.probe, e.channel),
+                format!("{}/{}{tag}{}", e.probe, e.channel, scope(&e.scope)),
                 format!("{} ({} inv.)", e.windows, e.invocations),
                 median(&e.gross_j, joules),
                 median(&e.net_j, joules),
@@ -271,40 +308,68 @@ fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
                 e.baseline_w
                     .map(|w| format!("{w:.3} W{tag}"))
                     .unwrap_or_else(|| "-".into()),
-                e.quality
-                    .iter()
-                    .map(|(k, v)| format!("{v} {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ]
+                counts(&e.quality),
+                if e.flagged.is_empty() {
+                    "0".into()
+                } else {
+                    counts(&e.flagged)
+                },
+            ];
+            if several_runs {
+                row.push(percent(e.between_run_cv));
+            }
+            row
         })
         .collect();
-    Block::Table {
-        header: [
-            "runtime",
-            "channel",
-            "windows",
-            "gross (median)",
-            "net (median)",
-            "power (mean)",
-            "EDP (median)",
-            "idle power",
-            "quality",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows,
+    let mut header: Vec<String> = [
+        "runtime",
+        "channel",
+        "windows",
+        "gross (median)",
+        "net (median)",
+        "power (mean)",
+        "EDP (median)",
+        "idle power",
+        "quality",
+        "left out (flag)",
+    ]
+    .map(String::from)
+    .to_vec();
+    if several_runs {
+        header.push("between-run CV".into());
+    }
+    Block::Table { header, rows }
+}
+
+fn scope(scope: &str) -> String {
+    if scope.is_empty() {
+        String::new()
+    } else {
+        format!(" [{scope}]")
+    }
+}
+
+fn verdict_cell(c: &Comparison) -> String {
+    match &c.verdict_note {
+        Some(note) if note.starts_with(c.verdict.as_str()) => note.clone(),
+        Some(note) => format!("{}: {note}", c.verdict.as_str()),
+        None => c.verdict.as_str().to_string(),
     }
 }
 
 fn comparison_table(comparisons: &[&Comparison]) -> Block {
+    let interrupts = comparisons.iter().any(|c| c.interrupt.is_some());
     let rows = comparisons
         .iter()
         .map(|c| {
-            vec![
+            let metric = match &c.metric {
+                Metric::Energy { scope: s, .. } => format!("{}{}", c.metric.label(), scope(s)),
+                Metric::Latency => c.metric.label(),
+            };
+            let mut row = vec![
                 c.runtime.clone(),
-                c.metric.label(),
-                format!("{} vs {}", c.n_candidate, c.n_baseline),
+                metric,
+                format!("{} vs {} {}", c.n_candidate, c.n_baseline, plural(&c.unit)),
                 c.ratio_of_medians.as_ref().map(ratio).unwrap_or_else(|| "-".into()),
                 c.test
                     .map(|t| {
@@ -319,23 +384,28 @@ fn comparison_table(comparisons: &[&Comparison]) -> Block {
                 c.cliffs_delta
                     .map(|d| format!("{:+.3} ({})", d.estimate, d.magnitude.as_str()))
                     .unwrap_or_else(|| "-".into()),
-                c.verdict.as_str().to_string(),
-            ]
+                verdict_cell(c),
+            ];
+            if interrupts {
+                row.push(c.interrupt.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
-    Block::Table {
-        header: [
-            "runtime",
-            "metric",
-            "n",
-            "ratio of medians [CI]",
-            "test",
-            "p (Holm)",
-            "Cliff's delta",
-            "verdict",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows,
+    let mut header: Vec<String> = [
+        "runtime",
+        "metric",
+        "n",
+        "ratio of medians [CI]",
+        "test",
+        "p (Holm)",
+        "Cliff's delta",
+        "verdict",
+    ]
+    .map(String::from)
+    .to_vec();
+    if interrupts {
+        header.push("interrupt".into());
     }
+    Block::Table { header, rows }
 }

@@ -2,7 +2,9 @@
 //! `report.md` and a self-contained `report.html`, plus each figure as an SVG file.
 
 pub mod build;
+pub mod compare;
 pub mod document;
+pub mod energy;
 pub mod figures;
 pub mod model;
 pub mod plots;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Version of the `results.json` layout.
-pub const RESULTS_FORMAT_VERSION: u32 = 1;
+pub const RESULTS_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -42,7 +42,10 @@ pub struct Settings {
     /// IQR ratio at or above which two samples count as differently spread (Brunner-Munzel instead of
     /// Mann-Whitney).
     pub spread_ratio_for_brunner_munzel: f64,
+    /// What the bootstrap resamples (clusters, and runs where the report has several).
     pub ci_method: String,
+    /// The unit rank tests and Cliff's delta count (one value per batch window, paired row or invocation).
+    pub test_unit: String,
     pub outlier_rule: String,
     pub energy_metric: String,
 }
@@ -62,6 +65,8 @@ pub struct RunInfo {
     pub energy_estimated: bool,
     pub probes: Vec<String>,
     pub engines: BTreeMap<String, String>,
+    /// Per runtime, how its deadline was enforced (`epoch`, `fuel`, `watchdog`, `none`): it changes guest speed.
+    pub interrupt: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -85,6 +90,10 @@ pub struct GroupReport {
     pub failed: BTreeMap<String, usize>,
     /// Batch windows, when warm invocations were measured in batches.
     pub batches: Option<usize>,
+    /// Runs the group's rows come from.
+    pub runs: usize,
+    /// Coefficient of variation of the per-run median latencies, with 2 runs or more.
+    pub between_run_cv: Option<f64>,
     pub latency_ns: Option<Summary>,
     pub outliers: Option<LatencyOutliers>,
     pub energy: Vec<ChannelEnergy>,
@@ -116,6 +125,8 @@ pub struct FlaggedInvocation {
 pub struct ChannelEnergy {
     pub probe: String,
     pub channel: String,
+    /// Whose work the channel sees (`machine`, `harness`, `gpu`), from the rows; empty when they do not say.
+    pub scope: String,
     /// From a model, not a sensor: every figure here is an estimate.
     pub estimated: bool,
     /// Rows of `paired.csv` (invocations or batch windows).
@@ -123,6 +134,12 @@ pub struct ChannelEnergy {
     pub invocations: u64,
     /// Rows by `quality`.
     pub quality: BTreeMap<String, usize>,
+    /// Rows by `flag` (`unseen`, `low_busy_share`): kept out of the summaries below and of comparisons.
+    pub flagged: BTreeMap<String, usize>,
+    /// Rows the summaries use: usable quality and no flag.
+    pub used: usize,
+    /// Coefficient of variation of the per-run medians of `gross_j`, with 2 runs or more.
+    pub between_run_cv: Option<f64>,
     /// Energy per invocation before subtracting idle power, J.
     pub gross_j: Option<Summary>,
     /// Energy per invocation after subtracting idle power, J.
@@ -144,6 +161,9 @@ pub enum Metric {
         probe: String,
         channel: String,
         estimated: bool,
+        /// Whose work the channel sees, as [`ChannelEnergy::scope`].
+        #[serde(default)]
+        scope: String,
     },
 }
 
@@ -155,6 +175,7 @@ impl Metric {
                 probe,
                 channel,
                 estimated,
+                ..
             } => format!(
                 "energy {probe}/{channel}{}",
                 if *estimated { " (estimated)" } else { "" }
@@ -195,19 +216,43 @@ pub struct Comparison {
     pub runtime: String,
     pub baseline: String,
     pub metric: Metric,
+    /// What `n_*` counts: `batch` (a batch window's mean latency), `window` (a paired row's energy per
+    /// invocation) or `invocation`.
+    pub unit: String,
+    /// Units the rank test and Cliff's delta use (batches, windows or invocations, pooled across runs).
     pub n_candidate: usize,
     pub n_baseline: usize,
+    /// Invocations behind those units.
+    pub invocations_candidate: u64,
+    pub invocations_baseline: u64,
     /// Units resampled by the bootstrap (batches or single invocations).
     pub clusters_candidate: usize,
     pub clusters_baseline: usize,
+    /// Runs resampled by the bootstrap (several: hierarchical, runs then clusters).
+    pub runs_candidate: usize,
+    pub runs_baseline: usize,
     /// Median of the candidate / median of the baseline.
     pub ratio_of_medians: Option<Interval>,
     pub test: Option<RankTestResult>,
     /// The test's p-value after Holm's correction across every comparison of the report.
     pub p_holm: Option<f64>,
+    /// The smallest p-value Mann-Whitney can give at these unit counts (complete separation, no ties); with
+    /// Holm, what decides whether `verdict_note` says the counts cannot reach alpha.
+    pub min_attainable_p: Option<f64>,
     /// Positive: the candidate tends to be larger (slower, more energy).
     pub cliffs_delta: Option<CliffsDelta>,
     pub verdict: Verdict,
+    /// Why the verdict is what it is when the data cannot say more, e.g. "inconclusive: 5 batches per side
+    /// cannot reach alpha 0.05 after Holm".
+    pub verdict_note: Option<String>,
+    /// How the deadlines of the two runtimes were enforced, when either is not `none`, e.g.
+    /// "wasmtime-jit: epoch, native: none": the mechanism costs guest speed.
+    pub interrupt: Option<String>,
+    /// Energy rows left out by flag, per side (`unseen`, `low_busy_share`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flagged_candidate: BTreeMap<String, usize>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flagged_baseline: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,4 +304,13 @@ pub struct BoxStats {
     pub mean: f64,
     /// Values beyond the whiskers (at most 200, evenly picked), so the tails stay visible.
     pub tail_points: Vec<f64>,
+}
+
+/// "batches", "windows", "invocations": a comparison's `unit` counted.
+pub fn plural(unit: &str) -> String {
+    if unit.ends_with("ch") {
+        format!("{unit}es")
+    } else {
+        format!("{unit}s")
+    }
 }

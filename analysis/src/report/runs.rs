@@ -2,6 +2,7 @@
 //! notes a reader must see.
 
 use super::build::{Gathered, ReportError, ReportOptions, key_of};
+use super::energy::flag_notes;
 use super::model::{GroupKey, Incomplete};
 use crate::load::Run;
 use harness_data::Mode;
@@ -167,5 +168,33 @@ pub(super) fn notes(
     for cell in without_baseline {
         notes.push(format!("{cell}: no {} rows, so no comparisons", options.baseline));
     }
+    notes.extend(flag_notes(gathered));
+    let mut interrupted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for run in runs {
+        for (runtime, mechanism) in run.manifest.interrupt.iter().filter(|(_, m)| m.as_str() != "none") {
+            interrupted.entry(runtime).or_default().insert(mechanism);
+        }
+    }
+    if !interrupted.is_empty() {
+        let listing: Vec<String> = interrupted
+            .iter()
+            .map(|(r, m)| format!("{r} {}", m.iter().copied().collect::<Vec<_>>().join("/")))
+            .collect();
+        notes.push(format!(
+            "deadlines enforced by {}: the mechanism costs guest speed, and every comparison involving these runtimes names it",
+            listing.join(", ")
+        ));
+    }
+    notes.push(if runs.len() == 1 {
+        ONE_RUN_NOTE.to_owned()
+    } else {
+        format!(
+            "{} runs: intervals resample runs, then batches or invocations within each run (hierarchical bootstrap), so they cover run-to-run variation; rank tests still count batches or invocations",
+            runs.len()
+        )
+    });
     notes
 }
+
+/// Said in the notes and next to every comparison table of a one-run report.
+pub const ONE_RUN_NOTE: &str = "one run: every interval covers within-run variation only; repeat the run (other days, boots, devices of the model) and report the runs together to cover run-to-run variation";

@@ -2,6 +2,11 @@
 //! clusters resampled whole (with replacement): a batch window of warm invocations measured back to back, or a
 //! single invocation where there is no such structure, so dependence inside a batch is not mistaken for
 //! independent evidence.
+//!
+//! Clusters know their run. With several runs of one plan (days, boots, devices of one model) the bootstrap is
+//! hierarchical (Kalibera and Jones, "Rigorous Benchmarking in Reasonable Time", 2013): each resample draws
+//! runs with replacement, then within each drawn run its clusters with replacement, so run-to-run variation
+//! widens the interval. With one run it is the plain cluster bootstrap.
 
 use super::Interval;
 use crate::summary::quantile_sorted;
@@ -12,17 +17,62 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Debug, Clone, Default)]
 pub struct Clustered {
     pub clusters: Vec<Vec<f64>>,
+    /// Run of each cluster (an index, any numbering); empty: every cluster is from one run.
+    pub run_of: Vec<usize>,
 }
 
 impl Clustered {
+    /// Independent values of one run.
     pub fn singletons(values: &[f64]) -> Clustered {
+        Clustered::one_run(values.iter().map(|&v| vec![v]).collect())
+    }
+
+    pub fn one_run(clusters: Vec<Vec<f64>>) -> Clustered {
         Clustered {
-            clusters: values.iter().map(|&v| vec![v]).collect(),
+            clusters,
+            run_of: Vec::new(),
         }
+    }
+
+    /// Runs -> clusters -> values.
+    pub fn with_runs(runs: Vec<Vec<Vec<f64>>>) -> Clustered {
+        let mut out = Clustered::default();
+        for (run, clusters) in runs.into_iter().enumerate() {
+            for cluster in clusters {
+                out.clusters.push(cluster);
+                out.run_of.push(run);
+            }
+        }
+        out
     }
 
     pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
         self.clusters.iter().flatten().copied()
+    }
+
+    /// One value per cluster, its mean: the unit rank tests and effect sizes count.
+    pub fn unit_means(&self) -> Vec<f64> {
+        self.clusters
+            .iter()
+            .filter(|c| !c.is_empty())
+            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+            .collect()
+    }
+
+    /// Cluster indices per run, runs in order of first appearance.
+    pub fn runs(&self) -> Vec<Vec<usize>> {
+        if self.run_of.len() != self.clusters.len() {
+            return vec![(0..self.clusters.len()).collect()];
+        }
+        let mut order: Vec<usize> = Vec::new();
+        let mut members: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (i, &run) in self.run_of.iter().enumerate() {
+            if !members.contains_key(&run) {
+                order.push(run);
+            }
+            members.entry(run).or_default().push(i);
+        }
+        order.into_iter().filter_map(|r| members.remove(&r)).collect()
     }
 
     fn is_flat(&self) -> bool {
@@ -46,19 +96,45 @@ fn median_of(sample: &Clustered) -> f64 {
     median_in_place(&mut sample.values().collect::<Vec<_>>())
 }
 
-/// One resampled median: as many clusters as the sample has, drawn with replacement.
-fn resampled_median(sample: &Clustered, flat: Option<&[f64]>, rng: &mut ChaCha8Rng, buffer: &mut Vec<f64>) -> f64 {
-    buffer.clear();
-    let k = sample.clusters.len();
-    match flat {
-        Some(values) => buffer.extend((0..k).map(|_| values[rng.random_range(0..k)])),
-        None => {
+/// A sample prepared for resampling: its runs' cluster indices, and its values when every cluster is a
+/// single value of one run (the fast path).
+struct Prepared<'a> {
+    sample: &'a Clustered,
+    runs: Vec<Vec<usize>>,
+    flat: Option<Vec<f64>>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(sample: &'a Clustered) -> Self {
+        let runs = sample.runs();
+        let flat = (runs.len() == 1 && sample.is_flat()).then(|| sample.values().collect());
+        Prepared { sample, runs, flat }
+    }
+
+    /// One resampled median. One run: as many clusters as it has, drawn with replacement. Several: as many
+    /// runs as there are, drawn with replacement, then each drawn run's clusters drawn with replacement.
+    fn resampled_median(&self, rng: &mut ChaCha8Rng, buffer: &mut Vec<f64>) -> f64 {
+        buffer.clear();
+        if let Some(values) = &self.flat {
+            let k = values.len();
+            buffer.extend((0..k).map(|_| values[rng.random_range(0..k)]));
+            return median_in_place(buffer);
+        }
+        let r = self.runs.len();
+        for _ in 0..r {
+            // One run draws no run index, so a one-run report keeps the plain cluster bootstrap's stream.
+            let run = if r == 1 {
+                &self.runs[0]
+            } else {
+                &self.runs[rng.random_range(0..r)]
+            };
+            let k = run.len();
             for _ in 0..k {
-                buffer.extend_from_slice(&sample.clusters[rng.random_range(0..k)]);
+                buffer.extend_from_slice(&self.sample.clusters[run[rng.random_range(0..k)]]);
             }
         }
+        median_in_place(buffer)
     }
-    median_in_place(buffer)
 }
 
 /// Ratio of medians with a percentile bootstrap interval at `level` (e.g. 0.95) from `resamples` resamples
@@ -78,14 +154,13 @@ pub fn ratio_of_medians(
         return None;
     }
     let estimate = median_of(candidate) / base_median;
-    let flat_candidate: Option<Vec<f64>> = candidate.is_flat().then(|| candidate.values().collect());
-    let flat_baseline: Option<Vec<f64>> = baseline.is_flat().then(|| baseline.values().collect());
+    let (prepared_candidate, prepared_baseline) = (Prepared::new(candidate), Prepared::new(baseline));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut buffer = Vec::new();
     let mut ratios = Vec::with_capacity(resamples);
     for _ in 0..resamples {
-        let c = resampled_median(candidate, flat_candidate.as_deref(), &mut rng, &mut buffer);
-        let b = resampled_median(baseline, flat_baseline.as_deref(), &mut rng, &mut buffer);
+        let c = prepared_candidate.resampled_median(&mut rng, &mut buffer);
+        let b = prepared_baseline.resampled_median(&mut rng, &mut buffer);
         // A resampled baseline median of 0 gives no ratio; such draws are left out.
         if b != 0.0 {
             ratios.push(c / b);
@@ -118,5 +193,34 @@ mod tests {
         assert_eq!(median_in_place(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median_in_place(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
         assert_eq!(median_in_place(&mut [5.0]), 5.0);
+    }
+
+    #[test]
+    fn clusters_are_grouped_by_run_in_order_of_appearance() {
+        let sample = Clustered {
+            clusters: vec![vec![1.0], vec![2.0, 4.0], vec![3.0]],
+            run_of: vec![7, 2, 7],
+        };
+        assert_eq!(sample.runs(), vec![vec![0, 2], vec![1]]);
+        assert_eq!(sample.unit_means(), vec![1.0, 3.0, 3.0]);
+        assert_eq!(Clustered::singletons(&[1.0, 2.0]).runs(), vec![vec![0, 1]]);
+    }
+
+    #[test]
+    fn run_to_run_variation_widens_the_interval() {
+        // Three runs whose levels differ by 10%, each with 50 tight single values.
+        let runs: Vec<Vec<Vec<f64>>> = [90.0, 100.0, 110.0]
+            .iter()
+            .map(|level| (0..50).map(|i| vec![level + (i % 5) as f64 * 0.1]).collect())
+            .collect();
+        let hierarchical = Clustered::with_runs(runs.clone());
+        let pooled = Clustered::one_run(runs.into_iter().flatten().collect());
+        let base = Clustered::singletons(&[100.0; 40]);
+        let wide = ratio_of_medians(&hierarchical, &base, 1000, 0.95, 5).unwrap();
+        let narrow = ratio_of_medians(&pooled, &base, 1000, 0.95, 5).unwrap();
+        assert!(
+            wide.ci_high - wide.ci_low > 3.0 * (narrow.ci_high - narrow.ci_low),
+            "{wide:?} vs {narrow:?}"
+        );
     }
 }

@@ -88,6 +88,7 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
     }
     let limits = Limits {
         timeout_ms: plan.timeout_ms,
+        interrupt: plan.interrupt,
     };
     let mut runtimes: Vec<Box<dyn Runtime>> = plan
         .runtimes
@@ -129,6 +130,7 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
         interrupt: Default::default(),
     };
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
+    manifest.interrupt = runtime::interrupt_mechanisms(&plan);
     write_manifest(out, &manifest)?;
 
     let sampler = if probes.is_empty() {

@@ -3,11 +3,14 @@
 //! ```text
 //! artifacts/wasm/<workload>.wasm                       scripts/build-workloads.sh
 //! artifacts/native/<workload>                          scripts/build-workloads.sh
-//! artifacts/cwasm/<workload>-wasmtime-<version>.cwasm  precompiled by `harness measure` before it measures
+//! artifacts/cwasm/<workload>-wasmtime-<version>-<interrupt>.cwasm
+//!                                                      precompiled by `harness measure` before it measures,
+//!                                                      once per interrupt setting (`epoch`, `none`)
 //! artifacts/musl/<workload>                            scripts/build-musl-workloads.sh (static, for containers)
 //! image harness-workload/<workload>:<hash>             built by `harness measure` from the musl executable
 //! ```
 
+use crate::plan::Interrupt;
 use anyhow::{Context, bail};
 use harness_data::ArtifactSizes;
 use harness_workloads::WorkloadSpec;
@@ -21,6 +24,7 @@ pub struct WorkloadArtifacts {
     pub name: &'static str,
     pub spec: &'static WorkloadSpec,
     pub wasm: PathBuf,
+    /// The `.cwasm` for the default engine configuration (epoch interruption); [`Self::cwasm_for`] for others.
     pub cwasm: PathBuf,
     pub native: PathBuf,
     pub musl: PathBuf,
@@ -31,22 +35,26 @@ pub struct WorkloadArtifacts {
 impl WorkloadArtifacts {
     /// Paths for `spec` under `dir`, whether or not they exist yet.
     pub fn at(dir: &Path, spec: &'static WorkloadSpec) -> WorkloadArtifacts {
-        let version = env!("HARNESS_WASMTIME_VERSION");
         WorkloadArtifacts {
             name: spec.name,
             spec,
             wasm: dir.join("wasm").join(format!("{}.wasm", spec.name)),
-            cwasm: dir
-                .join("cwasm")
-                .join(format!("{}-wasmtime-{version}.cwasm", spec.name)),
+            cwasm: cwasm_path(dir, spec.name, Interrupt::Epoch),
             native: dir.join("native").join(spec.name),
             musl: dir.join("musl").join(spec.name),
             container_image: Arc::default(),
         }
     }
 
-    /// Checks what `runtimes` need and precompiles the `.cwasm` when `wasmtime-aot` is among them and it is
-    /// missing or older than its `.wasm`. Errors say the command that fixes them.
+    /// The `.cwasm` an engine with `interrupt` loads: a module compiled with epoch checks does not load into an
+    /// engine without them (nor the reverse), so each setting has its own file.
+    pub fn cwasm_for(&self, interrupt: Interrupt) -> PathBuf {
+        self.cwasm.with_file_name(cwasm_name(self.name, interrupt))
+    }
+
+    /// Checks what `runtimes` need and precompiles the `.cwasm` (for both interrupt settings, so either loads,
+    /// in this process or an `invoke-once` child) when `wasmtime-aot` is among them and it is missing or older
+    /// than its `.wasm`. Errors say the command that fixes them.
     pub fn ensure(&self, runtimes: &[String]) -> anyhow::Result<()> {
         let needs_wasm = runtimes
             .iter()
@@ -80,16 +88,30 @@ impl WorkloadArtifacts {
                 .with_context(|| format!("the container image of workload `{}`", self.name))?;
             let _ = self.container_image.set(image);
         }
-        if runtimes.iter().any(|r| r == "wasmtime-aot") && is_stale(&self.cwasm, &self.wasm) {
-            let wasm = std::fs::read(&self.wasm).with_context(|| format!("reading {}", self.wasm.display()))?;
-            let cwasm = crate::runtime::wasmtime_rt::precompile(&wasm)
-                .with_context(|| format!("precompiling {}", self.wasm.display()))?;
-            if let Some(parent) = self.cwasm.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        if runtimes.iter().any(|r| r == "wasmtime-aot") {
+            for interrupt in [Interrupt::Epoch, Interrupt::None] {
+                self.precompile(interrupt)?;
             }
-            std::fs::write(&self.cwasm, cwasm).with_context(|| format!("writing {}", self.cwasm.display()))?;
         }
         Ok(())
+    }
+
+    /// Writes the `.cwasm` for `interrupt` unless it is newer than the `.wasm`.
+    pub fn precompile(&self, interrupt: Interrupt) -> anyhow::Result<()> {
+        let path = self.cwasm_for(interrupt);
+        if !is_stale(&path, &self.wasm) {
+            return Ok(());
+        }
+        let wasm = std::fs::read(&self.wasm).with_context(|| format!("reading {}", self.wasm.display()))?;
+        let cwasm = crate::runtime::wasmtime_rt::precompile(&wasm, interrupt)
+            .with_context(|| format!("precompiling {}", self.wasm.display()))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        // Written aside and renamed, so a run in another process never loads half a file.
+        let partial = path.with_extension(format!("cwasm.{}", std::process::id()));
+        std::fs::write(&partial, cwasm).with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn sizes(&self) -> ArtifactSizes {
@@ -101,6 +123,16 @@ impl WorkloadArtifacts {
             container_image_bytes: self.container_image.get().map(|i| i.size_bytes),
         }
     }
+}
+
+/// The cache key of a `.cwasm`: workload, wasmtime version and the engine's interrupt setting.
+fn cwasm_name(workload: &str, interrupt: Interrupt) -> String {
+    let version = env!("HARNESS_WASMTIME_VERSION");
+    format!("{workload}-wasmtime-{version}-{}.cwasm", interrupt.as_str())
+}
+
+fn cwasm_path(dir: &Path, workload: &str, interrupt: Interrupt) -> PathBuf {
+    dir.join("cwasm").join(cwasm_name(workload, interrupt))
 }
 
 fn is_stale(derived: &Path, source: &Path) -> bool {

@@ -5,9 +5,13 @@
 //! 3. The harness's own bookkeeping per invocation: `measure::invoke_and_record` (clock reads, the runtime
 //!    wrapper, the row handed to the recorder) against a bare loop making the same wasmtime calls. Blocks of the
 //!    two alternate, and the medians of the block means are compared, so drift affects both alike.
+//! 4. What deadlines cost: the execute phase of warm invocations of compute workloads with the deadline
+//!    mechanism (wasmtime epoch interruption, wasmi fuel) against without (`interrupt = "none"`), through the
+//!    runtimes `harness measure` uses; the two alternate, and the medians are compared.
 
 use crate::artifacts::{self, WorkloadArtifacts};
 use crate::measure::invoke_and_record;
+use crate::plan::Interrupt;
 use crate::recorder::{CellLabel, Recorder, SlotInfo};
 use crate::runtime::wasi_shim::WasiState;
 use crate::runtime::{self, Limits, wasmtime_rt};
@@ -18,9 +22,10 @@ use harness_probes::clock::monotonic_ns;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// Measure the harness's own speed: warm noop per runtime, AoT vs JIT cold start, bookkeeping overhead.
+/// Measure the harness's own speed: warm noop per runtime, AoT vs JIT cold start, bookkeeping overhead, and
+/// what deadlines (epoch interruption, fuel) cost compute workloads.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  harness bench --json bench.json")]
+#[command(after_help = "Examples:\n  harness bench --json bench.json\n  harness bench --interrupt-only")]
 pub struct BenchArgs {
     /// Warm invocations timed per runtime.
     #[arg(long, default_value_t = 5000)]
@@ -40,6 +45,12 @@ pub struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Timed invocations per engine, workload and interrupt setting in the deadline-cost table (0: skip it).
+    #[arg(long, default_value_t = 11)]
+    pub interrupt_reps: usize,
+    /// Only the deadline-cost table.
+    #[arg(long)]
+    pub interrupt_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,22 +80,71 @@ pub struct BookkeepingFigure {
     pub block_size: usize,
 }
 
+/// The execute phase of one workload with and without a deadline mechanism.
+#[derive(Debug, Serialize)]
+pub struct InterruptCostFigure {
+    pub runtime: String,
+    /// `epoch` (wasmtime) or `fuel` (wasmi), against `none`.
+    pub mechanism: String,
+    pub workload: String,
+    pub input: String,
+    pub n: usize,
+    /// Median execute phase with the mechanism, and without.
+    pub with_ms: f64,
+    pub without_ms: f64,
+    /// with / without, the median over back-to-back pairs: how much slower the guest runs under the mechanism.
+    pub ratio: f64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
     pub host_cpu: String,
     pub wasmtime: String,
     pub wasmi: String,
     pub latencies: Vec<LatencyFigure>,
-    pub bookkeeping: BookkeepingFigure,
+    pub bookkeeping: Option<BookkeepingFigure>,
+    pub interrupt_cost: Vec<InterruptCostFigure>,
 }
 
 const RUNTIMES: [&str; 4] = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"];
 
+/// The compute workloads of the deadline-cost table: a call-heavy, a float-loop and a memory-loop workload, at
+/// sizes that run for tens of milliseconds in wasmtime.
+const INTERRUPT_WORKLOADS: [(&str, &str); 3] = [("fibonacci", "30"), ("mandelbrot", "800"), ("matmul", "256")];
+
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = args.artifacts.clone().unwrap_or_else(artifacts::default_dir);
-    let noop = WorkloadArtifacts::at(&dir, harness_workloads::find("noop").expect("noop exists"));
+    let (latencies, bookkeeping) = if args.interrupt_only {
+        (Vec::new(), None)
+    } else {
+        let (latencies, bookkeeping) = speed(&dir, args)?;
+        (latencies, Some(bookkeeping))
+    };
+    let interrupt_cost = interrupt_cost(&dir, args.interrupt_reps)?;
+    let report = BenchReport {
+        host_cpu: crate::host::fingerprint(std::path::Path::new("/")).cpu_model,
+        wasmtime: env!("HARNESS_WASMTIME_VERSION").into(),
+        wasmi: env!("HARNESS_WASMI_VERSION").into(),
+        latencies,
+        bookkeeping,
+        interrupt_cost,
+    };
+    print!("{}", render(&report));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Parts 1-3: noop latencies per runtime and mode, and the bookkeeping comparison.
+fn speed(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<(Vec<LatencyFigure>, BookkeepingFigure)> {
+    let noop = WorkloadArtifacts::at(dir, harness_workloads::find("noop").expect("noop exists"));
     noop.ensure(&RUNTIMES.map(String::from))?;
-    let limits = Limits { timeout_ms: 10_000 };
+    let limits = Limits {
+        timeout_ms: 10_000,
+        interrupt: Interrupt::Epoch,
+    };
     let mut latencies = Vec::new();
     for name in RUNTIMES {
         let mut runtime = runtime::create(name, limits)?;
@@ -127,23 +187,81 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     let bookkeeping = bookkeeping(&noop, args)?;
-    let report = BenchReport {
-        host_cpu: crate::host::fingerprint(std::path::Path::new("/")).cpu_model,
-        wasmtime: env!("HARNESS_WASMTIME_VERSION").into(),
-        wasmi: env!("HARNESS_WASMI_VERSION").into(),
-        latencies,
-        bookkeeping,
-    };
-    print!("{}", render(&report));
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+    Ok((latencies, bookkeeping))
+}
+
+/// Part 4: per engine and workload, the median execute phase of warm invocations with the deadline mechanism
+/// and without. Both runtimes are the ones `harness measure` builds for `interrupt = "epoch"` and `"none"`; the
+/// two alternate invocation by invocation, so drift (and the other core's load) affects both alike.
+pub fn interrupt_cost(dir: &std::path::Path, reps: usize) -> anyhow::Result<Vec<InterruptCostFigure>> {
+    let mut figures = Vec::new();
+    if reps == 0 {
+        return Ok(figures);
     }
-    Ok(())
+    for (runtime_name, mechanism) in [("wasmtime-aot", "epoch"), ("wasmi", "fuel")] {
+        for (workload, input) in INTERRUPT_WORKLOADS {
+            let spec = harness_workloads::find(workload).expect("a known workload");
+            let artifacts = WorkloadArtifacts::at(dir, spec);
+            artifacts.ensure(&[runtime_name.to_string()])?;
+            let input_bytes = spec
+                .prepare_input(input)
+                .map_err(|e| anyhow::anyhow!("{workload} {input}: {e}"))?;
+            let mut runtimes = Vec::new();
+            for interrupt in [Interrupt::Epoch, Interrupt::None] {
+                let limits = Limits {
+                    timeout_ms: 600_000,
+                    interrupt,
+                };
+                let mut runtime = runtime::create(runtime_name, limits)?;
+                runtime.prepare_warm(&artifacts)?;
+                runtimes.push(runtime);
+            }
+            let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+            let mut digests: [Option<Vec<u8>>; 2] = [None, None];
+            // One untimed warm-up each (page in code and memory), then `reps` timed, alternating who goes first.
+            for round in 0..reps + 1 {
+                for turn in 0..2 {
+                    let which = if round % 2 == 0 { turn } else { 1 - turn };
+                    let outcome = runtimes[which].invoke(Mode::Warm, &artifacts, &input_bytes);
+                    if outcome.status() != harness_data::Status::Ok {
+                        anyhow::bail!("{runtime_name} {workload} {input} failed: {}", outcome.error);
+                    }
+                    if round > 0 {
+                        let ns = outcome.phases.execute_ns.context("no execute phase")?;
+                        times[which].push(ns as f64 / 1e6);
+                    }
+                    digests[which] = Some(outcome.output);
+                }
+            }
+            // A mechanism that changed the result would make the comparison meaningless.
+            if digests[0] != digests[1] {
+                anyhow::bail!("{runtime_name} {workload} {input}: the output differs with and without {mechanism}");
+            }
+            let with_ms = median(&times[0]).unwrap_or(f64::NAN);
+            let without_ms = median(&times[1]).unwrap_or(f64::NAN);
+            // The ratio of each back-to-back pair, then their median: a load spike on the shared machine
+            // lands on one pair rather than on one side.
+            let ratios: Vec<f64> = times[0].iter().zip(&times[1]).map(|(w, wo)| w / wo).collect();
+            figures.push(InterruptCostFigure {
+                runtime: runtime_name.into(),
+                mechanism: mechanism.into(),
+                workload: workload.into(),
+                input: input.into(),
+                n: reps,
+                with_ms,
+                without_ms,
+                ratio: median(&ratios).unwrap_or(f64::NAN),
+            });
+        }
+    }
+    Ok(figures)
 }
 
 fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<BookkeepingFigure> {
-    let limits = Limits { timeout_ms: 10_000 };
+    let limits = Limits {
+        timeout_ms: 10_000,
+        interrupt: Interrupt::Epoch,
+    };
     let mut harness_runtime = runtime::create("wasmtime-aot", limits)?;
     harness_runtime.prepare_warm(noop)?;
     let scratch = std::env::temp_dir().join(format!("harness-bench-{}", std::process::id()));
@@ -158,7 +276,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
     let mut recorder = Recorder::create(&scratch, vec![label])?;
 
     // The bare loop: the same wasmtime calls the runtime makes, with nothing around them.
-    let engine = wasmtime_rt::new_warm_engine()?;
+    let engine = wasmtime_rt::new_warm_engine(Interrupt::Epoch)?;
     // SAFETY: the artifact was produced by `precompile` with this wasmtime version (see artifacts.rs).
     let module = unsafe { wasmtime::Module::deserialize_file(&engine, &noop.cwasm)? };
     let pre = wasmtime_rt::linker_for(&engine, &module)?.instantiate_pre(&module)?;
@@ -233,12 +351,15 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
     })
 }
 
-/// The report as a Markdown table, as pasted into README.
+/// The report as Markdown tables, as pasted into README.
 pub fn render(report: &BenchReport) -> String {
     let mut out = format!(
-        "host: {} | wasmtime {} | wasmi {}\n\n| runtime | mode | n | median (us) | p5 (us) | p95 (us) | startup | compile/load | instantiate | execute |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "host: {} | wasmtime {} | wasmi {}\n",
         report.host_cpu, report.wasmtime, report.wasmi
     );
+    if !report.latencies.is_empty() {
+        out += "\n| runtime | mode | n | median (us) | p5 (us) | p95 (us) | startup | compile/load | instantiate | execute |\n|---|---|---|---|---|---|---|---|---|---|\n";
+    }
     let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     for f in &report.latencies {
         out += &format!(
@@ -255,16 +376,26 @@ pub fn render(report: &BenchReport) -> String {
             cell(f.execute_us)
         );
     }
-    let b = &report.bookkeeping;
-    out += &format!(
-        "\nbookkeeping (wasmtime-aot warm noop, {} blocks x {}): bare loop {:.0} ns/invocation, through the harness {:.0} ns/invocation: {:.0} ns ({:.2}%) per invocation; the recorder thread used {:.0} ns of CPU per row\n",
-        b.blocks,
-        b.block_size,
-        b.bare_ns_per_invocation,
-        b.harness_ns_per_invocation,
-        b.bookkeeping_ns,
-        b.bookkeeping_percent,
-        b.writer_cpu_ns_per_row
-    );
+    if let Some(b) = &report.bookkeeping {
+        out += &format!(
+            "\nbookkeeping (wasmtime-aot warm noop, {} blocks x {}): bare loop {:.0} ns/invocation, through the harness {:.0} ns/invocation: {:.0} ns ({:.2}%) per invocation; the recorder thread used {:.0} ns of CPU per row\n",
+            b.blocks,
+            b.block_size,
+            b.bare_ns_per_invocation,
+            b.harness_ns_per_invocation,
+            b.bookkeeping_ns,
+            b.bookkeeping_percent,
+            b.writer_cpu_ns_per_row
+        );
+    }
+    if !report.interrupt_cost.is_empty() {
+        out += "\nwhat deadlines cost (warm, execute phase, medians; ratio: median of back-to-back pairs; `interrupt = \"epoch\"` against `\"none\"`):\n\n| runtime | mechanism | workload | input | n | with (ms) | without (ms) | ratio |\n|---|---|---|---|---|---|---|---|\n";
+        for f in &report.interrupt_cost {
+            out += &format!(
+                "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2}x |\n",
+                f.runtime, f.mechanism, f.workload, f.input, f.n, f.with_ms, f.without_ms, f.ratio
+            );
+        }
+    }
     out
 }

@@ -46,6 +46,9 @@ struct InvokeOnceArgs {
     artifacts: PathBuf,
     #[arg(long, default_value_t = 60_000)]
     timeout_ms: u64,
+    /// The plan's `interrupt`: `epoch` or `none`.
+    #[arg(long, default_value = "epoch")]
+    interrupt: harness::plan::Interrupt,
 }
 
 fn invoke_once(args: InvokeOnceArgs) -> anyhow::Result<()> {
@@ -59,6 +62,7 @@ fn invoke_once(args: InvokeOnceArgs) -> anyhow::Result<()> {
         &args.runtime,
         harness::runtime::Limits {
             timeout_ms: args.timeout_ms,
+            interrupt: args.interrupt,
         },
     )?;
     let mut input = Vec::new();

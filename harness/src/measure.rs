@@ -115,6 +115,7 @@ impl Session {
         let workloads = prepare_workloads(&plan, &options.artifacts)?;
         let limits = Limits {
             timeout_ms: plan.timeout_ms,
+            interrupt: plan.interrupt,
         };
         let runtimes: Vec<Box<dyn Runtime>> = plan
             .runtimes
@@ -448,6 +449,7 @@ fn initial_manifest(
         interrupt: Default::default(),
     };
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
+    manifest.interrupt = runtime::interrupt_mechanisms(plan);
     Ok(manifest)
 }
 

@@ -38,6 +38,47 @@ pub enum ColdBoundary {
     Process,
 }
 
+/// How an endless guest is stopped inside a Wasm engine. The mechanism taxes guest speed (wasmtime's epoch
+/// checks cost 1.2-2.6x on compute loops, wasmi's fuel 0-13%; `harness bench` prints the cost per workload), so
+/// the manifest records what ran (`Manifest.interrupt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Interrupt {
+    /// What hosts such as Spin run: wasmtime epoch interruption, wasmi fuel; every invocation has a deadline.
+    #[default]
+    Epoch,
+    /// The engines at their own speed: no epoch checks, no fuel. In-process Wasm invocations (warm, and cold at
+    /// the platform boundary) then have no deadline; cold ones at the process boundary are killed at
+    /// `timeout_ms` by a watchdog.
+    None,
+}
+
+impl Interrupt {
+    pub const VALUES: &'static str = "epoch (wasmtime epoch interruption, wasmi fuel: deadlines in-process), none (the engines' own speed: no deadline in-process)";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interrupt::Epoch => "epoch",
+            Interrupt::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for Interrupt {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Interrupt, String> {
+        match s {
+            "epoch" => Ok(Interrupt::Epoch),
+            "none" => Ok(Interrupt::None),
+            other => Err(format!(
+                "unknown interrupt `{other}`; valid values: {}",
+                Interrupt::VALUES
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanFile {
@@ -53,6 +94,7 @@ struct PlanFile {
     timeout_ms: u64,
     #[serde(default)]
     cold_boundary: ColdBoundary,
+    interrupt: Option<Spanned<String>>,
     #[serde(default = "default_baseline_ms")]
     baseline_ms: u64,
     calibrate_delay: Option<bool>,
@@ -175,6 +217,8 @@ pub struct Plan {
     pub cooldown_ms: u64,
     pub timeout_ms: u64,
     pub cold_boundary: ColdBoundary,
+    /// Deadlines inside Wasm engines: `epoch` (default) or `none` (see [`Interrupt`]).
+    pub interrupt: Interrupt,
     /// Idle time measured before and after the invocations, for baseline power (when probes are present).
     pub baseline_ms: u64,
     /// Play a load pattern at the start and measure each probe's delay (default: when a probe has its own
@@ -262,6 +306,13 @@ impl Plan {
                 "field `workloads` is empty: add a [[workloads]] table".into(),
             ));
         }
+        let interrupt = match &file.interrupt {
+            Some(value) => value
+                .get_ref()
+                .parse::<Interrupt>()
+                .map_err(|e| invalid(value.span(), format!("field `interrupt`: {e}")))?,
+            None => Interrupt::default(),
+        };
         let mut workloads = Vec::new();
         for entry in file.workloads.get_ref() {
             let name = entry.name.get_ref();
@@ -305,6 +356,7 @@ impl Plan {
             cooldown_ms: file.cooldown_ms,
             timeout_ms: file.timeout_ms.max(1),
             cold_boundary: file.cold_boundary,
+            interrupt,
             baseline_ms: file.baseline_ms,
             calibrate_delay: file
                 .calibrate_delay
@@ -450,6 +502,29 @@ inputs = ["25"]
             "{ISSUE_PLAN}[[probes]]\nkind = \"usb-meter\"\nmodel = \"auto\"\n"
         ));
         assert!(msg.contains("port"), "{msg}");
+    }
+
+    #[test]
+    fn interrupt_defaults_to_epoch_and_takes_none() {
+        let plan = Plan::parse(ISSUE_PLAN, Path::new("p.toml")).unwrap();
+        assert_eq!(plan.interrupt, Interrupt::Epoch);
+        for (value, expected) in [("epoch", Interrupt::Epoch), ("none", Interrupt::None)] {
+            let text = ISSUE_PLAN.replace("warmup = 1\n", &format!("warmup = 1\ninterrupt = \"{value}\"\n"));
+            assert_eq!(Plan::parse(&text, Path::new("p.toml")).unwrap().interrupt, expected);
+        }
+        // The manifest's copy of the plan says which ran.
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["interrupt"], "epoch");
+    }
+
+    #[test]
+    fn unknown_interrupt_names_line_and_valid_values() {
+        let msg = error(&ISSUE_PLAN.replace("warmup = 1\n", "warmup = 1\ninterrupt = \"fuel\"\n"));
+        assert!(msg.starts_with("plans/test.toml:4:"), "{msg}");
+        assert!(msg.contains("field `interrupt`: unknown interrupt `fuel`"), "{msg}");
+        assert!(msg.contains("epoch (") && msg.contains("none ("), "{msg}");
+        let msg = error(&ISSUE_PLAN.replace("warmup = 1\n", "warmup = 1\ninterrupt = false\n"));
+        assert!(msg.starts_with("plans/test.toml:4:"), "{msg}");
     }
 
     #[test]

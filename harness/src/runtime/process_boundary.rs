@@ -2,10 +2,14 @@
 //! fresh `harness invoke-once` child process that loads the module and runs once, as `wasmtime run` would, so a
 //! Wasm cold start can be set against a container's or a native process's at the same boundary. Warm
 //! invocations are the wrapped runtime's own.
+//!
+//! The child runs the plan's `interrupt` setting. With `epoch` it enforces the deadline itself and the parent's
+//! watchdog is a backstop; with `none` its engine has no deadline, and the watchdog kills it at `timeout_ms`.
 
 use super::native::run_child;
 use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::WorkloadArtifacts;
+use crate::plan::Interrupt;
 use harness_data::{Mode, Phases, Status};
 use serde::{Deserialize, Serialize};
 use std::process::Command;
@@ -61,14 +65,10 @@ impl ProcessBoundary {
                 "--timeout-ms",
             ])
             .arg(self.limits.timeout_ms.to_string())
+            .args(["--interrupt", self.limits.interrupt.as_str()])
             .arg("--artifacts")
             .arg(artifacts);
-        // The child enforces the deadline itself; the parent's is a backstop.
-        let run = match run_child(
-            &mut command,
-            input,
-            Duration::from_millis(self.limits.timeout_ms + 5_000),
-        ) {
+        let run = match run_child(&mut command, input, watchdog_after(self.limits)) {
             Ok(run) => run,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("spawning harness invoke-once: {e}")),
         };
@@ -76,7 +76,10 @@ impl ProcessBoundary {
             return Outcome::failed(
                 phases,
                 Status::Timeout,
-                "the invoke-once child was killed at the deadline",
+                format!(
+                    "the invoke-once child was killed after the {} ms deadline (watchdog)",
+                    self.limits.timeout_ms
+                ),
             );
         }
         let reported = run
@@ -106,6 +109,15 @@ impl ProcessBoundary {
             Status::Ok => Outcome::failed(phases, Status::Error, "reading the child's output failed"),
             status => Outcome::failed(phases, status, child.error),
         }
+    }
+}
+
+/// When the parent kills the child: at the deadline where nothing inside the child enforces it, else a backstop
+/// late enough that the child's own deadline (and its report) comes first.
+fn watchdog_after(limits: Limits) -> Duration {
+    match limits.interrupt {
+        Interrupt::None => Duration::from_millis(limits.timeout_ms),
+        Interrupt::Epoch => Duration::from_millis(limits.timeout_ms + 5_000),
     }
 }
 

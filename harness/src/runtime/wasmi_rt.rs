@@ -1,11 +1,13 @@
 //! `wasmi`: the workload module in the wasmi interpreter (Lumos's "interpreted Wasm").
 //!
 //! wasmi has no epoch interruption, so endless guests are stopped by fuel: a budget proportional to the plan's
-//! timeout ([`FUEL_PER_MS`]). Fuel exhaustion is recorded as `timeout`, with the budget in the message.
+//! timeout ([`FUEL_PER_MS`]). Fuel exhaustion is recorded as `timeout`, with the budget in the message. With
+//! `interrupt = "none"` the engine consumes no fuel (its own speed) and in-process invocations have no deadline.
 
 use super::wasi_shim::{self, Served, WasiState};
 use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::WorkloadArtifacts;
+use crate::plan::Interrupt;
 use anyhow::{Context, bail};
 use harness_data::{Mode, Phases, Status};
 use harness_probes::clock::monotonic_ns;
@@ -16,9 +18,9 @@ use wasmi::{Config, Engine, Instance, Linker, Module, Store, TrapCode, Val};
 /// so a timeout of t ms stops an endless guest after roughly t ms (more on a slow device).
 pub const FUEL_PER_MS: u64 = 1_000_000;
 
-fn engine() -> Engine {
+pub fn engine(interrupt: Interrupt) -> Engine {
     let mut config = Config::default();
-    config.consume_fuel(true);
+    config.consume_fuel(interrupt == Interrupt::Epoch);
     Engine::new(&config)
 }
 
@@ -69,12 +71,12 @@ fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiSta
     Ok(linker)
 }
 
-fn classify(error: &wasmi::Error, store: &Store<WasiState>, fuel: u64) -> (Status, String) {
+fn classify(error: &wasmi::Error, store: &Store<WasiState>, fuel: Option<u64>) -> (Status, String) {
     let guest_said = String::from_utf8_lossy(&store.data().stderr).trim().to_string();
     match error.as_trap_code() {
         Some(TrapCode::OutOfFuel) => (
             Status::Timeout,
-            format!("fuel budget of {fuel} exhausted (wasmi deadline)"),
+            format!("fuel budget of {} exhausted (wasmi deadline)", fuel.unwrap_or(0)),
         ),
         _ if guest_said.is_empty() => (Status::Trap, format!("trap: {error}")),
         _ => (Status::Trap, format!("trap: {error}; guest stderr: {guest_said}")),
@@ -86,7 +88,7 @@ fn call_workload(
     instance: &Instance,
     input: &[u8],
     phases: &mut Phases,
-    fuel: u64,
+    fuel: Option<u64>,
 ) -> Result<Vec<u8>, (Status, String)> {
     let abi_error = |e: wasmi::Error| {
         (
@@ -148,7 +150,9 @@ struct WarmModule {
 }
 
 pub struct WasmiRuntime {
-    fuel: u64,
+    /// The budget per invocation; `None` without fuel metering.
+    fuel: Option<u64>,
+    interrupt: Interrupt,
     warm_engine: Engine,
     warm: HashMap<String, WarmModule>,
 }
@@ -156,8 +160,9 @@ pub struct WasmiRuntime {
 impl WasmiRuntime {
     pub fn new(limits: Limits) -> WasmiRuntime {
         WasmiRuntime {
-            fuel: limits.timeout_ms.saturating_mul(FUEL_PER_MS),
-            warm_engine: engine(),
+            fuel: (limits.interrupt == Interrupt::Epoch).then(|| limits.timeout_ms.saturating_mul(FUEL_PER_MS)),
+            interrupt: limits.interrupt,
+            warm_engine: engine(limits.interrupt),
             warm: HashMap::new(),
         }
     }
@@ -178,7 +183,9 @@ impl WasmiRuntime {
     ) -> Outcome {
         let t0 = monotonic_ns();
         let mut store = Store::new(engine, WasiState::default());
-        if let Err(e) = store.set_fuel(self.fuel) {
+        if let Some(fuel) = self.fuel
+            && let Err(e) = store.set_fuel(fuel)
+        {
             return Outcome::failed(phases, Status::Error, format!("setting fuel: {e}"));
         }
         let instance = match linker.instantiate_and_start(&mut store, module) {
@@ -219,7 +226,7 @@ impl Runtime for WasmiRuntime {
         match mode {
             Mode::Cold => {
                 let t0 = monotonic_ns();
-                let engine = engine();
+                let engine = engine(self.interrupt);
                 let t1 = monotonic_ns();
                 let loaded = Self::load(&engine, workload).and_then(|m| Ok((linker_for(&engine, &m)?, m)));
                 let t2 = monotonic_ns();

@@ -4,6 +4,7 @@
 use super::wasi_shim::{self, Served, WasiState};
 use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::WorkloadArtifacts;
+use crate::plan::Interrupt;
 use anyhow::{Context, bail};
 use harness_data::{Mode, Phases, Status};
 use harness_probes::clock::monotonic_ns;
@@ -22,16 +23,17 @@ pub enum Flavor {
 }
 
 /// The engine configuration every wasmtime path uses, AoT precompilation included: a `.cwasm` only loads into
-/// an engine configured the same way.
-pub fn engine_config() -> Config {
+/// an engine configured the same way (so its file name carries `interrupt`, see artifacts.rs).
+pub fn engine_config(interrupt: Interrupt) -> Config {
     let mut config = Config::new();
-    // Deadlines by epoch: a cheap check at loop headers and function entries, unlike fuel.
-    config.epoch_interruption(true);
+    // Deadlines by epoch: a check at loop headers and function entries; cheaper than fuel, yet not free
+    // (`harness bench` prints what it costs), hence `Interrupt::None`.
+    config.epoch_interruption(interrupt == Interrupt::Epoch);
     config
 }
 
-pub fn new_engine() -> anyhow::Result<Engine> {
-    Engine::new(&engine_config())
+pub fn new_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
+    Engine::new(&engine_config(interrupt))
         .map_err(anyhow::Error::from)
         .context("creating the wasmtime engine")
 }
@@ -40,20 +42,20 @@ pub fn new_engine() -> anyhow::Result<Engine> {
 /// loads), with instances taken from a pooling allocator, as long-running Wasm hosts (wasmtime serve, Spin)
 /// do. Each request still gets a fresh instance; the pool only reuses the reserved address space, which
 /// avoids an mmap/munmap pair (and a TLB shootdown) per request.
-pub fn new_warm_engine() -> anyhow::Result<Engine> {
+pub fn new_warm_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     // One invocation runs at a time; a few slots spare keep the pool from ever being the limit.
     pool.total_memories(4).total_tables(4).total_core_instances(4);
-    let mut config = engine_config();
+    let mut config = engine_config(interrupt);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("creating the pooled wasmtime engine")
 }
 
-/// Compiles a module to the `.cwasm` bytes `Module::deserialize` accepts.
-pub fn precompile(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
-    Ok(new_engine()?.precompile_module(wasm)?)
+/// Compiles a module to the `.cwasm` bytes `Module::deserialize` accepts in an engine with `interrupt`.
+pub fn precompile(wasm: &[u8], interrupt: Interrupt) -> anyhow::Result<Vec<u8>> {
+    Ok(new_engine(interrupt)?.precompile_module(wasm)?)
 }
 
 /// Epoch length: deadlines are counted in ticks of this many milliseconds.
@@ -81,25 +83,30 @@ fn ticked_engines() -> &'static Mutex<Vec<Engine>> {
     })
 }
 
-/// Keeps an engine's epoch advancing while alive.
-struct Ticking(Engine);
+/// Keeps an engine's epoch advancing while alive (nothing for an engine without epoch interruption).
+struct Ticking(Option<Engine>);
 
 impl Ticking {
-    fn start(engine: &Engine) -> Ticking {
+    fn start(engine: &Engine, interrupt: Interrupt) -> Ticking {
+        if interrupt == Interrupt::None {
+            return Ticking(None);
+        }
         ticked_engines()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(engine.clone());
-        Ticking(engine.clone())
+        Ticking(Some(engine.clone()))
     }
 }
 
 impl Drop for Ticking {
     fn drop(&mut self) {
-        ticked_engines()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|e| !Engine::same(e, &self.0));
+        if let Some(engine) = &self.0 {
+            ticked_engines()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|e| !Engine::same(e, engine));
+        }
     }
 }
 
@@ -244,6 +251,7 @@ struct WarmModule {
 
 pub struct WasmtimeRuntime {
     flavor: Flavor,
+    interrupt: Interrupt,
     deadline_ticks: u64,
     /// The engine warm invocations share, ticking while the runtime lives; created by the first
     /// `prepare_warm`, so a runtime used only cold (an `invoke-once` child) never sets up the pool.
@@ -255,6 +263,7 @@ impl WasmtimeRuntime {
     pub fn new(flavor: Flavor, limits: Limits) -> anyhow::Result<WasmtimeRuntime> {
         Ok(WasmtimeRuntime {
             flavor,
+            interrupt: limits.interrupt,
             deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
             warm_engine: None,
             warm: HashMap::new(),
@@ -267,27 +276,32 @@ impl WasmtimeRuntime {
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("compiling {}", workload.wasm.display())),
             // SAFETY: the .cwasm was written by `precompile` with this wasmtime version and configuration
-            // (artifacts.rs keys the file by version); wasmtime checks both before loading.
-            Flavor::Aot => unsafe { Module::deserialize_file(engine, &workload.cwasm) }
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("loading {}", workload.cwasm.display())),
+            // (artifacts.rs keys the file by version and interrupt); wasmtime checks both before loading.
+            Flavor::Aot => {
+                let cwasm = workload.cwasm_for(self.interrupt);
+                unsafe { Module::deserialize_file(engine, &cwasm) }
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("loading {}", cwasm.display()))
+            }
         }
     }
 
     fn new_store(&self, engine: &Engine) -> Store<WasiState> {
         let mut store = Store::new(engine, WasiState::default());
-        store.set_epoch_deadline(self.deadline_ticks);
+        if self.interrupt == Interrupt::Epoch {
+            store.set_epoch_deadline(self.deadline_ticks);
+        }
         store
     }
 
     fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
         let t0 = monotonic_ns();
-        let engine = match new_engine() {
+        let engine = match new_engine(self.interrupt) {
             Ok(e) => e,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
-        let _ticking = Ticking::start(&engine);
+        let _ticking = Ticking::start(&engine, self.interrupt);
         let t1 = monotonic_ns();
         let module = match self.load(&engine, workload) {
             Ok(m) => m,
@@ -354,8 +368,8 @@ impl Runtime for WasmtimeRuntime {
             return Ok(());
         }
         if self.warm_engine.is_none() {
-            let engine = new_warm_engine()?;
-            let ticking = Ticking::start(&engine);
+            let engine = new_warm_engine(self.interrupt)?;
+            let ticking = Ticking::start(&engine, self.interrupt);
             self.warm_engine = Some((engine, ticking));
         }
         let engine = &self.warm_engine.as_ref().expect("created above").0;

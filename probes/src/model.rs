@@ -101,8 +101,9 @@ pub trait CpuClock: Send {
 pub fn rusage_ns() -> Option<u64> {
     let mut total = 0u64;
     for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
-        // SAFETY: getrusage writes the struct we own.
+        // SAFETY: rusage is plain old data, for which all-zero bytes are a valid value.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage writes the struct we own.
         if unsafe { libc::getrusage(who, &mut usage) } != 0 {
             return None;
         }

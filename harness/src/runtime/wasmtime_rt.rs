@@ -275,10 +275,10 @@ impl WasmtimeRuntime {
             Flavor::Jit => Module::from_file(engine, &workload.wasm)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("compiling {}", workload.wasm.display())),
-            // SAFETY: the .cwasm was written by `precompile` with this wasmtime version and configuration
-            // (artifacts.rs keys the file by version and interrupt); wasmtime checks both before loading.
             Flavor::Aot => {
                 let cwasm = workload.cwasm_for(self.interrupt);
+                // SAFETY: the .cwasm was written by `precompile` with this wasmtime version and configuration
+                // (artifacts.rs keys the file by version and interrupt); wasmtime checks both before loading.
                 unsafe { Module::deserialize_file(engine, &cwasm) }
                     .map_err(anyhow::Error::from)
                     .with_context(|| format!("loading {}", cwasm.display()))

@@ -340,6 +340,7 @@ mod tests {
 
     #[test]
     fn unreadable_energy_file_gives_the_fix() {
+        // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             // root reads files whatever their mode: the permission path cannot be exercised as root.
             let fake = FakePowercap::new();

@@ -60,8 +60,11 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
             busy_w_per_core,
             tdp_w,
             interval_ms,
+            fitted,
         } => {
             let interval_ms = interval_ms.unwrap_or(10.0);
+            let declared = "model curve declared".to_string();
+            note = Some(fitted.as_ref().map_or(declared, |f| format!("model fitted on {f}")));
             (model(*idle_w, *busy_w_per_core, *tdp_w, interval_ms)?, interval_ms)
         }
         ProbeSpec::Replay {

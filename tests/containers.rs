@@ -381,6 +381,7 @@ fn a_docker_socket_the_user_may_not_use_is_a_clear_error_with_the_fix() {
     );
     open(&plan, 0o644);
     let run = dir.path().join("run");
+    // SAFETY: geteuid has no preconditions.
     let mut cmd = if unsafe { libc::geteuid() } == 0 {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])

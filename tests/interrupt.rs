@@ -63,6 +63,7 @@ fn the_aot_artifact_is_kept_per_interrupt_setting() {
     let engine = wasmtime_rt::new_engine(Interrupt::None).unwrap();
     // SAFETY: both files were written by `precompile` with this wasmtime version.
     assert!(unsafe { wasmtime::Module::deserialize_file(&engine, &epoch) }.is_err());
+    // SAFETY: the artifact was precompiled by this build's wasmtime, for an engine configured like this one.
     assert!(unsafe { wasmtime::Module::deserialize_file(&engine, &none) }.is_ok());
 }
 

@@ -3,6 +3,7 @@
 pub mod align;
 pub mod calibrate;
 pub mod export;
+pub mod fit;
 pub mod load;
 pub mod report;
 pub mod stats;

@@ -147,9 +147,12 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
             tdp_w,
             interval_ms,
             scope,
+            fitted,
             ..
         } => {
             let interval_ms = interval_ms.unwrap_or(10.0);
+            let declared = "model curve declared".to_string();
+            note = Some(fitted.as_ref().map_or(declared, |f| format!("model fitted on {f}")));
             (
                 model(
                     *idle_w,

@@ -8,6 +8,7 @@ pub mod batcher;
 pub mod bench;
 pub mod bench_energy;
 pub mod energy;
+pub mod fit_model;
 pub mod host;
 pub mod measure;
 pub mod plan;

@@ -30,6 +30,7 @@ enum Command {
     BenchEnergy(harness::bench_energy::BenchEnergyArgs),
     Report(ReportArgs),
     Export(ExportArgs),
+    FitModel(harness::fit_model::FitModelArgs),
     #[command(hide = true)]
     InvokeOnce(InvokeOnceArgs),
 }
@@ -212,6 +213,7 @@ fn main() -> anyhow::Result<()> {
         Command::Report(args) => run_report(args),
         Command::InvokeOnce(args) => invoke_once(args),
         Command::Export(args) => run_export(args),
+        Command::FitModel(args) => harness::fit_model::run(&args),
     }
 }
 

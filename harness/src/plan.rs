@@ -118,7 +118,8 @@ pub enum ProbeSpec {
         sysfs_root: Option<PathBuf>,
         interval_ms: Option<f64>,
     },
-    /// Estimated energy from CPU time: `idle_w`, `busy_w_per_core`, or `tdp_w`; `interval_ms` (default 10).
+    /// Estimated energy from CPU time: `idle_w`, `busy_w_per_core`, or `tdp_w`; `interval_ms` (default 10);
+    /// `fitted` (`HOST from RUN`, as `harness fit-model` prints it) says where the figures were fitted.
     Model {
         /// The probe's name in the run (default: its kind, then `kind-2`, ...).
         name: Option<String>,
@@ -128,6 +129,7 @@ pub enum ProbeSpec {
         interval_ms: Option<f64>,
         /// Whose CPU time counts: `machine` (default, as a package sensor sees it) or `harness`.
         scope: Option<harness_probes::model::ModelScope>,
+        fitted: Option<String>,
     },
     /// A recorded samples.csv played onto the run: `path`, `align` (`start` or `absolute`), `shift_ms`.
     Replay {
@@ -478,6 +480,26 @@ inputs = ["25"]
         assert!(
             msg.contains("plans/test.toml:10:") && msg.contains("thermometer") && msg.contains("rapl"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_fitted_model_probe_says_where_it_was_fitted() {
+        let text = format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"model\"\nidle_w = 7.5\nbusy_w_per_core = 11.25\nfitted = \"xeon-1 from runs/x\"\n"
+        );
+        let plan = Plan::parse(&text, Path::new("p.toml")).unwrap();
+        assert_eq!(
+            plan.probes[0],
+            ProbeSpec::Model {
+                name: None,
+                scope: None,
+                idle_w: Some(7.5),
+                busy_w_per_core: Some(11.25),
+                tdp_w: None,
+                interval_ms: None,
+                fitted: Some("xeon-1 from runs/x".into()),
+            }
         );
     }
 

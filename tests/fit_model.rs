@@ -20,7 +20,9 @@ fn rapl_probe() -> ProbeManifest {
             unit: "uJ".into(),
             kind: SampleKind::EnergyCounter,
             resolution: 61.0,
-            update_period_ns: 1_000_000,
+            // Polled every 5 ms, as the samples below are (a channel's period is its poll interval, at least
+            // the hardware's 1 ms).
+            update_period_ns: 5_000_000,
             estimated: false,
             scope: "machine".into(),
         }],

@@ -8,6 +8,12 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://ru
 if ! rustup target list --installed | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1
 fi
+# The lint gates of scripts/test.sh need rustfmt and clippy.
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    rustup component add "$component"
+  fi
+done
 # Bounded parallelism: the lab machines and CI have 2 cores.
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 cargo build --release -p harness

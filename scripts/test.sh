@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and runs every test, in the one build profile CI uses (release).
+# Sets up (scripts/setup.sh), checks formatting and lints, and runs every test, in the one build profile CI uses (release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Lint gates: formatting and clippy (with the workspace's [workspace.lints]) fail the run like a failing test.
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -j 2 -- -D warnings
 cargo test --release --workspace -j 2 -- --test-threads=2

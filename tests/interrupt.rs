@@ -8,7 +8,7 @@ use common::{artifacts, manifest, measure, rows, stderr, write_plan};
 use harness::artifacts::WorkloadArtifacts;
 use harness::plan::Interrupt;
 use harness::runtime::{self, Limits, wasmtime_rt};
-use harness_data::{Mode, Status};
+use harness_data::{Mode, RuntimeKind, Status};
 use std::time::Duration;
 
 fn limits(interrupt: Interrupt) -> Limits {
@@ -22,8 +22,8 @@ fn limits(interrupt: Interrupt) -> Limits {
 fn engines_without_deadlines_compute_the_same_digest_as_with_them() {
     let spec = harness_workloads::find("fibonacci").unwrap();
     let workload = WorkloadArtifacts::at(&artifacts(), spec);
-    let names = ["wasmtime-jit", "wasmtime-aot", "wasmi"];
-    workload.ensure(&names.map(String::from)).unwrap();
+    let names = [RuntimeKind::WasmtimeJit, RuntimeKind::WasmtimeAot, RuntimeKind::Wasmi];
+    runtime::ensure_artifacts(&names, &workload).unwrap();
     let input = spec.prepare_input("25").unwrap();
     for name in names {
         let mut digests = Vec::new();
@@ -51,7 +51,7 @@ fn engines_without_deadlines_compute_the_same_digest_as_with_them() {
 #[test]
 fn the_aot_artifact_is_kept_per_interrupt_setting() {
     let workload = WorkloadArtifacts::at(&artifacts(), harness_workloads::find("noop").unwrap());
-    workload.ensure(&["wasmtime-aot".to_string()]).unwrap();
+    runtime::ensure_artifacts(&[RuntimeKind::WasmtimeAot], &workload).unwrap();
     let (epoch, none) = (
         workload.cwasm_for(Interrupt::Epoch),
         workload.cwasm_for(Interrupt::None),

@@ -7,6 +7,7 @@
 pub mod energy;
 pub mod invocation;
 pub mod manifest;
+pub mod runtime;
 
 pub use energy::{
     Baseline, BatchPlan, ChannelInfo, EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest,
@@ -14,6 +15,7 @@ pub use energy::{
 };
 pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
 pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, RunStatus};
+pub use runtime::{RuntimeKind, UnknownRuntime};
 
 /// File names inside a run directory.
 pub mod files {

@@ -1,4 +1,5 @@
-//! Where each workload's built artifacts live, and the `.cwasm` precompiled ahead of time.
+//! Where each workload's built artifacts live. What each runtime needs of them, and the `.cwasm` precompiled
+//! ahead of time, is the runtimes' business (`runtime::ensure_artifacts`): this module only knows files.
 //!
 //! ```text
 //! artifacts/wasm/<workload>.wasm                       scripts/build-workloads.sh
@@ -19,6 +20,23 @@ use std::sync::{Arc, OnceLock};
 
 pub const BUILD_COMMAND: &str = "scripts/build-workloads.sh";
 
+/// A workload's container image: its tag and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerImage {
+    pub tag: String,
+    pub size_bytes: u64,
+}
+
+/// Writes `bytes` to `path` aside and renames it, so a run in another process never loads half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let partial = path.with_extension(format!("partial.{}", std::process::id()));
+    std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkloadArtifacts {
     pub name: &'static str,
@@ -28,8 +46,8 @@ pub struct WorkloadArtifacts {
     pub cwasm: PathBuf,
     pub native: PathBuf,
     pub musl: PathBuf,
-    /// The container image, once `ensure` has found or built it.
-    pub container_image: Arc<OnceLock<crate::runtime::docker_engine::ImageInfo>>,
+    /// The container image, once the container runtime has found or built it.
+    pub container_image: Arc<OnceLock<ContainerImage>>,
 }
 
 impl WorkloadArtifacts {
@@ -52,66 +70,45 @@ impl WorkloadArtifacts {
         self.cwasm.with_file_name(cwasm_name(self.name, interrupt))
     }
 
-    /// Checks what `runtimes` need and precompiles the `.cwasm` (for both interrupt settings, so either loads,
-    /// in this process or an `invoke-once` child) when `wasmtime-aot` is among them and it is missing or older
-    /// than its `.wasm`. Errors say the command that fixes them.
-    pub fn ensure(&self, runtimes: &[String]) -> anyhow::Result<()> {
-        let needs_wasm = runtimes
-            .iter()
-            .any(|r| r.starts_with("wasmtime") || r == "wasmi" || r == "node-wasm");
-        if needs_wasm && !self.wasm.is_file() {
+    /// The `.wasm` module, or an error with the command that builds it.
+    pub fn require_wasm(&self) -> anyhow::Result<()> {
+        if !self.wasm.is_file() {
             bail!(
                 "the Wasm module of workload `{}` is missing ({}): run `{BUILD_COMMAND}` (it needs the wasm32-wasip1 target: `rustup target add wasm32-wasip1`)",
                 self.name,
                 self.wasm.display()
             );
         }
-        if runtimes.iter().any(|r| r == "native") && !self.native.is_file() {
+        Ok(())
+    }
+
+    /// The native executable, or an error with the command that builds it.
+    pub fn require_native(&self) -> anyhow::Result<()> {
+        if !self.native.is_file() {
             bail!(
                 "the native executable of workload `{}` is missing ({}): run `{BUILD_COMMAND}`",
                 self.name,
                 self.native.display()
             );
         }
-        if runtimes.iter().any(|r| r == "node-js") {
-            crate::runtime::node::js_port(self.name)?;
-        }
-        if runtimes.iter().any(|r| r == "container") && self.container_image.get().is_none() {
-            if !self.musl.is_file() {
-                bail!(
-                    "the static executable of workload `{}` for its container image is missing ({}): run `scripts/build-musl-workloads.sh` (it needs `rustup target add x86_64-unknown-linux-musl`; scripts/setup.sh does both)",
-                    self.name,
-                    self.musl.display()
-                );
-            }
-            let image = crate::runtime::docker_engine::ensure_image(self.name, &self.musl)
-                .with_context(|| format!("the container image of workload `{}`", self.name))?;
-            let _ = self.container_image.set(image);
-        }
-        if runtimes.iter().any(|r| r == "wasmtime-aot") {
-            for interrupt in [Interrupt::Epoch, Interrupt::None] {
-                self.precompile(interrupt)?;
-            }
+        Ok(())
+    }
+
+    /// The static executable a container image holds, or an error with the command that builds it.
+    pub fn require_musl(&self) -> anyhow::Result<()> {
+        if !self.musl.is_file() {
+            bail!(
+                "the static executable of workload `{}` for its container image is missing ({}): run `scripts/build-musl-workloads.sh` (it needs `rustup target add x86_64-unknown-linux-musl`; scripts/setup.sh does both)",
+                self.name,
+                self.musl.display()
+            );
         }
         Ok(())
     }
 
-    /// Writes the `.cwasm` for `interrupt` unless it is newer than the `.wasm`.
-    pub fn precompile(&self, interrupt: Interrupt) -> anyhow::Result<()> {
-        let path = self.cwasm_for(interrupt);
-        if !is_stale(&path, &self.wasm) {
-            return Ok(());
-        }
-        let wasm = std::fs::read(&self.wasm).with_context(|| format!("reading {}", self.wasm.display()))?;
-        let cwasm = crate::runtime::wasmtime_rt::precompile(&wasm, interrupt)
-            .with_context(|| format!("precompiling {}", self.wasm.display()))?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        // Written aside and renamed, so a run in another process never loads half a file.
-        let partial = path.with_extension(format!("cwasm.{}", std::process::id()));
-        std::fs::write(&partial, cwasm).with_context(|| format!("writing {}", partial.display()))?;
-        std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))
+    /// Whether the `.cwasm` for `interrupt` is missing or older than its `.wasm`.
+    pub fn cwasm_is_stale(&self, interrupt: Interrupt) -> bool {
+        is_stale(&self.cwasm_for(interrupt), &self.wasm)
     }
 
     pub fn sizes(&self) -> ArtifactSizes {

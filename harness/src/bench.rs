@@ -17,7 +17,7 @@ use crate::runtime::wasi_shim::WasiState;
 use crate::runtime::{self, Limits, wasmtime_rt};
 use anyhow::Context;
 use harness_analysis::summary::{median, quantile};
-use harness_data::Mode;
+use harness_data::{Mode, RuntimeKind};
 use harness_probes::clock::monotonic_ns;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -106,7 +106,12 @@ pub struct BenchReport {
     pub interrupt_cost: Vec<InterruptCostFigure>,
 }
 
-const RUNTIMES: [&str; 4] = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"];
+const RUNTIMES: [RuntimeKind; 4] = [
+    RuntimeKind::Native,
+    RuntimeKind::WasmtimeJit,
+    RuntimeKind::WasmtimeAot,
+    RuntimeKind::Wasmi,
+];
 
 /// The compute workloads of the deadline-cost table: a call-heavy, a float-loop and a memory-loop workload, at
 /// sizes that run for tens of milliseconds in wasmtime.
@@ -140,7 +145,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 /// Parts 1-3: noop latencies per runtime and mode, and the bookkeeping comparison.
 fn speed(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<(Vec<LatencyFigure>, BookkeepingFigure)> {
     let noop = WorkloadArtifacts::at(dir, harness_workloads::find("noop").expect("noop exists"));
-    noop.ensure(&RUNTIMES.map(String::from))?;
+    runtime::ensure_artifacts(&RUNTIMES, &noop)?;
     let limits = Limits {
         timeout_ms: 10_000,
         interrupt: Interrupt::Epoch,
@@ -198,11 +203,11 @@ pub fn interrupt_cost(dir: &std::path::Path, reps: usize) -> anyhow::Result<Vec<
     if reps == 0 {
         return Ok(figures);
     }
-    for (runtime_name, mechanism) in [("wasmtime-aot", "epoch"), ("wasmi", "fuel")] {
+    for (runtime_name, mechanism) in [(RuntimeKind::WasmtimeAot, "epoch"), (RuntimeKind::Wasmi, "fuel")] {
         for (workload, input) in INTERRUPT_WORKLOADS {
             let spec = harness_workloads::find(workload).expect("a known workload");
             let artifacts = WorkloadArtifacts::at(dir, spec);
-            artifacts.ensure(&[runtime_name.to_string()])?;
+            runtime::ensure_artifacts(&[runtime_name], &artifacts)?;
             let input_bytes = spec
                 .prepare_input(input)
                 .map_err(|e| anyhow::anyhow!("{workload} {input}: {e}"))?;
@@ -243,7 +248,7 @@ pub fn interrupt_cost(dir: &std::path::Path, reps: usize) -> anyhow::Result<Vec<
             // lands on one pair rather than on one side.
             let ratios: Vec<f64> = times[0].iter().zip(&times[1]).map(|(w, wo)| w / wo).collect();
             figures.push(InterruptCostFigure {
-                runtime: runtime_name.into(),
+                runtime: runtime_name.to_string(),
                 mechanism: mechanism.into(),
                 workload: workload.into(),
                 input: input.into(),
@@ -262,14 +267,14 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
         timeout_ms: 10_000,
         interrupt: Interrupt::Epoch,
     };
-    let mut harness_runtime = runtime::create("wasmtime-aot", limits)?;
+    let mut harness_runtime = runtime::create(RuntimeKind::WasmtimeAot, limits)?;
     harness_runtime.prepare_warm(noop)?;
     let scratch = std::env::temp_dir().join(format!("harness-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let label = CellLabel {
         workload: "noop".into(),
         input: "0".into(),
-        runtime: "wasmtime-aot".into(),
+        runtime: RuntimeKind::WasmtimeAot.to_string(),
         mode: Mode::Warm,
         group: 0,
     };

@@ -40,7 +40,7 @@ enum Command {
 #[derive(Args)]
 struct InvokeOnceArgs {
     #[arg(long)]
-    runtime: String,
+    runtime: harness_data::RuntimeKind,
     #[arg(long)]
     workload: String,
     #[arg(long)]
@@ -60,7 +60,7 @@ fn invoke_once(args: InvokeOnceArgs) -> anyhow::Result<()> {
         harness_workloads::find(&args.workload).with_context(|| format!("unknown workload `{}`", args.workload))?;
     let artifacts = harness::artifacts::WorkloadArtifacts::at(&args.artifacts, spec);
     let mut runtime = harness::runtime::create(
-        &args.runtime,
+        args.runtime,
         harness::runtime::Limits {
             timeout_ms: args.timeout_ms,
             interrupt: args.interrupt,
@@ -184,7 +184,7 @@ fn main() -> anyhow::Result<()> {
             for w in harness_workloads::WORKLOADS.iter().filter(|w| args.all || !w.test_only) {
                 println!("{:<14} {}  (e.g. \"{}\")", w.name, w.input_doc, w.small_input);
             }
-            println!("\nruntimes: {}", harness::plan::RUNTIMES.join(", "));
+            println!("\nruntimes: {}", harness_data::RuntimeKind::names());
             Ok(())
         }
         Command::Probes(args) => {

@@ -120,7 +120,7 @@ impl Session {
         let runtimes: Vec<Box<dyn Runtime>> = plan
             .runtimes
             .iter()
-            .map(|r| runtime::create_at(r, limits, plan.cold_boundary))
+            .map(|&r| runtime::create_at(r, limits, plan.cold_boundary))
             .collect::<anyhow::Result<_>>()?;
         let probes = energy::open_probes(&plan.probes).context("a probe cannot start, so nothing was measured")?;
         let schedule = Schedule::new(&plan);
@@ -401,7 +401,7 @@ fn prepare_workloads(plan: &Plan, artifacts: &Path) -> anyhow::Result<Vec<Prepar
     for entry in &plan.workloads {
         let spec = harness_workloads::find(&entry.name).expect("validated by Plan::parse");
         let artifacts = WorkloadArtifacts::at(artifacts, spec);
-        artifacts.ensure(&plan.runtimes)?;
+        runtime::ensure_artifacts(&plan.runtimes, &artifacts)?;
         let inputs = entry
             .inputs
             .iter()
@@ -460,7 +460,7 @@ fn cell_labels(plan: &Plan, schedule: &Schedule) -> Vec<CellLabel> {
         .map(|c| CellLabel {
             workload: plan.workloads[c.workload].name.clone(),
             input: plan.workloads[c.workload].inputs[c.input].clone(),
-            runtime: plan.runtimes[c.runtime].clone(),
+            runtime: plan.runtimes[c.runtime].to_string(),
             mode: c.mode,
             group: schedule
                 .cells

@@ -1,20 +1,9 @@
 //! Plans: what to measure, read from TOML. Every error names the file, the line and the field.
 
-use harness_data::Mode;
+use harness_data::{Mode, RuntimeKind};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
-
-/// The runtimes this build of the harness can drive.
-pub const RUNTIMES: &[&str] = &[
-    "native",
-    "wasmtime-jit",
-    "wasmtime-aot",
-    "wasmi",
-    "container",
-    "node-wasm",
-    "node-js",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -214,7 +203,7 @@ pub struct Plan {
     pub seed: u64,
     pub repetitions: u32,
     pub warmup: u32,
-    pub runtimes: Vec<String>,
+    pub runtimes: Vec<RuntimeKind>,
     pub modes: Vec<Mode>,
     pub cooldown_ms: u64,
     pub timeout_ms: u64,
@@ -265,22 +254,17 @@ impl Plan {
                 "field `repetitions` must be at least 1".into(),
             ));
         }
+        let mut runtimes = Vec::new();
         for runtime in &file.runtimes {
-            if !RUNTIMES.contains(&runtime.get_ref().as_str()) {
-                return Err(invalid(
-                    runtime.span(),
-                    format!(
-                        "field `runtimes`: unknown runtime `{}`; valid runtimes: {}",
-                        runtime.get_ref(),
-                        RUNTIMES.join(", ")
-                    ),
-                ));
+            match runtime.get_ref().parse::<RuntimeKind>() {
+                Ok(kind) => runtimes.push(kind),
+                Err(unknown) => return Err(invalid(runtime.span(), format!("field `runtimes`: {unknown}"))),
             }
         }
         if file.runtimes.is_empty() {
             return Err(invalid(
                 0..0,
-                format!("field `runtimes` is empty; valid runtimes: {}", RUNTIMES.join(", ")),
+                format!("field `runtimes` is empty; valid runtimes: {}", RuntimeKind::names()),
             ));
         }
         let mut modes = Vec::new();
@@ -353,7 +337,7 @@ impl Plan {
             seed: file.seed.unwrap_or_else(random_seed),
             repetitions: *file.repetitions.get_ref(),
             warmup: file.warmup,
-            runtimes: file.runtimes.into_iter().map(Spanned::into_inner).collect(),
+            runtimes,
             modes,
             cooldown_ms: file.cooldown_ms,
             timeout_ms: file.timeout_ms.max(1),

@@ -34,7 +34,7 @@ pub struct ReportOptions {
 impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions {
-            baseline: "native".into(),
+            baseline: harness_data::RuntimeKind::Native.to_string(),
             resamples: 2000,
             seed: 2026,
             level: 0.95,

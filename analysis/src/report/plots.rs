@@ -3,6 +3,7 @@
 //! values themselves.
 
 use super::model::{BoxStats, Figure, FigureData, Series};
+use harness_data::RuntimeKind;
 use plotters::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,15 +18,15 @@ pub const HEIGHT: u32 = 420;
 
 /// Fixed colours for the known runtimes, so a runtime has one colour in every figure.
 fn colour(runtime: &str, index: usize) -> RGBColor {
-    match runtime {
-        "native" => RGBColor(0x33, 0x33, 0x33),
-        "container" => RGBColor(0x8c, 0x56, 0x4b),
-        "wasmtime-jit" => RGBColor(0x1f, 0x77, 0xb4),
-        "wasmtime-aot" => RGBColor(0x2c, 0xa0, 0x2c),
-        "wasmi" => RGBColor(0xd6, 0x27, 0x28),
-        "node-wasm" => RGBColor(0x94, 0x67, 0xbd),
-        "node-js" => RGBColor(0xff, 0x7f, 0x0e),
-        _ => {
+    match runtime.parse::<RuntimeKind>() {
+        Ok(RuntimeKind::Native) => RGBColor(0x33, 0x33, 0x33),
+        Ok(RuntimeKind::Container) => RGBColor(0x8c, 0x56, 0x4b),
+        Ok(RuntimeKind::WasmtimeJit) => RGBColor(0x1f, 0x77, 0xb4),
+        Ok(RuntimeKind::WasmtimeAot) => RGBColor(0x2c, 0xa0, 0x2c),
+        Ok(RuntimeKind::Wasmi) => RGBColor(0xd6, 0x27, 0x28),
+        Ok(RuntimeKind::NodeWasm) => RGBColor(0x94, 0x67, 0xbd),
+        Ok(RuntimeKind::NodeJs) => RGBColor(0xff, 0x7f, 0x0e),
+        Err(_) => {
             let (r, g, b) = Palette99::pick(index).to_rgba().rgb();
             RGBColor(r, g, b)
         }

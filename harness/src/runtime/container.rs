@@ -12,9 +12,10 @@
 //! the engine; warm containers are removed on drop, a timed-out or broken one at once; and
 //! [`docker_engine::sweep`] removes what a crashed run still left.
 
-use super::docker_engine::{self, ImageInfo, MANAGED_LABEL, OWNER_LABEL};
+use super::docker_engine::{self, MANAGED_LABEL, OWNER_LABEL};
 use super::served::{Response, encode_request};
 use super::{Limits, Outcome, Runtime, span};
+use crate::artifacts::ContainerImage;
 use crate::artifacts::WorkloadArtifacts;
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -23,7 +24,7 @@ use bollard::query_parameters::{
     AttachContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt};
-use harness_data::{Mode, Phases, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -84,7 +85,7 @@ impl ContainerRuntime {
         })
     }
 
-    fn image(workload: &WorkloadArtifacts) -> Result<&ImageInfo, String> {
+    fn image(workload: &WorkloadArtifacts) -> Result<&ContainerImage, String> {
         workload.container_image.get().ok_or_else(|| {
             format!(
                 "no container image for `{}`: `harness measure` builds it before measuring",
@@ -131,7 +132,7 @@ impl ContainerRuntime {
             let created_ns = monotonic_ns();
             let id = created.id;
             // A harness-scoped model reads the container's cgroup.
-            harness_probes::model::register_container("container", &id);
+            harness_probes::model::register_container(RuntimeKind::Container.as_str(), &id);
             let attach = AttachContainerOptionsBuilder::new()
                 .stdin(true)
                 .stdout(true)
@@ -323,8 +324,8 @@ async fn remove(docker: &Docker, id: &str) {
 }
 
 impl Runtime for ContainerRuntime {
-    fn name(&self) -> &'static str {
-        "container"
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Container
     }
 
     fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {

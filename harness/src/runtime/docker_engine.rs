@@ -5,6 +5,7 @@
 //! Every container the harness creates carries the label `harness.managed=true` and `harness.owner=<pid>:<start
 //! time of that process>`; the sweep removes the containers whose owner process is gone.
 
+use crate::artifacts::ContainerImage;
 use anyhow::{Context, anyhow, bail};
 use bollard::Docker;
 use bollard::query_parameters::{
@@ -124,15 +125,8 @@ pub fn sweep(rt: &tokio::runtime::Runtime, docker: &Docker) -> anyhow::Result<us
     Ok(removed)
 }
 
-/// A workload's image: its tag and size in bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageInfo {
-    pub tag: String,
-    pub size_bytes: u64,
-}
-
 /// The image holding `executable` (static), tagged by its content hash; built if the engine lacks it.
-pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<ImageInfo> {
+pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<ContainerImage> {
     let binary = std::fs::read(executable).with_context(|| format!("reading {}", executable.display()))?;
     // The workloads' output digest (SHA-256, 16 hex digits) names the content.
     let hash = harness_workloads::digest(&binary);
@@ -163,7 +157,7 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<ImageIn
     let inspect = rt
         .block_on(docker.inspect_image(&tag))
         .with_context(|| format!("inspecting the image {tag} just built"))?;
-    Ok(ImageInfo {
+    Ok(ContainerImage {
         tag,
         size_bytes: inspect.size.unwrap_or(0).max(0) as u64,
     })

@@ -21,7 +21,8 @@ pub mod wasmtime_rt;
 
 use crate::artifacts::WorkloadArtifacts;
 use crate::plan::{ColdBoundary, Interrupt, Plan};
-use harness_data::{Mode, Phases, Status};
+use anyhow::Context;
+use harness_data::{Mode, Phases, RuntimeKind, Status};
 use std::collections::BTreeMap;
 
 /// What one invocation produced. The scheduler stamps start and end around the call; the runtime fills in the
@@ -59,8 +60,8 @@ impl Outcome {
 }
 
 pub trait Runtime {
-    /// The name plans use.
-    fn name(&self) -> &'static str;
+    /// The runtime this is.
+    fn kind(&self) -> RuntimeKind;
 
     /// Gets warm invocations of this workload ready (compile once, start a process). Not timed.
     fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()>;
@@ -80,41 +81,66 @@ pub struct Limits {
 /// Creates the runtime a plan names, at the plan's cold boundary: with `Process`, Wasm cold invocations run
 /// in a fresh `harness invoke-once` process (native, container and node cold starts already cross one).
 /// `limits.interrupt` configures the Wasm engines (see [`interrupt_mechanism`] for what stops what).
-pub fn create_at(name: &str, limits: Limits, boundary: ColdBoundary) -> anyhow::Result<Box<dyn Runtime>> {
-    let runtime = create(name, limits)?;
-    let wasm_in_process = matches!(name, "wasmtime-jit" | "wasmtime-aot" | "wasmi");
-    Ok(if boundary == ColdBoundary::Process && wasm_in_process {
+pub fn create_at(kind: RuntimeKind, limits: Limits, boundary: ColdBoundary) -> anyhow::Result<Box<dyn Runtime>> {
+    let runtime = create(kind, limits)?;
+    Ok(if boundary == ColdBoundary::Process && kind.is_wasm_in_process() {
         Box::new(process_boundary::ProcessBoundary::new(runtime, limits))
     } else {
         runtime
     })
 }
 
-pub fn create(name: &str, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
-    Ok(match name {
-        "native" => Box::new(native::NativeRuntime::new(limits)),
-        "wasmtime-jit" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Jit, limits)?),
-        "wasmtime-aot" => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Aot, limits)?),
-        "wasmi" => Box::new(wasmi_rt::WasmiRuntime::new(limits)),
-        "container" => Box::new(container::ContainerRuntime::new(limits)?),
-        "node-wasm" => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
-        "node-js" => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
-        other => anyhow::bail!(
-            "unknown runtime `{other}`; valid runtimes: {}",
-            crate::plan::RUNTIMES.join(", ")
-        ),
+pub fn create(kind: RuntimeKind, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
+    Ok(match kind {
+        RuntimeKind::Native => Box::new(native::NativeRuntime::new(limits)),
+        RuntimeKind::WasmtimeJit => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Jit, limits)?),
+        RuntimeKind::WasmtimeAot => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Aot, limits)?),
+        RuntimeKind::Wasmi => Box::new(wasmi_rt::WasmiRuntime::new(limits)),
+        RuntimeKind::Container => Box::new(container::ContainerRuntime::new(limits)?),
+        RuntimeKind::NodeWasm => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
+        RuntimeKind::NodeJs => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
     })
+}
+
+/// Checks that `workload` has what `runtimes` need, and prepares what they derive from it: the `.cwasm`
+/// (for both interrupt settings, so either loads, in this process or an `invoke-once` child) and the
+/// container image. Errors say the command that fixes them. Runs before the first invocation.
+pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+    if runtimes.iter().any(|r| r.runs_wasm()) {
+        workload.require_wasm()?;
+    }
+    for &kind in runtimes {
+        match kind {
+            RuntimeKind::Native => workload.require_native()?,
+            RuntimeKind::NodeJs => {
+                node::js_port(workload.name)?;
+            }
+            RuntimeKind::Container if workload.container_image.get().is_none() => {
+                workload.require_musl()?;
+                let image = docker_engine::ensure_image(workload.name, &workload.musl)
+                    .with_context(|| format!("the container image of workload `{}`", workload.name))?;
+                let _ = workload.container_image.set(image);
+            }
+            RuntimeKind::WasmtimeAot => {
+                for interrupt in [Interrupt::Epoch, Interrupt::None] {
+                    wasmtime_rt::ensure_cwasm(workload, interrupt)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Adds the versions of the external engines the plan's runtimes use (node, the Docker engine) to the
 /// manifest's engine list.
-pub fn add_engine_versions(runtimes: &[String], engines: &mut harness_data::EngineVersions) {
-    if runtimes.iter().any(|r| r.starts_with("node-"))
+pub fn add_engine_versions(runtimes: &[RuntimeKind], engines: &mut harness_data::EngineVersions) {
+    if runtimes.iter().any(|r| r.is_node())
         && let Ok(version) = node::check_node(&node::node_binary())
     {
         engines.insert("node".into(), version);
     }
-    if runtimes.iter().any(|r| r == "container")
+    if runtimes.contains(&RuntimeKind::Container)
         && let Some(version) = docker_engine::engine_version()
     {
         engines.insert("docker".into(), version);
@@ -123,7 +149,7 @@ pub fn add_engine_versions(runtimes: &[String], engines: &mut harness_data::Engi
 
 /// How an endless invocation of `runtime` in `mode` is stopped under `plan`: `epoch`, `fuel`, `watchdog` (a
 /// process killed at the deadline) or `none` (in-process, nothing can stop it).
-pub fn interrupt_mechanism(runtime: &str, mode: Mode, plan: &Plan) -> &'static str {
+pub fn interrupt_mechanism(runtime: RuntimeKind, mode: Mode, plan: &Plan) -> &'static str {
     let wasm = |checked: &'static str| match plan.interrupt {
         // The invoke-once child of the process boundary runs the same engine configuration.
         Interrupt::Epoch => checked,
@@ -131,10 +157,10 @@ pub fn interrupt_mechanism(runtime: &str, mode: Mode, plan: &Plan) -> &'static s
         Interrupt::None => "none",
     };
     match runtime {
-        "wasmtime-jit" | "wasmtime-aot" => wasm("epoch"),
-        "wasmi" => wasm("fuel"),
+        RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => wasm("epoch"),
+        RuntimeKind::Wasmi => wasm("fuel"),
         // Warm native is a direct call inside the harness.
-        "native" if mode == Mode::Warm => "none",
+        RuntimeKind::Native if mode == Mode::Warm => "none",
         _ => "watchdog",
     }
 }
@@ -146,10 +172,10 @@ pub fn interrupt_mechanisms(plan: &Plan) -> BTreeMap<String, String> {
     plan.runtimes
         .iter()
         .map(|runtime| {
-            let mut mechanisms = plan.modes.iter().map(|&m| interrupt_mechanism(runtime, m, plan));
+            let mut mechanisms = plan.modes.iter().map(|&m| interrupt_mechanism(*runtime, m, plan));
             let first = mechanisms.next().unwrap_or("none");
             let all_same = mechanisms.all(|m| m == first);
-            (runtime.clone(), if all_same { first } else { "none" }.to_string())
+            (runtime.to_string(), if all_same { first } else { "none" }.to_string())
         })
         .collect()
 }
@@ -174,7 +200,7 @@ mod tests {
 
     fn mechanisms(extra: &str, modes: &str) -> Vec<String> {
         let map = interrupt_mechanisms(&plan(extra, modes));
-        crate::plan::RUNTIMES.iter().map(|r| map[*r].clone()).collect()
+        RuntimeKind::ALL.iter().map(|r| map[r.as_str()].clone()).collect()
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::WorkloadArtifacts;
-use harness_data::{Mode, Phases, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -186,8 +186,8 @@ fn child_phases(stderr: &str) -> Option<(u64, u64, u64)> {
 }
 
 impl Runtime for NativeRuntime {
-    fn name(&self) -> &'static str {
-        "native"
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Native
     }
 
     fn prepare_warm(&mut self, _workload: &WorkloadArtifacts) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use super::served::{RequestError, ServedProcess};
 use super::{Limits, Outcome, Runtime};
 use crate::artifacts::WorkloadArtifacts;
 use anyhow::{Context, bail};
-use harness_data::{Mode, Phases, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -200,10 +200,10 @@ impl NodeRuntime {
 }
 
 impl Runtime for NodeRuntime {
-    fn name(&self) -> &'static str {
+    fn kind(&self) -> RuntimeKind {
         match self.flavor {
-            Flavor::Wasm => "node-wasm",
-            Flavor::Js => "node-js",
+            Flavor::Wasm => RuntimeKind::NodeWasm,
+            Flavor::Js => RuntimeKind::NodeJs,
         }
     }
 

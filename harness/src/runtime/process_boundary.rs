@@ -10,7 +10,7 @@ use super::native::run_child;
 use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::WorkloadArtifacts;
 use crate::plan::Interrupt;
-use harness_data::{Mode, Phases, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status};
 use serde::{Deserialize, Serialize};
 use std::process::Command;
 use std::time::Duration;
@@ -59,7 +59,7 @@ impl ProcessBoundary {
             .args([
                 "invoke-once",
                 "--runtime",
-                self.inner.name(),
+                self.inner.kind().as_str(),
                 "--workload",
                 workload.name,
                 "--timeout-ms",
@@ -122,8 +122,8 @@ fn watchdog_after(limits: Limits) -> Duration {
 }
 
 impl Runtime for ProcessBoundary {
-    fn name(&self) -> &'static str {
-        self.inner.name()
+    fn kind(&self) -> RuntimeKind {
+        self.inner.kind()
     }
 
     fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {

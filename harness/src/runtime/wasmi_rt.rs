@@ -9,7 +9,7 @@ use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::WorkloadArtifacts;
 use crate::plan::Interrupt;
 use anyhow::{Context, bail};
-use harness_data::{Mode, Phases, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
 use wasmi::{Config, Engine, Instance, Linker, Module, Store, TrapCode, Val};
@@ -207,8 +207,8 @@ impl WasmiRuntime {
 }
 
 impl Runtime for WasmiRuntime {
-    fn name(&self) -> &'static str {
-        "wasmi"
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Wasmi
     }
 
     fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::WorkloadArtifacts;
 use crate::plan::Interrupt;
 use anyhow::{Context, bail};
-use harness_data::{Mode, Phases, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -51,6 +51,16 @@ pub fn new_warm_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
     Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("creating the pooled wasmtime engine")
+}
+
+/// Writes the workload's `.cwasm` for `interrupt` unless it is newer than the `.wasm`.
+pub fn ensure_cwasm(workload: &WorkloadArtifacts, interrupt: Interrupt) -> anyhow::Result<()> {
+    if !workload.cwasm_is_stale(interrupt) {
+        return Ok(());
+    }
+    let wasm = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
+    let cwasm = precompile(&wasm, interrupt).with_context(|| format!("precompiling {}", workload.wasm.display()))?;
+    crate::artifacts::write_atomically(&workload.cwasm_for(interrupt), &cwasm)
 }
 
 /// Compiles a module to the `.cwasm` bytes `Module::deserialize` accepts in an engine with `interrupt`.
@@ -356,10 +366,10 @@ fn finish(result: Result<Vec<u8>, (Status, String)>, phases: Phases) -> Outcome 
 }
 
 impl Runtime for WasmtimeRuntime {
-    fn name(&self) -> &'static str {
+    fn kind(&self) -> RuntimeKind {
         match self.flavor {
-            Flavor::Jit => "wasmtime-jit",
-            Flavor::Aot => "wasmtime-aot",
+            Flavor::Jit => RuntimeKind::WasmtimeJit,
+            Flavor::Aot => RuntimeKind::WasmtimeAot,
         }
     }
 

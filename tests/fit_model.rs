@@ -17,7 +17,7 @@ fn rapl_probe() -> ProbeManifest {
         channels: vec![ChannelInfo {
             probe: "rapl".into(),
             channel: "package-0".into(),
-            unit: "uJ".into(),
+            unit: harness_data::Unit::Microjoule,
             kind: SampleKind::EnergyCounter,
             resolution: 61.0,
             // Polled every 5 ms, as the samples below are (a channel's period is its poll interval, at least
@@ -45,7 +45,7 @@ fn model_probe() -> ProbeManifest {
         channels: vec![ChannelInfo {
             probe: "model".into(),
             channel: "cpu-estimate".into(),
-            unit: "J".into(),
+            unit: harness_data::Unit::Joule,
             kind: SampleKind::EnergyCounter,
             resolution: 15e-6,
             update_period_ns: 10_000_000,
@@ -92,7 +92,7 @@ fn write_run(dir: &Path, probes: Vec<ProbeManifest>) {
                     channel: c.channel.clone(),
                     t_ns: t,
                     value: Some(value),
-                    unit: c.unit.clone(),
+                    unit: c.unit,
                     kind: SampleKind::EnergyCounter,
                 })
                 .unwrap();

@@ -7,7 +7,7 @@
 //! - Windows (invocations or batch windows) are sorted and disjoint, so one forward sweep per channel covers
 //!   them all: linear in samples + windows.
 
-use harness_data::{ChannelInfo, EnergyQuality, SampleKind, SampleRecord};
+use harness_data::{ChannelInfo, EnergyQuality, SampleKind, SampleRecord, Unit};
 
 /// (probe, channel).
 type ChannelKey = (String, String);
@@ -25,40 +25,11 @@ pub struct ChannelSeries {
     gaps_before: Vec<u32>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AlignError {
-    #[error("channel {probe}/{channel}: unit `{unit}` is not one of uJ, mJ, J, W, mW, uW")]
-    Unit {
-        probe: String,
-        channel: String,
-        unit: String,
-    },
-}
-
-/// How many joules (or watts) one unit is.
-pub fn si_scale(unit: &str) -> Option<f64> {
-    Some(match unit {
-        "J" | "W" => 1.0,
-        "mJ" | "mW" => 1e-3,
-        "uJ" | "uW" => 1e-6,
-        "nJ" => 1e-9,
-        _ => return None,
-    })
-}
-
 impl ChannelSeries {
     /// Builds a series from the channel's rows (any order); `delay_ns` (a probe's measured latency) is
     /// subtracted from every timestamp.
-    pub fn new(
-        info: ChannelInfo,
-        mut rows: Vec<(u64, Option<f64>)>,
-        delay_ns: i64,
-    ) -> Result<ChannelSeries, AlignError> {
-        let scale = si_scale(&info.unit).ok_or_else(|| AlignError::Unit {
-            probe: info.probe.clone(),
-            channel: info.channel.clone(),
-            unit: info.unit.clone(),
-        })?;
+    pub fn new(info: ChannelInfo, mut rows: Vec<(u64, Option<f64>)>, delay_ns: i64) -> ChannelSeries {
+        let scale = info.unit.si_scale();
         rows.sort_by_key(|(t, _)| *t);
         let mut gaps_before = Vec::with_capacity(rows.len() + 1);
         let mut gaps = 0u32;
@@ -72,13 +43,13 @@ impl ChannelSeries {
             value.push(v.map_or(f64::NAN, |v| v * scale));
         }
         gaps_before.push(gaps);
-        Ok(ChannelSeries {
+        ChannelSeries {
             info,
             scale,
             t_ns,
             value,
             gaps_before,
-        })
+        }
     }
 
     /// Groups samples.csv rows by channel. `channels` supplies each channel's declared info (from the
@@ -87,9 +58,9 @@ impl ChannelSeries {
         records: &[SampleRecord],
         channels: &[ChannelInfo],
         delay_ns: impl Fn(&str) -> i64,
-    ) -> Result<Vec<ChannelSeries>, AlignError> {
+    ) -> Vec<ChannelSeries> {
         let mut grouped: std::collections::BTreeMap<ChannelKey, Vec<(u64, Option<f64>)>> = Default::default();
-        let mut units: std::collections::BTreeMap<ChannelKey, (String, SampleKind)> = Default::default();
+        let mut units: std::collections::BTreeMap<ChannelKey, (Unit, SampleKind)> = Default::default();
         for r in records {
             let key = (r.probe.clone(), r.channel.clone());
             grouped
@@ -97,7 +68,7 @@ impl ChannelSeries {
                 .or_default()
                 .push((r.t_ns, if r.kind == SampleKind::Gap { None } else { r.value }));
             if r.kind != SampleKind::Gap {
-                units.entry(key).or_insert((r.unit.clone(), r.kind));
+                units.entry(key).or_insert((r.unit, r.kind));
             }
         }
         grouped
@@ -111,7 +82,7 @@ impl ChannelSeries {
                         let (unit, kind) = units
                             .get(&(probe.clone(), channel.clone()))
                             .cloned()
-                            .unwrap_or(("W".into(), SampleKind::Power));
+                            .unwrap_or((Unit::Watt, SampleKind::Power));
                         ChannelInfo {
                             probe: probe.clone(),
                             channel: channel.clone(),
@@ -319,10 +290,11 @@ mod tests {
     use super::*;
 
     fn info(kind: SampleKind, unit: &str, period: u64) -> ChannelInfo {
+        let unit: Unit = serde_json::from_value(serde_json::json!(unit)).unwrap();
         ChannelInfo {
             probe: "p".into(),
             channel: "c".into(),
-            unit: unit.into(),
+            unit,
             kind,
             resolution: 1.0,
             update_period_ns: period,
@@ -334,7 +306,7 @@ mod tests {
     /// A counter in uJ sampled every 1000 ns, reading 1000 i uJ at t = 1000 i ns: 1 uJ/ns, i.e. 1000 W.
     fn kilowatt_counter() -> ChannelSeries {
         let rows = (0..=100).map(|i| (i * 1000, Some(i as f64 * 1000.0))).collect();
-        ChannelSeries::new(info(SampleKind::EnergyCounter, "uJ", 1000), rows, 0).unwrap()
+        ChannelSeries::new(info(SampleKind::EnergyCounter, "uJ", 1000), rows, 0)
     }
 
     #[test]
@@ -364,7 +336,7 @@ mod tests {
     #[test]
     fn a_flat_counter_is_below_resolution_not_zero() {
         let rows = vec![(0, Some(5.0)), (1000, Some(5.0)), (2000, Some(5.0))];
-        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "uJ", 1000), rows, 0).unwrap();
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "uJ", 1000), rows, 0);
         let out = attribute(
             &series,
             &[Window {
@@ -380,7 +352,7 @@ mod tests {
     #[test]
     fn gaps_and_missing_brackets_are_gaps() {
         let rows = vec![(0, Some(0.0)), (1000, None), (2000, Some(2.0)), (3000, Some(3.0))];
-        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 500), rows, 0).unwrap();
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 500), rows, 0);
         let out = attribute(
             &series,
             &[
@@ -411,7 +383,7 @@ mod tests {
     fn power_is_integrated_with_trapezoids_clipped_to_the_window() {
         // Power ramps 0 W at 0 s to 10 W at 10 s (mW samples each second).
         let rows = (0..=10).map(|s| (s * 1_000_000_000, Some(s as f64 * 1000.0))).collect();
-        let series = ChannelSeries::new(info(SampleKind::Power, "mW", 1_000_000_000), rows, 0).unwrap();
+        let series = ChannelSeries::new(info(SampleKind::Power, "mW", 1_000_000_000), rows, 0);
         // Integral of P = t over [2.5, 7.5] s is (7.5^2 - 2.5^2) / 2 = 25 J.
         let out = attribute(
             &series,
@@ -448,7 +420,7 @@ mod tests {
             (8000, Some(8.0)),
             (9000, Some(9.0)),
         ];
-        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 1000), rows, 0).unwrap();
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 1000), rows, 0);
         let window = |start_ns, end_ns| Window {
             start_ns,
             end_ns,
@@ -474,11 +446,11 @@ mod tests {
             (6000, Some(1.0)),
             (7000, Some(1.0)),
         ];
-        let power = ChannelSeries::new(info(SampleKind::Power, "W", 1000), power_rows, 0).unwrap();
+        let power = ChannelSeries::new(info(SampleKind::Power, "W", 1000), power_rows, 0);
         assert_eq!(attribute(&power, &[window(500, 6500)])[0].quality, EnergyQuality::Gap);
         // Exactly 3 periods apart is still whole.
         let rows = vec![(0, Some(0.0)), (3000, Some(3.0)), (4000, Some(4.0))];
-        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 1000), rows, 0).unwrap();
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 1000), rows, 0);
         assert_eq!(attribute(&series, &[window(1000, 3500)])[0].quality, EnergyQuality::Ok);
     }
 
@@ -504,17 +476,14 @@ mod tests {
         };
         let mut i = info(SampleKind::EnergyCounter, "J", 1000);
         i.resolution = 0.0;
-        let dense = attribute(&ChannelSeries::new(i.clone(), dense, 0).unwrap(), &[window(500, 2500)]);
-        let sparse = attribute(
-            &ChannelSeries::new(i.clone(), sparse, 0).unwrap(),
-            &[window(2000, 5500)],
-        );
+        let dense = attribute(&ChannelSeries::new(i.clone(), dense, 0), &[window(500, 2500)]);
+        let sparse = attribute(&ChannelSeries::new(i.clone(), sparse, 0), &[window(2000, 5500)]);
         let (d, s) = (dense[0].uncertainty_j.unwrap(), sparse[0].uncertainty_j.unwrap());
         assert!((d - 2e-6).abs() < 1e-12, "{d}");
         assert!((s - 5e-6).abs() < 1e-12, "{s}");
         // A window between two samples, longer than the period, with no sample inside: below resolution.
         let only_edges = vec![(0, Some(0.0)), (2500, Some(2.5e-6)), (5000, Some(5e-6))];
-        let out = attribute(&ChannelSeries::new(i, only_edges, 0).unwrap(), &[window(2600, 4900)]);
+        let out = attribute(&ChannelSeries::new(i, only_edges, 0), &[window(2600, 4900)]);
         assert_eq!(out[0].samples, 0);
         assert_eq!(out[0].quality, EnergyQuality::BelowResolution);
     }
@@ -522,9 +491,8 @@ mod tests {
     #[test]
     fn a_probe_delay_shifts_samples_back() {
         let rows = vec![(1000, Some(0.0)), (2000, Some(1.0)), (3000, Some(2.0))];
-        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 100), rows, 1000).unwrap();
+        let series = ChannelSeries::new(info(SampleKind::EnergyCounter, "J", 100), rows, 1000);
         assert_eq!(series.t_ns, vec![0, 1000, 2000]);
-        assert!(ChannelSeries::new(info(SampleKind::Power, "kW", 1), vec![], 0).is_err());
     }
 
     #[test]

@@ -175,14 +175,14 @@ mod tests {
         let info = ChannelInfo {
             probe: "replay".into(),
             channel: "meter".into(),
-            unit: "W".into(),
+            unit: harness_data::Unit::Watt,
             kind: SampleKind::Power,
             resolution: 0.001,
             update_period_ns: period,
             estimated: false,
             scope: "machine".into(),
         };
-        ChannelSeries::new(info, samples, 0).unwrap()
+        ChannelSeries::new(info, samples, 0)
     }
 
     /// A meter sampled every `period` reporting the power the machine drew `delay` earlier: 2 W idle, 9 W busy.

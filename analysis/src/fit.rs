@@ -135,21 +135,21 @@ pub fn fit_line(points: &[FitPoint]) -> Result<ModelFit, FitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness_data::{ChannelInfo, SampleKind};
+    use harness_data::{ChannelInfo, SampleKind, Unit};
     use rand::{Rng, SeedableRng};
 
-    fn counter(probe: &str, unit: &str, estimated: bool, rows: Vec<(u64, Option<f64>)>) -> ChannelSeries {
+    fn counter(probe: &str, unit: Unit, estimated: bool, rows: Vec<(u64, Option<f64>)>) -> ChannelSeries {
         let info = ChannelInfo {
             probe: probe.into(),
             channel: "c".into(),
-            unit: unit.into(),
+            unit,
             kind: SampleKind::EnergyCounter,
             resolution: 1e-6,
             update_period_ns: 10_000_000,
             estimated,
             scope: "machine".into(),
         };
-        ChannelSeries::new(info, rows, 0).unwrap()
+        ChannelSeries::new(info, rows, 0)
     }
 
     #[test]
@@ -221,8 +221,8 @@ mod tests {
             model_j += (10.0 + 15.0 * cores) * step as f64 * 1e-9;
         }
         let points = window_points(
-            &counter("rapl", "uJ", false, sensor),
-            &counter("model", "J", true, model),
+            &counter("rapl", Unit::Microjoule, false, sensor),
+            &counter("model", Unit::Joule, true, model),
             10.0,
             15.0,
             100_000_000,
@@ -238,8 +238,8 @@ mod tests {
         assert!((fit.idle_w - 7.0).abs() < 1e-6 && (fit.busy_w_per_core - 11.0).abs() < 1e-6);
         assert_eq!(
             window_points(
-                &counter("a", "J", false, vec![]),
-                &counter("b", "J", true, vec![]),
+                &counter("a", Unit::Joule, false, vec![]),
+                &counter("b", Unit::Joule, true, vec![]),
                 10.0,
                 0.0,
                 1

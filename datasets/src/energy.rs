@@ -15,6 +15,70 @@ pub enum SampleKind {
     Gap,
 }
 
+/// The physical unit of a channel's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Unit {
+    #[serde(rename = "J")]
+    Joule,
+    #[serde(rename = "mJ")]
+    Millijoule,
+    #[serde(rename = "uJ")]
+    Microjoule,
+    #[serde(rename = "nJ")]
+    Nanojoule,
+    #[serde(rename = "W")]
+    Watt,
+    #[serde(rename = "mW")]
+    Milliwatt,
+    #[serde(rename = "uW")]
+    Microwatt,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Joule => "J",
+            Unit::Millijoule => "mJ",
+            Unit::Microjoule => "uJ",
+            Unit::Nanojoule => "nJ",
+            Unit::Watt => "W",
+            Unit::Milliwatt => "mW",
+            Unit::Microwatt => "uW",
+        }
+    }
+
+    /// How many joules (or watts) one of this unit is.
+    pub fn si_scale(self) -> f64 {
+        match self {
+            Unit::Joule | Unit::Watt => 1.0,
+            Unit::Millijoule | Unit::Milliwatt => 1e-3,
+            Unit::Microjoule | Unit::Microwatt => 1e-6,
+            Unit::Nanojoule => 1e-9,
+        }
+    }
+
+    /// An energy unit (for counters), rather than a power unit.
+    pub fn is_energy(self) -> bool {
+        matches!(
+            self,
+            Unit::Joule | Unit::Millijoule | Unit::Microjoule | Unit::Nanojoule
+        )
+    }
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A unit compares equal to its symbol.
+impl PartialEq<&str> for Unit {
+    fn eq(&self, symbol: &&str) -> bool {
+        self.as_str() == *symbol
+    }
+}
+
 /// One row of `samples.csv`. `t_ns` is CLOCK_MONOTONIC, stamped by the sampler right before the poll (or, for
 /// probes with their own delay, corrected as recorded in the manifest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,8 +88,7 @@ pub struct SampleRecord {
     pub t_ns: u64,
     /// Empty for `gap` rows.
     pub value: Option<f64>,
-    /// `uJ`, `mJ`, `J`, `W`, `mW`.
-    pub unit: String,
+    pub unit: Unit,
     pub kind: SampleKind,
 }
 
@@ -144,7 +207,7 @@ impl PairedRecord {
 pub struct ChannelInfo {
     pub probe: String,
     pub channel: String,
-    pub unit: String,
+    pub unit: Unit,
     pub kind: SampleKind,
     /// Smallest step the value moves in, in `unit` (a RAPL energy unit, an ADC step).
     pub resolution: f64,
@@ -205,4 +268,25 @@ pub struct BatchPlan {
     pub pilot_latency_ns: u64,
     /// The window the batch must fill: about 20 x the coarsest channel's update period.
     pub target_window_ns: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_are_their_symbols_and_unknown_ones_are_refused() {
+        for (unit, symbol, scale) in [
+            (Unit::Microjoule, "uJ", 1e-6),
+            (Unit::Milliwatt, "mW", 1e-3),
+            (Unit::Joule, "J", 1.0),
+        ] {
+            assert_eq!(serde_json::to_string(&unit).unwrap(), format!("\"{symbol}\""));
+            assert_eq!(serde_json::from_str::<Unit>(&format!("\"{symbol}\"")).unwrap(), unit);
+            assert_eq!(unit.si_scale(), scale);
+            assert_eq!(format!("{unit:<4}|"), format!("{symbol:<4}|"));
+        }
+        assert!(serde_json::from_str::<Unit>("\"kW\"").is_err());
+        assert!(Unit::Nanojoule.is_energy() && !Unit::Microwatt.is_energy());
+    }
 }

@@ -11,7 +11,7 @@ pub mod runtime;
 
 pub use energy::{
     Baseline, BatchPlan, ChannelInfo, EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest,
-    SampleKind, SampleRecord,
+    SampleKind, SampleRecord, Unit,
 };
 pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
 pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, RunStatus};

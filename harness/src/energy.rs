@@ -298,7 +298,7 @@ pub fn calibrate_delays(dir: &Path, manifest: &mut Manifest) -> anyhow::Result<V
     }
     let samples = read_samples(&dir.join(files::SAMPLES))?;
     let channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
-    let series = ChannelSeries::from_records(&samples, &channels, |_| 0)?;
+    let series = ChannelSeries::from_records(&samples, &channels, |_| 0);
     let unit = calibration_unit_ns(&channels);
     let mut lines = Vec::new();
     for probe in &mut manifest.probes {
@@ -407,7 +407,7 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
         .iter()
         .map(|p| (probe_key(p), p.unseen.as_slice()))
         .collect();
-    let series = ChannelSeries::from_records(&samples, &channels, |probe| delays.get(probe).copied().unwrap_or(0))?;
+    let series = ChannelSeries::from_records(&samples, &channels, |probe| delays.get(probe).copied().unwrap_or(0));
 
     let invocations: Vec<InvocationRecord> = harness_analysis::load::read_csv(&dir.join(files::INVOCATIONS))?;
     let groups = windows(&invocations);

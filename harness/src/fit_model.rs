@@ -58,7 +58,7 @@ pub fn run(args: &FitModelArgs) -> anyhow::Result<()> {
     let samples_path = dir.join(files::SAMPLES);
     let samples: Vec<SampleRecord> = harness_analysis::load::read_csv(&samples_path)?;
     let channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
-    let series = ChannelSeries::from_records(&samples, &channels, |probe| delay_ns(&manifest.probes, probe))?;
+    let series = ChannelSeries::from_records(&samples, &channels, |probe| delay_ns(&manifest.probes, probe));
     let model = series.iter().find(|s| is_model_channel(&s.info)).with_context(|| {
         format!(
             "{}: no samples of the model's {MODEL_CHANNEL} channel",

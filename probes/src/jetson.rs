@@ -186,7 +186,7 @@ fn channel_infos(tree: &JetsonTree, interval_ms: f64) -> Vec<ChannelInfo> {
         .map(|r| ChannelInfo {
             probe: KIND.into(),
             channel: r.name.clone(),
-            unit: "mW".into(),
+            unit: harness_data::Unit::Milliwatt,
             kind: SampleKind::Power,
             // 1 mV x 1 mA steps on hwmon; 1 mW on the iio power file.
             resolution: 1.0,

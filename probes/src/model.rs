@@ -349,7 +349,7 @@ impl ModelSource {
         let channels = vec![ChannelInfo {
             probe: KIND.into(),
             channel: "cpu-estimate".into(),
-            unit: "J".into(),
+            unit: harness_data::Unit::Joule,
             kind: SampleKind::EnergyCounter,
             resolution: curve.busy_w_per_core * clock.resolution_ns() as f64 * 1e-9,
             update_period_ns: (interval_ms.max(0.1) * 1e6) as u64,

@@ -7,7 +7,7 @@
 
 use crate::source::{Reading, Source, TimedReading};
 use crate::{Discovery, ProbeError};
-use harness_data::{ChannelInfo, SampleKind};
+use harness_data::{ChannelInfo, SampleKind, Unit};
 
 pub const KIND: &str = "nvml";
 
@@ -92,13 +92,21 @@ impl NvmlSource {
                     notes.push(format!("gpu{index} ({name}): total energy counter (mJ)"));
                     // The counter refreshes every 20-100 ms whatever the poll interval.
                     let period = (interval_ms * 1e6).max(100e6) as u64;
-                    (Reads::Energy, channel(index, "mJ", SampleKind::EnergyCounter, period))
+                    (
+                        Reads::Energy,
+                        channel(index, Unit::Millijoule, SampleKind::EnergyCounter, period),
+                    )
                 }
                 Err(why) => {
                     notes.push(format!("gpu{index} ({name}): no energy counter ({why}); power readings (mW), a 1 s average on Ampere and newer"));
                     (
                         Reads::Power,
-                        channel(index, "mW", SampleKind::Power, (interval_ms * 1e6).max(1e9) as u64),
+                        channel(
+                            index,
+                            Unit::Milliwatt,
+                            SampleKind::Power,
+                            (interval_ms * 1e6).max(1e9) as u64,
+                        ),
                     )
                 }
             };
@@ -114,11 +122,11 @@ impl NvmlSource {
     }
 }
 
-fn channel(index: u32, unit: &str, kind: SampleKind, update_period_ns: u64) -> ChannelInfo {
+fn channel(index: u32, unit: Unit, kind: SampleKind, update_period_ns: u64) -> ChannelInfo {
     ChannelInfo {
         probe: KIND.into(),
         channel: format!("gpu{index}"),
-        unit: unit.into(),
+        unit,
         kind,
         resolution: 1.0,
         update_period_ns,

@@ -66,7 +66,7 @@ impl ReplaySource {
                 channels.push(ChannelInfo {
                     probe: KIND.into(),
                     channel: format!("{}/{}", row.probe, row.channel),
-                    unit: row.unit.clone(),
+                    unit: row.unit,
                     kind: if row.kind == SampleKind::Gap {
                         SampleKind::Power
                     } else {
@@ -82,7 +82,7 @@ impl ReplaySource {
             // A gap row's unit and kind say nothing; the first real row decides.
             if row.kind != SampleKind::Gap && channels[channel].update_period_ns == 0 {
                 channels[channel].kind = row.kind;
-                channels[channel].unit = row.unit.clone();
+                channels[channel].unit = row.unit;
             }
             let reading = match (row.kind, row.value) {
                 (SampleKind::Gap, _) | (_, None) => Reading::Gap("gap in the replayed trace".into()),

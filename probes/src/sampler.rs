@@ -111,7 +111,7 @@ impl Sampler {
 /// `probe,channel,` and `,unit,kind` of each channel, formatted once.
 struct RowParts {
     head: String,
-    unit: String,
+    unit: &'static str,
     kind: &'static str,
 }
 
@@ -134,7 +134,7 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool, newest: 
         .iter()
         .map(|c| RowParts {
             head: format!("{},{},", sanitize(&c.probe), sanitize(&c.channel)),
-            unit: sanitize(&c.unit),
+            unit: c.unit.as_str(),
             kind: kind_name(c.kind),
         })
         .collect();
@@ -171,7 +171,7 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool, newest: 
                         let _ = write!(text, "{v}");
                     }
                     text.push(',');
-                    text.push_str(&part.unit);
+                    text.push_str(part.unit);
                     text.push(',');
                     text.push_str(part.kind);
                 }
@@ -179,7 +179,7 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool, newest: 
                     stats.gaps += 1;
                     stats.first_gap.get_or_insert(why);
                     text.push(',');
-                    text.push_str(&part.unit);
+                    text.push_str(part.unit);
                     text.push_str(",gap");
                 }
             }

@@ -25,7 +25,7 @@ impl PerfEvent {
         ChannelInfo {
             probe: KIND.into(),
             channel: self.channel.clone(),
-            unit: "uJ".into(),
+            unit: harness_data::Unit::Microjoule,
             kind: SampleKind::EnergyCounter,
             resolution: self.scale * 1e6,
             update_period_ns: (interval_ms.max(1.0) * 1e6) as u64,

@@ -25,7 +25,7 @@ impl PowercapZone {
         ChannelInfo {
             probe: KIND.into(),
             channel: self.channel.clone(),
-            unit: "uJ".into(),
+            unit: harness_data::Unit::Microjoule,
             kind: SampleKind::EnergyCounter,
             // The file counts microjoules; the hardware moves it in steps of its energy unit (61 uJ on most
             // Intel client parts, 15.3 uJ on AMD Zen), which powercap does not expose.

@@ -253,7 +253,7 @@ impl UsbMeterSource {
         let channels = vec![ChannelInfo {
             probe: KIND.into(),
             channel: model.name().into(),
-            unit: "W".into(),
+            unit: harness_data::Unit::Watt,
             kind: SampleKind::Power,
             resolution: model.power_resolution_w(),
             update_period_ns: (options.interval_ms * 1e6) as u64,

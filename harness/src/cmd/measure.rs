@@ -1,0 +1,86 @@
+//! `harness measure`: run a plan and write a run directory.
+
+use super::{INTERRUPTED_CODE, Outcome};
+use anyhow::Context;
+use clap::Args;
+use harness::measure::{MeasureOptions, measure};
+use harness_data::RunStatus;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Run a plan and write a run directory (invocations.csv, manifest.json) as it measures.
+#[derive(Args)]
+#[command(after_help = "Example:\n  harness measure --plan plans/default.toml --out runs/$(hostname)-$(date +%F)")]
+pub struct MeasureArgs {
+    /// The plan (TOML): workloads, inputs, runtimes, modes, repetitions, seed.
+    #[arg(long)]
+    plan: PathBuf,
+    /// The run directory to create; it must not hold a run already.
+    #[arg(long)]
+    out: PathBuf,
+    /// Where the built workloads are (scripts/build-workloads.sh writes them) [default: $HARNESS_ARTIFACTS, or the repository's artifacts/].
+    #[arg(long)]
+    artifacts: Option<PathBuf>,
+    /// No progress bar (also off when stderr is not a terminal or CI is set).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Measures the plan; a partial run (Ctrl-C) is [`Outcome::Interrupted`], a failed one an error.
+pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: the rows already queued are flushed by the writer's own exit path only if we
+            // let it run, so exit the hard way only when asked twice.
+            std::process::exit(i32::from(INTERRUPTED_CODE));
+        }
+        eprintln!(
+            "\ninterrupted: finishing the invocation in flight and writing what was measured (Ctrl-C again to abort)"
+        );
+    })
+    .context("installing the Ctrl-C handler")?;
+    let progress = !args.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let options = MeasureOptions {
+        plan: args.plan,
+        out: args.out.clone(),
+        artifacts: args.artifacts.unwrap_or_else(harness::artifacts::default_dir),
+        progress,
+    };
+    let summary = measure(&options, &interrupted)?;
+    let failed = if summary.failed_rows > 0 {
+        format!(", {} failed", summary.failed_rows)
+    } else {
+        String::new()
+    };
+    if let Some(rows) = summary.paired_rows {
+        let label = if summary.energy_estimated {
+            " (energy ESTIMATED by the model probe)"
+        } else {
+            ""
+        };
+        eprintln!("paired.csv: {rows} rows{label}");
+    }
+    eprintln!(
+        "{}: {} of {} invocations recorded{failed} in {}",
+        match summary.status {
+            RunStatus::Complete => "complete",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "FAILED",
+        },
+        summary.rows,
+        summary.scheduled,
+        args.out.display()
+    );
+    match summary.status {
+        RunStatus::Complete => Ok(Outcome::Complete),
+        RunStatus::Partial => {
+            eprintln!("{}", summary.reason.unwrap_or_default());
+            Ok(Outcome::Interrupted)
+        }
+        RunStatus::Failed => anyhow::bail!("{}", summary.reason.unwrap_or_default()),
+    }
+}

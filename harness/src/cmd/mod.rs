@@ -1,0 +1,62 @@
+//! One module per subcommand, each with its clap `Args` struct and a `run` that returns an [`Outcome`].
+//!
+//! `bench`, `bench-energy` and `fit-model` keep their `Args` and `run` in the library
+//! (`harness::bench`, `harness::bench_energy`, `harness::fit_model`); `main.rs` dispatches to them directly.
+//!
+//! The exit-code policy lives here, and only here:
+//!
+//! | code | when |
+//! |---|---|
+//! | 0 | the subcommand completed ([`Outcome::Complete`]) |
+//! | 1 | it failed: `run` returned an error, printed as `Error: {err:?}` (the cause chain) on stderr |
+//! | 2 | the command line did not parse (clap's own exit, before any subcommand runs) |
+//! | 130 | `measure` was interrupted (Ctrl-C) and wrote a partial run ([`Outcome::Interrupted`]); a second Ctrl-C exits with it at once |
+
+pub mod export;
+pub mod invoke_once;
+pub mod measure;
+pub mod pair;
+pub mod probes;
+pub mod report;
+pub mod workloads;
+
+use std::process::ExitCode;
+
+/// The exit code of an interrupted run: 128 + SIGINT, as a shell reports a process killed by Ctrl-C.
+pub const INTERRUPTED_CODE: u8 = 130;
+
+/// How a subcommand that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for was done.
+    Complete,
+    /// Stopped early by Ctrl-C; what was measured is on disk.
+    Interrupted,
+}
+
+impl From<()> for Outcome {
+    /// A subcommand that returns nothing on success completed.
+    fn from((): ()) -> Self {
+        Outcome::Complete
+    }
+}
+
+/// The process exit code of a subcommand's result (see the table above). An error is printed to stderr here,
+/// in the same form Rust's `main() -> Result` prints it.
+pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
+    match result {
+        Ok(Outcome::Complete) => ExitCode::SUCCESS,
+        Ok(Outcome::Interrupted) => ExitCode::from(INTERRUPTED_CODE),
+        Err(err) => {
+            eprintln!("Error: {err:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Load run directories for `report` and `export`.
+fn load_runs(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<harness_analysis::load::Run>> {
+    dirs.iter()
+        .map(|dir| harness_analysis::load::load_run(dir).map_err(anyhow::Error::from))
+        .collect()
+}

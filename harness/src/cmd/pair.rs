@@ -1,0 +1,37 @@
+//! `harness pair`: pair a run's invocations with its samples again.
+
+use super::Outcome;
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Pair a run's invocations with its samples again (re-analysis), rewriting paired.csv.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  harness pair runs/xeon-2026-11-23\n  harness pair runs/xeon-2026-11-23 --samples other-samples.csv"
+)]
+pub struct PairArgs {
+    /// A run directory written by `harness measure`.
+    run: PathBuf,
+    /// Attribute from this samples.csv instead of the run's own (a replayed or corrected trace).
+    #[arg(long)]
+    samples: Option<PathBuf>,
+}
+
+pub fn run(args: PairArgs) -> anyhow::Result<Outcome> {
+    let path = args.run.join(harness_data::files::MANIFEST);
+    let manifest: harness_data::Manifest =
+        serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
+            .with_context(|| format!("parsing {}", path.display()))?;
+    let pairing = harness::energy::pair_run(&args.run, &manifest, args.samples.as_deref())?;
+    println!(
+        "{} paired rows over {} windows in {}",
+        pairing.rows,
+        pairing.windows,
+        args.run.join(harness_data::files::PAIRED).display()
+    );
+    for (quality, n) in &pairing.qualities {
+        println!("  {quality:?}: {n}");
+    }
+    Ok(Outcome::Complete)
+}

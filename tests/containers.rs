@@ -107,13 +107,14 @@ const ALL: &[(&str, &str)] = &[
 #[test]
 fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = String::from(
-        "seed = 1\nrepetitions = 1\nwarmup = 1\nruntimes = [\"native\", \"container\"]\nmodes = [\"cold\", \"warm\"]\n",
-    );
-    for (name, input) in ALL {
-        text.push_str(&format!("[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"));
-    }
-    let plan = write_plan(dir.path(), "all.toml", &text);
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .warmup(1)
+        .runtimes(&["native", "container"])
+        .modes(&["cold", "warm"])
+        .workloads(ALL)
+        .write(dir.path(), "all.toml");
     let run = dir.path().join("run");
     let child = spawn_measure(&plan, &run, &[]);
     let pid = child.id();
@@ -168,11 +169,16 @@ fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
 fn a_killed_or_out_of_memory_container_is_a_failed_invocation_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     // fib(44) runs for seconds, long enough to `docker kill` its container midway.
-    let plan = write_plan(
-        dir.path(),
-        "kill.toml",
-        "seed = 1\nrepetitions = 1\nwarmup = 0\nruntimes = [\"container\"]\nmodes = [\"warm\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"44\"]\n",
-    );
+    let once = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .warmup(0)
+        .runtimes(&["container"]);
+    let plan = once
+        .clone()
+        .modes(&["warm"])
+        .workload("fibonacci", &["44"])
+        .write(dir.path(), "kill.toml");
     let run = dir.path().join("run");
     let child = spawn_measure(&plan, &run, &[]);
     let pid = child.id();
@@ -193,11 +199,10 @@ fn a_killed_or_out_of_memory_container_is_a_failed_invocation_and_the_run_goes_o
     assert_none_left(pid, Duration::from_secs(20));
 
     // A 200 MB sieve in a 32 MiB container is killed by the kernel's OOM killer; the small one still runs.
-    let plan = write_plan(
-        dir.path(),
-        "oom.toml",
-        "seed = 1\nrepetitions = 1\nwarmup = 0\nruntimes = [\"container\"]\nmodes = [\"cold\", \"warm\"]\n[[workloads]]\nname = \"sieve\"\ninputs = [\"200000000\", \"1000\"]\n",
-    );
+    let plan = once
+        .modes(&["cold", "warm"])
+        .workload("sieve", &["200000000", "1000"])
+        .write(dir.path(), "oom.toml");
     let run = dir.path().join("oom");
     let child = spawn_measure(&plan, &run, &[("HARNESS_CONTAINER_MEMORY_MB", "32")]);
     let pid = child.id();
@@ -220,11 +225,15 @@ fn a_killed_or_out_of_memory_container_is_a_failed_invocation_and_the_run_goes_o
 #[test]
 fn an_endless_workload_in_a_container_is_stopped_at_its_deadline_and_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "loop.toml",
-        "seed = 1\nrepetitions = 1\nwarmup = 0\ntimeout_ms = 1000\nruntimes = [\"container\"]\nmodes = [\"cold\", \"warm\"]\n[[workloads]]\nname = \"fault\"\ninputs = [\"loop\", \"trap\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .warmup(0)
+        .timeout_ms(1000)
+        .runtimes(&["container"])
+        .modes(&["cold", "warm"])
+        .workload("fault", &["loop", "trap"])
+        .write(dir.path(), "loop.toml");
     let run = dir.path().join("run");
     let child = spawn_measure(&plan, &run, &[]);
     let pid = child.id();
@@ -249,11 +258,14 @@ fn an_endless_workload_in_a_container_is_stopped_at_its_deadline_and_removed() {
 }
 
 fn long_container_plan(dir: &Path) -> PathBuf {
-    write_plan(
-        dir,
-        "long.toml",
-        "seed = 1\nrepetitions = 50\nwarmup = 0\nruntimes = [\"container\"]\nmodes = [\"warm\", \"cold\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"38\"]\n",
-    )
+    PlanBuilder::new()
+        .seed(1)
+        .repetitions(50)
+        .warmup(0)
+        .runtimes(&["container"])
+        .modes(&["warm", "cold"])
+        .workload("fibonacci", &["38"])
+        .write(dir, "long.toml")
 }
 
 #[test]
@@ -281,11 +293,14 @@ fn ctrl_c_or_sigkill_midway_leaves_no_container_behind() {
 #[test]
 fn a_startup_sweep_removes_containers_of_a_crashed_run() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "noop.toml",
-        "seed = 1\nrepetitions = 1\nwarmup = 0\nruntimes = [\"container\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .warmup(0)
+        .runtimes(&["container"])
+        .modes(&["cold"])
+        .workload("noop", &["0"])
+        .write(dir.path(), "noop.toml");
     // The first run builds the image; then a container as a crashed run would leave it (owner long gone).
     let first = measure(&plan, &dir.path().join("first"));
     assert!(first.status.success(), "{}", stderr(&first));
@@ -335,11 +350,13 @@ fn a_startup_sweep_removes_containers_of_a_crashed_run() {
 #[test]
 fn no_docker_engine_is_a_clear_error_naming_the_socket_before_any_invocation() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "p.toml",
-        "seed = 1\nrepetitions = 1\nruntimes = [\"native\", \"container\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .runtimes(&["native", "container"])
+        .modes(&["cold"])
+        .workload("noop", &["0"])
+        .write(dir.path(), "p.toml");
     // A socket file nobody listens on (a stopped engine), and no socket at all.
     let dead = dir.path().join("dead.sock");
     drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
@@ -374,11 +391,13 @@ fn a_docker_socket_the_user_may_not_use_is_a_clear_error_with_the_fix() {
     let socket = dir.path().join("docker.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     open(&socket, 0o000);
-    let plan = write_plan(
-        dir.path(),
-        "p.toml",
-        "seed = 1\nrepetitions = 1\nruntimes = [\"container\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .runtimes(&["container"])
+        .modes(&["cold"])
+        .workload("noop", &["0"])
+        .write(dir.path(), "p.toml");
     open(&plan, 0o644);
     let run = dir.path().join("run");
     // SAFETY: geteuid has no preconditions.

@@ -22,30 +22,17 @@ fn energy_per_invocation_matches_a_known_rate_across_wraps_and_batches_short_inv
     fake.zone("intel-rapl:0:0", "core", 262_143_328_850, 0);
     let _driver = fake.drive("intel-rapl:0", WATTS, 100);
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "rapl.toml",
-        &format!(
-            r#"seed = 11
-repetitions = 6
-warmup = 1
-baseline_ms = 300
-runtimes = ["native", "wasmtime-aot"]
-modes = ["cold", "warm"]
-[[workloads]]
-name = "fibonacci"
-inputs = ["27"]
-[[workloads]]
-name = "noop"
-inputs = ["0"]
-[[probes]]
-kind = "rapl"
-sysfs_root = "{}"
-interval_ms = 1
-"#,
-            fake.root().display()
-        ),
-    );
+    let plan = PlanBuilder::new()
+        .seed(11)
+        .repetitions(6)
+        .warmup(1)
+        .baseline_ms(300)
+        .runtimes(&["native", "wasmtime-aot"])
+        .modes(&["cold", "warm"])
+        .workload("fibonacci", &["27"])
+        .workload("noop", &["0"])
+        .probe(Probe::new("rapl").path("sysfs_root", fake.root()).set("interval_ms", 1))
+        .write(dir.path(), "rapl.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -146,23 +133,16 @@ interval_ms = 1
 #[test]
 fn the_model_probe_gives_estimated_energy_on_a_machine_without_sensors() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "auto.toml",
-        r#"seed = 2
-repetitions = 3
-warmup = 1
-baseline_ms = 200
-runtimes = ["wasmtime-jit", "native"]
-modes = ["cold", "warm"]
-[[workloads]]
-name = "noop"
-inputs = ["0"]
-[[probes]]
-kind = "auto"
-sysfs_root = "/nonexistent-sysfs"
-"#,
-    );
+    let plan = PlanBuilder::new()
+        .seed(2)
+        .repetitions(3)
+        .warmup(1)
+        .baseline_ms(200)
+        .runtimes(&["wasmtime-jit", "native"])
+        .modes(&["cold", "warm"])
+        .workload("noop", &["0"])
+        .probe(Probe::new("auto").set("sysfs_root", "/nonexistent-sysfs"))
+        .write(dir.path(), "auto.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -192,14 +172,14 @@ sysfs_root = "/nonexistent-sysfs"
 fn a_probe_that_cannot_start_fails_the_run_before_any_workload() {
     let dir = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "bad.toml",
-        &format!(
-            "seed = 1\nrepetitions = 1\nruntimes = [\"native\"]\nmodes = [\"warm\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n[[probes]]\nkind = \"rapl\"\nsysfs_root = \"{}\"\n",
-            empty.path().display()
-        ),
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .runtimes(&["native"])
+        .modes(&["warm"])
+        .workload("noop", &["0"])
+        .probe(Probe::new("rapl").path("sysfs_root", empty.path()))
+        .write(dir.path(), "bad.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(!output.status.success());
@@ -215,14 +195,16 @@ fn garbage_from_a_sensor_mid_run_is_a_gap_and_the_run_completes() {
     fake.zone("intel-rapl:0:0", "core", 262_143_328_850, 0);
     let _driver = fake.drive("intel-rapl:0", WATTS, 200);
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "gap.toml",
-        &format!(
-            "seed = 1\nrepetitions = 40\nwarmup = 0\nbaseline_ms = 100\nruntimes = [\"native\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"25\"]\n[[probes]]\nkind = \"rapl\"\nsysfs_root = \"{}\"\n",
-            fake.root().display()
-        ),
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(40)
+        .warmup(0)
+        .baseline_ms(100)
+        .runtimes(&["native"])
+        .modes(&["cold"])
+        .workload("fibonacci", &["25"])
+        .probe(Probe::new("rapl").path("sysfs_root", fake.root()))
+        .write(dir.path(), "gap.toml");
     let run = dir.path().join("run");
     let corrupt = std::thread::spawn({
         let core = fake.root().join("sys/class/powercap/intel-rapl:0:0/energy_uj");

@@ -10,22 +10,15 @@ use std::time::{Duration, Instant};
 #[test]
 fn a_trapping_workload_is_recorded_on_every_runtime_and_the_run_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "trap.toml",
-        r#"seed = 3
-repetitions = 2
-warmup = 0
-runtimes = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"]
-modes = ["cold", "warm"]
-[[workloads]]
-name = "fault"
-inputs = ["trap"]
-[[workloads]]
-name = "fibonacci"
-inputs = ["15"]
-"#,
-    );
+    let plan = PlanBuilder::new()
+        .seed(3)
+        .repetitions(2)
+        .warmup(0)
+        .runtimes(&["native", "wasmtime-jit", "wasmtime-aot", "wasmi"])
+        .modes(&["cold", "warm"])
+        .workload("fault", &["trap"])
+        .workload("fibonacci", &["15"])
+        .write(dir.path(), "trap.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -56,25 +49,21 @@ inputs = ["15"]
 fn an_endless_workload_is_stopped_at_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
     // Native warm runs in-process and cannot be interrupted, so native is measured cold only.
-    let wasm = write_plan(
-        dir.path(),
-        "loop.toml",
-        r#"seed = 3
-repetitions = 1
-warmup = 0
-timeout_ms = 300
-runtimes = ["wasmtime-jit", "wasmtime-aot", "wasmi"]
-modes = ["cold", "warm"]
-[[workloads]]
-name = "fault"
-inputs = ["loop"]
-"#,
-    );
-    let native = write_plan(
-        dir.path(),
-        "loop-native.toml",
-        "seed = 3\nrepetitions = 1\nwarmup = 0\ntimeout_ms = 300\nruntimes = [\"native\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"fault\"\ninputs = [\"loop\"]\n",
-    );
+    let endless = PlanBuilder::new()
+        .seed(3)
+        .repetitions(1)
+        .warmup(0)
+        .timeout_ms(300)
+        .workload("fault", &["loop"]);
+    let wasm = endless
+        .clone()
+        .runtimes(&["wasmtime-jit", "wasmtime-aot", "wasmi"])
+        .modes(&["cold", "warm"])
+        .write(dir.path(), "loop.toml");
+    let native = endless
+        .runtimes(&["native"])
+        .modes(&["cold"])
+        .write(dir.path(), "loop-native.toml");
     for (plan, expected) in [(wasm, 6), (native, 1)] {
         let run = dir.path().join(plan.file_stem().unwrap());
         let started = Instant::now();
@@ -99,19 +88,14 @@ inputs = ["loop"]
 }
 
 fn long_plan(dir: &std::path::Path) -> std::path::PathBuf {
-    write_plan(
-        dir,
-        "long.toml",
-        r#"seed = 5
-repetitions = 2000
-warmup = 0
-runtimes = ["wasmtime-aot", "wasmi"]
-modes = ["warm", "cold"]
-[[workloads]]
-name = "fibonacci"
-inputs = ["18"]
-"#,
-    )
+    PlanBuilder::new()
+        .seed(5)
+        .repetitions(2000)
+        .warmup(0)
+        .runtimes(&["wasmtime-aot", "wasmi"])
+        .modes(&["warm", "cold"])
+        .workload("fibonacci", &["18"])
+        .write(dir, "long.toml")
 }
 
 fn spawn_long_run(dir: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
@@ -182,11 +166,14 @@ fn runtimes_that_compute_different_things_fail_the_run_naming_both() {
     std::fs::create_dir_all(fake.join("native")).unwrap();
     std::fs::copy(real.join("wasm/sieve.wasm"), fake.join("wasm/fibonacci.wasm")).unwrap();
     std::fs::copy(real.join("native/fibonacci"), fake.join("native/fibonacci")).unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "p.toml",
-        "seed = 1\nrepetitions = 3\nwarmup = 0\nruntimes = [\"native\", \"wasmi\"]\nmodes = [\"warm\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"20\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(3)
+        .warmup(0)
+        .runtimes(&["native", "wasmi"])
+        .modes(&["warm"])
+        .workload("fibonacci", &["20"])
+        .write(dir.path(), "p.toml");
     let run = dir.path().join("run");
     let output = harness()
         .args(["measure", "--plan"])

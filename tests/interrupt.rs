@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{artifacts, manifest, measure, rows, stderr, write_plan};
+use common::{PlanBuilder, artifacts, manifest, measure, rows, stderr};
 use harness::artifacts::WorkloadArtifacts;
 use harness::plan::Interrupt;
 use harness::runtime::{self, Limits, wasmtime_rt};
@@ -67,30 +67,29 @@ fn the_aot_artifact_is_kept_per_interrupt_setting() {
     assert!(unsafe { wasmtime::Module::deserialize_file(&engine, &none) }.is_ok());
 }
 
-const PLAN: &str = "seed = 5\nrepetitions = 2\nwarmup = 0\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"20\"]\n";
-
 #[test]
 fn the_manifest_records_what_stopped_each_runtime() {
     let dir = tempfile::tempdir().unwrap();
+    let plan = PlanBuilder::new()
+        .seed(5)
+        .repetitions(2)
+        .warmup(0)
+        .runtimes(&["native", "wasmtime-jit", "wasmtime-aot", "wasmi"])
+        .modes(&["cold", "warm"])
+        .workload("fibonacci", &["20"]);
     let cases = [
-        ("default", PLAN.to_string(), ["epoch", "epoch", "fuel"]),
-        (
-            "none",
-            PLAN.replace("warmup = 0\n", "warmup = 0\ninterrupt = \"none\"\n"),
-            ["none", "none", "none"],
-        ),
+        ("default", plan.clone(), ["epoch", "epoch", "fuel"]),
+        ("none", plan.clone().set("interrupt", "none"), ["none", "none", "none"]),
         (
             "none-process-cold",
-            PLAN.replace(
-                "warmup = 0\n",
-                "warmup = 0\ninterrupt = \"none\"\ncold_boundary = \"process\"\n",
-            )
-            .replace("modes = [\"cold\", \"warm\"]", "modes = [\"cold\"]"),
+            plan.set("interrupt", "none")
+                .set("cold_boundary", "process")
+                .modes(&["cold"]),
             ["watchdog", "watchdog", "watchdog"],
         ),
     ];
-    for (name, text, [jit, aot, wasmi]) in cases {
-        let plan = write_plan(dir.path(), &format!("{name}.toml"), &text);
+    for (name, plan, [jit, aot, wasmi]) in cases {
+        let plan = plan.write(dir.path(), &format!("{name}.toml"));
         let run = dir.path().join(name);
         let output = measure(&plan, &run);
         assert!(output.status.success(), "{name}: {}", stderr(&output));
@@ -117,11 +116,17 @@ fn the_manifest_records_what_stopped_each_runtime() {
 #[test]
 fn without_deadlines_the_process_boundary_watchdog_stops_an_endless_cold_start() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "loop.toml",
-        "seed = 3\nrepetitions = 1\nwarmup = 0\ntimeout_ms = 300\ninterrupt = \"none\"\ncold_boundary = \"process\"\nruntimes = [\"wasmtime-aot\", \"wasmi\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"fault\"\ninputs = [\"loop\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(3)
+        .repetitions(1)
+        .warmup(0)
+        .timeout_ms(300)
+        .set("interrupt", "none")
+        .set("cold_boundary", "process")
+        .runtimes(&["wasmtime-aot", "wasmi"])
+        .modes(&["cold"])
+        .workload("fault", &["loop"])
+        .write(dir.path(), "loop.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));

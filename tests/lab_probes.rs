@@ -40,14 +40,20 @@ fn harness_probes_lists_jetpack5_rails_with_units_and_nvml_status() {
 fn a_run_on_jetson_rails_attributes_their_power() {
     let fake = FakeJetson::orin_nx();
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "jetson.toml",
-        &format!(
-            "seed = 4\nrepetitions = 4\nwarmup = 0\nbaseline_ms = 200\nruntimes = [\"native\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"31\"]\n[[probes]]\nkind = \"jetson\"\nsysfs_root = \"{}\"\ninterval_ms = 2\n",
-            fake.root().display()
-        ),
-    );
+    let plan = PlanBuilder::new()
+        .seed(4)
+        .repetitions(4)
+        .warmup(0)
+        .baseline_ms(200)
+        .runtimes(&["native"])
+        .modes(&["cold"])
+        .workload("fibonacci", &["31"])
+        .probe(
+            Probe::new("jetson")
+                .path("sysfs_root", fake.root())
+                .set("interval_ms", 2),
+        )
+        .write(dir.path(), "jetson.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -88,14 +94,22 @@ fn calibration_recovers_a_delay_injected_into_a_replayed_trace() {
     let dir = tempfile::tempdir().unwrap();
     let trace_path = dir.path().join("trace.csv");
     std::fs::write(&trace_path, trace).unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "calibrate.toml",
-        &format!(
-            "seed = 4\nrepetitions = 2\nwarmup = 0\nbaseline_ms = 200\ncalibrate_delay = true\nruntimes = [\"native\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n[[probes]]\nkind = \"replay\"\npath = \"{}\"\nalign = \"start\"\ninterval_ms = 20\n",
-            trace_path.display()
-        ),
-    );
+    let plan = PlanBuilder::new()
+        .seed(4)
+        .repetitions(2)
+        .warmup(0)
+        .baseline_ms(200)
+        .set("calibrate_delay", true)
+        .runtimes(&["native"])
+        .modes(&["cold"])
+        .workload("noop", &["0"])
+        .probe(
+            Probe::new("replay")
+                .path("path", &trace_path)
+                .set("align", "start")
+                .set("interval_ms", 20),
+        )
+        .write(dir.path(), "calibrate.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));

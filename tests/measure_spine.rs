@@ -6,22 +6,11 @@ use common::*;
 use harness_data::{Mode, RunStatus, Status};
 use std::collections::{BTreeMap, BTreeSet};
 
-const ISSUE_PLAN: &str = r#"seed = 7
-repetitions = 5
-warmup = 1
-runtimes = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"]
-modes = ["cold", "warm"]
-[[workloads]]
-name = "fibonacci"
-inputs = ["25"]
-"#;
-
 #[test]
 fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(dir.path(), "spine.toml", ISSUE_PLAN);
     let run = dir.path().join("run");
-    let output = measure(&plan, &run);
+    let output = measure(&spine_plan(), &run);
     assert!(output.status.success(), "{}", stderr(&output));
 
     let rows = rows(&run);
@@ -92,18 +81,22 @@ fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest()
 
 #[test]
 fn every_workload_runs_on_every_runtime_cold_and_warm_with_matching_digests() {
-    let mut plan = String::from(
-        "seed = 1\nrepetitions = 1\nwarmup = 0\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n",
-    );
-    for w in harness_workloads::WORKLOADS.iter().filter(|w| !w.test_only) {
-        plan += &format!(
-            "[[workloads]]\nname = \"{}\"\ninputs = [\"{}\"]\n",
-            w.name, w.small_input
-        );
-    }
+    let all: Vec<(&str, &str)> = harness_workloads::WORKLOADS
+        .iter()
+        .filter(|w| !w.test_only)
+        .map(|w| (w.name, w.small_input))
+        .collect();
     let dir = tempfile::tempdir().unwrap();
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .warmup(0)
+        .runtimes(&["native", "wasmtime-jit", "wasmtime-aot", "wasmi"])
+        .modes(&["cold", "warm"])
+        .workloads(&all)
+        .write(dir.path(), "all.toml");
     let run = dir.path().join("run");
-    let output = measure(&write_plan(dir.path(), "all.toml", &plan), &run);
+    let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));
     let rows = rows(&run);
     let workloads = harness_workloads::WORKLOADS.iter().filter(|w| !w.test_only).count();
@@ -136,13 +129,10 @@ fn every_workload_runs_on_every_runtime_cold_and_warm_with_matching_digests() {
 #[test]
 fn an_existing_run_directory_is_not_overwritten() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "p.toml",
-        &ISSUE_PLAN
-            .replace("repetitions = 5", "repetitions = 1")
-            .replace("\"wasmtime-jit\", ", ""),
-    );
+    let plan = PlanBuilder::spine()
+        .repetitions(1)
+        .runtimes(&["native", "wasmtime-aot", "wasmi"])
+        .write(dir.path(), "p.toml");
     let run = dir.path().join("run");
     assert!(measure(&plan, &run).status.success());
     let again = measure(&plan, &run);
@@ -153,11 +143,16 @@ fn an_existing_run_directory_is_not_overwritten() {
 #[test]
 fn the_process_boundary_runs_each_wasm_cold_start_in_a_fresh_process() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "process.toml",
-        "seed = 3\nrepetitions = 3\nwarmup = 0\ncold_boundary = \"process\"\nruntimes = [\"native\", \"wasmtime-aot\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"20\"]\n[[workloads]]\nname = \"fault\"\ninputs = [\"trap\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(3)
+        .repetitions(3)
+        .warmup(0)
+        .set("cold_boundary", "process")
+        .runtimes(&["native", "wasmtime-aot", "wasmi"])
+        .modes(&["cold", "warm"])
+        .workload("fibonacci", &["20"])
+        .workload("fault", &["trap"])
+        .write(dir.path(), "process.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));

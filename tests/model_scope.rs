@@ -20,14 +20,18 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
     MACHINE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn plan(dir: &Path, runtimes: &str, scope: &str, repetitions: u32) -> std::path::PathBuf {
-    write_plan(
-        dir,
-        "scope.toml",
-        &format!(
-            "seed = 3\nrepetitions = {repetitions}\nwarmup = 1\nbaseline_ms = 300\nruntimes = [{runtimes}]\nmodes = [\"warm\"]\ntimeout_ms = 30000\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"27\"]\n[[probes]]\nkind = \"model\"\nscope = \"{scope}\"\n"
-        ),
-    )
+fn plan(dir: &Path, runtimes: &[&str], scope: &str, repetitions: u32) -> std::path::PathBuf {
+    PlanBuilder::new()
+        .seed(3)
+        .repetitions(repetitions)
+        .warmup(1)
+        .baseline_ms(300)
+        .runtimes(runtimes)
+        .modes(&["warm"])
+        .timeout_ms(30000)
+        .workload("fibonacci", &["27"])
+        .probe(Probe::new("model").set("scope", scope))
+        .write(dir, "scope.toml")
 }
 
 /// Median energy (`energy` of a row: gross or net, J per invocation) per busy second, in W, of each runtime's
@@ -55,7 +59,7 @@ fn the_machine_scope_sees_node_servers_and_containers() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let output = measure(
-        &plan(dir.path(), "\"wasmtime-aot\", \"node-js\", \"container\"", "machine", 4),
+        &plan(dir.path(), &["wasmtime-aot", "node-js", "container"], "machine", 4),
         &run,
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -113,7 +117,7 @@ fn the_harness_scope_flags_what_it_cannot_see() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let output = measure(
-        &plan(dir.path(), "\"wasmtime-aot\", \"node-js\", \"container\"", "harness", 3),
+        &plan(dir.path(), &["wasmtime-aot", "node-js", "container"], "harness", 3),
         &run,
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -157,7 +161,7 @@ fn a_run_stopped_by_ctrl_c_still_has_net_energy_from_the_baseline_before() {
     let run = dir.path().join("run");
     let mut child = harness()
         .args(["measure", "--plan"])
-        .arg(plan(dir.path(), "\"wasmi\"", "machine", 2000))
+        .arg(plan(dir.path(), &["wasmi"], "machine", 2000))
         .arg("--out")
         .arg(&run)
         .arg("--artifacts")
@@ -188,17 +192,19 @@ fn a_replayed_or_re_paired_model_trace_stays_estimated() {
     let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let recorded = dir.path().join("recorded");
-    let output = measure(&plan(dir.path(), "\"wasmtime-aot\"", "machine", 3), &recorded);
+    let output = measure(&plan(dir.path(), &["wasmtime-aot"], "machine", 3), &recorded);
     assert!(output.status.success(), "{}", stderr(&output));
     // Replayed onto a new run.
-    let replay_plan = write_plan(
-        dir.path(),
-        "replay.toml",
-        &format!(
-            "seed = 3\nrepetitions = 3\nwarmup = 0\nbaseline_ms = 100\nruntimes = [\"wasmtime-aot\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"27\"]\n[[probes]]\nkind = \"replay\"\npath = \"{}\"\n",
-            recorded.join("samples.csv").display()
-        ),
-    );
+    let replay_plan = PlanBuilder::new()
+        .seed(3)
+        .repetitions(3)
+        .warmup(0)
+        .baseline_ms(100)
+        .runtimes(&["wasmtime-aot"])
+        .modes(&["cold"])
+        .workload("fibonacci", &["27"])
+        .probe(Probe::new("replay").path("path", &recorded.join("samples.csv")))
+        .write(dir.path(), "replay.toml");
     let replayed = dir.path().join("replayed");
     let output = measure(&replay_plan, &replayed);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -222,11 +228,18 @@ fn a_replayed_or_re_paired_model_trace_stays_estimated() {
 fn two_probes_of_one_kind_keep_their_own_names_and_series() {
     let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "two.toml",
-        "seed = 3\nrepetitions = 2\nwarmup = 0\nbaseline_ms = 100\nruntimes = [\"wasmtime-aot\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n[[probes]]\nkind = \"model\"\n[[probes]]\nkind = \"model\"\nscope = \"harness\"\n[[probes]]\nkind = \"model\"\nname = \"model-custom\"\nidle_w = 3\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(3)
+        .repetitions(2)
+        .warmup(0)
+        .baseline_ms(100)
+        .runtimes(&["wasmtime-aot"])
+        .modes(&["cold"])
+        .workload("noop", &["0"])
+        .probe(Probe::new("model"))
+        .probe(Probe::new("model").set("scope", "harness"))
+        .probe(Probe::new("model").set("name", "model-custom").set("idle_w", 3))
+        .write(dir.path(), "two.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));

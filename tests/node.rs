@@ -42,13 +42,14 @@ fn node_hrtime_reads_the_harness_clock() {
 #[test]
 fn node_js_and_node_wasm_digests_equal_wasmtime_cold_and_warm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = String::from(
-        "seed = 1\nrepetitions = 2\nwarmup = 1\nruntimes = [\"wasmtime-aot\", \"node-wasm\", \"node-js\"]\nmodes = [\"cold\", \"warm\"]\n",
-    );
-    for (name, input) in PORTED {
-        text.push_str(&format!("[[workloads]]\nname = \"{name}\"\ninputs = [\"{input}\"]\n"));
-    }
-    let plan = write_plan(dir.path(), "ported.toml", &text);
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(2)
+        .warmup(1)
+        .runtimes(&["wasmtime-aot", "node-wasm", "node-js"])
+        .modes(&["cold", "warm"])
+        .workloads(PORTED)
+        .write(dir.path(), "ported.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -116,11 +117,14 @@ fn a_js_port_that_computes_something_else_fails_the_run_naming_both() {
     // An off-by-one port: fib(n + 1).
     let fib = std::fs::read_to_string(js.join("fibonacci.js")).unwrap();
     std::fs::write(js.join("fibonacci.js"), fib.replace("fib(n) :", "fib(n + 1) :")).unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "p.toml",
-        "seed = 1\nrepetitions = 3\nwarmup = 0\nruntimes = [\"native\", \"node-js\"]\nmodes = [\"warm\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"20\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(3)
+        .warmup(0)
+        .runtimes(&["native", "node-js"])
+        .modes(&["warm"])
+        .workload("fibonacci", &["20"])
+        .write(dir.path(), "p.toml");
     let run = dir.path().join("run");
     let output = harness()
         .args(["measure", "--plan"])
@@ -142,11 +146,13 @@ fn a_js_port_that_computes_something_else_fails_the_run_naming_both() {
 #[test]
 fn node_missing_or_too_old_is_a_clear_error_with_the_version_needed() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "p.toml",
-        "seed = 1\nrepetitions = 1\nruntimes = [\"node-wasm\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .runtimes(&["node-wasm"])
+        .modes(&["cold"])
+        .workload("noop", &["0"])
+        .write(dir.path(), "p.toml");
     let old = dir.path().join("old-node");
     std::fs::write(&old, "#!/bin/sh\necho v16.20.2\n").unwrap();
     std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -175,11 +181,13 @@ fn node_missing_or_too_old_is_a_clear_error_with_the_version_needed() {
 #[test]
 fn an_unported_workload_on_node_js_names_the_ported_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "p.toml",
-        "seed = 1\nrepetitions = 1\nruntimes = [\"node-js\"]\nmodes = [\"cold\"]\n[[workloads]]\nname = \"aes-gcm\"\ninputs = [\"1KiB\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .runtimes(&["node-js"])
+        .modes(&["cold"])
+        .workload("aes-gcm", &["1KiB"])
+        .write(dir.path(), "p.toml");
     let output = measure(&plan, &dir.path().join("run"));
     assert!(!output.status.success());
     let err = stderr(&output);
@@ -192,11 +200,16 @@ fn an_unported_workload_on_node_js_names_the_ported_ones() {
 #[test]
 fn traps_and_endless_loops_in_node_are_recorded_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "p.toml",
-        "seed = 1\nrepetitions = 1\nwarmup = 0\ntimeout_ms = 1000\nruntimes = [\"node-wasm\", \"node-js\"]\nmodes = [\"cold\", \"warm\"]\n[[workloads]]\nname = \"fault\"\ninputs = [\"trap\", \"loop\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"15\"]\n",
-    );
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .warmup(0)
+        .timeout_ms(1000)
+        .runtimes(&["node-wasm", "node-js"])
+        .modes(&["cold", "warm"])
+        .workload("fault", &["trap", "loop"])
+        .workload("fibonacci", &["15"])
+        .write(dir.path(), "p.toml");
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));

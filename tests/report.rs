@@ -1,5 +1,5 @@
-//! `harness report` and `harness export` end to end, on real runs of the spine plan (plans/issue-spine.toml's
-//! content) with a paired.csv written here, exactly per `PairedRecord`, where a test needs energy.
+//! `harness report` and `harness export` end to end, on real runs of the spine plan (plans/issue-spine.toml)
+//! with a paired.csv written here, exactly per `PairedRecord`, where a test needs energy.
 
 mod common;
 
@@ -8,18 +8,8 @@ use harness_data::{EnergyQuality, InvocationRecord, PairedRecord, Status};
 use serde_json::Value;
 use std::path::Path;
 
-const SPINE_PLAN: &str = r#"seed = 7
-repetitions = 5
-warmup = 1
-runtimes = ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"]
-modes = ["cold", "warm"]
-[[workloads]]
-name = "fibonacci"
-inputs = ["25"]
-"#;
-
-fn measured_run(dir: &Path, name: &str, plan: &str) -> std::path::PathBuf {
-    let plan = write_plan(dir, &format!("{name}.toml"), plan);
+fn measured_run(dir: &Path, name: &str, plan: &PlanBuilder) -> std::path::PathBuf {
+    let plan = plan.write(dir, &format!("{name}.toml"));
     let run = dir.join(name);
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -27,49 +17,24 @@ fn measured_run(dir: &Path, name: &str, plan: &str) -> std::path::PathBuf {
 }
 
 /// A paired.csv for every measured invocation: a RAPL-like channel and a model (estimated) channel.
-fn write_paired(run: &Path) {
-    let mut writer = csv::Writer::from_path(run.join("paired.csv")).unwrap();
-    for r in rows(run).iter().filter(|r| !r.warmup && r.status == Status::Ok) {
-        for (probe, channel, watts, estimated) in [("rapl", "package-0", 25.0, false), ("model", "cpu", 15.0, true)] {
-            writer
-                .serialize(paired_row(r, probe, channel, watts, estimated))
-                .unwrap();
-        }
-    }
-    writer.flush().unwrap();
-}
-
-fn paired_row(r: &InvocationRecord, probe: &str, channel: &str, watts: f64, estimated: bool) -> PairedRecord {
-    let seconds = r.latency_ns as f64 * 1e-9;
-    PairedRecord {
-        workload: r.workload.clone(),
-        input: r.input.clone(),
-        runtime: r.runtime.clone(),
-        mode: r.mode,
-        iteration: r.iteration,
-        sequence: r.sequence,
-        count: 1,
-        window_start_ns: r.start_ns,
-        window_end_ns: r.end_ns,
-        latency_ns: r.latency_ns as f64,
-        probe: probe.into(),
-        channel: channel.into(),
-        gross_j: Some(watts * seconds),
-        net_j: Some((watts - 5.0) * seconds),
-        baseline_w: Some(5.0),
-        power_w: Some(watts),
-        samples: 2,
-        uncertainty_j: Some(61e-6),
-        quality: if estimated {
-            EnergyQuality::Estimated
-        } else {
-            EnergyQuality::Ok
-        },
-        estimated,
-        scope: "machine".into(),
-        busy_share: Some(1.0),
-        flag: None,
-    }
+fn add_energy(run: &Path) {
+    let measured: Vec<InvocationRecord> = rows(run)
+        .into_iter()
+        .filter(|r| !r.warmup && r.status == Status::Ok)
+        .collect();
+    write_paired(
+        run,
+        measured.iter().flat_map(|r| {
+            [
+                paired_from(r, "rapl", "package-0", 25.0, 5.0),
+                PairedRecord {
+                    quality: EnergyQuality::Estimated,
+                    estimated: true,
+                    ..paired_from(r, "model", "cpu", 15.0, 5.0)
+                },
+            ]
+        }),
+    );
 }
 
 fn report(runs: &[&Path], baseline: &str, out: &Path) -> std::process::Output {
@@ -97,12 +62,8 @@ fn is_interval(v: &Value) -> bool {
 fn report_on_a_run_with_energy_writes_three_files_every_plot_and_labels_estimates() {
     let dir = tempfile::tempdir().unwrap();
     // 12 repetitions: with 5, even complete separation cannot survive Holm over 18 tests (exact p >= 2/252).
-    let run = measured_run(
-        dir.path(),
-        "spine",
-        &SPINE_PLAN.replace("repetitions = 5", "repetitions = 12"),
-    );
-    write_paired(&run);
+    let run = measured_run(dir.path(), "spine", &PlanBuilder::spine().repetitions(12));
+    add_energy(&run);
     let out = dir.path().join("report");
     let output = report(&[&run], "wasmtime-aot", &out);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -173,7 +134,7 @@ fn report_on_a_run_with_energy_writes_three_files_every_plot_and_labels_estimate
 #[test]
 fn latency_only_partial_run_reports_its_incomplete_groups() {
     let dir = tempfile::tempdir().unwrap();
-    let run = measured_run(dir.path(), "spine", SPINE_PLAN);
+    let run = measured_run(dir.path(), "spine", &PlanBuilder::spine());
     // Cut the run short as a crash would: drop the last 15 rows and mark the manifest partial.
     let text = std::fs::read_to_string(run.join("invocations.csv")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -209,7 +170,7 @@ fn latency_only_partial_run_reports_its_incomplete_groups() {
 #[test]
 fn bad_input_gives_errors_that_say_what_is_there() {
     let dir = tempfile::tempdir().unwrap();
-    let run = measured_run(dir.path(), "spine", SPINE_PLAN);
+    let run = measured_run(dir.path(), "spine", &PlanBuilder::spine());
     let out = dir.path().join("report");
 
     let output = report(&[&run], "container", &out);
@@ -220,11 +181,7 @@ fn bad_input_gives_errors_that_say_what_is_there() {
         "{err}"
     );
 
-    let other = measured_run(
-        dir.path(),
-        "other",
-        &SPINE_PLAN.replace("modes = [\"cold\", \"warm\"]", "modes = [\"warm\"]"),
-    );
+    let other = measured_run(dir.path(), "other", &PlanBuilder::spine().modes(&["warm"]));
     let output = report(&[&run, &other], "native", &out);
     assert!(!output.status.success());
     let err = stderr(&output);
@@ -257,9 +214,9 @@ fn bad_input_gives_errors_that_say_what_is_there() {
 #[test]
 fn export_over_two_runs_gives_one_tidy_dataset() {
     let dir = tempfile::tempdir().unwrap();
-    let with_energy = measured_run(dir.path(), "xeon-a", SPINE_PLAN);
-    write_paired(&with_energy);
-    let latency_only = measured_run(dir.path(), "xeon-b", SPINE_PLAN);
+    let with_energy = measured_run(dir.path(), "xeon-a", &PlanBuilder::spine());
+    add_energy(&with_energy);
+    let latency_only = measured_run(dir.path(), "xeon-b", &PlanBuilder::spine());
     let file = dir.path().join("study.csv");
     let output = harness()
         .arg("export")

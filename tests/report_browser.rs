@@ -79,46 +79,12 @@ fn the_console_check_catches_errors() {
 #[test]
 fn report_html_renders_without_console_errors_and_with_every_plot() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write_plan(
-        dir.path(),
-        "spine.toml",
-        "seed = 7\nrepetitions = 5\nwarmup = 1\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n[[workloads]]\nname = \"fibonacci\"\ninputs = [\"25\"]\n",
-    );
     let run = dir.path().join("run");
-    let output = measure(&plan, &run);
+    let output = measure(&spine_plan(), &run);
     assert!(output.status.success(), "{}", stderr(&output));
     // Energy rows so the scatter plots are drawn too.
-    let mut writer = csv::Writer::from_path(run.join("paired.csv")).unwrap();
-    for r in rows(&run).iter().filter(|r| !r.warmup) {
-        writer
-            .serialize(harness_data::PairedRecord {
-                workload: r.workload.clone(),
-                input: r.input.clone(),
-                runtime: r.runtime.clone(),
-                mode: r.mode,
-                iteration: r.iteration,
-                sequence: r.sequence,
-                count: 1,
-                window_start_ns: r.start_ns,
-                window_end_ns: r.end_ns,
-                latency_ns: r.latency_ns as f64,
-                probe: "rapl".into(),
-                channel: "package-0".into(),
-                gross_j: Some(r.latency_ns as f64 * 25e-9),
-                net_j: Some(r.latency_ns as f64 * 20e-9),
-                baseline_w: Some(5.0),
-                power_w: Some(25.0),
-                samples: 2,
-                uncertainty_j: Some(61e-6),
-                quality: harness_data::EnergyQuality::Ok,
-                estimated: false,
-                scope: "machine".into(),
-                busy_share: Some(1.0),
-                flag: None,
-            })
-            .unwrap();
-    }
-    writer.flush().unwrap();
+    let measured = rows(&run).into_iter().filter(|r| !r.warmup);
+    write_paired(&run, measured.map(|r| paired_from(&r, "rapl", "package-0", 25.0, 5.0)));
     let out = dir.path().join("report");
     let output = harness()
         .arg("report")

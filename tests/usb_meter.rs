@@ -28,28 +28,21 @@ fn meter() -> MeterEmulator {
 
 /// Cold native fibonacci(43): each invocation lasts over a second here (1.3-1.4 s measured), a dozen samples.
 fn plan(dir: &Path, port: &Path, repetitions: u32) -> std::path::PathBuf {
-    write_plan(
-        dir,
-        "meter.toml",
-        &format!(
-            r#"seed = 5
-repetitions = {repetitions}
-warmup = 0
-baseline_ms = 400
-runtimes = ["native"]
-modes = ["cold"]
-[[workloads]]
-name = "fibonacci"
-inputs = ["43"]
-[[probes]]
-kind = "usb-meter"
-model = "um25c"
-port = "{}"
-timeout_ms = 1000
-"#,
-            port.display()
-        ),
-    )
+    PlanBuilder::new()
+        .seed(5)
+        .repetitions(repetitions)
+        .warmup(0)
+        .baseline_ms(400)
+        .runtimes(&["native"])
+        .modes(&["cold"])
+        .workload("fibonacci", &["43"])
+        .probe(
+            Probe::new("usb-meter")
+                .set("model", "um25c")
+                .path("port", port)
+                .set("timeout_ms", 1000),
+        )
+        .write(dir, "meter.toml")
 }
 
 /// Runs `action` from a thread once the meter has answered `polls` requests (the sampler is running).

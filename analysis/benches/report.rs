@@ -7,11 +7,13 @@
 //! a `paired.csv` of one energy channel per invocation, and times `harness report`'s work on it: reading the
 //! files, the statistics, and writing report.md, report.html, results.json and the SVGs.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::paired_from;
 use harness_analysis::load::load_run;
 use harness_analysis::report::{ReportOptions, build_report, write_report};
-use harness_data::{
-    Anchor, EnergyQuality, HostFingerprint, InvocationRecord, Manifest, Mode, PairedRecord, RunStatus, Status,
-};
+use harness_data::{Anchor, HostFingerprint, InvocationRecord, Manifest, Mode, PairedRecord, RunStatus, Status};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 use std::time::Instant;
@@ -66,31 +68,9 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
                     invocations.serialize(&row).unwrap();
                     if let (Some(p), false) = (paired.as_mut(), warmup) {
                         let power = 20.0 + 10.0 * rng.random::<f64>();
-                        let gross = power * latency as f64 * 1e-9;
                         p.serialize(PairedRecord {
-                            workload: row.workload.clone(),
-                            input: row.input.clone(),
-                            runtime: row.runtime.clone(),
-                            mode,
-                            iteration,
-                            sequence,
-                            count: 1,
-                            window_start_ns: row.start_ns,
-                            window_end_ns: row.end_ns,
-                            latency_ns: latency as f64,
-                            probe: "rapl".into(),
-                            channel: "package-0".into(),
-                            gross_j: Some(gross),
-                            net_j: Some(gross - 5.0 * latency as f64 * 1e-9),
-                            baseline_w: Some(5.0),
-                            power_w: Some(power),
                             samples: 3,
-                            uncertainty_j: Some(61e-6),
-                            quality: EnergyQuality::Ok,
-                            estimated: false,
-                            scope: "machine".into(),
-                            busy_share: Some(1.0),
-                            flag: None,
+                            ..paired_from(&row, "rapl", "package-0", power, 5.0)
                         })
                         .unwrap();
                     }

@@ -2,6 +2,9 @@
 //! (`tests/snapshots/`). After an intended change: `UPDATE_SNAPSHOTS=1 cargo test --release -p harness-analysis
 //! --test snapshots`, then review the diff.
 
+mod common;
+
+use common::paired_from;
 use harness_analysis::export::{export_rows, to_csv};
 use harness_analysis::load::Run;
 use harness_analysis::report::render::{render_html, render_json, render_markdown};
@@ -73,38 +76,16 @@ fn fixture_run() -> Run {
     }
     let mut paired = Vec::new();
     for r in invocations.iter().filter(|r| !r.warmup && r.status == Status::Ok) {
-        for (probe, channel, watts, estimated) in [("rapl", "package-0", 30.0, false), ("model", "cpu", 12.0, true)] {
-            let seconds = r.latency_ns as f64 * 1e-9;
-            paired.push(PairedRecord {
-                workload: r.workload.clone(),
-                input: r.input.clone(),
-                runtime: r.runtime.clone(),
-                mode: r.mode,
-                iteration: r.iteration,
-                sequence: r.sequence,
-                count: 1,
-                window_start_ns: r.start_ns,
-                window_end_ns: r.end_ns,
-                latency_ns: r.latency_ns as f64,
-                probe: probe.into(),
-                channel: channel.into(),
-                gross_j: Some(watts * seconds),
-                net_j: Some((watts - 4.0) * seconds),
-                baseline_w: Some(4.0),
-                power_w: Some(watts),
-                samples: 3,
-                uncertainty_j: Some(6.1e-5),
-                quality: if estimated {
-                    EnergyQuality::Estimated
-                } else {
-                    EnergyQuality::Ok
-                },
-                estimated,
-                scope: "machine".into(),
-                busy_share: Some(1.0),
-                flag: None,
-            });
-        }
+        paired.push(PairedRecord {
+            samples: 3,
+            ..paired_from(r, "rapl", "package-0", 30.0, 4.0)
+        });
+        paired.push(PairedRecord {
+            samples: 3,
+            quality: EnergyQuality::Estimated,
+            estimated: true,
+            ..paired_from(r, "model", "cpu", 12.0, 4.0)
+        });
     }
     // A batch window of wasmi flagged for low busy share, and a window below resolution whose paired.csv still
     // holds numbers: both counted, neither used, and the export blanks the latter's energy.

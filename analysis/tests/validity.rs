@@ -2,6 +2,9 @@
 //! must not use. Reference values for the exact Mann-Whitney are computed here by enumerating every rank
 //! arrangement, independently of the implementation's recurrence.
 
+mod common;
+
+use common::paired_from;
 use harness_analysis::load::Run;
 use harness_analysis::report::model::{Metric, Report, Verdict};
 use harness_analysis::report::render::render_markdown;
@@ -304,36 +307,19 @@ fn paired_row(
     quality: EnergyQuality,
     busy_share: Option<f64>,
 ) -> PairedRecord {
-    let seconds = r.latency_ns as f64 * 1e-9;
     let watts = if flag == Some(EnergyFlag::LowBusyShare) {
         1e6
     } else {
         20.0
     };
     PairedRecord {
-        workload: r.workload.clone(),
-        input: r.input.clone(),
-        runtime: r.runtime.clone(),
-        mode: r.mode,
-        iteration: r.iteration,
-        sequence: r.sequence,
-        count: 1,
-        window_start_ns: r.start_ns,
-        window_end_ns: r.end_ns,
-        latency_ns: r.latency_ns as f64,
-        probe: "model".into(),
-        channel: "cpu".into(),
-        gross_j: Some(watts * seconds),
-        net_j: Some((watts - 4.0) * seconds),
-        baseline_w: Some(4.0),
-        power_w: Some(watts),
-        samples: 2,
         uncertainty_j: None,
         quality,
         estimated: true,
         scope: "harness".into(),
         busy_share,
         flag,
+        ..paired_from(r, "model", "cpu", watts, 4.0)
     }
 }
 

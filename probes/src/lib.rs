@@ -14,6 +14,7 @@ pub mod rapl;
 pub mod replay;
 pub mod sampler;
 pub mod source;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod usbmeter;
 

@@ -1,9 +1,10 @@
 //! Shared helpers of the end-to-end tests: they run the real `harness` binary on the real built workloads.
 #![allow(dead_code)]
 
-use harness_data::{InvocationRecord, Manifest, PairedRecord, SampleRecord};
+use harness_data::{EnergyQuality, InvocationRecord, Manifest, PairedRecord, SampleRecord};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use toml::Value;
 
 pub fn harness() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
@@ -19,6 +20,173 @@ pub fn artifacts() -> PathBuf {
         "workloads are not built: run scripts/build-workloads.sh (scripts/test.sh does it before the tests)"
     );
     dir
+}
+
+/// The smallest plan of issue "The measurement spine", as committed: 40 measured rows plus 8 marked warm-ups.
+pub fn spine_plan() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plans/issue-spine.toml")
+}
+
+/// A plan written as it is read: `PlanBuilder::new().seed(1).repetitions(3).runtimes(&["native", "wasmi"])
+/// .modes(&["warm"]).workload("fibonacci", &["25"]).probe(Probe::new("model")).write(dir, "name.toml")`.
+///
+/// Only what a test sets is written, in the order it is set (top-level keys, then the workloads, then the
+/// probes), so the plan's own defaults apply to the rest. Setting a key again replaces its value in place.
+#[derive(Debug, Clone, Default)]
+pub struct PlanBuilder {
+    keys: Keys,
+    workloads: Vec<(String, Vec<String>)>,
+    probes: Vec<Probe>,
+}
+
+impl PlanBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// [`spine_plan`], to change a key or two of it.
+    pub fn spine() -> Self {
+        let path = spine_plan();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut table: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut plan = Self::new();
+        if let Some(Value::Array(workloads)) = table.remove("workloads") {
+            for w in workloads {
+                let w: Workload = w.try_into().expect("a [[workloads]] entry of plans/issue-spine.toml");
+                plan.workloads.push((w.name, w.inputs));
+            }
+        }
+        assert!(!table.contains_key("probes"), "the spine plan has no probes");
+        for (key, value) in table {
+            plan.keys.set(&key, value);
+        }
+        plan
+    }
+
+    pub fn seed(self, seed: u32) -> Self {
+        self.set("seed", seed)
+    }
+
+    pub fn repetitions(self, repetitions: u32) -> Self {
+        self.set("repetitions", repetitions)
+    }
+
+    pub fn warmup(self, warmup: u32) -> Self {
+        self.set("warmup", warmup)
+    }
+
+    pub fn baseline_ms(self, ms: u32) -> Self {
+        self.set("baseline_ms", ms)
+    }
+
+    pub fn timeout_ms(self, ms: u32) -> Self {
+        self.set("timeout_ms", ms)
+    }
+
+    pub fn runtimes(self, runtimes: &[&str]) -> Self {
+        self.set("runtimes", runtimes.to_vec())
+    }
+
+    pub fn modes(self, modes: &[&str]) -> Self {
+        self.set("modes", modes.to_vec())
+    }
+
+    /// Any other top-level key: `.set("cold_boundary", "process")`, `.set("calibrate_delay", true)`.
+    pub fn set(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.keys.set(key, value.into());
+        self
+    }
+
+    /// A `[[workloads]]` entry.
+    pub fn workload(mut self, name: &str, inputs: &[&str]) -> Self {
+        self.workloads
+            .push((name.to_owned(), inputs.iter().map(|i| (*i).to_owned()).collect()));
+        self
+    }
+
+    /// A `[[workloads]]` entry per `(name, input)`.
+    pub fn workloads(self, workloads: &[(&str, &str)]) -> Self {
+        workloads
+            .iter()
+            .fold(self, |plan, (name, input)| plan.workload(name, &[input]))
+    }
+
+    /// A `[[probes]]` entry.
+    pub fn probe(mut self, probe: Probe) -> Self {
+        self.probes.push(probe);
+        self
+    }
+
+    /// The plan's TOML.
+    pub fn text(&self) -> String {
+        let mut text = self.keys.text();
+        for (name, inputs) in &self.workloads {
+            text += &format!(
+                "[[workloads]]\nname = {}\ninputs = {}\n",
+                Value::from(name.as_str()),
+                Value::from(inputs.clone())
+            );
+        }
+        for probe in &self.probes {
+            text += "[[probes]]\n";
+            text += &probe.keys.text();
+        }
+        text
+    }
+
+    /// Writes the plan to `dir/name` and returns its path.
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        write_plan(dir, name, &self.text())
+    }
+}
+
+/// A `[[probes]]` entry of a [`PlanBuilder`]: `Probe::new("rapl").path("sysfs_root", fake.root()).set("interval_ms", 1)`.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    keys: Keys,
+}
+
+impl Probe {
+    pub fn new(kind: &str) -> Self {
+        let mut keys = Keys::default();
+        keys.set("kind", kind.into());
+        Self { keys }
+    }
+
+    pub fn set(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.keys.set(key, value.into());
+        self
+    }
+
+    /// A path-valued key (`sysfs_root`, `port`, `path`).
+    pub fn path(self, key: &str, path: &Path) -> Self {
+        let path = path.to_str().expect("a UTF-8 path");
+        self.set(key, path)
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Workload {
+    name: String,
+    inputs: Vec<String>,
+}
+
+/// `key = value` lines in the order their keys were first set.
+#[derive(Debug, Clone, Default)]
+struct Keys(Vec<(String, Value)>);
+
+impl Keys {
+    fn set(&mut self, key: &str, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((key.to_owned(), value)),
+        }
+    }
+
+    fn text(&self) -> String {
+        self.0.iter().map(|(k, v)| format!("{k} = {v}\n")).collect()
+    }
 }
 
 pub fn write_plan(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -71,4 +239,46 @@ pub fn paired(run: &Path) -> Vec<PairedRecord> {
 
 pub fn samples(run: &Path) -> Vec<SampleRecord> {
     csv_rows(&run.join("samples.csv"))
+}
+
+/// The paired row of `r` measured alone in its own window by `probe`'s `channel`: `watts` drawn over its latency
+/// against a `baseline_w` idle draw, 2 samples, RAPL's 61 uJ energy unit as the uncertainty, quality ok, machine
+/// scope, busy throughout. A test changes the rest with struct update syntax:
+/// `PairedRecord { estimated: true, ..paired_from(r, "model", "cpu", 15.0, 5.0) }`.
+pub fn paired_from(r: &InvocationRecord, probe: &str, channel: &str, watts: f64, baseline_w: f64) -> PairedRecord {
+    let seconds = r.latency_ns as f64 * 1e-9;
+    PairedRecord {
+        workload: r.workload.clone(),
+        input: r.input.clone(),
+        runtime: r.runtime.clone(),
+        mode: r.mode,
+        iteration: r.iteration,
+        sequence: r.sequence,
+        count: 1,
+        window_start_ns: r.start_ns,
+        window_end_ns: r.end_ns,
+        latency_ns: r.latency_ns as f64,
+        probe: probe.into(),
+        channel: channel.into(),
+        gross_j: Some(watts * seconds),
+        net_j: Some((watts - baseline_w) * seconds),
+        baseline_w: Some(baseline_w),
+        power_w: Some(watts),
+        samples: 2,
+        uncertainty_j: Some(61e-6),
+        quality: EnergyQuality::Ok,
+        estimated: false,
+        scope: "machine".into(),
+        busy_share: Some(1.0),
+        flag: None,
+    }
+}
+
+/// Writes `rows` as the run's paired.csv (a run measured without a probe has none).
+pub fn write_paired(run: &Path, rows: impl IntoIterator<Item = PairedRecord>) {
+    let mut writer = csv::Writer::from_path(run.join("paired.csv")).unwrap();
+    for row in rows {
+        writer.serialize(row).unwrap();
+    }
+    writer.flush().unwrap();
 }

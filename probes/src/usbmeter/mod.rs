@@ -5,6 +5,7 @@
 //! and the round trips are recorded. A bad frame, a stalled meter or a vanished port is a gap, never the end
 //! of the run; the port is reopened on later polls.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod emulator;
 mod meter;
 pub mod rdtech_um;

@@ -6,7 +6,7 @@
 //! milliseconds; subtracting the delay puts their samples back on the invocations' clock.
 
 use crate::align::ChannelSeries;
-use harness_data::SampleKind;
+use harness_data::{ChannelInfo, SampleKind};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DelayEstimate {
@@ -166,10 +166,24 @@ pub fn pattern_spans(start_ns: u64, unit_ns: u64, bursts: usize) -> Vec<[u64; 2]
     spans
 }
 
+/// The pattern's time unit: the coarsest channel's update period, at least 50 ms.
+pub fn calibration_unit_ns(channels: &[ChannelInfo]) -> u64 {
+    channels
+        .iter()
+        .map(|c| c.update_period_ns)
+        .max()
+        .unwrap_or(0)
+        .max(50_000_000)
+}
+
+/// The longest delay looked for (and idled for after the pattern): ten units, at most 2 s.
+pub fn max_lag_ns(unit_ns: u64) -> u64 {
+    (unit_ns * 10).min(2_000_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness_data::ChannelInfo;
 
     fn power_series(samples: Vec<(u64, Option<f64>)>, period: u64) -> ChannelSeries {
         let info = ChannelInfo {

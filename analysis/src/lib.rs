@@ -5,6 +5,7 @@ pub mod calibrate;
 pub mod export;
 pub mod fit;
 pub mod load;
+pub mod pair;
 pub mod report;
 pub mod stats;
 pub mod summary;

@@ -256,6 +256,14 @@ pub struct ProbeManifest {
     pub unseen: Vec<String>,
 }
 
+impl ProbeManifest {
+    /// The key the probe's samples, delays and baselines go by: its name (manifests written before probes had
+    /// names: its kind).
+    pub fn key(&self) -> &str {
+        if self.name.is_empty() { &self.kind } else { &self.name }
+    }
+}
+
 /// A warm cell measured in batches because its invocations are shorter than a probe can resolve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchPlan {

@@ -7,7 +7,7 @@ pub mod artifacts;
 pub mod batcher;
 pub mod bench;
 pub mod bench_energy;
-pub mod energy;
+pub mod calibration_pattern;
 pub mod fit_model;
 pub mod host;
 pub mod measure;

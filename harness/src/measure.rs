@@ -8,7 +8,6 @@
 
 use crate::artifacts::WorkloadArtifacts;
 use crate::batcher::{Batcher, PILOT_INVOCATIONS};
-use crate::energy::{self, OpenProbe};
 use crate::plan::Plan;
 use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, Written, write_manifest};
 use crate::runtime::{self, Limits, Outcome, Runtime};
@@ -16,6 +15,7 @@ use crate::scheduler::{Schedule, Slot};
 use anyhow::{Context, bail};
 use harness_data::{EngineVersions, Manifest, Mode, RunStatus, Status, files};
 use harness_probes::clock;
+use harness_probes::open::{self, OpenProbe};
 use harness_probes::sampler::Sampler;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashSet};
@@ -122,7 +122,7 @@ impl Session {
             .iter()
             .map(|&r| runtime::create_at(r, limits, plan.cold_boundary))
             .collect::<anyhow::Result<_>>()?;
-        let probes = energy::open_probes(&plan.probes).context("a probe cannot start, so nothing was measured")?;
+        let probes = open::open_probes(&plan.probes).context("a probe cannot start, so nothing was measured")?;
         let schedule = Schedule::new(&plan);
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         let manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
@@ -172,7 +172,7 @@ impl Session {
         if self.plan.calibrate_delay {
             let channels: Vec<_> = self.manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
             self.manifest.calibration_busy_ns =
-                energy::play_calibration_pattern(energy::calibration_unit_ns(&channels));
+                crate::calibration_pattern::play(harness_analysis::calibrate::calibration_unit_ns(&channels));
             write_manifest(&self.out, &self.manifest)?;
         }
         if self.plan.baseline_ms > 0 {
@@ -356,12 +356,12 @@ impl Session {
             }
             probe.unseen = stat.unseen.clone();
         }
-        for line in energy::calibrate_delays(&self.out, &mut self.manifest)? {
+        let (pairing, calibration) = harness_analysis::pair::analyse_run(&self.out, &mut self.manifest)?;
+        for line in calibration {
             eprintln!("calibration: {line}");
         }
-        let pairing = energy::pair_run(&self.out, &self.manifest, None)?;
         for probe in &mut self.manifest.probes {
-            let key = energy::probe_key(probe).to_string();
+            let key = probe.key().to_string();
             for channel in &probe.channels {
                 if let Some(b) = pairing.baselines.get(&(key.clone(), channel.channel.clone())) {
                     probe.baselines.insert(channel.channel.clone(), b.clone());

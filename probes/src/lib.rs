@@ -10,10 +10,12 @@ pub mod error;
 pub mod jetson;
 pub mod model;
 pub mod nvml;
+pub mod open;
 pub mod rapl;
 pub mod replay;
 pub mod sampler;
 pub mod source;
+pub mod spec;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod usbmeter;

@@ -23,7 +23,7 @@ pub fn run(args: PairArgs) -> anyhow::Result<Outcome> {
     let manifest: harness_data::Manifest =
         serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
             .with_context(|| format!("parsing {}", path.display()))?;
-    let pairing = harness::energy::pair_run(&args.run, &manifest, args.samples.as_deref())?;
+    let pairing = harness_analysis::pair::pair_run(&args.run, &manifest, args.samples.as_deref())?;
     println!(
         "{} paired rows over {} windows in {}",
         pairing.rows,

@@ -14,7 +14,10 @@ pub struct ProbesArgs {
 }
 
 pub fn run(args: ProbesArgs) -> anyhow::Result<Outcome> {
-    print!("{}", render_probes(&harness::energy::discover_all(&args.sysfs_root)));
+    print!(
+        "{}",
+        render_probes(&harness_probes::open::discover_all(&args.sysfs_root))
+    );
     Ok(Outcome::Complete)
 }
 

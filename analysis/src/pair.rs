@@ -1,0 +1,411 @@
+//! Pairing: energy per measured invocation or batch window from a run's samples (`paired.csv`), and the
+//! probes' delays measured from the calibration pattern. Re-analysis: `harness measure` runs it once the
+//! samples are on disk, `harness pair` runs it again.
+
+use crate::align::{self, ChannelSeries, Window};
+use crate::calibrate;
+use crate::load::{LoadError, read_csv};
+use harness_data::{
+    Baseline, ChannelInfo, EnergyFlag, EnergyQuality, InvocationRecord, MIN_BUSY_SHARE, Manifest, PairedRecord,
+    SampleRecord, Status, files,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("writing {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+/// Measures each probe's delay behind the calibration pattern recorded in the manifest, from the run's
+/// samples, and records it there (attribution then subtracts it). Returns one line per probe for the log.
+pub fn calibrate_delays(samples: &[SampleRecord], manifest: &mut Manifest) -> Vec<String> {
+    if manifest.calibration_busy_ns.is_empty() {
+        return Vec::new();
+    }
+    let channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
+    let series = ChannelSeries::from_records(samples, &channels, |_| 0);
+    let unit = calibrate::calibration_unit_ns(&channels);
+    let mut lines = Vec::new();
+    for probe in &mut manifest.probes {
+        let best = series
+            .iter()
+            .filter(|s| s.info.probe == probe.key())
+            .filter_map(|s| {
+                Some((
+                    s.info.channel.clone(),
+                    calibrate::estimate_delay(
+                        s,
+                        &manifest.calibration_busy_ns,
+                        calibrate::max_lag_ns(unit),
+                        5_000_000,
+                    )?,
+                ))
+            })
+            .max_by(|a, b| a.1.correlation.total_cmp(&b.1.correlation));
+        let line = match best {
+            Some((channel, estimate)) => {
+                probe.delay_ns = Some(estimate.delay_ns);
+                format!(
+                    "{}: delay {:.1} ms (channel {channel}, correlation {:.2}), applied",
+                    probe.key(),
+                    estimate.delay_ns as f64 / 1e6,
+                    estimate.correlation
+                )
+            }
+            None => format!(
+                "{}: its trace does not follow the calibration pattern; no delay applied",
+                probe.key()
+            ),
+        };
+        probe.notes.push(line.clone());
+        lines.push(line);
+    }
+    lines
+}
+
+/// What pairing produced.
+#[derive(Debug, Default)]
+pub struct Pairing {
+    pub rows: usize,
+    pub windows: usize,
+    /// Per probe name, per channel.
+    pub baselines: BTreeMap<(String, String), Baseline>,
+    pub qualities: BTreeMap<EnergyQuality, usize>,
+}
+
+/// Reads a run's invocations and samples (or `samples_override`, with the channels its own run declared), pairs
+/// them, and writes `paired.csv`.
+pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>) -> Result<Pairing, PairError> {
+    let samples_path: PathBuf = samples_override.map_or_else(|| dir.join(files::SAMPLES), Path::to_path_buf);
+    let samples: Vec<SampleRecord> = read_csv(&samples_path)?;
+    let extra: Vec<ChannelInfo> = samples_override
+        .and_then(sibling_manifest)
+        .map(|m| m.probes.into_iter().flat_map(|p| p.channels).collect())
+        .unwrap_or_default();
+    let invocations: Vec<InvocationRecord> = read_csv(&dir.join(files::INVOCATIONS))?;
+    let (rows, pairing) = pair(&samples, &invocations, manifest, &extra);
+    write_paired(&dir.join(files::PAIRED), &rows)?;
+    Ok(pairing)
+}
+
+/// Re-analysis after a run: reads `samples.csv` once, measures probe delays (recorded in `manifest`), pairs
+/// and writes `paired.csv`. Returns the pairing and one calibration line per probe for the log.
+pub fn analyse_run(dir: &Path, manifest: &mut Manifest) -> Result<(Pairing, Vec<String>), PairError> {
+    let samples: Vec<SampleRecord> = read_csv(&dir.join(files::SAMPLES))?;
+    let lines = calibrate_delays(&samples, manifest);
+    let invocations: Vec<InvocationRecord> = read_csv(&dir.join(files::INVOCATIONS))?;
+    let (rows, pairing) = pair(&samples, &invocations, manifest, &[]);
+    write_paired(&dir.join(files::PAIRED), &rows)?;
+    Ok((pairing, lines))
+}
+
+/// Writes `paired.csv`.
+pub fn write_paired(path: &Path, rows: &[PairedRecord]) -> Result<(), PairError> {
+    let write = |e: csv::Error| PairError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut writer = csv::Writer::from_path(path).map_err(write)?;
+    for row in rows {
+        writer.serialize(row).map_err(write)?;
+    }
+    writer.flush().map_err(|e| write(e.into()))
+}
+
+/// Attributes energy from `samples` to every measured invocation or batch window of `invocations`, with the
+/// channels the manifest declares (and `extra` ones, for samples recorded by another run). Rows come sorted
+/// by window, then channel.
+pub fn pair(
+    samples: &[SampleRecord],
+    invocations: &[InvocationRecord],
+    manifest: &Manifest,
+    extra: &[ChannelInfo],
+) -> (Vec<PairedRecord>, Pairing) {
+    let mut channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
+    for c in extra {
+        if !channels
+            .iter()
+            .any(|k| (&k.probe, &k.channel) == (&c.probe, &c.channel))
+        {
+            channels.push(c.clone());
+        }
+    }
+    let delays: BTreeMap<String, i64> = manifest
+        .probes
+        .iter()
+        .filter_map(|p| Some((p.key().to_string(), p.delay_ns?)))
+        .collect();
+    let unseen: BTreeMap<&str, &[String]> = manifest.probes.iter().map(|p| (p.key(), p.unseen.as_slice())).collect();
+    let series = ChannelSeries::from_records(samples, &channels, |probe| delays.get(probe).copied().unwrap_or(0));
+    let groups = windows(invocations);
+    let windows: Vec<Window> = groups.iter().map(|g| g.window).collect();
+
+    let mut pairing = Pairing {
+        windows: windows.len(),
+        ..Default::default()
+    };
+    let mut rows: Vec<(usize, usize, PairedRecord)> = Vec::new();
+    for (c, s) in series.iter().enumerate() {
+        let baseline = baseline(s, manifest);
+        let used = baseline.used_w;
+        pairing
+            .baselines
+            .insert((s.info.probe.clone(), s.info.channel.clone()), baseline.clone());
+        for (g, (group, a)) in groups.iter().zip(align::attribute(s, &windows)).enumerate() {
+            let count = f64::from(group.window.count);
+            let duration_s = (group.window.end_ns - group.window.start_ns) as f64 * 1e-9;
+            // A batch with a failed member is a gap: its window holds work that did not complete.
+            let quality = if group.failed_members > 0 {
+                EnergyQuality::Gap
+            } else if s.info.estimated && a.quality == EnergyQuality::Ok {
+                EnergyQuality::Estimated
+            } else {
+                a.quality
+            };
+            let usable = matches!(quality, EnergyQuality::Ok | EnergyQuality::Estimated);
+            let window_j = a.window_j.filter(|_| usable);
+            let gross = window_j.map(|j| j / count);
+            *pairing.qualities.entry(quality).or_default() += 1;
+            let first = group.first;
+            let busy_share = group.busy_share();
+            let flag = if unseen
+                .get(s.info.probe.as_str())
+                .is_some_and(|u| u.contains(&first.runtime))
+            {
+                Some(EnergyFlag::Unseen)
+            } else if group.window.count > 1 && busy_share < MIN_BUSY_SHARE {
+                Some(EnergyFlag::LowBusyShare)
+            } else {
+                None
+            };
+            rows.push((
+                g,
+                c,
+                PairedRecord {
+                    workload: first.workload.clone(),
+                    input: first.input.clone(),
+                    runtime: first.runtime.clone(),
+                    mode: first.mode,
+                    iteration: first.iteration,
+                    sequence: first.sequence,
+                    count: group.window.count,
+                    window_start_ns: group.window.start_ns,
+                    window_end_ns: group.window.end_ns,
+                    latency_ns: group.mean_latency_ns,
+                    probe: s.info.probe.clone(),
+                    channel: s.info.channel.clone(),
+                    gross_j: gross,
+                    net_j: gross.zip(used).map(|(g, w)| g - w * duration_s / count),
+                    baseline_w: used,
+                    power_w: window_j.map(|j| j / duration_s.max(1e-12)),
+                    samples: a.samples,
+                    uncertainty_j: a.uncertainty_j.map(|u| u / count),
+                    quality,
+                    estimated: s.info.estimated,
+                    scope: s.info.scope.clone(),
+                    busy_share: Some(busy_share),
+                    flag,
+                },
+            ));
+        }
+    }
+    rows.sort_by_key(|(g, c, _)| (*g, *c));
+    pairing.rows = rows.len();
+    (rows.into_iter().map(|(_, _, r)| r).collect(), pairing)
+}
+
+fn baseline(series: &ChannelSeries, manifest: &Manifest) -> Baseline {
+    let span = |w: Option<[u64; 2]>| w.and_then(|[a, b]| align::mean_power(series, a, b));
+    let (before_w, after_w) = (span(manifest.baseline_before_ns), span(manifest.baseline_after_ns));
+    let used_w = match (before_w, after_w) {
+        (Some(a), Some(b)) => Some((a + b) / 2.0),
+        (a, b) => a.or(b),
+    };
+    Baseline {
+        before_w,
+        after_w,
+        used_w,
+    }
+}
+
+/// A measured invocation, or a batch window of them.
+struct Group<'a> {
+    first: &'a InvocationRecord,
+    window: Window,
+    mean_latency_ns: f64,
+    /// Members that failed or timed out (batch windows only: failed single invocations are not paired).
+    failed_members: u32,
+}
+
+impl Group<'_> {
+    /// Sum of member latencies / window length.
+    fn busy_share(&self) -> f64 {
+        let span = (self.window.end_ns - self.window.start_ns) as f64;
+        if span <= 0.0 {
+            1.0
+        } else {
+            self.mean_latency_ns * f64::from(self.window.count) / span
+        }
+    }
+}
+
+/// Measured (not warm-up) invocations grouped into windows, sorted by start: successful single invocations,
+/// and whole batch windows (failed members included, so the window can be marked a gap).
+fn windows(invocations: &[InvocationRecord]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut batches: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in invocations
+        .iter()
+        .filter(|r| !r.warmup && (r.status == Status::Ok || r.batch.is_some()))
+    {
+        let failed = u32::from(r.status != Status::Ok);
+        match r.batch.and_then(|b| batches.get(&b).copied()) {
+            Some(i) => {
+                let g = &mut groups[i];
+                let n = f64::from(g.window.count);
+                g.mean_latency_ns = (g.mean_latency_ns * n + r.latency_ns as f64) / (n + 1.0);
+                g.window.count += 1;
+                g.window.start_ns = g.window.start_ns.min(r.start_ns);
+                g.window.end_ns = g.window.end_ns.max(r.end_ns);
+                g.failed_members += failed;
+            }
+            None => {
+                if let Some(b) = r.batch {
+                    batches.insert(b, groups.len());
+                }
+                groups.push(Group {
+                    first: r,
+                    window: Window {
+                        start_ns: r.start_ns,
+                        end_ns: r.end_ns,
+                        count: 1,
+                    },
+                    mean_latency_ns: r.latency_ns as f64,
+                    failed_members: failed,
+                });
+            }
+        }
+    }
+    groups.sort_by_key(|g| g.window.start_ns);
+    groups
+}
+
+/// The manifest.json beside a samples file, when there is one.
+fn sibling_manifest(samples: &Path) -> Option<Manifest> {
+    let bytes = std::fs::read(samples.parent()?.join(files::MANIFEST)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness_data::{Mode, ProbeManifest, SampleKind, Unit};
+
+    /// A 100 W counter sampled every millisecond from 0 to 1 s.
+    fn samples() -> Vec<SampleRecord> {
+        (0..=1000u64)
+            .map(|ms| SampleRecord {
+                probe: "rapl".into(),
+                channel: "package-0".into(),
+                t_ns: ms * 1_000_000,
+                value: Some(ms as f64 * 100_000.0),
+                unit: Unit::Microjoule,
+                kind: SampleKind::EnergyCounter,
+            })
+            .collect()
+    }
+
+    fn manifest(unseen: Vec<String>) -> Manifest {
+        let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/reference/vm-spine/manifest.json");
+        let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(reference).unwrap()).unwrap();
+        manifest.probes = vec![ProbeManifest {
+            name: "rapl".into(),
+            kind: "rapl".into(),
+            options: serde_json::Value::Null,
+            channels: vec![ChannelInfo {
+                probe: "rapl".into(),
+                channel: "package-0".into(),
+                unit: Unit::Microjoule,
+                kind: SampleKind::EnergyCounter,
+                resolution: 61.0,
+                update_period_ns: 1_000_000,
+                estimated: false,
+                scope: "machine".into(),
+            }],
+            baselines: BTreeMap::new(),
+            delay_ns: None,
+            notes: Vec::new(),
+            unseen,
+        }];
+        manifest.baseline_before_ns = None;
+        manifest.baseline_after_ns = None;
+        manifest
+    }
+
+    /// A batch of `latencies_ms` members starting at `start_ms`, one member every `spacing_ms`.
+    fn batch(runtime: &str, first: u64, start_ms: u64, spacing_ms: u64, latencies_ms: &[u64]) -> Vec<InvocationRecord> {
+        latencies_ms
+            .iter()
+            .enumerate()
+            .map(|(k, &latency)| {
+                let start_ns = (start_ms + k as u64 * spacing_ms) * 1_000_000;
+                InvocationRecord {
+                    workload: "fibonacci".into(),
+                    input: "25".into(),
+                    runtime: runtime.into(),
+                    mode: Mode::Warm,
+                    iteration: 0,
+                    warmup: false,
+                    sequence: first + k as u64,
+                    batch: Some(first),
+                    start_ns,
+                    end_ns: start_ns + latency * 1_000_000,
+                    latency_ns: latency * 1_000_000,
+                    startup_ns: None,
+                    compile_ns: None,
+                    instantiate_ns: None,
+                    input_ns: None,
+                    execute_ns: None,
+                    output_ns: None,
+                    input_bytes: 0,
+                    output_bytes: 0,
+                    status: if latency == 0 { Status::Timeout } else { Status::Ok },
+                    digest: String::new(),
+                    error: String::new(),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_windows_carry_busy_share_and_their_flags() {
+        let mut invocations = Vec::new();
+        // Busy back to back: 10 x 10 ms over 100 ms.
+        invocations.extend(batch("wasmi", 0, 100, 10, &[10; 10]));
+        // 10 x 5 ms members, one every 10 ms: busy half of the window.
+        invocations.extend(batch("wasmi", 100, 300, 10, &[5; 10]));
+        // A timed-out member (latency 0 here) makes the whole window a gap.
+        invocations.extend(batch("wasmi", 200, 500, 10, &[10, 10, 0, 10]));
+        // The probe cannot see this runtime.
+        invocations.extend(batch("container", 300, 700, 10, &[10; 10]));
+        let (rows, pairing) = pair(&samples(), &invocations, &manifest(vec!["container".into()]), &[]);
+        assert_eq!(rows.len(), 4);
+        let busy = &rows[0];
+        assert!((busy.busy_share.unwrap() - 1.0).abs() < 1e-9);
+        assert_eq!((busy.flag, busy.quality, busy.count), (None, EnergyQuality::Ok, 10));
+        // 100 W over 100 ms, 10 invocations: 1 J each.
+        assert!((busy.gross_j.unwrap() - 1.0).abs() < 1e-6, "{busy:?}");
+        let idle = &rows[1];
+        assert!((idle.busy_share.unwrap() - 50.0 / 95.0).abs() < 1e-9, "{idle:?}");
+        assert_eq!(idle.flag, Some(EnergyFlag::LowBusyShare));
+        let failed = &rows[2];
+        assert_eq!((failed.quality, failed.count), (EnergyQuality::Gap, 4));
+        assert_eq!((failed.gross_j, failed.net_j, failed.power_w), (None, None, None));
+        assert_eq!(rows[3].flag, Some(EnergyFlag::Unseen));
+        assert_eq!(pairing.qualities[&EnergyQuality::Gap], 1);
+    }
+}

@@ -1,78 +1,24 @@
 //! From loaded runs to a [`Report`]: grouping, descriptive statistics, comparisons against the baseline.
 
 use super::compare::{SPREAD_RATIO, adjust, compare, interrupt_pair};
-use super::energy::{between_run_cv, channel_energy, channels, is_estimated, usable};
-use super::figures::figures;
+use super::energy::{between_run_cv, channel_energy};
+use super::figures::{figures, gathered_energy, gathered_latencies};
+use super::gather::{Gathered, gather, measured_ok};
 use super::model::*;
+use super::options::{ReportError, ReportOptions};
 use super::runs::{check_same_plan, incomplete_groups, notes};
 use crate::load::Run;
 use crate::stats::describe::describe;
 use crate::stats::outliers::tukey_outliers;
-use harness_data::{InvocationRecord, Mode, PairedRecord, Status};
+use harness_data::Status;
 use std::collections::{BTreeMap, BTreeSet};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("no run directories given")]
-    NoRuns,
-    #[error("the runs measured different plans; a report compares runs of one plan:\n{0}")]
-    MixedPlans(String),
-    #[error("baseline runtime `{baseline}` is not in the runs; runtimes present: {present}")]
-    MissingBaseline { baseline: String, present: String },
-}
-
-#[derive(Debug, Clone)]
-pub struct ReportOptions {
-    pub baseline: String,
-    pub resamples: usize,
-    pub seed: u64,
-    pub level: f64,
-    pub equivalence_band: f64,
-    pub alpha: f64,
-}
-
-impl Default for ReportOptions {
-    fn default() -> Self {
-        ReportOptions {
-            baseline: harness_data::RuntimeKind::Native.to_string(),
-            resamples: 2000,
-            seed: 2026,
-            level: 0.95,
-            equivalence_band: 0.02,
-            alpha: 0.05,
-        }
-    }
-}
-
-/// One group's rows, gathered across runs.
-#[derive(Default)]
-pub(super) struct Gathered<'a> {
-    pub invocations: Vec<(&'a str, &'a InvocationRecord)>,
-    pub paired: Vec<(&'a str, &'a PairedRecord)>,
-}
 
 pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, ReportError> {
     if runs.is_empty() {
         return Err(ReportError::NoRuns);
     }
     check_same_plan(runs)?;
-    let mut gathered: BTreeMap<GroupKey, Gathered> = BTreeMap::new();
-    for run in runs {
-        for row in &run.invocations {
-            gathered
-                .entry(key_of(&row.workload, &row.input, &row.runtime, row.mode))
-                .or_default()
-                .invocations
-                .push((&run.name, row));
-        }
-        for row in run.paired.iter().flatten() {
-            gathered
-                .entry(key_of(&row.workload, &row.input, &row.runtime, row.mode))
-                .or_default()
-                .paired
-                .push((&run.name, row));
-        }
-    }
+    let gathered = gather(runs);
     let runtimes: BTreeSet<&str> = gathered.keys().map(|k| k.runtime.as_str()).collect();
     if !runtimes.contains(options.baseline.as_str()) {
         return Err(ReportError::MissingBaseline {
@@ -87,7 +33,7 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
         if key.runtime == options.baseline {
             continue;
         }
-        let base_key = GroupKey {
+        let base_key = CellKey {
             runtime: options.baseline.clone(),
             ..key.clone()
         };
@@ -142,15 +88,6 @@ fn interrupt_of(runs: &[Run]) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub(super) fn key_of(workload: &str, input: &str, runtime: &str, mode: Mode) -> GroupKey {
-    GroupKey {
-        workload: workload.into(),
-        input: input.into(),
-        runtime: runtime.into(),
-        mode,
-    }
-}
-
 fn run_info(run: &Run) -> RunInfo {
     let m = &run.manifest;
     RunInfo {
@@ -170,13 +107,7 @@ fn run_info(run: &Run) -> RunInfo {
     }
 }
 
-pub(super) fn measured_ok<'a>(g: &'a Gathered) -> impl Iterator<Item = &'a (&'a str, &'a InvocationRecord)> + 'a {
-    g.invocations
-        .iter()
-        .filter(|(_, r)| !r.warmup && r.status == Status::Ok)
-}
-
-fn group_report(key: &GroupKey, g: &Gathered) -> GroupReport {
+fn group_report(key: &CellKey, g: &Gathered) -> GroupReport {
     let measured: Vec<_> = g.invocations.iter().filter(|(_, r)| !r.warmup).collect();
     let mut failed = BTreeMap::new();
     for (_, r) in &measured {
@@ -218,78 +149,12 @@ fn group_report(key: &GroupKey, g: &Gathered) -> GroupReport {
     }
 }
 
-/// Equivalent when the whole interval lies in the band; faster/slower (less/more energy) when the Holm-adjusted
-/// test rejects and the whole interval lies on one side of 1; inconclusive otherwise.
-pub fn verdict(c: &Comparison, options: &ReportOptions) -> Verdict {
-    let Some(ratio) = c.ratio_of_medians else {
-        return Verdict::Inconclusive;
-    };
-    if !(ratio.ci_low.is_finite() && ratio.ci_high.is_finite()) {
-        return Verdict::Inconclusive;
-    }
-    let band = options.equivalence_band;
-    if ratio.ci_low >= 1.0 - band && ratio.ci_high <= 1.0 + band {
-        return Verdict::Equivalent;
-    }
-    let significant = c.p_holm.is_some_and(|p| p < options.alpha);
-    let energy = matches!(c.metric, Metric::Energy { .. });
-    match (significant, ratio.ci_high < 1.0, ratio.ci_low > 1.0, energy) {
-        (true, true, _, false) => Verdict::Faster,
-        (true, true, _, true) => Verdict::LessEnergy,
-        (true, _, true, false) => Verdict::Slower,
-        (true, _, true, true) => Verdict::MoreEnergy,
-        _ => Verdict::Inconclusive,
-    }
-}
-
-/// Per (workload, input, mode), per runtime: ok latencies in ns.
-pub(super) type Latencies = BTreeMap<(String, String, Mode), BTreeMap<String, Vec<f64>>>;
-/// Per (workload, input, mode, probe/channel), per runtime: (latency ns, gross J per invocation) and whether estimated.
-pub(super) type EnergyPoints = BTreeMap<(String, String, Mode, String), (bool, BTreeMap<String, Vec<[f64; 2]>>)>;
-
-fn gathered_latencies(gathered: &BTreeMap<GroupKey, Gathered>) -> Latencies {
-    let mut out: Latencies = BTreeMap::new();
-    for (k, g) in gathered {
-        let values: Vec<f64> = measured_ok(g).map(|(_, r)| r.latency_ns as f64).collect();
-        if !values.is_empty() {
-            out.entry((k.workload.clone(), k.input.clone(), k.mode))
-                .or_default()
-                .insert(k.runtime.clone(), values);
-        }
-    }
-    out
-}
-
-fn gathered_energy(gathered: &BTreeMap<GroupKey, Gathered>) -> EnergyPoints {
-    let mut out: EnergyPoints = BTreeMap::new();
-    for (k, g) in gathered {
-        for ((probe, channel), rows) in channels(g) {
-            let points: Vec<[f64; 2]> = rows
-                .iter()
-                .filter_map(|(_, r)| usable(r).map(|e| [r.latency_ns, e]))
-                .collect();
-            if points.is_empty() {
-                continue;
-            }
-            let entry = out
-                .entry((
-                    k.workload.clone(),
-                    k.input.clone(),
-                    k.mode,
-                    format!("{probe}/{channel}"),
-                ))
-                .or_default();
-            entry.0 |= rows.iter().any(|(_, r)| is_estimated(r));
-            entry.1.insert(k.runtime.clone(), points);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::compare::verdict;
     use crate::stats::{Interval, RankTest, RankTestResult};
+    use harness_data::Mode;
 
     fn comparison(metric: Metric, low: f64, high: f64, p_holm: f64) -> Comparison {
         Comparison {

@@ -6,9 +6,10 @@
 //! paired row (a window's energy per invocation), and the bootstrap resamples whole clusters (and whole runs
 //! where the report has several).
 
-use super::build::{Gathered, ReportOptions, measured_ok, verdict};
 use super::energy::{ChannelRows, channels, flag_counts, is_estimated, scope_of, usable};
+use super::gather::{Gathered, measured_ok};
 use super::model::*;
+use super::options::ReportOptions;
 use crate::stats::bootstrap::{Clustered, ratio_of_medians};
 use crate::stats::brunner_munzel::brunner_munzel;
 use crate::stats::cliff::cliffs_delta;
@@ -125,7 +126,7 @@ pub(super) fn rank_test(candidate: &[f64], baseline: &[f64]) -> Option<RankTestR
 }
 
 fn comparison(
-    key: &GroupKey,
+    key: &CellKey,
     options: &ReportOptions,
     metric: Metric,
     candidate: &Sample,
@@ -194,7 +195,7 @@ fn flags_text(flags: &BTreeMap<String, usize>) -> String {
 
 /// The latency comparison and one per energy channel both sides have.
 pub(super) fn compare(
-    key: &GroupKey,
+    key: &CellKey,
     candidate: &Gathered,
     baseline: &Gathered,
     options: &ReportOptions,
@@ -307,6 +308,30 @@ pub(super) fn interrupt_pair(interrupt: &BTreeMap<String, String>, candidate: &s
             b.unwrap_or("unknown")
         )
     })
+}
+
+/// Equivalent when the whole interval lies in the band; faster/slower (less/more energy) when the Holm-adjusted
+/// test rejects and the whole interval lies on one side of 1; inconclusive otherwise.
+pub fn verdict(c: &Comparison, options: &ReportOptions) -> Verdict {
+    let Some(ratio) = c.ratio_of_medians else {
+        return Verdict::Inconclusive;
+    };
+    if !(ratio.ci_low.is_finite() && ratio.ci_high.is_finite()) {
+        return Verdict::Inconclusive;
+    }
+    let band = options.equivalence_band;
+    if ratio.ci_low >= 1.0 - band && ratio.ci_high <= 1.0 + band {
+        return Verdict::Equivalent;
+    }
+    let significant = c.p_holm.is_some_and(|p| p < options.alpha);
+    let energy = matches!(c.metric, Metric::Energy { .. });
+    match (significant, ratio.ci_high < 1.0, ratio.ci_low > 1.0, energy) {
+        (true, true, _, false) => Verdict::Faster,
+        (true, true, _, true) => Verdict::LessEnergy,
+        (true, _, true, false) => Verdict::Slower,
+        (true, _, true, true) => Verdict::MoreEnergy,
+        _ => Verdict::Inconclusive,
+    }
 }
 
 #[cfg(test)]

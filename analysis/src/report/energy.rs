@@ -2,8 +2,8 @@
 //! that say so. A flagged row (`unseen`, `low_busy_share`) is counted and named, never used: a number biased
 //! in a known direction is worse than none.
 
-use super::build::Gathered;
-use super::model::{ChannelEnergy, GroupKey};
+use super::gather::Gathered;
+use super::model::{CellKey, ChannelEnergy};
 use crate::stats::describe::describe;
 use crate::summary::median;
 use harness_data::{EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord};
@@ -114,7 +114,7 @@ pub(super) fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
 }
 
 /// One note per (runtime, channel, flag) with flagged rows, summed over the runtime's cells.
-pub(super) fn flag_notes(gathered: &BTreeMap<GroupKey, Gathered>) -> Vec<String> {
+pub(super) fn flag_notes(gathered: &BTreeMap<CellKey, Gathered>) -> Vec<String> {
     // (runtime, probe/channel, flag) -> (rows, scope)
     let mut flagged: BTreeMap<(&str, String, EnergyFlag), (usize, String)> = BTreeMap::new();
     for (key, g) in gathered {

@@ -1,9 +1,12 @@
 //! The figures as data: which points each plot shows, in which unit. Plot data is thinned (evenly, by rank)
 //! so a report over a hundred thousand rows stays light; the statistics use every row.
 
-use super::build::{EnergyPoints, Latencies};
+use super::energy::{channels, is_estimated, usable};
+use super::gather::{Gathered, measured_ok};
 use super::model::{BoxStats, Figure, FigureData, Series};
 use crate::stats::describe::describe;
+use harness_data::{CellKey, Mode};
+use std::collections::BTreeMap;
 
 const CDF_POINTS: usize = 300;
 const SCATTER_POINTS: usize = 1000;
@@ -150,6 +153,50 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
             log_x: lo > 0.0 && hi / lo > 20.0,
             data: FigureData::EnergyScatter { series },
         });
+    }
+    out
+}
+
+/// Per (workload, input, mode), per runtime: ok latencies in ns.
+pub(super) type Latencies = BTreeMap<(String, String, Mode), BTreeMap<String, Vec<f64>>>;
+/// Per (workload, input, mode, probe/channel), per runtime: (latency ns, gross J per invocation) and whether estimated.
+pub(super) type EnergyPoints = BTreeMap<(String, String, Mode, String), (bool, BTreeMap<String, Vec<[f64; 2]>>)>;
+
+pub(super) fn gathered_latencies(gathered: &BTreeMap<CellKey, Gathered>) -> Latencies {
+    let mut out: Latencies = BTreeMap::new();
+    for (k, g) in gathered {
+        let values: Vec<f64> = measured_ok(g).map(|(_, r)| r.latency_ns as f64).collect();
+        if !values.is_empty() {
+            out.entry((k.workload.clone(), k.input.clone(), k.mode))
+                .or_default()
+                .insert(k.runtime.clone(), values);
+        }
+    }
+    out
+}
+
+pub(super) fn gathered_energy(gathered: &BTreeMap<CellKey, Gathered>) -> EnergyPoints {
+    let mut out: EnergyPoints = BTreeMap::new();
+    for (k, g) in gathered {
+        for ((probe, channel), rows) in channels(g) {
+            let points: Vec<[f64; 2]> = rows
+                .iter()
+                .filter_map(|(_, r)| usable(r).map(|e| [r.latency_ns, e]))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let entry = out
+                .entry((
+                    k.workload.clone(),
+                    k.input.clone(),
+                    k.mode,
+                    format!("{probe}/{channel}"),
+                ))
+                .or_default();
+            entry.0 |= rows.iter().any(|(_, r)| is_estimated(r));
+            entry.1.insert(k.runtime.clone(), points);
+        }
     }
     out
 }

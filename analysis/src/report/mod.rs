@@ -6,13 +6,16 @@ pub mod compare;
 pub mod document;
 pub mod energy;
 pub mod figures;
+pub mod gather;
 pub mod model;
+pub mod options;
 pub mod plots;
 pub mod render;
 pub mod runs;
 
-pub use build::{ReportError, ReportOptions, build_report};
+pub use build::build_report;
 pub use model::Report;
+pub use options::{ReportError, ReportOptions};
 
 use std::path::{Path, PathBuf};
 

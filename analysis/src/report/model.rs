@@ -69,18 +69,13 @@ pub struct RunInfo {
     pub interrupt: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct GroupKey {
-    pub workload: String,
-    pub input: String,
-    pub runtime: String,
-    pub mode: Mode,
-}
+/// Groups are keyed by the cell they measured.
+pub use harness_data::CellKey;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupReport {
     #[serde(flatten)]
-    pub key: GroupKey,
+    pub key: CellKey,
     /// Measured (non-warm-up) invocations, whatever their status.
     pub measured: usize,
     pub warmups: usize,
@@ -259,7 +254,7 @@ pub struct Comparison {
 pub struct Incomplete {
     pub run: String,
     #[serde(flatten)]
-    pub key: GroupKey,
+    pub key: CellKey,
     pub scheduled: u64,
     pub measured: u64,
 }

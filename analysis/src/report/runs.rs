@@ -1,9 +1,10 @@
 //! Run-level checks of a report: one plan across the runs, groups the plan scheduled but the run lacks, and the
 //! notes a reader must see.
 
-use super::build::{Gathered, ReportError, ReportOptions, key_of};
 use super::energy::flag_notes;
-use super::model::{GroupKey, Incomplete};
+use super::gather::{Gathered, key_of};
+use super::model::{CellKey, Incomplete};
+use super::options::{ReportError, ReportOptions};
 use crate::load::Run;
 use harness_data::Mode;
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,7 +82,7 @@ pub(super) fn incomplete_groups(runs: &[Run]) -> Vec<Incomplete> {
                 .unwrap_or_default()
         };
         let repetitions = plan.get("repetitions").and_then(|v| v.as_u64()).unwrap_or(0);
-        let mut measured: BTreeMap<GroupKey, u64> = BTreeMap::new();
+        let mut measured: BTreeMap<CellKey, u64> = BTreeMap::new();
         for r in run.invocations.iter().filter(|r| !r.warmup) {
             *measured
                 .entry(key_of(&r.workload, &r.input, &r.runtime, r.mode))
@@ -113,7 +114,7 @@ pub(super) fn incomplete_groups(runs: &[Run]) -> Vec<Incomplete> {
 
 pub(super) fn notes(
     runs: &[Run],
-    gathered: &BTreeMap<GroupKey, Gathered>,
+    gathered: &BTreeMap<CellKey, Gathered>,
     options: &ReportOptions,
     incomplete: &[Incomplete],
 ) -> Vec<String> {
@@ -157,7 +158,7 @@ pub(super) fn notes(
     }
     let mut without_baseline = BTreeSet::new();
     for key in gathered.keys() {
-        let base = GroupKey {
+        let base = CellKey {
             runtime: options.baseline.clone(),
             ..key.clone()
         };

@@ -75,7 +75,7 @@ fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest()
     let sizes = &manifest.artifacts["fibonacci"];
     assert!(sizes.native_bytes.unwrap() > 0 && sizes.wasm_bytes.unwrap() > 0 && sizes.cwasm_bytes.unwrap() > 0);
     assert!(manifest.host.logical_cores >= 1 && !manifest.host.kernel.is_empty());
-    assert_eq!(manifest.plan["repetitions"], 5);
+    assert_eq!(manifest.plan.repetitions, 5);
     assert!(manifest.anchor.monotonic_ns <= rows.iter().map(|r| r.start_ns).min().unwrap());
 }
 
@@ -200,5 +200,8 @@ fn the_process_boundary_runs_each_wasm_cold_start_in_a_fresh_process() {
             .iter()
             .any(|r| r.mode == Mode::Cold && r.runtime == "wasmi" && r.error.contains("fault workload asked to trap"))
     );
-    assert_eq!(manifest(&run).plan["cold_boundary"], "process");
+    assert_eq!(
+        manifest(&run).plan.cold_boundary,
+        harness_data::plan::ColdBoundary::Process
+    );
 }

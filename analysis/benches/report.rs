@@ -108,7 +108,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         },
         engines: Default::default(),
         artifacts: Default::default(),
-        plan,
+        plan: serde_json::from_value(plan).unwrap(),
         scheduled_invocations: sequence,
         recorded_invocations: sequence,
         probes: vec![],

@@ -131,7 +131,7 @@ fn fixture_run() -> Run {
             },
             engines: [("wasmi".to_string(), "1.1.0".to_string())].into(),
             artifacts: Default::default(),
-            plan,
+            plan: serde_json::from_value(plan).unwrap(),
             scheduled_invocations: sequence,
             recorded_invocations: sequence,
             probes: vec![],

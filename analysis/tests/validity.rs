@@ -405,7 +405,7 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             },
             engines: Default::default(),
             artifacts: Default::default(),
-            plan,
+            plan: serde_json::from_value(plan).unwrap(),
             scheduled_invocations: n,
             recorded_invocations: n,
             probes: vec![],

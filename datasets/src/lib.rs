@@ -7,6 +7,7 @@
 pub mod energy;
 pub mod invocation;
 pub mod manifest;
+pub mod plan;
 pub mod runtime;
 
 pub use energy::{

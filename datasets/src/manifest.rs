@@ -62,7 +62,7 @@ pub struct Manifest {
     pub engines: EngineVersions,
     pub artifacts: BTreeMap<String, ArtifactSizes>,
     /// The plan as run, after defaults were applied.
-    pub plan: serde_json::Value,
+    pub plan: crate::plan::AsRunPlan,
     pub scheduled_invocations: u64,
     pub recorded_invocations: u64,
     /// Energy probes as they ran (empty: latency only).

@@ -437,7 +437,7 @@ fn initial_manifest(
             .iter()
             .map(|w| (w.artifacts.name.to_string(), w.artifacts.sizes()))
             .collect(),
-        plan: serde_json::to_value(plan)?,
+        plan: plan.as_run(),
         scheduled_invocations: schedule.slots.len() as u64,
         recorded_invocations: 0,
         probes: probes.iter().map(|p| p.manifest.clone()).collect(),

@@ -1,5 +1,6 @@
 //! Plans: what to measure, read from TOML. Every error names the file, the line and the field.
 
+use harness_data::plan::{AsRunPlan, default_baseline_ms, default_timeout_ms, default_warmup};
 use harness_data::{Mode, RuntimeKind};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -18,55 +19,7 @@ pub enum PlanError {
     },
 }
 
-/// Where the cold boundary lies (see MISSION.md): the platform-natural one, or a fresh process per invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ColdBoundary {
-    #[default]
-    Platform,
-    Process,
-}
-
-/// How an endless guest is stopped inside a Wasm engine. The mechanism taxes guest speed (wasmtime's epoch
-/// checks cost 1.2-2.6x on compute loops, wasmi's fuel 0-13%; `harness bench` prints the cost per workload), so
-/// the manifest records what ran (`Manifest.interrupt`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Interrupt {
-    /// What hosts such as Spin run: wasmtime epoch interruption, wasmi fuel; every invocation has a deadline.
-    #[default]
-    Epoch,
-    /// The engines at their own speed: no epoch checks, no fuel. In-process Wasm invocations (warm, and cold at
-    /// the platform boundary) then have no deadline; cold ones at the process boundary are killed at
-    /// `timeout_ms` by a watchdog.
-    None,
-}
-
-impl Interrupt {
-    pub const VALUES: &'static str = "epoch (wasmtime epoch interruption, wasmi fuel: deadlines in-process), none (the engines' own speed: no deadline in-process)";
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Interrupt::Epoch => "epoch",
-            Interrupt::None => "none",
-        }
-    }
-}
-
-impl std::str::FromStr for Interrupt {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Interrupt, String> {
-        match s {
-            "epoch" => Ok(Interrupt::Epoch),
-            "none" => Ok(Interrupt::None),
-            other => Err(format!(
-                "unknown interrupt `{other}`; valid values: {}",
-                Interrupt::VALUES
-            )),
-        }
-    }
-}
+pub use harness_data::plan::{ColdBoundary, Interrupt, PlanWorkload};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,10 +45,6 @@ struct PlanFile {
     probes: Vec<ProbeSpec>,
 }
 
-fn default_baseline_ms() -> u64 {
-    1000
-}
-
 pub use harness_probes::spec::ProbeSpec;
 
 #[derive(Debug, Deserialize)]
@@ -103,14 +52,6 @@ pub use harness_probes::spec::ProbeSpec;
 struct WorkloadFile {
     name: Spanned<String>,
     inputs: Spanned<Vec<Spanned<String>>>,
-}
-
-fn default_warmup() -> u32 {
-    1
-}
-
-fn default_timeout_ms() -> u64 {
-    60_000
 }
 
 /// A validated plan, as run. Serialized into the manifest.
@@ -135,13 +76,30 @@ pub struct Plan {
     pub probes: Vec<ProbeSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanWorkload {
-    pub name: String,
-    pub inputs: Vec<String>,
-}
-
 impl Plan {
+    /// The plan as the manifest records it (probes as their options).
+    pub fn as_run(&self) -> AsRunPlan {
+        AsRunPlan {
+            seed: self.seed,
+            repetitions: self.repetitions,
+            warmup: self.warmup,
+            runtimes: self.runtimes.clone(),
+            modes: self.modes.clone(),
+            cooldown_ms: self.cooldown_ms,
+            timeout_ms: self.timeout_ms,
+            cold_boundary: self.cold_boundary,
+            interrupt: self.interrupt,
+            baseline_ms: self.baseline_ms,
+            calibrate_delay: self.calibrate_delay,
+            workloads: self.workloads.clone(),
+            probes: self
+                .probes
+                .iter()
+                .map(|p| serde_json::to_value(p).unwrap_or_default())
+                .collect(),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
         let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
             path: path.into(),

@@ -6,17 +6,14 @@ use super::gather::{Gathered, key_of};
 use super::model::{CellKey, Incomplete};
 use super::options::{ReportError, ReportOptions};
 use crate::load::Run;
-use harness_data::Mode;
+use harness_data::plan::AsRunPlan;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Plans compared without their seed: runs of one plan with different seeds are repetitions.
 pub(super) fn check_same_plan(runs: &[Run]) -> Result<(), ReportError> {
-    let without_seed = |run: &Run| {
-        let mut plan = run.manifest.plan.clone();
-        if let Some(map) = plan.as_object_mut() {
-            map.remove("seed");
-        }
-        plan
+    let without_seed = |run: &Run| AsRunPlan {
+        seed: 0,
+        ..run.manifest.plan.clone()
     };
     let first = without_seed(&runs[0]);
     if runs.iter().all(|r| without_seed(r) == first) {
@@ -30,40 +27,20 @@ pub(super) fn check_same_plan(runs: &[Run]) -> Result<(), ReportError> {
     Err(ReportError::MixedPlans(listing))
 }
 
-fn plan_summary(plan: &serde_json::Value) -> String {
-    let list = |field: &str| match plan.get(field) {
-        Some(serde_json::Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(other) => other.to_string(),
-        None => "-".into(),
-    };
-    let workloads = match plan.get("workloads") {
-        Some(serde_json::Value::Array(ws)) => ws
-            .iter()
-            .map(|w| {
-                format!(
-                    "{}[{}]",
-                    w.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
-                    w.get("inputs")
-                        .and_then(|i| i.as_array())
-                        .map(|i| i.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","))
-                        .unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => "-".into(),
-    };
+fn plan_summary(plan: &AsRunPlan) -> String {
+    let workloads = plan
+        .workloads
+        .iter()
+        .map(|w| format!("{}[{}]", w.name, w.inputs.join(",")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let runtimes: Vec<&str> = plan.runtimes.iter().map(|r| r.as_str()).collect();
+    let modes: Vec<&str> = plan.modes.iter().map(|m| m.as_str()).collect();
     format!(
         "workloads {workloads}; runtimes {}; modes {}; repetitions {}",
-        list("runtimes"),
-        list("modes"),
-        plan.get("repetitions")
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "-".into())
+        runtimes.join(","),
+        modes.join(","),
+        plan.repetitions
     )
 }
 
@@ -72,29 +49,18 @@ pub(super) fn incomplete_groups(runs: &[Run]) -> Vec<Incomplete> {
     let mut out = Vec::new();
     for run in runs {
         let plan = &run.manifest.plan;
-        let strings = |v: Option<&serde_json::Value>| {
-            v.and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        };
-        let repetitions = plan.get("repetitions").and_then(|v| v.as_u64()).unwrap_or(0);
+        let repetitions = u64::from(plan.repetitions);
         let mut measured: BTreeMap<CellKey, u64> = BTreeMap::new();
         for r in run.invocations.iter().filter(|r| !r.warmup) {
             *measured
                 .entry(key_of(&r.workload, &r.input, &r.runtime, r.mode))
                 .or_insert(0) += 1;
         }
-        for w in plan.get("workloads").and_then(|w| w.as_array()).into_iter().flatten() {
-            let workload = w.get("name").and_then(|n| n.as_str()).unwrap_or_default();
-            for input in strings(w.get("inputs")) {
-                for runtime in strings(plan.get("runtimes")) {
-                    for mode in strings(plan.get("modes")) {
-                        let mode = if mode == "cold" { Mode::Cold } else { Mode::Warm };
-                        let key = key_of(workload, &input, &runtime, mode);
+        for w in &plan.workloads {
+            for input in &w.inputs {
+                for runtime in &plan.runtimes {
+                    for &mode in &plan.modes {
+                        let key = key_of(&w.name, input, runtime.as_str(), mode);
                         let got = measured.get(&key).copied().unwrap_or(0);
                         if got < repetitions {
                             out.push(Incomplete {

@@ -1,0 +1,100 @@
+//! The plan as run, recorded in the manifest: what was scheduled, with every default applied. `harness`
+//! parses plans from TOML (with line-numbered errors) into this shape's fields.
+
+use crate::{Mode, RuntimeKind};
+use serde::{Deserialize, Serialize};
+
+/// Where the cold boundary lies (see MISSION.md): the platform-natural one, or a fresh process per invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ColdBoundary {
+    #[default]
+    Platform,
+    Process,
+}
+
+/// How an endless guest is stopped inside a Wasm engine. The mechanism taxes guest speed (wasmtime's epoch
+/// checks cost 1.2-2.6x on compute loops, wasmi's fuel 0-13%; `harness bench` prints the cost per workload), so
+/// the manifest records what ran (`Manifest.interrupt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Interrupt {
+    /// What hosts such as Spin run: wasmtime epoch interruption, wasmi fuel; every invocation has a deadline.
+    #[default]
+    Epoch,
+    /// The engines at their own speed: no epoch checks, no fuel. In-process Wasm invocations (warm, and cold at
+    /// the platform boundary) then have no deadline; cold ones at the process boundary are killed at
+    /// `timeout_ms` by a watchdog.
+    None,
+}
+
+impl Interrupt {
+    pub const VALUES: &'static str = "epoch (wasmtime epoch interruption, wasmi fuel: deadlines in-process), none (the engines' own speed: no deadline in-process)";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interrupt::Epoch => "epoch",
+            Interrupt::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for Interrupt {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Interrupt, String> {
+        match s {
+            "epoch" => Ok(Interrupt::Epoch),
+            "none" => Ok(Interrupt::None),
+            other => Err(format!(
+                "unknown interrupt `{other}`; valid values: {}",
+                Interrupt::VALUES
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanWorkload {
+    pub name: String,
+    pub inputs: Vec<String>,
+}
+
+/// The plan as run. Fields a run of an older harness did not record take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsRunPlan {
+    pub seed: u64,
+    pub repetitions: u32,
+    #[serde(default = "default_warmup")]
+    pub warmup: u32,
+    pub runtimes: Vec<RuntimeKind>,
+    pub modes: Vec<Mode>,
+    #[serde(default)]
+    pub cooldown_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub cold_boundary: ColdBoundary,
+    #[serde(default)]
+    pub interrupt: Interrupt,
+    #[serde(default = "default_baseline_ms")]
+    pub baseline_ms: u64,
+    #[serde(default)]
+    pub calibrate_delay: bool,
+    pub workloads: Vec<PlanWorkload>,
+    /// Each probe's `[[probes]]` table as given (its kind and options).
+    #[serde(default)]
+    pub probes: Vec<serde_json::Value>,
+}
+
+pub fn default_warmup() -> u32 {
+    1
+}
+
+pub fn default_timeout_ms() -> u64 {
+    60_000
+}
+
+pub fn default_baseline_ms() -> u64 {
+    1000
+}

@@ -164,7 +164,7 @@ fn the_model_probe_gives_estimated_energy_on_a_machine_without_sensors() {
     assert!(
         paired
             .iter()
-            .any(|p| p.quality == EnergyQuality::Estimated && p.gross_j.unwrap() > 0.0)
+            .any(|p| p.estimated && p.quality == EnergyQuality::Ok && p.gross_j.unwrap() > 0.0)
     );
 }
 

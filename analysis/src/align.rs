@@ -215,11 +215,8 @@ pub fn attribute(series: &ChannelSeries, windows: &[Window]) -> Vec<Attribution>
         }
         let window_j = result.unwrap_or(0.0);
         let edge_j = resolution_j.max(window_j.abs() / duration_s.max(1e-12) * edge_spacing_ns as f64 * 1e-9);
-        let quality = if series.info.estimated {
-            EnergyQuality::Estimated
-        } else {
-            EnergyQuality::Ok
-        };
+        // Whether the channel is a model is said by `estimated`, beside the quality, never instead of it.
+        let quality = EnergyQuality::Ok;
         out.push(Attribution {
             window_j: Some(window_j),
             samples,

@@ -161,12 +161,10 @@ pub fn pair(
             // A batch with a failed member is a gap: its window holds work that did not complete.
             let quality = if group.failed_members > 0 {
                 EnergyQuality::Gap
-            } else if s.info.estimated && a.quality == EnergyQuality::Ok {
-                EnergyQuality::Estimated
             } else {
                 a.quality
             };
-            let usable = matches!(quality, EnergyQuality::Ok | EnergyQuality::Estimated);
+            let usable = quality == EnergyQuality::Ok;
             let window_j = a.window_j.filter(|_| usable);
             let gross = window_j.map(|j| j / count);
             *pairing.qualities.entry(quality).or_default() += 1;

@@ -107,7 +107,8 @@ pub enum EnergyQuality {
     BelowResolution,
     /// A gap (missing samples, a vanished sensor) overlaps the window.
     Gap,
-    /// From a model, not a sensor.
+    /// Written by harness 0.1 runs for model rows that were otherwise `ok`; read as `ok` with `estimated`.
+    /// New rows say `ok` and carry `estimated = true`: how good a figure is and where it came from are apart.
     Estimated,
 }
 

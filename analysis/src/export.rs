@@ -48,33 +48,19 @@ pub struct ExportRecord {
 }
 
 impl ExportRecord {
-    pub const COLUMNS: [&'static str; 25] = [
-        "device",
-        "run",
-        "workload",
-        "input",
-        "runtime",
-        "mode",
-        "iteration",
-        "sequence",
-        "count",
-        "window_start_ns",
-        "window_end_ns",
-        "latency_ns",
-        "probe",
-        "channel",
-        "gross_j",
-        "net_j",
-        "baseline_w",
-        "power_w",
-        "samples",
-        "uncertainty_j",
-        "quality",
-        "estimated",
-        "scope",
-        "busy_share",
-        "flag",
-    ];
+    /// `device`, `run`, then paired.csv's columns: the export is paired.csv with two columns in front, and its
+    /// fields follow `PairedRecord`'s (a test keeps the two in step).
+    pub const COLUMNS: [&'static str; 2 + PairedRecord::COLUMNS.len()] = {
+        let mut columns = [""; 2 + PairedRecord::COLUMNS.len()];
+        columns[0] = "device";
+        columns[1] = "run";
+        let mut i = 0;
+        while i < PairedRecord::COLUMNS.len() {
+            columns[2 + i] = PairedRecord::COLUMNS[i];
+            i += 1;
+        }
+        columns
+    };
 }
 
 /// The export rows of one run: `device` overrides the manifest's hostname.
@@ -170,6 +156,21 @@ pub fn to_csv(rows: &[ExportRecord]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The header serde derives from each record type, so a field added to one and not the other fails here.
+    fn serde_header<T: Serialize>(row: &T) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(row).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        text.lines().next().unwrap().to_string()
+    }
+
+    #[test]
+    fn export_columns_are_paired_columns_with_device_and_run_in_front() {
+        let p = paired(EnergyQuality::Ok);
+        assert_eq!(serde_header(&p), PairedRecord::COLUMNS.join(","));
+        assert_eq!(serde_header(&paired_row("d", "r", &p)), ExportRecord::COLUMNS.join(","));
+    }
     use harness_data::Mode;
 
     fn paired(quality: EnergyQuality) -> PairedRecord {

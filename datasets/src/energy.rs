@@ -265,6 +265,18 @@ impl ProbeManifest {
     }
 }
 
+impl BatchPlan {
+    /// The cell it batched (batching is for warm invocations only).
+    pub fn key(&self) -> crate::CellKey {
+        crate::CellKey {
+            workload: self.workload.clone(),
+            input: self.input.clone(),
+            runtime: self.runtime.clone(),
+            mode: crate::Mode::Warm,
+        }
+    }
+}
+
 /// A warm cell measured in batches because its invocations are shorter than a probe can resolve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchPlan {

@@ -272,10 +272,12 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
     let scratch = std::env::temp_dir().join(format!("harness-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let label = CellLabel {
-        workload: "noop".into(),
-        input: "0".into(),
-        runtime: RuntimeKind::WasmtimeAot.to_string(),
-        mode: Mode::Warm,
+        key: harness_data::CellKey {
+            workload: "noop".into(),
+            input: "0".into(),
+            runtime: RuntimeKind::WasmtimeAot.to_string(),
+            mode: Mode::Warm,
+        },
         group: 0,
     };
     let mut recorder = Recorder::create(&scratch, vec![label])?;

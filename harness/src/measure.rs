@@ -13,7 +13,7 @@ use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, Written, write_ma
 use crate::runtime::{self, Limits, Outcome, Runtime};
 use crate::scheduler::{Schedule, Slot};
 use anyhow::{Context, bail};
-use harness_data::{EngineVersions, Manifest, Mode, RunStatus, Status, files};
+use harness_data::{CellKey, EngineVersions, Manifest, Mode, RunStatus, Status, files};
 use harness_probes::clock;
 use harness_probes::open::{self, OpenProbe};
 use harness_probes::sampler::Sampler;
@@ -261,7 +261,7 @@ impl Session {
                 pilot.push(latency as f64);
             }
         }
-        let size = self.batcher.decide(cell, &self.labels[cell].key(), pilot);
+        let size = self.batcher.decide(cell, &self.labels[cell].key, pilot);
         self.manifest.scheduled_invocations += u64::from(PILOT_INVOCATIONS);
         if size > 1 {
             self.manifest.scheduled_invocations += u64::from(size - 1) * u64::from(self.plan.repetitions);
@@ -458,10 +458,12 @@ fn cell_labels(plan: &Plan, schedule: &Schedule) -> Vec<CellLabel> {
         .cells
         .iter()
         .map(|c| CellLabel {
-            workload: plan.workloads[c.workload].name.clone(),
-            input: plan.workloads[c.workload].inputs[c.input].clone(),
-            runtime: plan.runtimes[c.runtime].to_string(),
-            mode: c.mode,
+            key: CellKey {
+                workload: plan.workloads[c.workload].name.clone(),
+                input: plan.workloads[c.workload].inputs[c.input].clone(),
+                runtime: plan.runtimes[c.runtime].to_string(),
+                mode: c.mode,
+            },
             group: schedule
                 .cells
                 .iter()

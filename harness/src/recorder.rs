@@ -7,7 +7,7 @@
 
 use crate::runtime::Outcome;
 use anyhow::Context;
-use harness_data::{InvocationRecord, Manifest, Mode, Status, files};
+use harness_data::{CellKey, InvocationRecord, Manifest, Status, files};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -17,27 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The names of one (workload, input, runtime, mode) cell; rows refer to it by index, so the measuring thread
-/// allocates no strings.
+/// One cell's key and digest group; rows refer to it by index, so the measuring thread allocates no strings.
 #[derive(Debug, Clone)]
 pub struct CellLabel {
-    pub workload: String,
-    pub input: String,
-    pub runtime: String,
-    pub mode: Mode,
+    pub key: CellKey,
     /// Cells with the same (workload, input) share a group: their digests must agree.
     pub group: usize,
-}
-
-impl CellLabel {
-    pub fn key(&self) -> harness_data::CellKey {
-        harness_data::CellKey {
-            workload: self.workload.clone(),
-            input: self.input.clone(),
-            runtime: self.runtime.clone(),
-            mode: self.mode,
-        }
-    }
 }
 
 /// Where an invocation sits in the schedule.
@@ -71,10 +56,10 @@ impl Measured {
             None => csv.write_field(""),
         };
         let phases = &self.outcome.phases;
-        csv.write_field(&label.workload)?;
-        csv.write_field(&label.input)?;
-        csv.write_field(&label.runtime)?;
-        csv.write_field(label.mode.as_str())?;
+        csv.write_field(&label.key.workload)?;
+        csv.write_field(&label.key.input)?;
+        csv.write_field(&label.key.runtime)?;
+        csv.write_field(label.key.mode.as_str())?;
         number(csv, Some(u64::from(self.slot.iteration)))?;
         csv.write_field(if self.slot.warmup { "true" } else { "false" })?;
         number(csv, Some(self.slot.sequence))?;
@@ -290,13 +275,13 @@ fn check_digest(reference: &mut Reference, cells: &[CellLabel], cell: usize, dig
         let first = &cells[*first_cell];
         let message = format!(
             "digest mismatch for workload `{}` input `{}`: {} ({}) gave {}, {} ({}) gave {}; runtimes that computed different things cannot be compared",
-            label.workload,
-            label.input,
-            first.runtime,
-            first.mode.as_str(),
+            label.key.workload,
+            label.key.input,
+            first.key.runtime,
+            first.key.mode.as_str(),
             first_digest,
-            label.runtime,
-            label.mode.as_str(),
+            label.key.runtime,
+            label.key.mode.as_str(),
             digest
         );
         let mut failure = shared.failure.lock().unwrap_or_else(|p| p.into_inner());
@@ -322,15 +307,18 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness_data::Mode;
 
     fn labels() -> Vec<CellLabel> {
         ["native", "wasmi", "wasmtime-jit"]
             .iter()
             .map(|r| CellLabel {
-                workload: "fibonacci".into(),
-                input: "20".into(),
-                runtime: r.to_string(),
-                mode: Mode::Warm,
+                key: CellKey {
+                    workload: "fibonacci".into(),
+                    input: "20".into(),
+                    runtime: r.to_string(),
+                    mode: Mode::Warm,
+                },
                 group: 0,
             })
             .collect()

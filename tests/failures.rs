@@ -100,22 +100,8 @@ fn long_plan(dir: &std::path::Path) -> std::path::PathBuf {
 
 fn spawn_long_run(dir: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
     let run = dir.join("run");
-    let child = harness()
-        .args(["measure", "--plan"])
-        .arg(long_plan(dir))
-        .arg("--out")
-        .arg(&run)
-        .arg("--artifacts")
-        .arg(artifacts())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until 50 rows (plus the header) are on disk.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(run.join("invocations.csv")).map_or(0, |t| t.lines().count()) < 51 {
-        assert!(Instant::now() < deadline, "no rows written within a minute");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // 50 rows on disk before the test interrupts the run.
+    let child = spawn_measure_until(&long_plan(dir), &run, 50);
     (child, run)
 }
 

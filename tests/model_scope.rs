@@ -11,7 +11,6 @@ use harness_data::{EnergyFlag, PairedRecord, RunStatus};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// The machine scope counts every process on the machine, this binary's other tests included: they take turns.
 static MACHINE: Mutex<()> = Mutex::new(());
@@ -159,21 +158,7 @@ fn a_run_stopped_by_ctrl_c_still_has_net_energy_from_the_baseline_before() {
     let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let mut child = harness()
-        .args(["measure", "--plan"])
-        .arg(plan(dir.path(), &["wasmi"], "machine", 2000))
-        .arg("--out")
-        .arg(&run)
-        .arg("--artifacts")
-        .arg(artifacts())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(run.join("invocations.csv")).map_or(0, |t| t.lines().count()) < 400 {
-        assert!(Instant::now() < deadline, "no rows within a minute");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_measure_until(&plan(dir.path(), &["wasmi"], "machine", 2000), &run, 399);
     // SAFETY: sending SIGINT to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();

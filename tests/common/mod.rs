@@ -6,6 +6,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use toml::Value;
 
+/// Starts `harness measure` of `plan` into `run` in the background and returns once `rows` measured rows are on
+/// disk (at most a minute), for tests that interrupt or kill a run midway.
+pub fn spawn_measure_until(plan: &Path, run: &Path, rows: usize) -> std::process::Child {
+    let child = harness()
+        .args(["measure", "--plan"])
+        .arg(plan)
+        .arg("--out")
+        .arg(run)
+        .arg("--artifacts")
+        .arg(artifacts())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Plus the header line.
+    while std::fs::read_to_string(run.join("invocations.csv")).map_or(0, |t| t.lines().count()) < rows + 1 {
+        assert!(std::time::Instant::now() < deadline, "no {rows} rows written within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
 pub fn harness() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
     cmd.env("CI", "true");

@@ -22,7 +22,10 @@ pub fn spawn_measure_until(plan: &Path, run: &Path, rows: usize) -> std::process
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     // Plus the header line.
     while std::fs::read_to_string(run.join("invocations.csv")).map_or(0, |t| t.lines().count()) < rows + 1 {
-        assert!(std::time::Instant::now() < deadline, "no {rows} rows written within a minute");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {rows} rows written within a minute"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child

@@ -252,10 +252,31 @@ impl HarnessCpu {
             .or_else(|| cpu_stat_usage_ns(&cgroup.join(format!("docker/{id}/cpu.stat"))))
     }
 
-    /// utime + stime + cutime + cstime of the live descendants of the harness, in ns.
+    /// utime + stime + cutime + cstime of the live descendants of the harness, in ns. Walks the kernel's
+    /// `task/<tid>/children` lists from the harness down (a few small reads per poll); where the kernel has no
+    /// such lists (CONFIG_PROC_CHILDREN off), scans every process of `/proc` for its parent.
     fn descendants_ns(&self) -> u64 {
         let proc = self.root.join("proc");
-        let Ok(entries) = std::fs::read_dir(&proc) else {
+        let ticks = match children_of(&proc, self.pid) {
+            Some(children) => {
+                let mut ticks = 0;
+                let mut queue = children;
+                while let Some(pid) = queue.pop() {
+                    if let Some((_, t)) = read_stat(&proc.join(pid.to_string()).join("stat")) {
+                        ticks += t;
+                    }
+                    queue.extend(children_of(&proc, pid).unwrap_or_default());
+                }
+                ticks
+            }
+            None => self.scan_descendant_ticks(&proc),
+        };
+        ticks * 1_000_000_000 / clock_ticks()
+    }
+
+    /// The fallback: every process's parent from its `stat`.
+    fn scan_descendant_ticks(&self, proc: &Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(proc) else {
             return 0;
         };
         let mut parent: BTreeMap<u32, (u32, u64)> = BTreeMap::new();
@@ -267,7 +288,6 @@ impl HarnessCpu {
                 parent.insert(pid, (ppid, ticks));
             }
         }
-        let hz = clock_ticks();
         let is_descendant = |mut pid: u32| {
             for _ in 0..64 {
                 match parent.get(&pid) {
@@ -278,13 +298,28 @@ impl HarnessCpu {
             }
             false
         };
-        let ticks: u64 = parent
+        parent
             .iter()
             .filter(|(pid, _)| **pid != self.pid && is_descendant(**pid))
             .map(|(_, (_, t))| t)
-            .sum();
-        ticks * 1_000_000_000 / hz
+            .sum()
     }
+}
+
+/// The children of every thread of `pid`, from `/proc/<pid>/task/<tid>/children`; `None` when the kernel does
+/// not provide the lists.
+fn children_of(proc: &Path, pid: u32) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(proc.join(pid.to_string()).join("task")).ok()?;
+    let mut children = Vec::new();
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        any = true;
+        children.extend(text.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+    }
+    any.then_some(children)
 }
 
 /// (ppid, utime + stime + cutime + cstime) from a `/proc/<pid>/stat`.

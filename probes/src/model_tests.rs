@@ -123,6 +123,34 @@ fn the_real_machine_clock_sees_another_process() {
 }
 
 #[test]
+fn harness_scope_walks_the_kernels_children_lists() {
+    let root = tempfile::tempdir().unwrap();
+    let me = std::process::id();
+    // The harness's second thread started a node server, which started a worker; another process is unrelated.
+    write(root.path(), &format!("proc/{me}/task/{me}/children"), "");
+    write(root.path(), &format!("proc/{me}/task/{}/children", me + 1), "70001 ");
+    write(root.path(), "proc/70001/task/70001/children", "70002 ");
+    write(root.path(), "proc/70002/task/70002/children", "");
+    write(
+        root.path(),
+        "proc/70001/stat",
+        &format!("70001 (node) S {me} 1 1 0 -1 0 0 0 0 0 300 100 0 0 20 0 1 0"),
+    );
+    write(
+        root.path(),
+        "proc/70002/stat",
+        "70002 (w) S 70001 1 1 0 -1 0 0 0 0 0 50 50 0 0 20 0 1 0",
+    );
+    write(
+        root.path(),
+        "proc/70003/stat",
+        "70003 (other) S 1 1 1 0 -1 0 0 0 0 0 999 999 0 0 20 0 1 0",
+    );
+    let clock = HarnessCpu::new(root.path());
+    assert_eq!(clock.descendants_ns(), 500 * 1_000_000_000 / clock_ticks());
+}
+
+#[test]
 fn harness_scope_adds_live_descendants_and_containers() {
     let root = tempfile::tempdir().unwrap();
     let me = std::process::id();

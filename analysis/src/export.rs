@@ -112,8 +112,7 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
 
 fn paired_row(device: &str, run: &str, p: &PairedRecord) -> ExportRecord {
     // Below resolution or in a gap, the energy columns hold no measurement.
-    let no_energy = matches!(p.quality, EnergyQuality::BelowResolution | EnergyQuality::Gap);
-    let measured = |v: Option<f64>| if no_energy { None } else { v };
+    let measured = |v: Option<f64>| v.filter(|_| p.quality.has_energy());
     ExportRecord {
         device: device.to_owned(),
         run: run.to_owned(),

@@ -86,10 +86,7 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
         .and_then(sibling_manifest)
         .map(|m| m.probes.into_iter().flat_map(|p| p.channels).collect())
         .unwrap_or_default();
-    let invocations: Vec<InvocationRecord> = read_csv(&dir.join(files::INVOCATIONS))?;
-    let (rows, pairing) = pair(&samples, &invocations, manifest, &extra);
-    write_paired(&dir.join(files::PAIRED), &rows)?;
-    Ok(pairing)
+    pair_and_write(dir, &samples, manifest, &extra)
 }
 
 /// Re-analysis after a run: reads `samples.csv` once, measures probe delays (recorded in `manifest`), pairs
@@ -97,10 +94,20 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
 pub fn analyse_run(dir: &Path, manifest: &mut Manifest) -> Result<(Pairing, Vec<String>), PairError> {
     let samples: Vec<SampleRecord> = read_csv(&dir.join(files::SAMPLES))?;
     let lines = calibrate_delays(&samples, manifest);
+    Ok((pair_and_write(dir, &samples, manifest, &[])?, lines))
+}
+
+/// Pairs `samples` with the run's invocations and writes `paired.csv`.
+fn pair_and_write(
+    dir: &Path,
+    samples: &[SampleRecord],
+    manifest: &Manifest,
+    extra: &[ChannelInfo],
+) -> Result<Pairing, PairError> {
     let invocations: Vec<InvocationRecord> = read_csv(&dir.join(files::INVOCATIONS))?;
-    let (rows, pairing) = pair(&samples, &invocations, manifest, &[]);
+    let (rows, pairing) = pair(samples, &invocations, manifest, extra);
     write_paired(&dir.join(files::PAIRED), &rows)?;
-    Ok((pairing, lines))
+    Ok(pairing)
 }
 
 /// Writes `paired.csv`.
@@ -164,8 +171,7 @@ pub fn pair(
             } else {
                 a.quality
             };
-            let usable = quality == EnergyQuality::Ok;
-            let window_j = a.window_j.filter(|_| usable);
+            let window_j = a.window_j.filter(|_| quality.has_energy());
             let gross = window_j.map(|j| j / count);
             *pairing.qualities.entry(quality).or_default() += 1;
             let first = group.first;

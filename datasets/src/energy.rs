@@ -112,6 +112,14 @@ pub enum EnergyQuality {
     Estimated,
 }
 
+impl EnergyQuality {
+    /// Whether a row of this quality carries an energy figure: measured (or modelled) with samples around it.
+    /// `below_resolution` and `gap` rows have none, whatever numbers a file holds for them.
+    pub fn has_energy(self) -> bool {
+        matches!(self, EnergyQuality::Ok | EnergyQuality::Estimated)
+    }
+}
+
 /// One row of `paired.csv`: one measured invocation (or one batch window of warm invocations) and, for one
 /// probe channel, the energy attributed to it. Long format: an invocation measured by three channels has
 /// three rows.

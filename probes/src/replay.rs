@@ -57,12 +57,16 @@ impl ReplaySource {
                 message: "no samples to replay".into(),
             });
         }
+        let recorded = recorded_channels(path);
         let mut index: BTreeMap<(String, String), usize> = BTreeMap::new();
         let mut channels: Vec<ChannelInfo> = Vec::new();
         let mut trace = Vec::with_capacity(rows.len());
         for row in rows {
             let key = (row.probe.clone(), row.channel.clone());
             let channel = *index.entry(key).or_insert_with(|| {
+                let declared = recorded
+                    .iter()
+                    .find(|c| (&c.probe, &c.channel) == (&row.probe, &row.channel));
                 channels.push(ChannelInfo {
                     probe: KIND.into(),
                     channel: format!("{}/{}", row.probe, row.channel),
@@ -72,10 +76,15 @@ impl ReplaySource {
                     } else {
                         row.kind
                     },
-                    resolution: 0.0,
+                    // What the recording run declared survives the replay: estimated, scope, resolution.
+                    // Without the recording's manifest, a model's trace is still an estimate.
+                    resolution: declared.map_or(0.0, |c| c.resolution),
                     update_period_ns: 0,
-                    estimated: false,
-                    scope: "machine".into(),
+                    estimated: declared.map_or_else(
+                        || row.probe == crate::model::KIND || row.probe.starts_with("model-"),
+                        |c| c.estimated,
+                    ),
+                    scope: declared.map_or_else(|| "machine".into(), |c| c.scope.clone()),
                 });
                 channels.len() - 1
             });
@@ -91,19 +100,6 @@ impl ReplaySource {
             trace.push((row.t_ns, channel, reading));
         }
         trace.sort_by_key(|(t, c, _)| (*t, *c));
-        let recorded = recorded_channels(path);
-        for (info, ((probe, channel), _)) in channels.iter_mut().zip(sorted_index(&index)) {
-            match recorded.iter().find(|c| (&c.probe, &c.channel) == (&probe, &channel)) {
-                // What the recording run declared survives the replay: estimated, scope, resolution.
-                Some(c) => {
-                    info.estimated = c.estimated;
-                    info.scope = c.scope.clone();
-                    info.resolution = c.resolution;
-                }
-                // Without the recording's manifest, a model's trace is still an estimate.
-                None => info.estimated = probe == crate::model::KIND || probe.starts_with("model-"),
-            }
-        }
         // Each channel's update period: the median spacing of its samples.
         for (c, info) in channels.iter_mut().enumerate() {
             let times: Vec<u64> = trace.iter().filter(|(_, ch, _)| *ch == c).map(|(t, _, _)| *t).collect();
@@ -121,13 +117,6 @@ impl ReplaySource {
             path: path.display().to_string(),
         })
     }
-}
-
-/// The index's keys ordered by channel number.
-fn sorted_index(index: &BTreeMap<(String, String), usize>) -> Vec<((String, String), usize)> {
-    let mut keys: Vec<_> = index.iter().map(|(k, &v)| (k.clone(), v)).collect();
-    keys.sort_by_key(|(_, v)| *v);
-    keys
 }
 
 /// The channels declared in the manifest.json beside a recorded samples file, if there is one.

@@ -15,7 +15,7 @@ pub(super) type ChannelRows<'a> = Vec<(&'a str, &'a PairedRecord)>;
 /// A paired row's energy counts when it was measured (or modelled) without a gap, is above resolution, and
 /// carries no flag.
 pub(super) fn usable(r: &PairedRecord) -> Option<f64> {
-    (r.flag.is_none() && matches!(r.quality, EnergyQuality::Ok | EnergyQuality::Estimated))
+    (r.flag.is_none() && r.quality.has_energy())
         .then_some(r.gross_j)
         .flatten()
         .filter(|v| v.is_finite())

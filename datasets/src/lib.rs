@@ -6,6 +6,7 @@
 
 pub mod energy;
 pub mod invocation;
+pub mod load;
 pub mod manifest;
 pub mod plan;
 pub mod runtime;
@@ -15,6 +16,7 @@ pub use energy::{
     SampleKind, SampleRecord, Unit,
 };
 pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
+pub use load::{LoadKind, LoadPlan, LoadRecord, RequestRecord};
 pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, RunStatus};
 pub use runtime::{RuntimeKind, UnknownRuntime};
 
@@ -24,4 +26,6 @@ pub mod files {
     pub const MANIFEST: &str = "manifest.json";
     pub const SAMPLES: &str = "samples.csv";
     pub const PAIRED: &str = "paired.csv";
+    pub const LOAD: &str = "load.csv";
+    pub const REQUESTS: &str = "requests.csv";
 }

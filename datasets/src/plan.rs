@@ -85,6 +85,9 @@ pub struct AsRunPlan {
     /// Each probe's `[[probes]]` table as given (its kind and options).
     #[serde(default)]
     pub probes: Vec<serde_json::Value>,
+    /// The `[load]` table, when the plan's modes include `load`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<crate::LoadPlan>,
 }
 
 pub fn default_warmup() -> u32 {

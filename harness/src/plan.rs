@@ -1,5 +1,8 @@
 //! Plans: what to measure, read from TOML. Every error names the file, the line and the field.
 
+use harness_data::load::{
+    LoadPlan, default_load_duration_ms, default_load_idle_ms, default_load_instances, default_load_warmup_ms,
+};
 use harness_data::plan::{AsRunPlan, default_baseline_ms, default_timeout_ms, default_warmup};
 use harness_data::{Mode, RuntimeKind};
 use serde::{Deserialize, Serialize};
@@ -43,6 +46,23 @@ struct PlanFile {
     workloads: Spanned<Vec<WorkloadFile>>,
     #[serde(default)]
     probes: Vec<ProbeSpec>,
+    load: Option<Spanned<LoadFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadFile {
+    #[serde(default)]
+    clients: Vec<Spanned<i64>>,
+    #[serde(default)]
+    rates: Vec<Spanned<f64>>,
+    #[serde(default)]
+    burst: Vec<Spanned<i64>>,
+    duration_ms: Option<Spanned<i64>>,
+    warmup_ms: Option<Spanned<i64>>,
+    instances: Option<Spanned<i64>>,
+    memory_mb: Option<Spanned<i64>>,
+    idle_ms: Option<Spanned<i64>>,
 }
 
 pub use harness_probes::spec::ProbeSpec;
@@ -74,6 +94,8 @@ pub struct Plan {
     pub calibrate_delay: bool,
     pub workloads: Vec<PlanWorkload>,
     pub probes: Vec<ProbeSpec>,
+    /// Load levels, when `modes` includes `load`.
+    pub load: Option<LoadPlan>,
 }
 
 impl Plan {
@@ -97,6 +119,7 @@ impl Plan {
                 .iter()
                 .map(|p| serde_json::to_value(p).unwrap_or_default())
                 .collect(),
+            load: self.load.clone(),
         }
     }
 
@@ -142,24 +165,42 @@ impl Plan {
             ));
         }
         let mut modes = Vec::new();
+        let mut load_mode = false;
         for mode in file.modes.get_ref() {
             match mode.get_ref().as_str() {
                 "cold" => modes.push(Mode::Cold),
                 "warm" => modes.push(Mode::Warm),
+                "load" => load_mode = true,
                 other => {
                     return Err(invalid(
                         mode.span(),
-                        format!("field `modes`: unknown mode `{other}`; valid modes: cold, warm"),
+                        format!("field `modes`: unknown mode `{other}`; valid modes: cold, warm, load"),
                     ));
                 }
             }
         }
-        if modes.is_empty() {
+        if modes.is_empty() && !load_mode {
             return Err(invalid(
                 file.modes.span(),
-                "field `modes` is empty; valid modes: cold, warm".into(),
+                "field `modes` is empty; valid modes: cold, warm, load".into(),
             ));
         }
+        let load = match (&file.load, load_mode) {
+            (Some(table), true) => Some(parse_load(table.get_ref()).map_err(|(span, m)| invalid(span, m))?),
+            (Some(table), false) => {
+                return Err(invalid(
+                    table.span(),
+                    "a `[load]` table, but `modes` has no \"load\": add it to `modes` or remove the table".into(),
+                ));
+            }
+            (None, true) => {
+                return Err(invalid(
+                    file.modes.span(),
+                    "mode `load` needs a `[load]` table with `clients`, `rates` or `burst`".into(),
+                ));
+            }
+            (None, false) => None,
+        };
         if file.workloads.get_ref().is_empty() {
             return Err(invalid(
                 file.workloads.span(),
@@ -223,8 +264,87 @@ impl Plan {
                 .unwrap_or_else(|| file.probes.iter().any(ProbeSpec::has_own_delay)),
             workloads,
             probes: file.probes,
+            load,
         })
     }
+}
+
+type SpannedError = (std::ops::Range<usize>, String);
+
+/// Validates `[load]`: levels must be positive (0 clients or a negative rate cannot be run).
+fn parse_load(file: &LoadFile) -> Result<LoadPlan, SpannedError> {
+    let positive = |field: &str, value: &Spanned<i64>| -> Result<u32, SpannedError> {
+        match u32::try_from(*value.get_ref()) {
+            Ok(v) if v > 0 => Ok(v),
+            _ => Err((
+                value.span(),
+                format!(
+                    "field `load.{field}`: {} is not a level; use a whole number of at least 1",
+                    value.get_ref()
+                ),
+            )),
+        }
+    };
+    let millis =
+        |field: &str, value: &Option<Spanned<i64>>, default: u64, zero_ok: bool| -> Result<u64, SpannedError> {
+            match value {
+                None => Ok(default),
+                Some(v) if *v.get_ref() > 0 || (zero_ok && *v.get_ref() == 0) => Ok(*v.get_ref() as u64),
+                Some(v) => Err((
+                    v.span(),
+                    format!(
+                        "field `load.{field}` must be {} milliseconds, not {}",
+                        if zero_ok { "0 or more" } else { "at least 1" },
+                        v.get_ref()
+                    ),
+                )),
+            }
+        };
+    let clients = file
+        .clients
+        .iter()
+        .map(|c| positive("clients", c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let burst = file
+        .burst
+        .iter()
+        .map(|b| positive("burst", b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rates = Vec::new();
+    for rate in &file.rates {
+        let r = *rate.get_ref();
+        if !(r.is_finite() && r > 0.0) {
+            return Err((
+                rate.span(),
+                format!("field `load.rates`: {r} is not a rate; use requests per second above 0"),
+            ));
+        }
+        rates.push(r);
+    }
+    if clients.is_empty() && rates.is_empty() && burst.is_empty() {
+        return Err((
+            0..0,
+            "`[load]` has no levels: give `clients`, `rates` or `burst`".into(),
+        ));
+    }
+    let instances = match &file.instances {
+        Some(v) => positive("instances", v)?,
+        None => default_load_instances(),
+    };
+    let memory_mb = match &file.memory_mb {
+        Some(v) => Some(u64::from(positive("memory_mb", v)?)),
+        None => None,
+    };
+    Ok(LoadPlan {
+        clients,
+        rates,
+        burst,
+        duration_ms: millis("duration_ms", &file.duration_ms, default_load_duration_ms(), false)?,
+        warmup_ms: millis("warmup_ms", &file.warmup_ms, default_load_warmup_ms(), true)?,
+        instances,
+        memory_mb,
+        idle_ms: millis("idle_ms", &file.idle_ms, default_load_idle_ms(), true)?,
+    })
 }
 
 /// A seed for plans that name none; recorded in the manifest so the run can be repeated.
@@ -405,6 +525,48 @@ inputs = ["25"]
         assert!(msg.contains("epoch (") && msg.contains("none ("), "{msg}");
         let msg = error(&ISSUE_PLAN.replace("warmup = 1\n", "warmup = 1\ninterrupt = false\n"));
         assert!(msg.starts_with("plans/test.toml:4:"), "{msg}");
+    }
+
+    const LOAD_PLAN: &str = "seed = 1\nrepetitions = 1\nruntimes = [\"native\"]\nmodes = [\"load\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n[load]\nclients = [1, 2]\nrates = [50.5]\nburst = [8]\nduration_ms = 500\n";
+
+    #[test]
+    fn a_load_table_parses_with_defaults() {
+        let plan = Plan::parse(LOAD_PLAN, Path::new("p.toml")).unwrap();
+        let load = plan.load.clone().unwrap();
+        assert_eq!(load.clients, vec![1, 2]);
+        assert_eq!(load.rates, vec![50.5]);
+        assert_eq!(load.burst, vec![8]);
+        assert_eq!((load.duration_ms, load.warmup_ms, load.instances), (500, 1000, 8));
+        assert!(plan.modes.is_empty());
+        assert_eq!(serde_json::to_value(plan.as_run()).unwrap()["load"]["clients"][1], 2);
+    }
+
+    #[test]
+    fn load_levels_that_cannot_run_name_file_and_line() {
+        let msg = error(&LOAD_PLAN.replace("clients = [1, 2]", "clients = [0, 2]"));
+        assert!(
+            msg.starts_with("plans/test.toml:9:") && msg.contains("load.clients"),
+            "{msg}"
+        );
+        let msg = error(&LOAD_PLAN.replace("rates = [50.5]", "rates = [-5.0]"));
+        assert!(
+            msg.starts_with("plans/test.toml:10:") && msg.contains("not a rate"),
+            "{msg}"
+        );
+        let msg = error(&LOAD_PLAN.replace("duration_ms = 500", "duration_ms = 0"));
+        assert!(
+            msg.starts_with("plans/test.toml:12:") && msg.contains("duration_ms"),
+            "{msg}"
+        );
+        let msg = error(&LOAD_PLAN.replace("modes = [\"load\"]", "modes = [\"warm\"]"));
+        assert!(msg.contains("add it to `modes`"), "{msg}");
+        let without_table = LOAD_PLAN.split("[load]").next().unwrap().to_string();
+        assert!(error(&without_table).contains("needs a `[load]` table"));
+        let msg = error(&LOAD_PLAN.replace("burst = [8]", "bursts = [8]"));
+        assert!(
+            msg.starts_with("plans/test.toml:11:") && msg.contains("bursts"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ fn limits(interrupt: Interrupt) -> Limits {
     Limits {
         timeout_ms: 60_000,
         interrupt,
+        memory_mb: None,
     }
 }
 

@@ -118,6 +118,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         baseline_after_ns: None,
         calibration_busy_ns: vec![],
         interrupt: Default::default(),
+        serving: Default::default(),
     };
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
     measured

@@ -415,6 +415,7 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             baseline_after_ns: None,
             calibration_busy_ns: vec![],
             interrupt: Default::default(),
+            serving: Default::default(),
         },
         invocations,
         paired,

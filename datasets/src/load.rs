@@ -215,3 +215,22 @@ pub struct RequestRecord {
     /// Why it failed, empty when ok.
     pub error: String,
 }
+
+impl RequestRecord {
+    pub const COLUMNS: &'static [&'static str] = &[
+        "workload",
+        "input",
+        "runtime",
+        "kind",
+        "level",
+        "sequence",
+        "instance",
+        "warmup",
+        "intended_ns",
+        "sent_ns",
+        "start_ns",
+        "end_ns",
+        "status",
+        "error",
+    ];
+}

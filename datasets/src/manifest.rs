@@ -88,4 +88,7 @@ pub struct Manifest {
     /// guest speed, so every comparison involving the runtime must say which one ran.
     #[serde(default)]
     pub interrupt: BTreeMap<String, String>,
+    /// Load mode: per runtime, how it serves concurrent requests (README's table).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub serving: BTreeMap<String, String>,
 }

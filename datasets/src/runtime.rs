@@ -60,6 +60,11 @@ impl RuntimeKind {
         )
     }
 
+    /// Warm invocations run in harness threads (native: a direct call; Wasm engines in-process).
+    pub fn is_in_process(self) -> bool {
+        self == RuntimeKind::Native || self.is_wasm_in_process()
+    }
+
     /// Served by a node process.
     pub fn is_node(self) -> bool {
         matches!(self, RuntimeKind::NodeWasm | RuntimeKind::NodeJs)

@@ -149,6 +149,7 @@ fn speed(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<(Vec<Latency
     let limits = Limits {
         timeout_ms: 10_000,
         interrupt: Interrupt::Epoch,
+        memory_mb: None,
     };
     let mut latencies = Vec::new();
     for name in RUNTIMES {
@@ -216,6 +217,7 @@ pub fn interrupt_cost(dir: &std::path::Path, reps: usize) -> anyhow::Result<Vec<
                 let limits = Limits {
                     timeout_ms: 600_000,
                     interrupt,
+                    memory_mb: None,
                 };
                 let mut runtime = runtime::create(runtime_name, limits)?;
                 runtime.prepare_warm(&artifacts)?;
@@ -266,6 +268,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
     let limits = Limits {
         timeout_ms: 10_000,
         interrupt: Interrupt::Epoch,
+        memory_mb: None,
     };
     let mut harness_runtime = runtime::create(RuntimeKind::WasmtimeAot, limits)?;
     harness_runtime.prepare_warm(noop)?;

@@ -60,7 +60,10 @@ const FIRST_SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
     let mut session = Session::prepare(options)?;
     session.start_energy()?;
-    let stop = session.run_slots(interrupted, options.progress);
+    let mut stop = session.run_slots(interrupted, options.progress);
+    if stop.is_none() {
+        stop = session.run_load(interrupted);
+    }
     let written = session.finish_recording()?;
     // Rows travel in batches, so a mismatch is often found only once the last ones are written.
     let (status, reason) = match (stop, written.failure.clone()) {
@@ -116,6 +119,7 @@ impl Session {
         let limits = Limits {
             timeout_ms: plan.timeout_ms,
             interrupt: plan.interrupt,
+            memory_mb: None,
         };
         let runtimes: Vec<Box<dyn Runtime>> = plan
             .runtimes
@@ -326,6 +330,30 @@ impl Session {
         self.recorder.as_mut().expect("recording")
     }
 
+    /// The plan's load levels, after its invocations (see [`crate::load`]). Returns why it stopped early.
+    fn run_load(&mut self, interrupted: &AtomicBool) -> Option<(RunStatus, String)> {
+        let load = self.plan.load.clone()?;
+        let workloads: Vec<crate::load::LoadWorkload> = self
+            .workloads
+            .iter()
+            .map(|w| crate::load::LoadWorkload {
+                artifacts: &w.artifacts,
+                inputs: &w.inputs,
+            })
+            .collect();
+        match crate::load::run(&self.plan, &load, &workloads, &self.out, interrupted) {
+            Ok(outcome) if outcome.interrupted => Some((
+                RunStatus::Partial,
+                format!(
+                    "interrupted (SIGINT) during load levels: {} level(s) in load.csv, the last one marked partial",
+                    outcome.levels
+                ),
+            )),
+            Ok(_) => None,
+            Err(e) => Some((RunStatus::Failed, format!("load mode: {e:#}"))),
+        }
+    }
+
     /// Waits for the writer to write every row.
     fn finish_recording(&mut self) -> anyhow::Result<Written> {
         self.recorder.take().expect("recording").finish()
@@ -447,6 +475,11 @@ fn initial_manifest(
         baseline_after_ns: None,
         calibration_busy_ns: Vec::new(),
         interrupt: Default::default(),
+        serving: plan
+            .load
+            .as_ref()
+            .map(|_| crate::load::serving_models(&plan.runtimes))
+            .unwrap_or_default(),
     };
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
     manifest.interrupt = runtime::interrupt_mechanisms(plan);

@@ -212,6 +212,15 @@ impl CpuClock for MachineCpu {
     }
 }
 
+/// CPU time of a Docker container's cgroup under `root` (`/` on a real machine), cgroup v1 or v2, in ns.
+pub fn container_cpu_ns(root: &Path, id: &str) -> Option<u64> {
+    let cgroup = root.join("sys/fs/cgroup");
+    read_u64(&cgroup.join(format!("cpuacct/docker/{id}/cpuacct.usage")))
+        .or_else(|| read_u64(&cgroup.join(format!("cpu,cpuacct/docker/{id}/cpuacct.usage"))))
+        .or_else(|| cpu_stat_usage_ns(&cgroup.join(format!("system.slice/docker-{id}.scope/cpu.stat"))))
+        .or_else(|| cpu_stat_usage_ns(&cgroup.join(format!("docker/{id}/cpu.stat"))))
+}
+
 /// Containers a runtime started, so a harness-scoped model can read their cgroups: (runtime, container id).
 /// Global because runtimes and probes are opened independently of each other.
 static CONTAINERS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
@@ -245,11 +254,7 @@ impl HarnessCpu {
     }
 
     fn container_ns(&self, id: &str) -> Option<u64> {
-        let cgroup = self.root.join("sys/fs/cgroup");
-        read_u64(&cgroup.join(format!("cpuacct/docker/{id}/cpuacct.usage")))
-            .or_else(|| read_u64(&cgroup.join(format!("cpu,cpuacct/docker/{id}/cpuacct.usage"))))
-            .or_else(|| cpu_stat_usage_ns(&cgroup.join(format!("system.slice/docker-{id}.scope/cpu.stat"))))
-            .or_else(|| cpu_stat_usage_ns(&cgroup.join(format!("docker/{id}/cpu.stat"))))
+        container_cpu_ns(&self.root, id)
     }
 
     /// utime + stime + cutime + cstime of the live descendants of the harness, in ns. Walks the kernel's

@@ -34,6 +34,7 @@ pub fn run(args: InvokeOnceArgs) -> anyhow::Result<Outcome> {
         harness::runtime::Limits {
             timeout_ms: args.timeout_ms,
             interrupt: args.interrupt,
+            memory_mb: None,
         },
     )?;
     let mut input = Vec::new();

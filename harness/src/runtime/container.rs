@@ -14,7 +14,7 @@
 
 use super::docker_engine::{self, MANAGED_LABEL, OWNER_LABEL};
 use super::served::{Response, encode_request};
-use super::{Limits, Outcome, Runtime, span};
+use super::{Limits, Outcome, Runtime, ServedBy, span};
 use crate::artifacts::ContainerImage;
 use crate::artifacts::WorkloadArtifacts;
 use bollard::Docker;
@@ -71,9 +71,15 @@ impl ContainerRuntime {
             eprintln!("removed {removed} container(s) left behind by an earlier harness run");
         }
         let owner = docker_engine::owner_id(std::process::id()).unwrap_or_else(|| format!("{}:0", std::process::id()));
-        let memory_bytes = std::env::var("HARNESS_CONTAINER_MEMORY_MB")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
+        // The plan's `memory_mb` (load mode), else the environment's cap for every container.
+        let memory_bytes = limits
+            .memory_mb
+            .map(|mb| mb as i64)
+            .or_else(|| {
+                std::env::var("HARNESS_CONTAINER_MEMORY_MB")
+                    .ok()
+                    .and_then(|v| v.parse::<i64>().ok())
+            })
             .map(|mb| mb << 20);
         Ok(ContainerRuntime {
             rt,
@@ -235,10 +241,16 @@ impl ContainerRuntime {
                         .flatten()
                 });
                 self.rt.block_on(remove(docker, &container.id));
-                let why = match code {
-                    Some(137) => "exit code 137: killed by SIGKILL (out of memory or `docker kill`)".to_string(),
-                    Some(c) => format!("exit code {c}"),
-                    None => "exit code unknown".to_string(),
+                let why = match (code, self.memory_bytes) {
+                    (Some(137), Some(cap)) => format!(
+                        "exit code 137: killed by SIGKILL (out of memory at the {} MiB cap, or `docker kill`)",
+                        cap >> 20
+                    ),
+                    (Some(137), None) => {
+                        "exit code 137: killed by SIGKILL (out of memory or `docker kill`)".to_string()
+                    }
+                    (Some(c), _) => format!("exit code {c}"),
+                    (None, _) => "exit code unknown".to_string(),
                 };
                 let stderr = String::from_utf8_lossy(&container.stderr);
                 let stderr = stderr.trim();
@@ -343,6 +355,10 @@ impl Runtime for ContainerRuntime {
             Mode::Cold => self.cold(workload, input),
             Mode::Warm => self.warm(workload, input),
         }
+    }
+
+    fn served_by(&self) -> Vec<ServedBy> {
+        self.warm.values().map(|c| ServedBy::Container(c.id.clone())).collect()
     }
 }
 

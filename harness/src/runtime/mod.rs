@@ -59,7 +59,14 @@ impl Outcome {
     }
 }
 
-pub trait Runtime {
+/// What serves a runtime's invocations outside the harness process, for the load monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServedBy {
+    Process(u32),
+    Container(String),
+}
+
+pub trait Runtime: Send {
     /// The runtime this is.
     fn kind(&self) -> RuntimeKind;
 
@@ -68,6 +75,55 @@ pub trait Runtime {
 
     /// One invocation. Failures are outcomes, not errors: the run records them and goes on.
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome;
+
+    /// The processes or containers serving warm invocations now (none for in-process runtimes).
+    fn served_by(&self) -> Vec<ServedBy> {
+        Vec::new()
+    }
+
+    /// Another instance sharing this one's engine and prepared modules (in-process Wasm: one host, one
+    /// compiled module, a fresh instance per request), or `None` where an instance is its own process.
+    fn replicate(&self) -> Option<Box<dyn Runtime>> {
+        None
+    }
+}
+
+/// `n` warm instances of `kind` ready to serve `workload`, the way its platform serves concurrency: in-process
+/// Wasm, one engine (its instance pool sized for `n`) and one compiled module shared by `n` workers, each
+/// request on a fresh instance; native, `n` workers calling the workload directly; containers and node, `n`
+/// processes or containers, one request at a time each. Not timed.
+pub fn warm_pool(
+    kind: RuntimeKind,
+    limits: Limits,
+    workload: &WorkloadArtifacts,
+    n: u32,
+) -> anyhow::Result<Vec<Box<dyn Runtime>>> {
+    let mut first: Box<dyn Runtime> = match kind {
+        RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => {
+            let flavor = if kind == RuntimeKind::WasmtimeJit {
+                wasmtime_rt::Flavor::Jit
+            } else {
+                wasmtime_rt::Flavor::Aot
+            };
+            Box::new(wasmtime_rt::WasmtimeRuntime::with_pool(flavor, limits, n)?)
+        }
+        _ => create(kind, limits)?,
+    };
+    first.prepare_warm(workload)?;
+    let mut pool = Vec::with_capacity(n as usize);
+    for _ in 1..n {
+        let instance = match first.replicate() {
+            Some(shared) => shared,
+            None => {
+                let mut own = create(kind, limits)?;
+                own.prepare_warm(workload)?;
+                own
+            }
+        };
+        pool.push(instance);
+    }
+    pool.insert(0, first);
+    Ok(pool)
 }
 
 /// Limits every runtime applies to a single invocation.
@@ -76,6 +132,9 @@ pub struct Limits {
     pub timeout_ms: u64,
     /// How Wasm engines enforce `timeout_ms` in-process (epoch/fuel, or not at all).
     pub interrupt: Interrupt,
+    /// Memory cap of one instance: the container's cgroup, the Wasm store's linear memory, node's heap
+    /// (`--max-old-space-size`). Native in-process work has none (it would cap the harness).
+    pub memory_mb: Option<u64>,
 }
 
 /// Creates the runtime a plan names, at the plan's cold boundary: with `Process`, Wasm cold invocations run

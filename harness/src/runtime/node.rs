@@ -8,7 +8,7 @@
 //! CLOCK_MONOTONIC on Linux, the harness's clock (checked by tests/node.rs).
 
 use super::served::{RequestError, ServedProcess};
-use super::{Limits, Outcome, Runtime};
+use super::{Limits, Outcome, Runtime, ServedBy};
 use crate::artifacts::WorkloadArtifacts;
 use anyhow::{Context, bail};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
@@ -104,6 +104,8 @@ pub struct NodeRuntime {
     node: PathBuf,
     runner: PathBuf,
     timeout: Duration,
+    /// `--max-old-space-size`: the plan's `memory_mb` caps node's heap.
+    memory_mb: Option<u64>,
     warm: HashMap<&'static str, ServedProcess>,
 }
 
@@ -123,13 +125,18 @@ impl NodeRuntime {
             node,
             runner,
             timeout: Duration::from_millis(limits.timeout_ms),
+            memory_mb: limits.memory_mb,
             warm: HashMap::new(),
         })
     }
 
     fn command(&self, workload: &WorkloadArtifacts, once: bool) -> anyhow::Result<Command> {
         let mut command = Command::new(&self.node);
-        command.arg("--no-warnings").arg(&self.runner);
+        command.arg("--no-warnings");
+        if let Some(mb) = self.memory_mb {
+            command.arg(format!("--max-old-space-size={mb}"));
+        }
+        command.arg(&self.runner);
         match self.flavor {
             Flavor::Js => command.arg("js").arg(js_port(workload.name)?),
             Flavor::Wasm => command.arg("wasm").arg(&workload.wasm),
@@ -219,5 +226,9 @@ impl Runtime for NodeRuntime {
             Mode::Cold => self.cold(workload, input),
             Mode::Warm => self.warm(workload, input),
         }
+    }
+
+    fn served_by(&self) -> Vec<ServedBy> {
+        self.warm.values().map(|p| ServedBy::Process(p.pid())).collect()
     }
 }

@@ -218,6 +218,11 @@ impl ServedProcess {
 
     /// Closes stdin and reaps the child, waiting at most `timeout` before killing it: a cold process's exit is
     /// part of its invocation, so its CPU time lands in the invocation's window, not the next one's.
+    /// The server's process id (the load monitor reads its memory and CPU).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn reap(mut self, timeout: Duration) {
         self.close();
         let deadline = std::time::Instant::now() + timeout;

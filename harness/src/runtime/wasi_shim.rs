@@ -27,6 +27,50 @@ pub enum Served {
 pub struct WasiState {
     /// Bytes the guest wrote to stdout and stderr (a panic message ends up here).
     pub stderr: Vec<u8>,
+    pub memory_cap: MemoryCap,
+}
+
+impl WasiState {
+    pub fn capped(max_bytes: Option<usize>) -> WasiState {
+        WasiState {
+            memory_cap: MemoryCap {
+                max_bytes,
+                denied: None,
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// The plan's `memory_mb` for one Wasm instance. Both engines ask it before growing a linear memory; a
+/// denied growth traps, and the invocation's error says the cap was the reason.
+#[derive(Debug, Default)]
+pub struct MemoryCap {
+    pub max_bytes: Option<usize>,
+    /// The size a denied growth asked for.
+    pub denied: Option<usize>,
+}
+
+impl MemoryCap {
+    pub fn allows(&mut self, desired: usize) -> bool {
+        match self.max_bytes {
+            Some(max) if desired > max => {
+                self.denied = Some(desired);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Why the guest stopped, when the cap stopped it.
+    pub fn reason(&self) -> Option<String> {
+        let (denied, max) = (self.denied?, self.max_bytes?);
+        Some(format!(
+            "memory cap reached: linear memory would grow to {} MiB, over the plan's memory_mb = {}",
+            denied.div_ceil(1 << 20),
+            max >> 20
+        ))
+    }
 }
 
 /// Whether the shim serves `name`.

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
+use std::sync::Arc;
 use wasmi::{Config, Engine, Instance, Linker, Module, Store, TrapCode, Val};
 
 /// Fuel granted per millisecond of the plan's timeout: about what wasmi burns per millisecond on a fast core,
@@ -73,6 +74,9 @@ fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiSta
 
 fn classify(error: &wasmi::Error, store: &Store<WasiState>, fuel: Option<u64>) -> (Status, String) {
     let guest_said = String::from_utf8_lossy(&store.data().stderr).trim().to_string();
+    if let Some(reason) = store.data().memory_cap.reason() {
+        return (Status::Trap, reason);
+    }
     match error.as_trap_code() {
         Some(TrapCode::OutOfFuel) => (
             Status::Timeout,
@@ -153,8 +157,47 @@ pub struct WasmiRuntime {
     /// The budget per invocation; `None` without fuel metering.
     fuel: Option<u64>,
     interrupt: Interrupt,
+    memory_cap: Option<usize>,
     warm_engine: Engine,
-    warm: HashMap<String, WarmModule>,
+    /// Shared with replicas: one parsed module serves every worker of a load level.
+    warm: HashMap<String, Arc<WarmModule>>,
+}
+
+impl wasmi::ResourceLimiter for WasiState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        if self.memory_cap.allows(desired) {
+            Ok(true)
+        } else {
+            // An error, not `false`: the guest stops here, and `classify` says the cap was why.
+            Err(wasmi_core::LimiterError::ResourceLimiterDeniedAllocation)
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        usize::MAX
+    }
+
+    fn tables(&self) -> usize {
+        usize::MAX
+    }
+
+    fn memories(&self) -> usize {
+        usize::MAX
+    }
 }
 
 impl WasmiRuntime {
@@ -162,6 +205,7 @@ impl WasmiRuntime {
         WasmiRuntime {
             fuel: (limits.interrupt == Interrupt::Epoch).then(|| limits.timeout_ms.saturating_mul(FUEL_PER_MS)),
             interrupt: limits.interrupt,
+            memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
             warm_engine: engine(limits.interrupt),
             warm: HashMap::new(),
         }
@@ -182,7 +226,10 @@ impl WasmiRuntime {
         mut phases: Phases,
     ) -> Outcome {
         let t0 = monotonic_ns();
-        let mut store = Store::new(engine, WasiState::default());
+        let mut store = Store::new(engine, WasiState::capped(self.memory_cap));
+        if self.memory_cap.is_some() {
+            store.limiter(|state| state as &mut dyn wasmi::ResourceLimiter);
+        }
         if let Some(fuel) = self.fuel
             && let Err(e) = store.set_fuel(fuel)
         {
@@ -216,7 +263,7 @@ impl Runtime for WasmiRuntime {
             let module = Self::load(&self.warm_engine, workload)?;
             let linker = linker_for(&self.warm_engine, &module)?;
             self.warm
-                .insert(workload.name.to_string(), WarmModule { module, linker });
+                .insert(workload.name.to_string(), Arc::new(WarmModule { module, linker }));
         }
         Ok(())
     }
@@ -242,5 +289,15 @@ impl Runtime for WasmiRuntime {
                 None => Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm"),
             },
         }
+    }
+
+    fn replicate(&self) -> Option<Box<dyn Runtime>> {
+        Some(Box::new(WasmiRuntime {
+            fuel: self.fuel,
+            interrupt: self.interrupt,
+            memory_cap: self.memory_cap,
+            warm_engine: self.warm_engine.clone(),
+            warm: self.warm.clone(),
+        }))
     }
 }

@@ -43,9 +43,17 @@ pub fn new_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
 /// do. Each request still gets a fresh instance; the pool only reuses the reserved address space, which
 /// avoids an mmap/munmap pair (and a TLB shootdown) per request.
 pub fn new_warm_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
+    new_pooled_engine(interrupt, 1)
+}
+
+/// The warm engine with its instance pool sized for `concurrent` requests at once (load mode's workers).
+pub fn new_pooled_engine(interrupt: Interrupt, concurrent: u32) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
-    // One invocation runs at a time; a few slots spare keep the pool from ever being the limit.
-    pool.total_memories(4).total_tables(4).total_core_instances(4);
+    // A few slots spare keep the pool from ever being the limit.
+    let slots = concurrent + 3;
+    pool.total_memories(slots)
+        .total_tables(slots)
+        .total_core_instances(slots);
     let mut config = engine_config(interrupt);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
@@ -178,6 +186,9 @@ fn classify(error: &wasmtime::Error, store: &Store<WasiState>) -> (Status, Strin
             format!("{m}; guest stderr: {guest_said}")
         }
     };
+    if let Some(reason) = store.data().memory_cap.reason() {
+        return (Status::Trap, reason);
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => (Status::Timeout, "deadline reached (epoch interruption)".into()),
         Some(trap) => (Status::Trap, with_stderr(format!("trap: {trap}"))),
@@ -255,6 +266,7 @@ fn initialize(store: &mut Store<WasiState>, instance: &Instance) -> Result<(), (
     Ok(())
 }
 
+#[derive(Clone)]
 struct WarmModule {
     pre: InstancePre<WasiState>,
 }
@@ -263,18 +275,44 @@ pub struct WasmtimeRuntime {
     flavor: Flavor,
     interrupt: Interrupt,
     deadline_ticks: u64,
-    /// The engine warm invocations share, ticking while the runtime lives; created by the first
+    memory_cap: Option<usize>,
+    /// Requests served at once by this runtime and its replicas (sizes the instance pool).
+    concurrent: u32,
+    /// The engine warm invocations share, ticking while the runtime or a replica lives; created by the first
     /// `prepare_warm`, so a runtime used only cold (an `invoke-once` child) never sets up the pool.
-    warm_engine: Option<(Engine, Ticking)>,
+    warm_engine: Option<(Engine, Arc<Ticking>)>,
     warm: HashMap<String, WarmModule>,
+}
+
+impl wasmtime::ResourceLimiter for WasiState {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if self.memory_cap.allows(desired) {
+            Ok(true)
+        } else {
+            // An error, not `false`: the guest stops here, and `classify` says the cap was why.
+            Err(wasmtime::Error::msg("memory cap reached"))
+        }
+    }
+
+    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl WasmtimeRuntime {
     pub fn new(flavor: Flavor, limits: Limits) -> anyhow::Result<WasmtimeRuntime> {
+        Self::with_pool(flavor, limits, 1)
+    }
+
+    /// A runtime whose warm engine serves `concurrent` requests at once, with [`Runtime::replicate`] giving
+    /// the workers that share it.
+    pub fn with_pool(flavor: Flavor, limits: Limits, concurrent: u32) -> anyhow::Result<WasmtimeRuntime> {
         Ok(WasmtimeRuntime {
             flavor,
             interrupt: limits.interrupt,
             deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
+            memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
+            concurrent: concurrent.max(1),
             warm_engine: None,
             warm: HashMap::new(),
         })
@@ -297,9 +335,12 @@ impl WasmtimeRuntime {
     }
 
     fn new_store(&self, engine: &Engine) -> Store<WasiState> {
-        let mut store = Store::new(engine, WasiState::default());
+        let mut store = Store::new(engine, WasiState::capped(self.memory_cap));
         if self.interrupt == Interrupt::Epoch {
             store.set_epoch_deadline(self.deadline_ticks);
+        }
+        if self.memory_cap.is_some() {
+            store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
         }
         store
     }
@@ -378,8 +419,8 @@ impl Runtime for WasmtimeRuntime {
             return Ok(());
         }
         if self.warm_engine.is_none() {
-            let engine = new_warm_engine(self.interrupt)?;
-            let ticking = Ticking::start(&engine, self.interrupt);
+            let engine = new_pooled_engine(self.interrupt, self.concurrent)?;
+            let ticking = Arc::new(Ticking::start(&engine, self.interrupt));
             self.warm_engine = Some((engine, ticking));
         }
         let engine = &self.warm_engine.as_ref().expect("created above").0;
@@ -394,5 +435,17 @@ impl Runtime for WasmtimeRuntime {
             Mode::Cold => self.cold(workload, input),
             Mode::Warm => self.warm(workload, input),
         }
+    }
+
+    fn replicate(&self) -> Option<Box<dyn Runtime>> {
+        Some(Box::new(WasmtimeRuntime {
+            flavor: self.flavor,
+            interrupt: self.interrupt,
+            deadline_ticks: self.deadline_ticks,
+            memory_cap: self.memory_cap,
+            concurrent: self.concurrent,
+            warm_engine: self.warm_engine.clone(),
+            warm: self.warm.clone(),
+        }))
     }
 }

@@ -1,0 +1,146 @@
+//! `harness bench-load`: how fast the open-loop generator can offer load before it becomes the bottleneck it
+//! measures. Native warm noop (about a microsecond of work) at rising Poisson rates; per rate, the send lag
+//! (actual minus intended send time) and the generator's CPU. The answer is the highest rate whose p99 send
+//! lag stays under `--max-lag-us`.
+
+use crate::artifacts::{WorkloadArtifacts, default_dir};
+use crate::load::drive::{self, Servers, Target};
+use crate::load::summary::summarize;
+use crate::plan::Interrupt;
+use crate::runtime::{self, Limits};
+use clap::Args;
+use harness_data::RuntimeKind;
+use harness_probes::clock::monotonic_ns;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+
+/// Open-loop generator capacity: send lag of native warm noop at rising rates.
+#[derive(Args)]
+#[command(after_help = "Example:\n  harness bench-load --rates 1000,5000,20000 --duration-ms 3000")]
+pub struct BenchLoadArgs {
+    /// Offered rates, requests per second, in the order run.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0, 100000.0])]
+    pub rates: Vec<f64>,
+    /// Measured time per rate.
+    #[arg(long, default_value_t = 3000)]
+    pub duration_ms: u64,
+    /// Worker threads serving the requests.
+    #[arg(long, default_value_t = 1)]
+    pub instances: u32,
+    /// The send-lag target for the answer, p99, microseconds.
+    #[arg(long, default_value_t = 100.0)]
+    pub max_lag_us: f64,
+    /// Where the workloads are built [default: as `harness measure`].
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GeneratorFigure {
+    pub offered_rps: f64,
+    pub achieved_rps: f64,
+    pub sent: u64,
+    pub send_lag_p50_ns: Option<u64>,
+    pub send_lag_p99_ns: Option<u64>,
+    pub latency_p99_ns: Option<u64>,
+    /// Generator and worker threads outside the workload, in cores.
+    pub harness_cpu_cores: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GeneratorBench {
+    pub figures: Vec<GeneratorFigure>,
+    pub max_lag_us: f64,
+    /// The highest rate run whose p99 send lag stayed under `max_lag_us` (none if no rate did).
+    pub highest_rate_within: Option<f64>,
+}
+
+pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench> {
+    let spec = harness_workloads::find("noop").expect("noop is a workload");
+    let artifacts = WorkloadArtifacts::at(&args.artifacts.clone().unwrap_or_else(default_dir), spec);
+    runtime::ensure_artifacts(&[RuntimeKind::Native], &artifacts)?;
+    let input = spec.prepare_input("0").map_err(|e| anyhow::anyhow!("noop 0: {e}"))?;
+    let limits = Limits {
+        timeout_ms: 10_000,
+        interrupt: Interrupt::Epoch,
+        memory_mb: None,
+    };
+    let target = Target {
+        artifacts: &artifacts,
+        input: &input,
+        in_process: true,
+        timeout_ns: limits.timeout_ms * 1_000_000,
+    };
+    let stop = AtomicBool::new(false);
+    let mut figures = Vec::new();
+    for (i, &rate) in args.rates.iter().enumerate() {
+        let mut pool = runtime::warm_pool(RuntimeKind::Native, limits, &artifacts, args.instances)?;
+        let servers: Servers = Mutex::new(vec![Vec::new(); args.instances as usize]);
+        let start = monotonic_ns();
+        let until = start + args.duration_ms * 1_000_000;
+        let driven = drive::open_loop(
+            &mut pool,
+            &target,
+            rate,
+            start,
+            until,
+            1_000_000_000,
+            i as u64,
+            &stop,
+            &servers,
+        );
+        let summary = summarize(&driven.requests, start, until);
+        let figure = GeneratorFigure {
+            offered_rps: rate,
+            achieved_rps: summary.achieved_rps,
+            sent: summary.sent,
+            send_lag_p50_ns: summary.send_lag_p50_ns,
+            send_lag_p99_ns: summary.send_lag_p99_ns,
+            latency_p99_ns: summary.p99_ns,
+            harness_cpu_cores: driven.dispatch_cpu_ns as f64 / (until - start) as f64,
+        };
+        eprintln!(
+            "{:>9.0} req/s offered: {:>9.0} achieved, send lag p50 {:>7.1} us p99 {:>8.1} us, latency p99 {:>8.1} us, harness {:.2} cores",
+            figure.offered_rps,
+            figure.achieved_rps,
+            figure.send_lag_p50_ns.unwrap_or(0) as f64 / 1e3,
+            figure.send_lag_p99_ns.unwrap_or(0) as f64 / 1e3,
+            figure.latency_p99_ns.unwrap_or(0) as f64 / 1e3,
+            figure.harness_cpu_cores
+        );
+        figures.push(figure);
+    }
+    let highest_rate_within = figures
+        .iter()
+        .filter(|f| {
+            f.send_lag_p99_ns
+                .is_some_and(|lag| (lag as f64) < args.max_lag_us * 1e3)
+        })
+        .map(|f| f.offered_rps)
+        .fold(None, |best: Option<f64>, r| Some(best.map_or(r, |b| b.max(r))));
+    Ok(GeneratorBench {
+        figures,
+        max_lag_us: args.max_lag_us,
+        highest_rate_within,
+    })
+}
+
+pub fn run(args: &BenchLoadArgs) -> anyhow::Result<()> {
+    let bench = measure_generator(args)?;
+    match bench.highest_rate_within {
+        Some(rate) => println!(
+            "highest open-loop rate with p99 send lag under {} us: {rate:.0} req/s (native warm noop, {} instance(s))",
+            bench.max_lag_us, args.instances
+        ),
+        None => println!("no rate run kept the p99 send lag under {} us", bench.max_lag_us),
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&bench)?)?;
+    }
+    Ok(())
+}

@@ -146,6 +146,7 @@ fn fixture_run() -> Run {
         },
         invocations,
         paired: Some(paired),
+        load: Vec::new(),
     }
 }
 

@@ -298,24 +298,33 @@ fn draw_curves(
     for (i, s) in series.iter().enumerate() {
         let c = colour(&s.runtime, i);
         let points: Vec<(f64, f64)> = s.points.iter().map(|p| (x_of(figure, p[0]), y_of(p[1]))).collect();
-        let drawn = if s.statistic == "p99" {
-            chart.draw_series(DashedLineSeries::new(points.clone(), 6, 4, c.stroke_width(2)))
+        // One legend entry per runtime and kind: the p99 line is told apart by its dashes (said in the x label).
+        if s.statistic == "p99" {
+            chart
+                .draw_series(DashedLineSeries::new(points.clone(), 6, 4, c.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
         } else {
-            chart.draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
-        };
-        drawn
-            .map_err(|e| e.to_string())?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], c.filled()));
+            chart
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(format!("{} {}", s.runtime, s.kind))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], c.filled()));
+        }
         match s.kind {
             LoadKind::Rate => chart.draw_series(points.iter().map(|&p| TriangleMarker::new(p, 5, c.filled()))),
             _ => chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, c.filled()))),
         }
         .map_err(|e| e.to_string())?;
     }
+    // Latency climbs with load (upper right busy) and energy per request falls (lower right busy).
+    let energy = series.iter().any(|s| s.statistic != "p50" && s.statistic != "p99");
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(if energy {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::LowerRight
+        })
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()

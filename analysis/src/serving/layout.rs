@@ -13,7 +13,7 @@ fn opt<T>(value: Option<T>, f: impl Fn(T) -> String) -> String {
 }
 
 fn nanos(value: Option<u64>) -> String {
-    opt(value, |v| ns(v as f64))
+    opt(value, |v| if v == 0 { "0".into() } else { ns(v as f64) })
 }
 
 fn rate(value: f64) -> String {

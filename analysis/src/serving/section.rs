@@ -193,8 +193,11 @@ fn notes(levels: &[LoadLevel], baseline: &str, compared: bool) -> Vec<String> {
     notes
 }
 
+/// A statistic a figure draws: its name and how a level gives it (none: no point).
+type Statistic<'a> = (&'a str, fn(&LoadLevel) -> Option<f64>);
+
 /// Lines of `levels` (burst left out: it has no rate axis), one per runtime, kind and statistic.
-fn curves(levels: &[LoadLevel], statistics: &[(&str, fn(&LoadLevel) -> Option<f64>)], factor: f64) -> Vec<LoadCurve> {
+fn curves(levels: &[LoadLevel], statistics: &[Statistic], factor: f64) -> Vec<LoadCurve> {
     let mut lines: BTreeMap<(&str, LoadKind, usize), Vec<[f64; 2]>> = BTreeMap::new();
     for l in levels.iter().filter(|l| l.record.kind != LoadKind::Burst) {
         for (s, (_, value)) in statistics.iter().enumerate() {
@@ -278,7 +281,7 @@ fn energy_figure(workload: &str, input: &str, levels: &[LoadLevel]) -> Option<Fi
             "Energy per request against throughput, {}{estimated}: {workload} {input}",
             channels.into_iter().collect::<Vec<_>>().join(", ")
         ),
-        x_label: "achieved requests/s".into(),
+        x_label: "achieved requests/s (circles: clients, triangles: rate)".into(),
         y_label: format!(
             "net energy per request ({unit}){estimated}{}",
             if log_y { ", log scale" } else { "" }

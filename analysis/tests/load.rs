@@ -213,10 +213,7 @@ fn a_run_of_load_levels_only_is_attributed_loaded_reported_and_exported() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<figure class=\"plot\" id=\"load-energy-fibonacci-25\">"));
     let svg = std::fs::read_to_string(out.join("load-latency-fibonacci-25.svg")).unwrap();
-    assert!(
-        svg.contains("wasmi clients p99") && svg.contains("native rate p50"),
-        "legend"
-    );
+    assert!(svg.contains("wasmi clients") && svg.contains("native rate"), "legend");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["load"][0]["levels"].as_array().unwrap().len(), 9);

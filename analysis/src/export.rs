@@ -7,8 +7,9 @@
 //! downstream sum or mean picks them up.
 
 use crate::load::Run;
-use harness_data::{EnergyFlag, EnergyQuality, Mode, PairedRecord, Status};
+use harness_data::{EnergyFlag, EnergyQuality, LoadRecord, Mode, PairedRecord, Status};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportRecord {
@@ -65,14 +66,7 @@ impl ExportRecord {
 
 /// The export rows of one run: `device` overrides the manifest's hostname.
 pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
-    let device = device
-        .map(str::to_owned)
-        .unwrap_or_else(|| run.manifest.host.hostname.clone());
-    let device = if device.is_empty() {
-        "unknown".to_owned()
-    } else {
-        device
-    };
+    let device = device_name(run, device);
     match &run.paired {
         Some(paired) => paired.iter().map(|p| paired_row(&device, &run.name, p)).collect(),
         None => run
@@ -107,6 +101,18 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
                 flag: None,
             })
             .collect(),
+    }
+}
+
+/// `device`, or the run's hostname, or `unknown`.
+fn device_name(run: &Run, device: Option<&str>) -> String {
+    let device = device
+        .map(str::to_owned)
+        .unwrap_or_else(|| run.manifest.host.hostname.clone());
+    if device.is_empty() {
+        "unknown".to_owned()
+    } else {
+        device
     }
 }
 
@@ -152,6 +158,62 @@ pub fn to_csv(rows: &[ExportRecord]) -> Vec<u8> {
     writer.into_inner().expect("writing to memory")
 }
 
+/// One row of the export's load file: a `load.csv` row with `device` and `run` in front.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadExportRecord {
+    pub device: String,
+    pub run: String,
+    pub load: LoadRecord,
+}
+
+impl LoadExportRecord {
+    /// `device`, `run`, then load.csv's columns.
+    pub const COLUMNS: [&'static str; 2 + LoadRecord::COLUMNS.len()] = {
+        let mut columns = [""; 2 + LoadRecord::COLUMNS.len()];
+        columns[0] = "device";
+        columns[1] = "run";
+        let mut i = 0;
+        while i < LoadRecord::COLUMNS.len() {
+            columns[2 + i] = LoadRecord::COLUMNS[i];
+            i += 1;
+        }
+        columns
+    };
+}
+
+/// The load rows of one run (one per level), `device` overriding the manifest's hostname.
+pub fn load_export_rows(run: &Run, device: Option<&str>) -> Vec<LoadExportRecord> {
+    let device = device_name(run, device);
+    run.load
+        .iter()
+        .map(|load| LoadExportRecord {
+            device: device.clone(),
+            run: run.name.clone(),
+            load: load.clone(),
+        })
+        .collect()
+}
+
+/// The CSV bytes of the export's load file (header first, even when there are no rows).
+pub fn load_to_csv(rows: &[LoadExportRecord]) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    writer
+        .write_record(LoadExportRecord::COLUMNS)
+        .expect("writing to memory");
+    for row in rows {
+        // A tuple is written as its fields in order, the record's fields flattened after the two in front.
+        writer
+            .serialize((&row.device, &row.run, &row.load))
+            .expect("writing to memory");
+    }
+    writer.into_inner().expect("writing to memory")
+}
+
+/// Where the load file of an export to `out` goes: `study.csv` -> `study.load.csv`.
+pub fn load_export_path(out: &Path) -> PathBuf {
+    out.with_extension("load.csv")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +224,18 @@ mod tests {
         writer.serialize(row).unwrap();
         let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
         text.lines().next().unwrap().to_string()
+    }
+
+    #[test]
+    fn load_columns_are_load_csv_columns_with_device_and_run_in_front() {
+        let text = String::from_utf8(load_to_csv(&[])).unwrap();
+        assert_eq!(text.trim_end(), LoadExportRecord::COLUMNS.join(","));
+        assert_eq!(&LoadExportRecord::COLUMNS[2..], LoadRecord::COLUMNS);
+        assert_eq!(
+            load_export_path(Path::new("out/study.csv")),
+            Path::new("out/study.load.csv")
+        );
+        assert_eq!(load_export_path(Path::new("study")), Path::new("study.load.csv"));
     }
 
     #[test]

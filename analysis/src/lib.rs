@@ -7,5 +7,6 @@ pub mod fit;
 pub mod load;
 pub mod pair;
 pub mod report;
+pub mod serving;
 pub mod stats;
 pub mod summary;

@@ -1,7 +1,7 @@
-//! Reading run directories: `manifest.json`, `invocations.csv` and, when the run had energy probes,
-//! `paired.csv`. Every error names the file, and for CSV the line.
+//! Reading run directories: `manifest.json`, `invocations.csv`, `paired.csv` when the run had energy probes,
+//! and `load.csv` when it served load levels. Every error names the file, and for CSV the line.
 
-use harness_data::{InvocationRecord, Manifest, PairedRecord, files};
+use harness_data::{InvocationRecord, LoadRecord, Manifest, PairedRecord, files};
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 pub enum LoadError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: not a run directory (no {missing}); a run directory holds manifest.json and invocations.csv")]
+    #[error(
+        "{path}: not a run directory (no {missing}); a run directory holds manifest.json and invocations.csv (or load.csv)"
+    )]
     NotARun { path: PathBuf, missing: &'static str },
     #[error("{path}: invalid manifest: {message}")]
     Manifest { path: PathBuf, message: String },
@@ -27,21 +29,17 @@ pub struct Run {
     pub invocations: Vec<InvocationRecord>,
     /// `None` for a latency-only run.
     pub paired: Option<Vec<PairedRecord>>,
+    /// One row per load level (`load.csv`); empty when the run served none.
+    pub load: Vec<LoadRecord>,
 }
 
 pub fn load_run(dir: &Path) -> Result<Run, LoadError> {
     let manifest_path = dir.join(files::MANIFEST);
-    let invocations_path = dir.join(files::INVOCATIONS);
-    for (path, missing) in [
-        (&manifest_path, files::MANIFEST),
-        (&invocations_path, files::INVOCATIONS),
-    ] {
-        if !path.is_file() {
-            return Err(LoadError::NotARun {
-                path: dir.to_path_buf(),
-                missing,
-            });
-        }
+    if !manifest_path.is_file() {
+        return Err(LoadError::NotARun {
+            path: dir.to_path_buf(),
+            missing: files::MANIFEST,
+        });
     }
     let bytes = std::fs::read(&manifest_path).map_err(|source| LoadError::Io {
         path: manifest_path.clone(),
@@ -51,7 +49,13 @@ pub fn load_run(dir: &Path) -> Result<Run, LoadError> {
         path: manifest_path.clone(),
         message: e.to_string(),
     })?;
-    let invocations = read_csv(&invocations_path)?;
+    let invocations = read_invocations(dir)?;
+    let load_path = dir.join(files::LOAD);
+    let load = if load_path.is_file() {
+        read_csv(&load_path)?
+    } else {
+        Vec::new()
+    };
     let paired_path = dir.join(files::PAIRED);
     let paired = if paired_path.is_file() {
         Some(read_csv(&paired_path)?)
@@ -70,7 +74,24 @@ pub fn load_run(dir: &Path) -> Result<Run, LoadError> {
         manifest,
         invocations,
         paired,
+        load,
     })
+}
+
+/// `invocations.csv` of a run directory. A run that served load levels only may lack it: with `load.csv`
+/// present, a missing `invocations.csv` reads as no invocations.
+pub fn read_invocations(dir: &Path) -> Result<Vec<InvocationRecord>, LoadError> {
+    let path = dir.join(files::INVOCATIONS);
+    if path.is_file() {
+        read_csv(&path)
+    } else if dir.join(files::LOAD).is_file() {
+        Ok(Vec::new())
+    } else {
+        Err(LoadError::NotARun {
+            path: dir.to_path_buf(),
+            missing: files::INVOCATIONS,
+        })
+    }
 }
 
 /// Every row of a CSV file with a header; a row that does not parse is an error naming its line (1-based,

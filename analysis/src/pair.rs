@@ -4,7 +4,8 @@
 
 use crate::align::{self, ChannelSeries, Window};
 use crate::calibrate;
-use crate::load::{LoadError, read_csv};
+use crate::load::{LoadError, read_csv, read_invocations};
+use crate::serving::energy::{LoadAttribution, rewrite_load_csv};
 use harness_data::{
     Baseline, ChannelInfo, EnergyFlag, EnergyQuality, InvocationRecord, MIN_BUSY_SHARE, Manifest, PairedRecord,
     SampleRecord, Status, files,
@@ -75,10 +76,12 @@ pub struct Pairing {
     /// Per probe name, per channel.
     pub baselines: BTreeMap<(String, String), Baseline>,
     pub qualities: BTreeMap<EnergyQuality, usize>,
+    /// The rewrite of `load.csv`'s energy columns (nothing when the run has no load levels).
+    pub load: LoadAttribution,
 }
 
 /// Reads a run's invocations and samples (or `samples_override`, with the channels its own run declared), pairs
-/// them, and writes `paired.csv`.
+/// them, writes `paired.csv`, and recomputes the energy columns of `load.csv` when the run has one.
 pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>) -> Result<Pairing, PairError> {
     let samples_path: PathBuf = samples_override.map_or_else(|| dir.join(files::SAMPLES), Path::to_path_buf);
     let samples: Vec<SampleRecord> = read_csv(&samples_path)?;
@@ -90,33 +93,39 @@ pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>
 }
 
 /// Re-analysis after a run: reads `samples.csv` once, measures probe delays (recorded in `manifest`), pairs
-/// and writes `paired.csv`. Returns the pairing and one calibration line per probe for the log.
+/// and writes `paired.csv`, then fills the energy columns of `load.csv` when the run has one. Returns the pairing and one calibration line per probe for the log.
 pub fn analyse_run(dir: &Path, manifest: &mut Manifest) -> Result<(Pairing, Vec<String>), PairError> {
     let samples: Vec<SampleRecord> = read_csv(&dir.join(files::SAMPLES))?;
     let lines = calibrate_delays(&samples, manifest);
     Ok((pair_and_write(dir, &samples, manifest, &[])?, lines))
 }
 
-/// Pairs `samples` with the run's invocations and writes `paired.csv`.
+/// Pairs `samples` with the run's invocations and writes `paired.csv`, then attributes the load levels
+/// (after pairing, with the same delays and baselines).
 fn pair_and_write(
     dir: &Path,
     samples: &[SampleRecord],
     manifest: &Manifest,
     extra: &[ChannelInfo],
 ) -> Result<Pairing, PairError> {
-    let invocations: Vec<InvocationRecord> = read_csv(&dir.join(files::INVOCATIONS))?;
-    let (rows, pairing) = pair(samples, &invocations, manifest, extra);
+    let invocations: Vec<InvocationRecord> = read_invocations(dir)?;
+    let (rows, mut pairing) = pair(samples, &invocations, manifest, extra);
     write_paired(&dir.join(files::PAIRED), &rows)?;
+    pairing.load = rewrite_load_csv(dir, samples, manifest, extra)?;
     Ok(pairing)
 }
 
-/// Writes `paired.csv`.
+/// Writes `paired.csv`, its header even when there are no rows (a run of load levels only).
 pub fn write_paired(path: &Path, rows: &[PairedRecord]) -> Result<(), PairError> {
     let write = |e: csv::Error| PairError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let mut writer = csv::Writer::from_path(path).map_err(write)?;
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .map_err(write)?;
+    writer.write_record(PairedRecord::COLUMNS).map_err(write)?;
     for row in rows {
         writer.serialize(row).map_err(write)?;
     }
@@ -222,7 +231,9 @@ pub fn pair(
     (rows.into_iter().map(|(_, _, r)| r).collect(), pairing)
 }
 
-fn baseline(series: &ChannelSeries, manifest: &Manifest) -> Baseline {
+/// A channel's idle power from the manifest's idle spans before and after the run: what pairing and the load
+/// levels subtract.
+pub(crate) fn baseline(series: &ChannelSeries, manifest: &Manifest) -> Baseline {
     let span = |w: Option<[u64; 2]>| w.and_then(|[a, b]| align::mean_power(series, a, b));
     let (before_w, after_w) = (span(manifest.baseline_before_ns), span(manifest.baseline_after_ns));
     let used_w = match (before_w, after_w) {

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::paired_from;
-use harness_analysis::export::{export_rows, to_csv};
+use common::{load_level, paired_from};
+use harness_analysis::export::{export_rows, load_export_rows, load_to_csv, to_csv};
 use harness_analysis::load::Run;
 use harness_analysis::report::render::{render_html, render_json, render_markdown};
 use harness_analysis::report::{ReportOptions, build_report, plots};
@@ -146,6 +146,7 @@ fn fixture_run() -> Run {
         },
         invocations,
         paired: Some(paired),
+        load: Vec::new(),
     }
 }
 
@@ -244,4 +245,67 @@ fn estimated_energy_is_labelled_wherever_it_appears() {
         .unwrap();
     assert_eq!(native_warm.latency_ns.as_ref().unwrap().n, 12);
     assert_eq!(native_warm.outliers.as_ref().unwrap().flagged.len(), 1);
+}
+
+/// The fixture with load levels beside its invocations: native and wasmi closed loop at 1 and 4 clients, open
+/// loop at 200/s (wasmi saturated), a burst of 16; energy attributed on a modelled channel, wasmi's idle pool
+/// unseen.
+fn fixture_load_run() -> Run {
+    let mut run = fixture_run();
+    run.name = "fixture-load".into();
+    let mut start_s = 20;
+    for (runtime, slowdown) in [("native", 1.0f64), ("wasmi", 10.0)] {
+        for (kind, level, completed) in [
+            (LoadKind::Clients, 1.0f64, 900),
+            (LoadKind::Clients, 4.0, 3000),
+            (LoadKind::Rate, 200.0, 199),
+            (LoadKind::Burst, 16.0, 16),
+        ] {
+            let completed = (completed as f64 / slowdown.sqrt()) as u64;
+            let energy_j = 2.0 * level.sqrt() * slowdown;
+            run.load.push(LoadRecord {
+                energy_channel: "model/cpu".into(),
+                energy_j: Some(energy_j),
+                energy_per_request_j: Some(energy_j / completed as f64),
+                idle_pool_w: (kind != LoadKind::Burst)
+                    .then_some(0.4 * if kind == LoadKind::Rate { 8.0 } else { level }),
+                estimated: Some(true),
+                unseen: runtime == "wasmi" && kind == LoadKind::Burst,
+                ..load_level(runtime, kind, level, start_s, completed, 0.2 * slowdown * level.sqrt())
+            });
+            start_s += 2;
+        }
+    }
+    run
+}
+
+#[test]
+fn load_export_snapshot() {
+    let rows = load_export_rows(&fixture_load_run(), None);
+    check_snapshot("export.load.csv", &String::from_utf8(load_to_csv(&rows)).unwrap());
+}
+
+#[test]
+fn load_report_snapshot() {
+    let report = build_report(&[fixture_load_run()], &options()).unwrap();
+    let md = render_markdown(&report);
+    // The invocation sections are the fixture's own, untouched; the load section follows them.
+    let plain = render_markdown(&build_report(&[fixture_run()], &options()).unwrap());
+    let (before, load) = md.split_at(md.find("## Under load").expect("a load section"));
+    assert_eq!(before.replace("fixture-load", "fixture"), plain);
+    check_snapshot("report.load.md", load);
+    for figure in report.figures.iter().filter(|f| f.id.starts_with("load-")) {
+        let svg = plots::render_svg(figure).unwrap();
+        assert!(svg.contains("achieved requests/s"), "{}", figure.id);
+    }
+    // The modelled energy is labelled in the figure and wherever the tables show it.
+    let energy = report
+        .figures
+        .iter()
+        .find(|f| f.id == "load-energy-fibonacci-25")
+        .unwrap();
+    assert!(energy.title.contains("(estimated)") && energy.y_label.contains("(estimated)"));
+    for line in load.lines().filter(|l| l.contains(" mJ") || l.contains(" J |")) {
+        assert!(line.contains("(estimated)"), "{line}");
+    }
 }

@@ -8,6 +8,7 @@ use super::model::*;
 use super::options::{ReportError, ReportOptions};
 use super::runs::{check_same_plan, incomplete_groups, notes};
 use crate::load::Run;
+use crate::serving::section::{load_runtimes, load_sections};
 use crate::stats::describe::describe;
 use crate::stats::outliers::tukey_outliers;
 use harness_data::Status;
@@ -19,7 +20,8 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
     }
     check_same_plan(runs)?;
     let gathered = gather(runs);
-    let runtimes: BTreeSet<&str> = gathered.keys().map(|k| k.runtime.as_str()).collect();
+    let mut runtimes: BTreeSet<&str> = gathered.keys().map(|k| k.runtime.as_str()).collect();
+    runtimes.extend(load_runtimes(runs));
     if !runtimes.contains(options.baseline.as_str()) {
         return Err(ReportError::MissingBaseline {
             baseline: options.baseline.clone(),
@@ -45,7 +47,9 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
     adjust(&mut comparisons, options);
     let incomplete = incomplete_groups(runs);
     let notes = notes(runs, &gathered, options, &incomplete);
-    let figures = figures(&gathered_latencies(&gathered), &gathered_energy(&gathered));
+    let mut figures = figures(&gathered_latencies(&gathered), &gathered_energy(&gathered));
+    let (load, load_figures) = load_sections(runs, &options.baseline);
+    figures.extend(load_figures);
     Ok(Report {
         format_version: RESULTS_FORMAT_VERSION,
         harness_version: env!("CARGO_PKG_VERSION").into(),
@@ -68,6 +72,7 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
         incomplete,
         figures,
         notes,
+        load,
     })
 }
 

@@ -153,6 +153,7 @@ pub fn layout(report: &Report) -> Vec<Block> {
             }
         }
     }
+    blocks.extend(crate::serving::layout::load_blocks(report));
     blocks
 }
 

@@ -27,7 +27,12 @@ pub struct Report {
     pub figures: Vec<Figure>,
     /// Things a reader must know (estimated energy, partial runs, missing baselines), in plain words.
     pub notes: Vec<String>,
+    /// Serving under load, one section per (workload, input) with load levels; absent when the runs have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load: Vec<LoadSection>,
 }
+
+pub use crate::serving::model::{LoadComparison, LoadCurve, LoadLevel, LoadSection, MemoryDensity};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -280,6 +285,9 @@ pub enum FigureData {
     EnergyScatter { series: Vec<Series> },
     /// Per runtime: box from p25 to p75 with the median, whiskers p5 to p95, and the mean.
     Distribution { boxes: Vec<BoxStats> },
+    /// A statistic against achieved requests/s, one line per runtime, kind of load and statistic (lines and
+    /// markers, in level order). `log_y`: values drawn as log10, as `Figure::log_x` does for x.
+    LoadCurves { series: Vec<LoadCurve>, log_y: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,8 @@
 //! system libraries are needed). Log axes are drawn as log10 of the value on a linear axis, labelled with the
 //! values themselves.
 
-use super::model::{BoxStats, Figure, FigureData, Series};
+use super::model::{BoxStats, Figure, FigureData, LoadCurve, Series};
+use harness_data::LoadKind;
 use harness_data::RuntimeKind;
 use plotters::prelude::*;
 
@@ -162,6 +163,7 @@ fn draw(figure: &Figure, svg: &mut String) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         }
         FigureData::Distribution { boxes } => draw_boxes(figure, &root, boxes, &x_formatter)?,
+        FigureData::LoadCurves { series, log_y } => draw_curves(figure, &root, series, *log_y, &x_formatter)?,
     }
     root.present().map_err(|e| e.to_string())
 }
@@ -243,6 +245,90 @@ fn draw_boxes(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Lines with markers in level order: solid for p50 (and energy), dashed for p99; circles for closed loop,
+/// triangles for open loop.
+fn draw_curves(
+    figure: &Figure,
+    root: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    series: &[LoadCurve],
+    log_y: bool,
+    x_formatter: &dyn Fn(&f64) -> String,
+) -> Result<(), String> {
+    let y_of = |v: f64| if log_y { v.max(f64::MIN_POSITIVE).log10() } else { v };
+    let xs = x_range(figure, series.iter().flat_map(|s| s.points.iter().map(|p| p[0])));
+    let (lo, hi) = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| y_of(p[1])))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let pad = if hi > lo {
+        (hi - lo) * 0.08
+    } else {
+        hi.abs().max(1.0) * 0.08
+    };
+    // Linear axes start at zero unless a value (a net energy under the baseline) lies below it.
+    let ys = if log_y {
+        lo - pad..hi + pad
+    } else {
+        lo.min(0.0)..hi + pad
+    };
+    let mut chart = ChartBuilder::on(root)
+        .caption(&figure.title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(64)
+        .build_cartesian_2d(xs, ys)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(figure.x_label.as_str())
+        .y_desc(figure.y_label.as_str())
+        .x_label_formatter(x_formatter)
+        .y_label_formatter(&|v| {
+            if log_y {
+                tick_significant(10f64.powf(*v), 2)
+            } else {
+                tick(*v)
+            }
+        })
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, s) in series.iter().enumerate() {
+        let c = colour(&s.runtime, i);
+        let points: Vec<(f64, f64)> = s.points.iter().map(|p| (x_of(figure, p[0]), y_of(p[1]))).collect();
+        // One legend entry per runtime and kind: the p99 line is told apart by its dashes (said in the x label).
+        if s.statistic == "p99" {
+            chart
+                .draw_series(DashedLineSeries::new(points.clone(), 6, 4, c.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(format!("{} {}", s.runtime, s.kind))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], c.filled()));
+        }
+        match s.kind {
+            LoadKind::Rate => chart.draw_series(points.iter().map(|&p| TriangleMarker::new(p, 5, c.filled()))),
+            _ => chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, c.filled()))),
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    // Latency climbs with load (upper right busy) and energy per request falls (lower right busy).
+    let energy = series.iter().any(|s| s.statistic != "p50" && s.statistic != "p99");
+    chart
+        .configure_series_labels()
+        .position(if energy {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::LowerRight
+        })
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 
-/// One tidy paired latency/energy dataset (CSV) across runs and devices; datasets/SCHEMA.md describes it.
+/// One tidy paired latency/energy dataset (CSV) across runs and devices, and beside it `<stem>.load.csv` with
+/// every load level when any run has some; datasets/SCHEMA.md describes both.
 #[derive(Args)]
 #[command(
     after_help = "Example:\n  harness export runs/xeon-* runs/jetson-* --out study.csv\n  harness export runs/a --device xeon-lab --out a.csv"
@@ -23,7 +24,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
-    use harness_analysis::export::{export_rows, to_csv};
+    use harness_analysis::export::{export_rows, load_export_path, load_export_rows, load_to_csv, to_csv};
     let runs = super::load_runs(&args.runs)?;
     let rows: Vec<_> = runs
         .iter()
@@ -36,5 +37,14 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         runs.len(),
         args.out.display()
     );
+    let levels: Vec<_> = runs
+        .iter()
+        .flat_map(|run| load_export_rows(run, args.device.as_deref()))
+        .collect();
+    if !levels.is_empty() {
+        let path = load_export_path(&args.out);
+        std::fs::write(&path, load_to_csv(&levels)).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("export: {} load levels in {}", levels.len(), path.display());
+    }
     Ok(Outcome::Complete)
 }

@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 
-/// Pair a run's invocations with its samples again (re-analysis), rewriting paired.csv.
+/// Pair a run's invocations with its samples again (re-analysis), rewriting paired.csv and the energy columns
+/// of load.csv.
 #[derive(Args)]
 #[command(
     after_help = "Examples:\n  harness pair runs/xeon-2026-11-23\n  harness pair runs/xeon-2026-11-23 --samples other-samples.csv"
@@ -32,6 +33,16 @@ pub fn run(args: PairArgs) -> anyhow::Result<Outcome> {
     );
     for (quality, n) in &pairing.qualities {
         println!("  {quality:?}: {n}");
+    }
+    let load = &pairing.load;
+    if load.rows > 0 {
+        println!(
+            "{} load rows re-attributed ({} with energy, channel {}) in {}",
+            load.rows,
+            load.with_energy,
+            load.channel.as_deref().unwrap_or("none"),
+            args.run.join(harness_data::files::LOAD).display()
+        );
     }
     Ok(Outcome::Complete)
 }

@@ -1,0 +1,254 @@
+//! Energy of each load level (`load.csv`): the level's window and its idle warm-pool span, on one channel per
+//! run, with the run's baseline subtracted as pairing subtracts it.
+//!
+//! Which channel: a load level's energy is a whole-machine figure (the harness, the clients, the serving
+//! processes and containers all draw from it), so one channel that sees the whole machine is chosen per run:
+//! 1. only declared channels with at least one reading; never a `gpu`-scoped channel, nor a sub-domain of a
+//!    package (`package-0/core`, `dram`, `core`, `uncore`), nor a Jetson rail other than the total input rail;
+//! 2. `machine`-scoped channels before `harness`-scoped ones (a harness-scoped model is the last resort: its
+//!    blind spots are flagged `unseen`);
+//! 3. then the first probe in the manifest's order;
+//! 4. within the probe, `psys` (the platform) or a total input rail first, then `package-N` (on a machine
+//!    with several sockets, `package-0` sees one socket only: psys is preferred where it exists), then the
+//!    rest (a USB meter's reading, the model's estimate), in the probe's channel order.
+
+use crate::align::{self, ChannelSeries, Window};
+use crate::load::{LoadError, read_csv};
+use crate::pair::{PairError, baseline};
+use harness_data::{ChannelInfo, LoadRecord, Manifest, SampleRecord, files};
+use std::path::Path;
+
+/// Jetson's total input rails (JetPack 5/6, JetPack 4): the module's whole draw.
+const TOTAL_INPUT_RAILS: [&str; 2] = ["VDD_IN", "POM_5V_IN"];
+
+/// Package sub-domains: each sees one part of a package.
+const SUB_DOMAINS: [&str; 3] = ["core", "uncore", "dram"];
+
+/// Recomputes the energy columns of the run's `load.csv` from its `samples.csv` and rewrites the file (rows
+/// and order kept). Returns the rows rewritten: 0 when the run has no `load.csv`. A run without `samples.csv`
+/// gets its energy columns cleared.
+pub fn attribute_load_energy(dir: &Path, manifest: &Manifest) -> Result<usize, PairError> {
+    let load_path = dir.join(files::LOAD);
+    if !load_path.is_file() {
+        return Ok(0);
+    }
+    let samples_path = dir.join(files::SAMPLES);
+    let samples: Vec<SampleRecord> = if samples_path.is_file() {
+        read_csv(&samples_path)?
+    } else {
+        Vec::new()
+    };
+    Ok(rewrite_load_csv(dir, &samples, manifest, &[])?.rows)
+}
+
+/// What a rewrite of `load.csv` did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadAttribution {
+    /// Rows rewritten.
+    pub rows: usize,
+    /// Rows that got an energy figure.
+    pub with_energy: usize,
+    /// The channel used (`probe/channel`), none when no channel qualified.
+    pub channel: Option<String>,
+}
+
+/// Reads `load.csv` (absent: nothing to do), attributes `samples` to its rows, and writes it back atomically.
+/// `extra` are channels declared by another run (samples replayed from elsewhere).
+pub(crate) fn rewrite_load_csv(
+    dir: &Path,
+    samples: &[SampleRecord],
+    manifest: &Manifest,
+    extra: &[ChannelInfo],
+) -> Result<LoadAttribution, PairError> {
+    let path = dir.join(files::LOAD);
+    if !path.is_file() {
+        return Ok(LoadAttribution::default());
+    }
+    let mut rows: Vec<LoadRecord> = read_csv(&path)?;
+    let channel = attribute_load_rows(&mut rows, samples, manifest, extra);
+    write_load_csv(&path, &rows)?;
+    Ok(LoadAttribution {
+        rows: rows.len(),
+        with_energy: rows.iter().filter(|r| r.energy_j.is_some()).count(),
+        channel,
+    })
+}
+
+/// Fills the energy columns of `rows` from `samples` (clearing them first, so a recomputation never keeps a
+/// stale figure). Returns the channel used as `probe/channel`.
+pub fn attribute_load_rows(
+    rows: &mut [LoadRecord],
+    samples: &[SampleRecord],
+    manifest: &Manifest,
+    extra: &[ChannelInfo],
+) -> Option<String> {
+    for row in rows.iter_mut() {
+        row.energy_channel.clear();
+        row.energy_j = None;
+        row.energy_per_request_j = None;
+        row.idle_pool_w = None;
+        row.estimated = None;
+        row.unseen = false;
+    }
+    let info = choose_channel(samples, manifest, extra)?;
+    let delay = manifest
+        .probes
+        .iter()
+        .find(|p| p.key() == info.probe)
+        .and_then(|p| p.delay_ns)
+        .unwrap_or(0);
+    let readings: Vec<(u64, Option<f64>)> = samples
+        .iter()
+        .filter(|s| s.probe == info.probe && s.channel == info.channel)
+        .map(|s| {
+            (
+                s.t_ns,
+                if s.kind == harness_data::SampleKind::Gap {
+                    None
+                } else {
+                    s.value
+                },
+            )
+        })
+        .collect();
+    let series = ChannelSeries::new(info.clone(), readings, delay);
+    let baseline_w = baseline(&series, manifest).used_w;
+    let unseen: &[String] = manifest
+        .probes
+        .iter()
+        .find(|p| p.key() == info.probe)
+        .map_or(&[], |p| p.unseen.as_slice());
+
+    // Every level's window and idle span in one sweep: `attribute` needs the spans sorted by start.
+    let mut spans: Vec<(usize, bool, Window)> = Vec::with_capacity(rows.len() * 2);
+    for (i, row) in rows.iter().enumerate() {
+        if row.window_end_ns > row.window_start_ns {
+            spans.push((i, false, window(row.window_start_ns, row.window_end_ns)));
+        }
+        if let (Some(start), Some(end)) = (row.idle_start_ns, row.idle_end_ns)
+            && end > start
+        {
+            spans.push((i, true, window(start, end)));
+        }
+    }
+    spans.sort_by_key(|(_, _, w)| w.start_ns);
+    let windows: Vec<Window> = spans.iter().map(|(_, _, w)| *w).collect();
+    let label = format!("{}/{}", info.probe, info.channel);
+    for row in rows.iter_mut() {
+        row.energy_channel = label.clone();
+        row.estimated = Some(info.estimated);
+        row.unseen = unseen.contains(&row.runtime);
+    }
+    for ((i, idle, w), a) in spans.iter().zip(align::attribute(&series, &windows)) {
+        let Some(gross_j) = a.window_j.filter(|_| a.quality.has_energy()) else {
+            continue;
+        };
+        let seconds = (w.end_ns - w.start_ns) as f64 * 1e-9;
+        let row = &mut rows[*i];
+        if *idle {
+            row.idle_pool_w = baseline_w.map(|b| gross_j / seconds - b);
+        } else {
+            let net_j = baseline_w.map(|b| gross_j - b * seconds);
+            row.energy_j = net_j;
+            row.energy_per_request_j = net_j.filter(|_| row.completed > 0).map(|j| j / row.completed as f64);
+        }
+    }
+    Some(label)
+}
+
+fn window(start_ns: u64, end_ns: u64) -> Window {
+    Window {
+        start_ns,
+        end_ns,
+        count: 1,
+    }
+}
+
+/// The run's load energy channel, by the rule in the module's documentation.
+pub fn choose_channel(samples: &[SampleRecord], manifest: &Manifest, extra: &[ChannelInfo]) -> Option<ChannelInfo> {
+    // (scope rank, probe index, name rank, channel index) of each candidate.
+    let mut candidates: Vec<((u8, usize, u8, usize), ChannelInfo)> = Vec::new();
+    let probes = manifest
+        .probes
+        .iter()
+        .map(|p| (p.kind.as_str(), p.channels.as_slice()))
+        .chain(std::iter::once(("", extra)));
+    for (p, (kind, channels)) in probes.enumerate() {
+        for (c, info) in channels.iter().enumerate() {
+            let scope_rank = match info.scope.as_str() {
+                "machine" => 0,
+                "harness" => 1,
+                _ => continue,
+            };
+            let Some(name_rank) = name_rank(kind, &info.channel) else {
+                continue;
+            };
+            if !candidates
+                .iter()
+                .any(|(_, k)| (&k.probe, &k.channel) == (&info.probe, &info.channel))
+            {
+                candidates.push(((scope_rank, p, name_rank, c), info.clone()));
+            }
+        }
+    }
+    candidates.sort_by_key(|(rank, _)| *rank);
+    // Only channels that actually read something: a declared channel can stay silent (permissions, a gap).
+    let mut read = vec![false; candidates.len()];
+    for s in samples.iter().filter(|s| s.value.is_some()) {
+        if let Some(i) = candidates
+            .iter()
+            .position(|(_, k)| k.probe == s.probe && k.channel == s.channel)
+        {
+            read[i] = true;
+        }
+    }
+    candidates
+        .into_iter()
+        .zip(read)
+        .find_map(|((_, info), read)| read.then_some(info))
+}
+
+/// 0: the platform or the total input; 1: a package; 2: anything else whole; none: a part of the machine.
+fn name_rank(probe_kind: &str, channel: &str) -> Option<u8> {
+    if channel == "psys" || TOTAL_INPUT_RAILS.contains(&channel) {
+        return Some(0);
+    }
+    if probe_kind == "jetson" || channel.contains('/') || SUB_DOMAINS.contains(&channel) {
+        return None;
+    }
+    Some(if channel.starts_with("package") { 1 } else { 2 })
+}
+
+/// Writes `load.csv` through a temporary file in the same directory, so a reader never sees half a file.
+pub fn write_load_csv(path: &Path, rows: &[LoadRecord]) -> Result<(), PairError> {
+    let temp = path.with_extension("csv.tmp");
+    let write = |e: &dyn std::fmt::Display| PairError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_path(&temp)
+        .map_err(|e| write(&e))?;
+    writer.write_record(LoadRecord::COLUMNS).map_err(|e| write(&e))?;
+    for row in rows {
+        writer.serialize(row).map_err(|e| write(&e))?;
+    }
+    writer.flush().map_err(|e| write(&e))?;
+    drop(writer);
+    std::fs::rename(&temp, path).map_err(|e| write(&e))
+}
+
+/// `load.csv` of a run directory, empty when the run has none.
+pub fn read_load_csv(dir: &Path) -> Result<Vec<LoadRecord>, LoadError> {
+    let path = dir.join(files::LOAD);
+    if path.is_file() {
+        read_csv(&path)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+#[path = "energy_tests.rs"]
+mod tests;

@@ -78,11 +78,14 @@ fn serve(
     intended_ns: u64,
     sent_ns: u64,
 ) -> (RawRequest, u64) {
-    let cpu0 = if target.in_process { thread_cpu_ns() } else { 0 };
+    // Cold starts spawn processes from the harness's thread (fork, exec, container create): that is the
+    // platform starting an instance, not the harness offering load.
+    let inside_counts = target.in_process || mode == Mode::Cold;
+    let cpu0 = if inside_counts { thread_cpu_ns() } else { 0 };
     let start_ns = monotonic_ns();
     let outcome: Outcome = runtime.invoke(mode, target.artifacts, target.input);
     let end_ns = monotonic_ns();
-    let inside = if target.in_process { thread_cpu_ns() - cpu0 } else { 0 };
+    let inside = if inside_counts { thread_cpu_ns() - cpu0 } else { 0 };
     let status = outcome.status();
     (
         RawRequest {
@@ -350,24 +353,29 @@ pub type MakeRuntime<'a> = &'a (dyn Fn() -> anyhow::Result<Box<dyn Runtime>> + S
 /// Burst: `n` cold requests released at once, each on its own fresh instance. Returns the release instant
 /// with what was driven.
 pub fn burst(make: MakeRuntime, target: &Target, n: u32, stop: &AtomicBool) -> (u64, Driven) {
+    // Two barriers, no spinning: every runtime is made before the first, and the release instant is taken
+    // before the second opens (on 2 cores, threads spinning for the release would starve the releaser).
     let ready = Barrier::new(n as usize + 1);
+    let go = Barrier::new(n as usize + 1);
     let release = AtomicU64::new(0);
     let per_request: Vec<(RawRequest, u64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n)
             .map(|i| {
-                let (ready, release) = (&ready, &release);
+                let (ready, go, release) = (&ready, &go, &release);
                 scope.spawn(move || {
                     let made = make();
                     ready.wait();
+                    go.wait();
                     let cpu_start = thread_cpu_ns();
-                    let intended_ns = loop {
-                        match release.load(Ordering::Acquire) {
-                            0 => std::hint::spin_loop(),
-                            t => break t,
-                        }
-                    };
+                    let intended_ns = release.load(Ordering::Acquire);
                     let (request, inside) = match made {
-                        Ok(mut runtime) => serve(runtime.as_mut(), target, Mode::Cold, i, intended_ns, intended_ns),
+                        Ok(mut runtime) => {
+                            let served = serve(runtime.as_mut(), target, Mode::Cold, i, intended_ns, intended_ns);
+                            // Tearing the runtime down is not dispatch either.
+                            let cpu = thread_cpu_ns() - cpu_start;
+                            drop(runtime);
+                            return (served.0, cpu.saturating_sub(served.1));
+                        }
                         Err(e) => {
                             let now = monotonic_ns();
                             let request = RawRequest {
@@ -388,6 +396,7 @@ pub fn burst(make: MakeRuntime, target: &Target, n: u32, stop: &AtomicBool) -> (
             .collect();
         ready.wait();
         release.store(monotonic_ns(), Ordering::Release);
+        go.wait();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     let mut driven = Driven {

@@ -246,7 +246,7 @@ fn monitor(meter: &ServingMeter, servers: &Servers, from_ns: u64, done: &AtomicB
     loop {
         let now = flat(servers);
         read_cpu(&now, &mut cpu);
-        if let Some(m) = meter.memory(&now)
+        if let Some(m) = meter.memory_under_load(&now)
             && peak.is_none_or(|p| m.bytes > p.bytes)
         {
             peak = Some(m);
@@ -372,6 +372,7 @@ impl LevelRunner<'_> {
                     _ => self.load.instances,
                 };
                 let empty_host = if target.in_process {
+                    monitor::return_freed_memory();
                     self.meter.memory(&[])
                 } else {
                     None
@@ -383,9 +384,20 @@ impl LevelRunner<'_> {
                     let _ = instance.invoke(harness_data::Mode::Warm, target.artifacts, target.input);
                 }
                 *servers.lock().unwrap_or_else(|p| p.into_inner()) = pool.iter().map(|r| r.served_by()).collect();
+                for instance in pool.iter_mut() {
+                    instance
+                        .hold_idle_instance(target.artifacts)
+                        .context("keeping an idle instance for the pool's memory")?;
+                }
                 let idle_span = idle(self.load.idle_ms, stop);
                 let flat: Vec<ServedBy> = pool.iter().flat_map(|r| r.served_by()).collect();
+                if target.in_process {
+                    monitor::return_freed_memory();
+                }
                 let pool_memory = self.meter.memory(&flat);
+                for instance in pool.iter_mut() {
+                    instance.release_idle();
+                }
                 let memory_per_instance = pool_memory.map(|m| {
                     let empty = empty_host.map_or(0, |e| e.bytes);
                     (m.bytes as f64 - empty as f64) / f64::from(n)

@@ -158,6 +158,24 @@ impl ServingMeter {
         Some(MemoryReading { bytes: total, source })
     }
 
+    /// Memory of the serving side while it serves: for the harness itself (in-process runtimes) its RSS from
+    /// `statm`, which the kernel keeps as a counter; PSS would walk the page tables of the very process being
+    /// measured under its memory-map lock (and wasmtime's instance pool reserves gigabytes of address space),
+    /// which stalls its threads. Other processes' PSS costs the harness nothing.
+    pub fn memory_under_load(&self, servers: &[ServedBy]) -> Option<MemoryReading> {
+        if !servers.is_empty() {
+            return self.memory(servers);
+        }
+        let statm = std::fs::read_to_string(self.root.join(format!("proc/{}/statm", std::process::id()))).ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+        Some(MemoryReading {
+            bytes: pages * page,
+            source: MemorySource::Rss,
+        })
+    }
+
     /// CPU time of the serving side (the harness process when `servers` is empty), in ns.
     pub fn cpu_ns(&self, servers: &[ServedBy]) -> Option<u64> {
         if servers.is_empty() {
@@ -175,6 +193,15 @@ impl ServingMeter {
     /// The machine's busy CPU time, in ns (as the model probe reads it).
     pub fn machine(&self) -> Option<MachineCpu> {
         MachineCpu::open(&self.root).ok()
+    }
+}
+
+/// Hands memory the allocator keeps after frees back to the kernel, so the harness's PSS before and after
+/// building a pool differs by the pool, not by what an earlier level freed.
+pub fn return_freed_memory() {
+    // SAFETY: malloc_trim only releases free heap memory; it is safe to call at any time in a glibc process.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -86,6 +86,16 @@ pub trait Runtime: Send {
     fn replicate(&self) -> Option<Box<dyn Runtime>> {
         None
     }
+
+    /// Keeps one ready instance of `workload` alive and idle until [`Runtime::release_idle`], for the memory
+    /// of a warm pool. In-process Wasm instantiates one (store, instance, `_initialize`); a warm container or
+    /// node process already is one, and native has none to keep.
+    fn hold_idle_instance(&mut self, _workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Drops what [`Runtime::hold_idle_instance`] kept.
+    fn release_idle(&mut self) {}
 }
 
 /// `n` warm instances of `kind` ready to serve `workload`, the way its platform serves concurrency: in-process

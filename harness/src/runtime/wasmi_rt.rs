@@ -161,6 +161,8 @@ pub struct WasmiRuntime {
     warm_engine: Engine,
     /// Shared with replicas: one parsed module serves every worker of a load level.
     warm: HashMap<String, Arc<WarmModule>>,
+    /// Instances kept idle for a warm pool's memory (load mode).
+    held: Vec<Store<WasiState>>,
 }
 
 impl wasmi::ResourceLimiter for WasiState {
@@ -208,6 +210,7 @@ impl WasmiRuntime {
             memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
             warm_engine: engine(limits.interrupt),
             warm: HashMap::new(),
+            held: Vec::new(),
         }
     }
 
@@ -298,6 +301,27 @@ impl Runtime for WasmiRuntime {
             memory_cap: self.memory_cap,
             warm_engine: self.warm_engine.clone(),
             warm: self.warm.clone(),
+            held: Vec::new(),
         }))
+    }
+
+    fn hold_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        let Some(warm) = self.warm.get(workload.name) else {
+            bail!("holding an instance before prepare_warm");
+        };
+        let mut store = Store::new(&self.warm_engine, WasiState::capped(self.memory_cap));
+        if let Some(fuel) = self.fuel {
+            store.set_fuel(fuel)?;
+        }
+        let instance = warm.linker.instantiate_and_start(&mut store, &warm.module)?;
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&store, "_initialize") {
+            init.call(&mut store, ())?;
+        }
+        self.held.push(store);
+        Ok(())
+    }
+
+    fn release_idle(&mut self) {
+        self.held.clear();
     }
 }

@@ -282,6 +282,8 @@ pub struct WasmtimeRuntime {
     /// `prepare_warm`, so a runtime used only cold (an `invoke-once` child) never sets up the pool.
     warm_engine: Option<(Engine, Arc<Ticking>)>,
     warm: HashMap<String, WarmModule>,
+    /// Instances kept idle for a warm pool's memory (load mode).
+    held: Vec<Store<WasiState>>,
 }
 
 impl wasmtime::ResourceLimiter for WasiState {
@@ -315,6 +317,7 @@ impl WasmtimeRuntime {
             concurrent: concurrent.max(1),
             warm_engine: None,
             warm: HashMap::new(),
+            held: Vec::new(),
         })
     }
 
@@ -446,6 +449,22 @@ impl Runtime for WasmtimeRuntime {
             concurrent: self.concurrent,
             warm_engine: self.warm_engine.clone(),
             warm: self.warm.clone(),
+            held: Vec::new(),
         }))
+    }
+
+    fn hold_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        let (Some(warm), Some((engine, _))) = (self.warm.get(workload.name), &self.warm_engine) else {
+            bail!("holding an instance before prepare_warm");
+        };
+        let mut store = self.new_store(engine);
+        let instance = warm.pre.instantiate(&mut store)?;
+        initialize(&mut store, &instance).map_err(|(_, message)| anyhow::anyhow!(message))?;
+        self.held.push(store);
+        Ok(())
+    }
+
+    fn release_idle(&mut self) {
+        self.held.clear();
     }
 }

@@ -12,52 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Ids and owner labels of every container the harness labelled, running or not.
-fn harness_containers() -> Vec<(String, String)> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            "label=harness.managed",
-            "--format",
-            "{{.ID}} {{.Label \"harness.owner\"}}",
-        ])
-        .output()
-        .expect("the docker CLI");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(id, owner)| (id.to_string(), owner.to_string()))
-        .collect()
-}
-
-/// The containers of the harness process `pid`.
-fn containers_of(pid: u32) -> Vec<String> {
-    harness_containers()
-        .into_iter()
-        .filter(|(_, owner)| owner.starts_with(&format!("{pid}:")))
-        .map(|(id, _)| id)
-        .collect()
-}
-
-/// Waits (up to `limit`) until `pid` has no container; the engine removes auto-removed ones asynchronously.
-fn assert_none_left(pid: u32, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = containers_of(pid);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "containers of harness {pid} left behind: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn spawn_measure(plan: &Path, run: &Path, env: &[(&str, &str)]) -> Child {
     let mut cmd = harness();
     cmd.args(["measure", "--plan"])

@@ -92,7 +92,7 @@ pub struct LoadRecord {
     pub duration_ns: u64,
     /// Open loop: the rate asked for. Burst: the burst size over its makespan. Closed loop: none.
     pub offered_rps: Option<f64>,
-    /// Requests completed (status ok) inside the window, per second of window.
+    /// Requests intended inside the window and answered (status ok) by its end, per second of window.
     pub achieved_rps: f64,
     /// Requests intended inside the window.
     pub sent: u64,
@@ -139,7 +139,8 @@ pub struct LoadRecord {
     pub estimated: Option<bool>,
     /// The energy channel cannot see all the serving side's work (a harness-scoped model and containers).
     pub unseen: bool,
-    /// Open loop: achieved below 90% of offered. Closed loop and burst: none.
+    /// Open loop: achieved below 90% of the requests that arrived in the window (the Poisson draw, so a short
+    /// window's chance shortfall against the nominal rate is not saturation). Closed loop and burst: none.
     pub saturated: Option<bool>,
 }
 

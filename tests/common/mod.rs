@@ -4,6 +4,7 @@
 use harness_data::{EnergyQuality, InvocationRecord, Manifest, PairedRecord, SampleRecord};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 use toml::Value;
 
 /// Starts `harness measure` of `plan` into `run` in the background and returns once `rows` measured rows are on
@@ -306,4 +307,50 @@ pub fn write_paired(run: &Path, rows: impl IntoIterator<Item = PairedRecord>) {
         writer.serialize(row).unwrap();
     }
     writer.flush().unwrap();
+}
+
+/// Ids and owner labels of every container the harness labelled, running or not.
+pub fn harness_containers() -> Vec<(String, String)> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=harness.managed",
+            "--format",
+            "{{.ID}} {{.Label \"harness.owner\"}}",
+        ])
+        .output()
+        .expect("the docker CLI");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(id, owner)| (id.to_string(), owner.to_string()))
+        .collect()
+}
+
+/// The containers of the harness process `pid`.
+pub fn containers_of(pid: u32) -> Vec<String> {
+    harness_containers()
+        .into_iter()
+        .filter(|(_, owner)| owner.starts_with(&format!("{pid}:")))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Waits (up to `limit`) until `pid` has no container; the engine removes auto-removed ones asynchronously.
+pub fn assert_none_left(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = containers_of(pid);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "containers of harness {pid} left behind: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

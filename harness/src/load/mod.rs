@@ -523,7 +523,7 @@ impl LevelRunner<'_> {
             estimated: None,
             unseen: false,
             saturated: match self.level.kind {
-                LoadKind::Rate => Some(latency.achieved_rps < LoadRecord::SATURATION_SHARE * self.level.level),
+                LoadKind::Rate => Some(summary::saturated(&latency)),
                 _ => None,
             },
         };

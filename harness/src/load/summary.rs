@@ -11,7 +11,10 @@ pub struct LevelLatency {
     pub completed: u64,
     pub failed: u64,
     pub timed_out: u64,
+    /// Completed inside the window (intended in it and answered by its end), per second.
     pub achieved_rps: f64,
+    /// Requests intended inside the window, per second: the offered rate as it was drawn.
+    pub arrived_rps: f64,
     pub p50_ns: Option<u64>,
     pub p90_ns: Option<u64>,
     pub p99_ns: Option<u64>,
@@ -26,6 +29,13 @@ pub fn in_window(request: &RawRequest, from_ns: u64, to_ns: u64) -> bool {
     (from_ns..to_ns).contains(&request.intended_ns)
 }
 
+/// Whether an open-loop level could not keep up: it completed under 90% of the requests that arrived in its
+/// window. Against the arrivals as drawn, not the nominal rate, so a short window's Poisson shortfall is
+/// not taken for saturation.
+pub fn saturated(summary: &LevelLatency) -> bool {
+    summary.achieved_rps < harness_data::LoadRecord::SATURATION_SHARE * summary.arrived_rps
+}
+
 /// Summarizes the requests intended inside `[from_ns, to_ns)`. Latency percentiles cover completed and
 /// timed-out requests (a timed-out request's latency is a lower bound of what it would have taken, so leaving
 /// it out would hide the tail); requests that failed otherwise have no meaningful latency.
@@ -33,10 +43,16 @@ pub fn summarize(requests: &[RawRequest], from_ns: u64, to_ns: u64) -> LevelLate
     let mut summary = LevelLatency::default();
     let mut latencies = Vec::new();
     let mut lags = Vec::new();
+    let mut completed_in_window = 0u64;
     for request in requests.iter().filter(|r| in_window(r, from_ns, to_ns)) {
         summary.sent += 1;
         match request.status {
-            Status::Ok => summary.completed += 1,
+            Status::Ok => {
+                summary.completed += 1;
+                if request.end_ns <= to_ns {
+                    completed_in_window += 1;
+                }
+            }
             Status::Timeout => summary.timed_out += 1,
             Status::Trap | Status::Error => summary.failed += 1,
         }
@@ -47,7 +63,8 @@ pub fn summarize(requests: &[RawRequest], from_ns: u64, to_ns: u64) -> LevelLate
     }
     let seconds = to_ns.saturating_sub(from_ns) as f64 / 1e9;
     if seconds > 0.0 {
-        summary.achieved_rps = summary.completed as f64 / seconds;
+        summary.achieved_rps = completed_in_window as f64 / seconds;
+        summary.arrived_rps = summary.sent as f64 / seconds;
     }
     latencies.sort_by(f64::total_cmp);
     lags.sort_by(f64::total_cmp);
@@ -93,7 +110,12 @@ mod tests {
         assert_eq!((s.sent, s.completed, s.timed_out, s.failed), (4, 2, 1, 1));
         assert_eq!(s.p50_ns, Some(50));
         assert_eq!(s.p999_ns.map(|p| p > 990), Some(true));
+        // Both completed inside the window; four arrived in it.
         assert!((s.achieved_rps - 2.0).abs() < 1e-9);
+        assert!((s.arrived_rps - 4.0).abs() < 1e-9);
+        assert!(saturated(&s));
+        let late = summarize(&[request(100, 100, 2_000_000_000, Status::Ok)], 100, 1_000_000_100);
+        assert_eq!((late.completed, late.achieved_rps), (1, 0.0));
         assert_eq!(s.send_lag_p50_ns, Some(0));
         assert_eq!(s.send_lag_p99_ns.map(|p| p > 30), Some(true));
     }

@@ -143,6 +143,7 @@ fn fixture_run() -> Run {
             interrupt: [("native", "none"), ("wasmi", "fuel")]
                 .map(|(r, m)| (r.to_string(), m.to_string()))
                 .into(),
+            serving: Default::default(),
         },
         invocations,
         paired: Some(paired),

@@ -42,6 +42,8 @@ pub struct RunSummary {
     /// Rows of `paired.csv`, when probes ran.
     pub paired_rows: Option<usize>,
     pub energy_estimated: bool,
+    /// Load mode: levels written to load.csv.
+    pub load_levels: Option<u64>,
 }
 
 pub fn engine_versions() -> EngineVersions {
@@ -97,6 +99,8 @@ struct Session {
     /// Until the last row is written.
     recorder: Option<Recorder>,
     batcher: Batcher,
+    /// Load levels written, when the plan has `[load]`.
+    load_levels: Option<u64>,
     /// (runtime, workload) pairs whose warm state is prepared.
     prepared: HashSet<(usize, usize)>,
     /// Executed order of the next invocation.
@@ -152,6 +156,7 @@ impl Session {
             recorder: Some(recorder),
             batcher: Batcher::new(coarsest),
             prepared: HashSet::new(),
+            load_levels: None,
             sequence: 0,
         })
     }
@@ -341,7 +346,9 @@ impl Session {
                 inputs: &w.inputs,
             })
             .collect();
-        match crate::load::run(&self.plan, &load, &workloads, &self.out, interrupted) {
+        let result = crate::load::run(&self.plan, &load, &workloads, &self.out, interrupted);
+        self.load_levels = Some(result.as_ref().map_or(0, |o| o.levels));
+        match result {
             Ok(outcome) if outcome.interrupted => Some((
                 RunStatus::Partial,
                 format!(
@@ -420,6 +427,7 @@ impl Session {
             scheduled: self.manifest.scheduled_invocations,
             paired_rows,
             energy_estimated: self.manifest.energy_estimated,
+            load_levels: self.load_levels,
         })
     }
 }

@@ -146,7 +146,8 @@ fn level_table(levels: &[LoadLevel], several_runs: bool) -> Block {
                     opt(r.cpu_util, |u| format!("{:.1}%", u * 100.0)),
                     opt(r.harness_cpu_cores, |c| format!("{c:.2}")),
                     nanos(r.send_lag_p99_ns),
-                    opt(r.saturated, yes),
+                    // Open loop says yes or no; closed loop and burst have no saturation test (a dash).
+                    opt(r.saturated, |s| if s { "yes".into() } else { "no".into() }),
                     yes(r.partial),
                     energy_cell(l),
                 ],

@@ -64,6 +64,9 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
         };
         eprintln!("paired.csv: {rows} rows{label}");
     }
+    if let Some(levels) = summary.load_levels {
+        eprintln!("load.csv: {levels} levels, requests.csv: one row per request");
+    }
     eprintln!(
         "{}: {} of {} invocations recorded{failed} in {}",
         match summary.status {

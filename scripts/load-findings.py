@@ -48,7 +48,10 @@ def open_plan(capacity_plan, runtime, workload, inp, rates):
 def fmt(value, scale=1.0, digits=3):
     if value is None:
         return "-"
-    return f"{value * scale:.{digits}g}"
+    v = value * scale
+    if abs(v) >= 10 ** digits:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
 
 
 def main():
@@ -106,18 +109,21 @@ def main():
                   + f" | {fmt(scaling)} | {fmt(num(eight.get('p99_ns')), 1e-6)} | {fmt(num(eight.get('harness_cpu_cores')), digits=2)}"
                   + f" | {fmt(num(burst.get('p50_ns')), 1e-6)} | {fmt(num(burst.get('p99_ns')), 1e-6)} |")
         print(f"\n**{workload} {inp}**: memory and idle power of 8 warm instances, energy per request{label}\n")
-        print("| runtime | memory per warm instance (MiB) | source | idle power of 8 warm (W, net) | saturation (req/s) |"
+        print("| runtime | memory per warm instance (MiB, PSS) | idle power of 8 warm (W, net) | saturation (req/s) |"
               " J/request at 50% | J/request at 90% | p99 at 90% (ms) | 90% level saturated |")
-        print("|---|---:|---|---:|---:|---:|---:|---:|---|")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
         for runtime in runtimes:
             eight = by_cell[(workload, inp, runtime)].get(("clients", 8.0), {})
             saturation, open_rows = opened.get((workload, inp, runtime), (None, []))
             half = open_rows[0] if open_rows else {}
             ninety = open_rows[1] if len(open_rows) > 1 else {}
             unseen = " (unseen)" if eight.get("unseen") == "true" else ""
-            print(f"| {runtime} | {fmt(num(eight.get('memory_per_instance_bytes')), 1 / 2**20)} | {eight.get('memory_source', '-')}"
-                  f" | {fmt(num(eight.get('idle_pool_w')))}{unseen} | {fmt(saturation, digits=4)}"
-                  f" | {fmt(num(half.get('energy_per_request_j')))} | {fmt(num(ninety.get('energy_per_request_j')))}"
+            # A rate above the generator's ceiling ran at the ceiling: say so beside the figure.
+            capped = lambda row: " (capped)" if row and num(row.get("level")) >= GENERATOR_CAP_RPS else ""
+            print(f"| {runtime} | {fmt(num(eight.get('memory_per_instance_bytes')), 1 / 2**20, 2)}"
+                  f" | {fmt(num(eight.get('idle_pool_w')), digits=2)}{unseen} | {fmt(saturation, digits=4)}"
+                  f" | {fmt(num(half.get('energy_per_request_j')))}{capped(half)}"
+                  f" | {fmt(num(ninety.get('energy_per_request_j')))}{capped(ninety)}"
                   f" | {fmt(num(ninety.get('p99_ns')), 1e-6)} | {ninety.get('saturated', '-')} |")
 
 

@@ -335,11 +335,15 @@ fn the_generator_bench_writes_its_send_lag_figures() {
     for figure in figures {
         assert!(figure["sent"].as_u64().unwrap() > 0);
         let lag = figure["send_lag_p99_ns"].as_u64().unwrap();
-        if (lag as f64) < 100_000.0 {
+        let (offered, achieved) = (
+            figure["offered_rps"].as_f64().unwrap(),
+            figure["achieved_rps"].as_f64().unwrap(),
+        );
+        if (lag as f64) < 100_000.0 && achieved >= 0.9 * offered {
             within.push(figure["offered_rps"].as_f64().unwrap());
         }
     }
-    // The answer is the highest rate whose p99 lag was under 100 us, as the figures say.
+    // The answer is the highest rate sustained with a p99 lag under 100 us, as the figures say.
     let answer = bench["highest_rate_within"].as_f64();
     assert_eq!(answer, within.iter().cloned().reduce(f64::max));
     let stdout = String::from_utf8_lossy(&output.stdout);

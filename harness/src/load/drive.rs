@@ -217,7 +217,7 @@ pub fn poisson_arrivals(rate: f64, start_ns: u64, until_ns: u64, seed: u64) -> V
 
 /// Last stretch before an arrival that the generator spins instead of sleeping: a sleep wakes up late by
 /// the scheduler's latency, a spin does not.
-const SPIN_NS: u64 = 50_000;
+const SPIN_NS: u64 = 100_000;
 
 /// Waits until the clock reaches `t_ns`; returns the reading that passed it.
 fn wait_until(t_ns: u64) -> u64 {

@@ -16,6 +16,25 @@ fn the_issue_plan_gives_40_rows_with_identical_digests_and_a_complete_manifest()
     let rows = rows(&run);
     let measured: Vec<_> = rows.iter().filter(|r| !r.warmup).collect();
     assert_eq!(measured.len(), 40);
+
+    // Results at a glance on stdout: per mode, each runtime's median, the fastest named, the next command.
+    let summary = String::from_utf8_lossy(&output.stdout);
+    for mode in ["fibonacci 25, cold", "fibonacci 25, warm"] {
+        assert!(summary.contains(mode), "{summary}");
+    }
+    for runtime in ["native", "wasmtime-jit", "wasmtime-aot", "wasmi"] {
+        assert_eq!(
+            summary.matches(&format!("    {runtime} ")).count(),
+            2,
+            "{runtime}: {summary}"
+        );
+    }
+    assert_eq!(summary.matches("fastest").count(), 2, "{summary}");
+    assert!(summary.contains("x slower") && summary.contains("(n=5)"), "{summary}");
+    assert!(
+        summary.contains(&format!("Next: harness report {} --baseline ", run.display())),
+        "{summary}"
+    );
     assert_eq!(
         rows.iter().filter(|r| r.warmup).count(),
         8,

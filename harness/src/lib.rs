@@ -10,6 +10,7 @@ pub mod bench_energy;
 pub mod bench_load;
 pub mod calibration_pattern;
 pub mod fit_model;
+pub mod glance;
 pub mod host;
 pub mod load;
 pub mod measure;

@@ -78,6 +78,13 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
         summary.scheduled,
         args.out.display()
     );
+    // Results at a glance, from the files as written (a partial run's too).
+    if summary.status != RunStatus::Failed
+        && let Ok(run) = harness_analysis::load::load_run(&args.out)
+        && let Some(text) = harness::glance::summary(&run, &args.out.display().to_string())
+    {
+        println!("{text}");
+    }
     match summary.status {
         RunStatus::Complete => Ok(Outcome::Complete),
         RunStatus::Partial => {

@@ -47,9 +47,20 @@ fn shown_channel(paired: &[PairedRecord]) -> Option<(String, String, bool)> {
         .map(|r| (r.probe.clone(), r.channel.clone(), r.estimated))
 }
 
+/// One runtime's measured invocations in one cell: ok latencies, failures, net energies.
+#[derive(Debug, Default)]
+struct Measured {
+    latencies: Vec<f64>,
+    failed: usize,
+    energies: Vec<f64>,
+}
+
+/// (workload, input, mode) -> runtime -> what it measured.
+type Cells = BTreeMap<(String, String, Mode), BTreeMap<String, Measured>>;
+
 /// The summary of a finished run, or `None` when it has no measured invocation and no load level.
 pub fn summary(run: &Run, out_display: &str) -> Option<String> {
-    let mut cells: BTreeMap<(String, String, Mode), BTreeMap<String, (Vec<f64>, usize, Vec<f64>)>> = BTreeMap::new();
+    let mut cells = Cells::new();
     let measured = |r: &&InvocationRecord| !r.warmup;
     for row in run.invocations.iter().filter(measured) {
         let entry = cells
@@ -58,9 +69,9 @@ pub fn summary(run: &Run, out_display: &str) -> Option<String> {
             .entry(row.runtime.clone())
             .or_default();
         if row.status == Status::Ok {
-            entry.0.push(row.latency_ns as f64);
+            entry.latencies.push(row.latency_ns as f64);
         } else {
-            entry.1 += 1;
+            entry.failed += 1;
         }
     }
     let channel = run.paired.as_deref().and_then(shown_channel);
@@ -70,7 +81,7 @@ pub fn summary(run: &Run, out_display: &str) -> Option<String> {
                 && let Some(cell) = cells.get_mut(&(row.workload.clone(), row.input.clone(), row.mode))
                 && let Some(entry) = cell.get_mut(&row.runtime)
             {
-                entry.2.push(net);
+                entry.energies.push(net);
             }
         }
     }
@@ -92,13 +103,13 @@ pub fn summary(run: &Run, out_display: &str) -> Option<String> {
     for ((workload, input, mode), runtimes) in &cells {
         let mut lines: Vec<Line> = runtimes
             .iter()
-            .filter_map(|(runtime, (latencies, failed, energies))| {
+            .filter_map(|(runtime, m)| {
                 Some(Line {
                     runtime: runtime.clone(),
-                    latency_ns: median(latencies)?,
-                    ok: latencies.len(),
-                    failed: *failed,
-                    energy_j: median(energies),
+                    latency_ns: median(&m.latencies)?,
+                    ok: m.latencies.len(),
+                    failed: m.failed,
+                    energy_j: median(&m.energies),
                 })
             })
             .collect();
@@ -135,8 +146,8 @@ pub fn summary(run: &Run, out_display: &str) -> Option<String> {
                 line.ok
             );
         }
-        for (runtime, (_, failed, _)) in runtimes.iter().filter(|(_, (l, _, _))| l.is_empty()) {
-            let _ = writeln!(text, "    {runtime:<14}{:>11}  all {failed} failed", "-");
+        for (runtime, m) in runtimes.iter().filter(|(_, m)| m.latencies.is_empty()) {
+            let _ = writeln!(text, "    {runtime:<14}{:>11}  all {} failed", "-", m.failed);
         }
     }
     if !run.load.is_empty() {

@@ -224,3 +224,60 @@ fn the_process_boundary_runs_each_wasm_cold_start_in_a_fresh_process() {
         harness_data::plan::ColdBoundary::Process
     );
 }
+
+#[test]
+fn a_plan_that_skips_unavailable_runtimes_says_which_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = PlanBuilder::new()
+        .seed(3)
+        .repetitions(2)
+        .runtimes(&["native", "node-js", "wasmi"])
+        .modes(&["warm"])
+        .set("skip_unavailable", true)
+        .workload("noop", &["0"])
+        .write(dir.path(), "skip.toml");
+    let run = dir.path().join("run");
+    // No node on this machine, as far as this run knows.
+    let output = harness()
+        .env("HARNESS_NODE", dir.path().join("no-such-node"))
+        .args(["measure", "--plan"])
+        .arg(&plan)
+        .arg("--out")
+        .arg(&run)
+        .arg("--artifacts")
+        .arg(artifacts())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("skipping node-js: "), "{}", stderr(&output));
+    let manifest = manifest(&run);
+    assert_eq!(manifest.skipped.keys().collect::<Vec<_>>(), ["node-js"]);
+    assert!(
+        manifest.skipped["node-js"].contains("no-such-node"),
+        "{:?}",
+        manifest.skipped
+    );
+    let runtimes: BTreeSet<String> = rows(&run).into_iter().map(|r| r.runtime).collect();
+    assert_eq!(runtimes, BTreeSet::from(["native".to_string(), "wasmi".to_string()]));
+    // Without the key, the same plan fails before any invocation, naming node.
+    let strict = plan.with_file_name("strict.toml");
+    std::fs::write(
+        &strict,
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("skip_unavailable = true\n", ""),
+    )
+    .unwrap();
+    let failed = harness()
+        .env("HARNESS_NODE", dir.path().join("no-such-node"))
+        .args(["measure", "--plan"])
+        .arg(&strict)
+        .arg("--out")
+        .arg(dir.path().join("strict"))
+        .arg("--artifacts")
+        .arg(artifacts())
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(stderr(&failed).contains("no-such-node"), "{}", stderr(&failed));
+}

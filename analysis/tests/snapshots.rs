@@ -144,6 +144,7 @@ fn fixture_run() -> Run {
                 .map(|(r, m)| (r.to_string(), m.to_string()))
                 .into(),
             serving: Default::default(),
+            skipped: Default::default(),
         },
         invocations,
         paired: Some(paired),

@@ -91,4 +91,7 @@ pub struct Manifest {
     /// Load mode: per runtime, how it serves concurrent requests (README's table).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub serving: BTreeMap<String, String>,
+    /// Runtimes of the plan left out because this machine cannot run them (`skip_unavailable`), and why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, String>,
 }

@@ -81,6 +81,8 @@ pub struct AsRunPlan {
     pub baseline_ms: u64,
     #[serde(default)]
     pub calibrate_delay: bool,
+    #[serde(default)]
+    pub skip_unavailable: bool,
     pub workloads: Vec<PlanWorkload>,
     /// Each probe's `[[probes]]` table as given (its kind and options).
     #[serde(default)]

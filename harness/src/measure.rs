@@ -111,7 +111,7 @@ impl Session {
     /// Everything that can fail does so here, before the first invocation: plan, artifacts, inputs,
     /// runtimes, probes. Writes the manifest as `partial`.
     fn prepare(options: &MeasureOptions) -> anyhow::Result<Session> {
-        let plan = Plan::load(&options.plan)?;
+        let mut plan = Plan::load(&options.plan)?;
         let out = options.out.clone();
         if out.join(files::INVOCATIONS).exists() {
             bail!(
@@ -119,6 +119,11 @@ impl Session {
                 out.display()
             );
         }
+        let skipped = if plan.skip_unavailable {
+            skip_unavailable(&mut plan, &options.artifacts)?
+        } else {
+            BTreeMap::new()
+        };
         let workloads = prepare_workloads(&plan, &options.artifacts)?;
         let limits = Limits {
             timeout_ms: plan.timeout_ms,
@@ -133,7 +138,8 @@ impl Session {
         let probes = open::open_probes(&plan.probes).context("a probe cannot start, so nothing was measured")?;
         let schedule = Schedule::new(&plan);
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-        let manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
+        let mut manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
+        manifest.skipped = skipped;
         write_manifest(&out, &manifest)?;
         let labels = cell_labels(&plan, &schedule);
         let recorder = Recorder::create(&out, labels.clone())?;
@@ -432,6 +438,38 @@ impl Session {
     }
 }
 
+/// Drops from the plan the runtimes this machine cannot run (the engine or node missing, an artifact that
+/// cannot be built), printing why; returns runtime -> reason for the manifest. At least one must remain.
+fn skip_unavailable(plan: &mut Plan, artifacts: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let limits = Limits {
+        timeout_ms: plan.timeout_ms,
+        interrupt: plan.interrupt,
+        memory_mb: None,
+    };
+    let mut skipped = BTreeMap::new();
+    plan.runtimes.retain(|&kind| {
+        let usable = runtime::create_at(kind, limits, plan.cold_boundary).and_then(|_| {
+            plan.workloads.iter().try_for_each(|entry| {
+                let spec = harness_workloads::find(&entry.name).expect("validated by Plan::parse");
+                runtime::ensure_artifacts(&[kind], &WorkloadArtifacts::at(artifacts, spec))
+            })
+        });
+        match usable {
+            Ok(()) => true,
+            Err(e) => {
+                let reason = format!("{e:#}");
+                eprintln!("skipping {kind}: {reason}");
+                skipped.insert(kind.to_string(), reason);
+                false
+            }
+        }
+    });
+    if plan.runtimes.is_empty() {
+        bail!("no runtime of the plan can run on this machine: {skipped:?}");
+    }
+    Ok(skipped)
+}
+
 fn prepare_workloads(plan: &Plan, artifacts: &Path) -> anyhow::Result<Vec<PreparedWorkload>> {
     let mut workloads = Vec::new();
     for entry in &plan.workloads {
@@ -483,6 +521,7 @@ fn initial_manifest(
         baseline_after_ns: None,
         calibration_busy_ns: Vec::new(),
         interrupt: Default::default(),
+        skipped: BTreeMap::new(),
         serving: plan
             .load
             .as_ref()

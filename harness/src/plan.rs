@@ -43,6 +43,8 @@ struct PlanFile {
     #[serde(default = "default_baseline_ms")]
     baseline_ms: u64,
     calibrate_delay: Option<bool>,
+    #[serde(default)]
+    skip_unavailable: bool,
     workloads: Spanned<Vec<WorkloadFile>>,
     #[serde(default)]
     probes: Vec<ProbeSpec>,
@@ -92,6 +94,9 @@ pub struct Plan {
     /// Play a load pattern at the start and measure each probe's delay (default: when a probe has its own
     /// latency, i.e. NVML or a serial meter).
     pub calibrate_delay: bool,
+    /// Leave out, with the reason in the terminal and the manifest, runtimes this machine cannot run (no
+    /// Docker engine, no node 20) instead of failing the run. The default plan sets it.
+    pub skip_unavailable: bool,
     pub workloads: Vec<PlanWorkload>,
     pub probes: Vec<ProbeSpec>,
     /// Load levels, when `modes` includes `load`.
@@ -113,6 +118,7 @@ impl Plan {
             interrupt: self.interrupt,
             baseline_ms: self.baseline_ms,
             calibrate_delay: self.calibrate_delay,
+            skip_unavailable: self.skip_unavailable,
             workloads: self.workloads.clone(),
             probes: self
                 .probes
@@ -262,6 +268,7 @@ impl Plan {
             calibrate_delay: file
                 .calibrate_delay
                 .unwrap_or_else(|| file.probes.iter().any(ProbeSpec::has_own_delay)),
+            skip_unavailable: file.skip_unavailable,
             workloads,
             probes: file.probes,
             load,

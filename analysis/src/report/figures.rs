@@ -46,6 +46,19 @@ pub fn slug(parts: &[&str]) -> String {
     out.trim_matches('-').to_owned()
 }
 
+/// Values this far apart (largest / smallest) are drawn on a log axis.
+pub const LOG_AXIS_SPAN: f64 = 20.0;
+
+/// Whether values span more than [`LOG_AXIS_SPAN`] and are all positive: a log axis shows them better.
+pub fn spans_decades(values: impl Iterator<Item = f64>) -> bool {
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    lo > 0.0 && lo.is_finite() && hi / lo > LOG_AXIS_SPAN
+}
+
+fn log_label(log: bool) -> &'static str {
+    if log { ", log scale" } else { "" }
+}
+
 fn median(values: &[f64]) -> f64 {
     crate::summary::median(values).unwrap_or(0.0)
 }
@@ -56,9 +69,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         let cell = format!("{workload} {input} {}", mode.as_str());
         let typical = by_runtime.values().map(|v| median(v)).fold(0.0, f64::max);
         let (unit, factor) = scale(typical, &TIME_UNITS);
-        let all = by_runtime.values().flatten();
-        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let log_x = lo > 0.0 && hi / lo > 20.0;
+        let log_x = spans_decades(by_runtime.values().flatten().copied());
         let cdf = by_runtime
             .iter()
             .map(|(runtime, values)| {
@@ -81,7 +92,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         out.push(Figure {
             id: slug(&["latency-cdf", workload, input, mode.as_str()]),
             title: format!("Latency CDF: {cell}"),
-            x_label: format!("latency ({unit}){}", if log_x { ", log scale" } else { "" }),
+            x_label: format!("latency ({unit}){}", log_label(log_x)),
             y_label: "fraction of invocations".into(),
             log_x,
             data: FigureData::LatencyCdf { series: cdf },
@@ -109,7 +120,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         out.push(Figure {
             id: slug(&["latency-distribution", workload, input, mode.as_str()]),
             title: format!("Latency distribution per runtime: {cell}"),
-            x_label: format!("latency ({unit}){}", if log_x { ", log scale" } else { "" }),
+            x_label: format!("latency ({unit}){}", log_label(log_x)),
             y_label: "runtime".into(),
             log_x,
             data: FigureData::Distribution { boxes },
@@ -126,8 +137,8 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
             .fold(0.0, f64::max);
         let (t_unit, t_factor) = scale(typical_t, &TIME_UNITS);
         let (e_unit, e_factor) = scale(typical_e, &ENERGY_UNITS);
-        let ts = by_runtime.values().flatten().map(|p| p[0]);
-        let (lo, hi) = ts.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let log_x = spans_decades(by_runtime.values().flatten().map(|p| p[0]));
+        let log_y = spans_decades(by_runtime.values().flatten().map(|p| p[1]));
         let series = by_runtime
             .iter()
             .map(|(runtime, points)| Series {
@@ -145,13 +156,13 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
                 "Energy vs latency, {channel}{estimated_label}: {workload} {input} {}",
                 mode.as_str()
             ),
-            x_label: format!(
-                "latency ({t_unit}){}",
-                if lo > 0.0 && hi / lo > 20.0 { ", log scale" } else { "" }
+            x_label: format!("latency ({t_unit}){}", log_label(log_x)),
+            y_label: format!(
+                "gross energy per invocation ({e_unit}){estimated_label}{}",
+                log_label(log_y)
             ),
-            y_label: format!("gross energy per invocation ({e_unit}){estimated_label}"),
-            log_x: lo > 0.0 && hi / lo > 20.0,
-            data: FigureData::EnergyScatter { series },
+            log_x,
+            data: FigureData::EnergyScatter { series, log_y },
         });
     }
     out

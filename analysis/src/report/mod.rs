@@ -7,6 +7,7 @@ pub mod document;
 pub mod energy;
 pub mod figures;
 pub mod gather;
+pub mod glance;
 pub mod model;
 pub mod options;
 pub mod plots;

@@ -224,6 +224,42 @@ mod tests {
         assert!(p.windows(2).all(|w| w[0] < w[1]));
     }
 
+    /// Energy points of one (workload, input, mode, channel): per runtime, latencies (ns) and energies (J).
+    fn scatter(native_j: f64, wasmi_j: f64) -> Figure {
+        let points = |t: f64, e: f64| (0..10).map(|i| [t * (1.0 + i as f64 / 100.0), e]).collect();
+        let by_runtime = [("native", points(1e6, native_j)), ("wasmi", points(2e6, wasmi_j))]
+            .map(|(r, p)| (r.to_string(), p))
+            .into();
+        let energy: EnergyPoints = [(
+            ("w".into(), "i".into(), Mode::Warm, "rapl/package-0".into()),
+            (false, by_runtime),
+        )]
+        .into();
+        figures(&Latencies::new(), &energy).remove(0)
+    }
+
+    #[test]
+    fn the_energy_axis_turns_logarithmic_past_20x() {
+        let spread = scatter(0.001, 0.5);
+        assert!(matches!(spread.data, FigureData::EnergyScatter { log_y: true, .. }));
+        assert!(spread.y_label.ends_with(", log scale"), "{}", spread.y_label);
+        // Latency spans 2x only: its axis stays linear.
+        assert!(!spread.log_x && !spread.x_label.contains("log"));
+        let close = scatter(0.001, 0.015);
+        assert!(matches!(close.data, FigureData::EnergyScatter { log_y: false, .. }));
+        assert!(!close.y_label.contains("log"));
+        // Both draw; the log axis is labelled with the values (mJ here), not their logarithms.
+        let svg = crate::report::plots::render_svg(&spread).unwrap();
+        let ticks: Vec<&str> = svg.lines().map(str::trim).collect();
+        assert!(
+            ticks.contains(&"1") && ticks.contains(&"10") && ticks.contains(&"100"),
+            "decade ticks in mJ"
+        );
+        crate::report::plots::render_svg(&close).unwrap();
+        assert!(spans_decades([1.0, 21.0].into_iter()) && !spans_decades([1.0, 20.0].into_iter()));
+        assert!(!spans_decades([0.0, 100.0].into_iter()) && !spans_decades(std::iter::empty()));
+    }
+
     #[test]
     fn units_and_slugs() {
         assert_eq!(scale(350_000.0, &TIME_UNITS), ("µs", 1e3));

@@ -236,3 +236,30 @@ fn legend_html(out: &mut String) {
         styled(GREY)
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::escape_markdown;
+
+    #[test]
+    fn markdown_escaping_keeps_one_line_and_no_syntax() {
+        assert_eq!(escape_markdown("a|b\n*c* <i>"), "a\\|b \\*c\\* \\<i>");
+        assert_eq!(
+            escape_markdown("size #1\r\n`x` ~y~ &amp;"),
+            "size \\#1  \\`x\\` \\~y\\~ \\&amp;"
+        );
+        assert_eq!(
+            escape_markdown("[x](http://e) ![i][r] [d]: u"),
+            "[x\\](http://e) ![i\\][r] [d\\]: u"
+        );
+        assert_eq!(
+            escape_markdown("_em_ low_busy_share a\\b"),
+            "\\_em\\_ low_busy_share a\\\\b"
+        );
+        // What only looks like syntax stays readable.
+        assert_eq!(
+            escape_markdown("10.0 [9.81, 10.2] (estimated)"),
+            "10.0 [9.81, 10.2] (estimated)"
+        );
+    }
+}

@@ -449,26 +449,6 @@ fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
     Block::Table { header, rows }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn three_significant_digits() {
-        let f = super::significant;
-        assert_eq!(
-            [
-                f(0.002114),
-                f(0.405),
-                f(36.84),
-                f(1234.4),
-                f(9.9996),
-                f(0.099996),
-                f(1.0)
-            ],
-            ["0.00211", "0.405", "36.8", "1234", "10.0", "0.100", "1.00"]
-        );
-    }
-}
-
 fn scope(scope: &str) -> String {
     if scope.is_empty() {
         String::new()
@@ -536,4 +516,24 @@ fn comparison_table(comparisons: &[&Comparison]) -> Block {
         header.push("interrupt".into());
     }
     Block::Table { header, rows }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn three_significant_digits() {
+        let f = super::significant;
+        assert_eq!(
+            [
+                f(0.002114),
+                f(0.405),
+                f(36.84),
+                f(1234.4),
+                f(9.9996),
+                f(0.099996),
+                f(1.0)
+            ],
+            ["0.00211", "0.405", "36.8", "1234", "10.0", "0.100", "1.00"]
+        );
+    }
 }

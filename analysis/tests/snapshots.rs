@@ -364,6 +364,19 @@ fn fixture_glance_run() -> Run {
     run.manifest.scheduled_invocations = sequence;
     run.manifest.recorded_invocations = sequence;
     run.manifest.interrupt = Default::default();
+    let sizes = |native, wasm, cwasm, image| ArtifactSizes {
+        native_bytes: Some(native),
+        wasm_bytes: Some(wasm),
+        cwasm_bytes: Some(cwasm),
+        container_image_bytes: image,
+    };
+    run.manifest.artifacts = [
+        ("json", sizes(812_544, 301_211, 1_210_880, None)),
+        ("fibonacci", sizes(455_112, 61_440, 282_624, Some(2_310_144))),
+        ("noop", sizes(430_080, 1_033, 148_480, Some(2_289_664))),
+    ]
+    .map(|(w, s)| (w.to_string(), s))
+    .into();
     run.invocations = invocations;
     run.paired = Some(paired);
     run
@@ -418,6 +431,10 @@ fn glance_snapshots() {
         (energy.ratio_of_medians, energy.left_out.as_deref()),
         (None, Some("12 unseen"))
     );
+
+    // Artifact sizes in plan order too (the manifest keys them by name).
+    let sizes: Vec<&str> = report.artifacts.iter().map(|a| a.workload.as_str()).collect();
+    assert_eq!(sizes, ["noop", "fibonacci", "json"]);
 
     let md = render_markdown(&report);
     let glance = section(&md, "## Results at a glance", "## Runs");

@@ -243,23 +243,88 @@ pub fn glance_row(table: &GlanceTable, row: &GlanceRow) -> Vec<String> {
         .collect()
 }
 
+/// 1234 B, 1.2 KiB, 3.4 MiB.
+pub fn bytes(value: u64) -> String {
+    const UNITS: [(&str, f64); 4] = [("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0)];
+    let value = value as f64;
+    let (unit, factor) = UNITS
+        .iter()
+        .rev()
+        .find(|(_, f)| value >= *f)
+        .copied()
+        .unwrap_or(UNITS[0]);
+    if factor == 1.0 {
+        format!("{value} {unit}")
+    } else {
+        format!("{:.1} {unit}", value / factor)
+    }
+}
+
+fn artifact_table(report: &Report) -> Block {
+    let several_runs = report.runs.len() > 1;
+    let size = |v: Option<u64>| v.map(bytes).unwrap_or_else(|| "-".into());
+    let times = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0 => format!("{}x", significant(a as f64 / b as f64)),
+        _ => "-".into(),
+    };
+    let mut header: Vec<String> = [
+        "workload",
+        "native",
+        ".wasm",
+        ".cwasm",
+        "container image",
+        "image / .cwasm",
+        "image / .wasm",
+    ]
+    .map(String::from)
+    .to_vec();
+    if several_runs {
+        header.push("runs".into());
+    }
+    let rows = report
+        .artifacts
+        .iter()
+        .map(|a| {
+            let s = &a.sizes;
+            let mut row = vec![
+                a.workload.clone(),
+                size(s.native_bytes),
+                size(s.wasm_bytes),
+                size(s.cwasm_bytes),
+                size(s.container_image_bytes),
+                times(s.container_image_bytes, s.cwasm_bytes),
+                times(s.container_image_bytes, s.wasm_bytes),
+            ];
+            if several_runs {
+                row.push(a.runs.join(", "));
+            }
+            row
+        })
+        .collect();
+    Block::Table { header, rows }
+}
+
 fn glance_blocks(report: &Report) -> Vec<Block> {
-    if report.glance.is_empty() {
+    if report.glance.is_empty() && report.artifacts.is_empty() {
         return Vec::new();
     }
-    let mut blocks = vec![
-        Block::Heading(2, "Results at a glance".into()),
-        Block::Paragraph(format!(
+    let mut blocks = vec![Block::Heading(2, "Results at a glance".into())];
+    if !report.glance.is_empty() {
+        blocks.push(Block::Paragraph(format!(
             "Each runtime against {}: ratio of medians (runtime / {}) with its {:.0}% interval, and the verdict; below 1 is faster or less energy. Cold and warm, latency and each energy channel with usable rows (rows flagged unseen or low_busy_share are left out); the sections below give n, tests and effect sizes.",
             report.baseline,
             report.baseline,
             report.settings.level * 100.0
-        )),
-        Block::GlanceLegend,
-    ];
+        )));
+        blocks.push(Block::GlanceLegend);
+    }
     for (i, table) in report.glance.iter().enumerate() {
         blocks.push(Block::Heading(3, glance_title(table)));
         blocks.push(Block::Glance(i));
+    }
+    if !report.artifacts.is_empty() {
+        blocks.push(Block::Heading(3, "Artifact sizes".into()));
+        blocks.push(artifact_table(report));
     }
     blocks
 }

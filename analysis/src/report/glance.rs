@@ -177,6 +177,30 @@ pub fn glance_tables(
     tables
 }
 
+/// Per workload (in plan order) and distinct set of sizes, the runs that recorded it.
+pub fn artifact_rows(runs: &[Run]) -> Vec<ArtifactRow> {
+    let order = PlanOrder::of(runs);
+    let mut rows: Vec<ArtifactRow> = Vec::new();
+    for run in runs {
+        for (workload, sizes) in &run.manifest.artifacts {
+            if *sizes == harness_data::ArtifactSizes::default() {
+                continue;
+            }
+            match rows.iter_mut().find(|r| &r.workload == workload && &r.sizes == sizes) {
+                Some(row) => row.runs.push(run.name.clone()),
+                None => rows.push(ArtifactRow {
+                    workload: workload.clone(),
+                    runs: vec![run.name.clone()],
+                    sizes: sizes.clone(),
+                }),
+            }
+        }
+    }
+    // Stable: runs keep their order within a workload.
+    rows.sort_by_key(|r| (order.cell_rank(&r.workload, "").0, r.workload.clone()));
+    rows
+}
+
 /// A colour, as CSS writes it with [`Rgb::hex`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rgb(pub u8, pub u8, pub u8);

@@ -22,6 +22,9 @@ pub struct Report {
     /// runtime's ratio of medians against the baseline with its interval and verdict (from `comparisons`).
     #[serde(default)]
     pub glance: Vec<GlanceTable>,
+    /// Artifact sizes per workload, from the manifests (runs that recorded the same sizes share a row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRow>,
     /// One per (workload, input, runtime, mode), in that order.
     pub groups: Vec<GroupReport>,
     /// Every runtime against the baseline, per (workload, input, mode), for latency and per energy channel.
@@ -292,6 +295,15 @@ pub struct GlanceCell {
     /// Why there is no ratio, in a few words (energy rows left out as `unseen` or `low_busy_share`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_out: Option<String>,
+}
+
+/// A workload's artifact sizes in bytes, as the manifests of `runs` recorded them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRow {
+    pub workload: String,
+    pub runs: Vec<String>,
+    #[serde(flatten)]
+    pub sizes: harness_data::ArtifactSizes,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -166,6 +166,11 @@ fn report_on_a_run_with_energy_writes_three_files_every_plot_and_labels_estimate
     assert!(at(&html, "<h2>Results at a glance</h2>") < at(&html, "<h2>Runs</h2>"));
     assert_eq!(html.matches("<table class=\"glance\">").count(), 6);
     assert!(html.contains("class=\"legend\""));
+    // With the artifact sizes the manifest recorded.
+    let fibonacci = &json["artifacts"][0];
+    assert_eq!(fibonacci["workload"], "fibonacci", "{fibonacci}");
+    assert!(fibonacci["wasm_bytes"].as_u64().unwrap() > 0 && fibonacci["cwasm_bytes"].as_u64().unwrap() > 0);
+    assert!(at(&md, "### Artifact sizes") < at(&md, "## Runs"));
 }
 
 #[test]

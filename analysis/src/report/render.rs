@@ -107,7 +107,7 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-se
 h1,h2,h3,p,li,figcaption{overflow-wrap:anywhere}\
 .wide{overflow-x:auto;max-width:100%;margin:0.5rem 0 1rem}.wide>table{margin:0}\
 table{border-collapse:collapse;margin:0.5rem 0 1rem;font-size:0.85rem}\
-table.glance td.cell{text-align:center;line-height:1.25}table.glance td.cell small{display:block;font-weight:600}\
+table.glance td:nth-child(2),table.glance th:nth-child(2){text-align:left}table.glance td.cell{text-align:center;line-height:1.25}table.glance td.cell small{display:block;font-weight:600}\
 .legend{display:flex;flex-wrap:wrap;gap:0.25rem;align-items:center;font-size:0.8rem;margin:0.5rem 0}\
 .legend span{padding:0.15rem 0.45rem;border:1px solid #ccc}\
 th,td{border:1px solid #ccc;padding:0.25rem 0.5rem;text-align:right;white-space:nowrap}\

@@ -1,5 +1,6 @@
-//! `harness report`: per-group statistics and comparisons against a baseline runtime, as `results.json`,
-//! `report.md` and a self-contained `report.html`, plus each figure as an SVG file.
+//! `harness report`: per-group statistics and comparisons against a baseline runtime, opened by the results at a
+//! glance (the ratio matrix per mode and metric, [`glance`]), as `results.json`, `report.md` and a
+//! self-contained `report.html`, plus each figure as an SVG file.
 
 pub mod build;
 pub mod compare;

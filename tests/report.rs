@@ -129,6 +129,48 @@ fn report_on_a_run_with_energy_writes_three_files_every_plot_and_labels_estimate
         );
     }
     assert!(md.contains("energy figures marked \"estimated\""));
+    // The results at a glance open the report: per mode, latency and each channel, every runtime across, each
+    // cell the comparison's ratio and verdict.
+    let glance = json["glance"].as_array().unwrap();
+    assert_eq!(glance.len(), 2 * 3, "2 modes x (latency + 2 channels)");
+    for table in glance {
+        assert_eq!(table["runtimes"].as_array().unwrap().len(), 3, "{table}");
+        for row in table["rows"].as_array().unwrap() {
+            for (runtime, cell) in table["runtimes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(row["cells"].as_array().unwrap())
+            {
+                let c = comparisons
+                    .iter()
+                    .find(|c| {
+                        c["runtime"] == *runtime
+                            && c["mode"] == table["mode"]
+                            && c["workload"] == row["workload"]
+                            && c["input"] == row["input"]
+                            && c["metric"]["kind"] == table["metric"]["kind"]
+                            && c["metric"]["channel"] == table["metric"]["channel"]
+                    })
+                    .unwrap();
+                assert_eq!(
+                    (&cell["verdict"], &cell["ratio_of_medians"]),
+                    (&c["verdict"], &c["ratio_of_medians"])
+                );
+            }
+        }
+    }
+    let at = |text: &str, what: &str| text.find(what).unwrap_or_else(|| panic!("{what} missing"));
+    assert!(at(&md, "## Results at a glance") < at(&md, "## Runs"));
+    assert!(md.contains("### cold: energy model/cpu (estimated) [machine]"));
+    assert!(at(&html, "<h2>Results at a glance</h2>") < at(&html, "<h2>Runs</h2>"));
+    assert_eq!(html.matches("<table class=\"glance\">").count(), 6);
+    assert!(html.contains("class=\"legend\""));
+    // With the artifact sizes the manifest recorded.
+    let fibonacci = &json["artifacts"][0];
+    assert_eq!(fibonacci["workload"], "fibonacci", "{fibonacci}");
+    assert!(fibonacci["wasm_bytes"].as_u64().unwrap() > 0 && fibonacci["cwasm_bytes"].as_u64().unwrap() > 0);
+    assert!(at(&md, "### Artifact sizes") < at(&md, "## Runs"));
 }
 
 #[test]

@@ -10,6 +10,11 @@ use std::process::Command;
 
 /// The rendered DOM and the console lines chromium logged while loading `page`.
 fn render(page: &Path, profile: &Path) -> (String, Vec<String>) {
+    render_at(page, profile, None)
+}
+
+/// As [`render`], in a window `width` pixels wide where given.
+fn render_at(page: &Path, profile: &Path, width: Option<u32>) -> (String, Vec<String>) {
     let chromium = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|name| {
@@ -31,6 +36,7 @@ fn render(page: &Path, profile: &Path) -> (String, Vec<String>) {
             "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
+        .args(width.map(|w| format!("--window-size={w},800")))
         .arg("--dump-dom")
         .arg(format!("file://{}", page.canonicalize().unwrap().display()))
         .output()
@@ -62,6 +68,42 @@ fn figure_has_svg(dom: &str, id: &str) -> bool {
             || inside.contains("<polyline")
             || inside.contains("<circle")
             || inside.contains("<rect"))
+}
+
+/// A laptop screen's width.
+const LAPTOP_PX: u32 = 1366;
+
+/// `html` with a script that writes the page's layout width and the window's into `<body data-widths>`, so the
+/// dumped DOM says whether anything overflows the window (a copy: the report itself has no scripts).
+fn measuring(html: &str) -> String {
+    html.replace(
+        "</body>",
+        "<script>document.body.setAttribute('data-widths', document.documentElement.scrollWidth + ' ' + window.innerWidth);</script></body>",
+    )
+}
+
+/// (page width, window width) as [`measuring`] recorded them.
+fn widths(dom: &str) -> (u32, u32) {
+    let start = dom.find("data-widths=\"").expect("the measuring script ran") + "data-widths=\"".len();
+    let text = &dom[start..start + dom[start..].find('"').unwrap()];
+    let (page, window) = text.split_once(' ').unwrap();
+    (page.parse().unwrap(), window.parse().unwrap())
+}
+
+#[test]
+fn the_width_check_catches_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("wide.html");
+    // A table of one long unbreakable row, as a report table without its scrolling box would be.
+    let row = "word ".repeat(1000);
+    let html = format!(
+        "<!DOCTYPE html><html><body><table><tr><td style=\"white-space:nowrap\">{row}</td></tr></table></body></html>"
+    );
+    std::fs::write(&page, measuring(&html)).unwrap();
+    let (dom, _) = render_at(&page, &dir.path().join("profile"), Some(LAPTOP_PX));
+    let (page_px, window_px) = widths(&dom);
+    assert_eq!(window_px, LAPTOP_PX);
+    assert!(page_px > 3000, "{page_px}");
 }
 
 #[test]
@@ -119,4 +161,30 @@ fn report_html_renders_without_console_errors_and_with_every_plot() {
     for kind in ["latency-cdf-", "latency-distribution-", "energy-scatter-"] {
         assert!(ids.iter().any(|id| id.starts_with(kind)), "{kind}");
     }
+    // The matrix at a glance rendered: a coloured table per mode and metric, its verdicts in words, a legend.
+    let tables = results["glance"].as_array().unwrap().len();
+    assert_eq!(tables, 4, "2 modes x (latency + rapl/package-0)");
+    assert_eq!(dom.matches("<table class=\"glance\">").count(), tables);
+    assert!(
+        dom.contains("<td class=\"cell\" style=\"background:#"),
+        "coloured cells"
+    );
+    assert!(dom.contains("class=\"legend\""));
+    assert!(
+        ["faster", "slower", "equivalent", "inconclusive"]
+            .iter()
+            .any(|v| dom.contains(&format!("<small>{v}</small>")))
+    );
+
+    // On a laptop screen nothing is wider than the window: wide tables scroll inside their own box.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let measured = out.join("measured.html");
+    std::fs::write(&measured, measuring(&html)).unwrap();
+    let (dom, _) = render_at(&measured, &dir.path().join("profile-laptop"), Some(LAPTOP_PX));
+    let (page_px, window_px) = widths(&dom);
+    assert_eq!(window_px, LAPTOP_PX);
+    assert!(
+        page_px <= LAPTOP_PX,
+        "report.html is {page_px} px wide in a {LAPTOP_PX} px window"
+    );
 }

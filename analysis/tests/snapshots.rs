@@ -7,6 +7,7 @@ mod common;
 use common::{load_level, paired_from};
 use harness_analysis::export::{export_rows, load_export_rows, load_to_csv, to_csv};
 use harness_analysis::load::Run;
+use harness_analysis::report::model::Verdict;
 use harness_analysis::report::render::{render_html, render_json, render_markdown};
 use harness_analysis::report::{ReportOptions, build_report, plots};
 use harness_data::*;
@@ -310,4 +311,158 @@ fn load_report_snapshot() {
     for line in load.lines().filter(|l| l.contains(" mJ") || l.contains(" J |")) {
         assert!(line.contains("(estimated)"), "{line}");
     }
+}
+
+/// The matrix at a glance over three cells (one whose input holds a newline and Markdown syntax) and four
+/// runtimes against native: wasmtime-aot 50x faster, wasmi 10x slower, container identical (equivalent, its
+/// energy unseen so left out), node-js with 3 invocations (inconclusive after Holm).
+fn fixture_glance_run() -> Run {
+    let cells = [
+        ("noop", "0", 50_000.0),
+        ("fibonacci", "25", 1_000_000.0),
+        ("json", "a|b\n*c* <i>", 300_000.0),
+    ];
+    let runtimes = [
+        ("native", 1.0, 12),
+        ("wasmtime-aot", 0.02, 12),
+        ("wasmi", 10.0, 12),
+        ("container", 1.0, 12),
+        ("node-js", 1.3, 3),
+    ];
+    let mut invocations = Vec::new();
+    let mut sequence = 0;
+    for (workload, input, base) in cells {
+        for (runtime, factor, measured) in runtimes {
+            for (mode, mode_factor) in [(Mode::Cold, 5.0), (Mode::Warm, 1.0)] {
+                for iteration in 0..=measured {
+                    let jitter = [0.0, 3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 7.0][iteration as usize];
+                    let latency = (base * factor * mode_factor * (1.0 + jitter / 500.0)) as u64;
+                    invocations.push(InvocationRecord {
+                        workload: workload.into(),
+                        input: input.into(),
+                        ..invocation(runtime, mode, iteration, sequence, latency, Status::Ok)
+                    });
+                    sequence += 1;
+                }
+            }
+        }
+    }
+    let paired = invocations
+        .iter()
+        .filter(|r| !r.warmup)
+        .map(|r| PairedRecord {
+            flag: (r.runtime == "container").then_some(EnergyFlag::Unseen),
+            ..paired_from(r, "rapl", "package-0", 30.0, 4.0)
+        })
+        .collect();
+    let mut run = fixture_run();
+    run.name = "glance".into();
+    run.manifest.plan = serde_json::from_value(serde_json::json!({"seed": 1, "repetitions": 12, "warmup": 1,
+        "runtimes": ["native", "wasmtime-aot", "wasmi", "container", "node-js"], "modes": ["cold", "warm"],
+        "workloads": [{"name": "noop", "inputs": ["0"]}, {"name": "fibonacci", "inputs": ["25"]},
+            {"name": "json", "inputs": ["a|b\n*c* <i>"]}]}))
+    .unwrap();
+    run.manifest.scheduled_invocations = sequence;
+    run.manifest.recorded_invocations = sequence;
+    run.manifest.interrupt = Default::default();
+    let sizes = |native, wasm, cwasm, image| ArtifactSizes {
+        native_bytes: Some(native),
+        wasm_bytes: Some(wasm),
+        cwasm_bytes: Some(cwasm),
+        container_image_bytes: image,
+    };
+    run.manifest.artifacts = [
+        ("json", sizes(812_544, 301_211, 1_210_880, None)),
+        ("fibonacci", sizes(455_112, 61_440, 282_624, Some(2_310_144))),
+        ("noop", sizes(430_080, 1_033, 148_480, Some(2_289_664))),
+    ]
+    .map(|(w, s)| (w.to_string(), s))
+    .into();
+    run.invocations = invocations;
+    run.paired = Some(paired);
+    run
+}
+
+/// The part of `text` from `start` up to (not including) `end`.
+fn section<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text.find(start).unwrap_or_else(|| panic!("{start} missing"));
+    let to = from + text[from..].find(end).unwrap_or_else(|| panic!("{end} missing"));
+    &text[from..to]
+}
+
+#[test]
+fn glance_snapshots() {
+    let report = build_report(&[fixture_glance_run()], &options()).unwrap();
+    // Cold then warm; latency then the energy channel; rows in plan order; the baseline is no column.
+    let titles: Vec<String> = report
+        .glance
+        .iter()
+        .map(|t| format!("{} {}", t.mode.as_str(), t.metric.label()))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "cold latency",
+            "cold energy rapl/package-0",
+            "warm latency",
+            "warm energy rapl/package-0"
+        ]
+    );
+    let latency = &report.glance[0];
+    assert_eq!(latency.runtimes, ["wasmtime-aot", "wasmi", "container", "node-js"]);
+    let rows: Vec<&str> = latency.rows.iter().map(|r| r.workload.as_str()).collect();
+    assert_eq!(rows, ["noop", "fibonacci", "json"]);
+    let verdicts: Vec<Verdict> = latency.rows[1]
+        .cells
+        .iter()
+        .map(|c| c.as_ref().unwrap().verdict)
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Faster,
+            Verdict::Slower,
+            Verdict::Equivalent,
+            Verdict::Inconclusive
+        ]
+    );
+    // The container's energy is unseen: left out, never a ratio.
+    let energy = report.glance[1].rows[1].cells[2].as_ref().unwrap();
+    assert_eq!(
+        (energy.ratio_of_medians, energy.left_out.as_deref()),
+        (None, Some("12 unseen"))
+    );
+
+    // Artifact sizes in plan order too (the manifest keys them by name).
+    let sizes: Vec<&str> = report.artifacts.iter().map(|a| a.workload.as_str()).collect();
+    assert_eq!(sizes, ["noop", "fibonacci", "json"]);
+
+    let md = render_markdown(&report);
+    let glance = section(&md, "## Results at a glance", "## Runs");
+    check_snapshot("glance.md", glance);
+    // The odd input stays inside its cell and its heading: no line starts with its second line, no raw tag.
+    for text in [&md[..], glance] {
+        assert!(
+            !text.contains(" <i>") && !text.lines().any(|l| l.starts_with("*c*")),
+            "{text}"
+        );
+    }
+    assert!(
+        md.contains("## json a\\|b \\*c\\* \\<i>, cold\n"),
+        "the heading is one escaped line"
+    );
+    for line in glance.lines().filter(|l| l.starts_with("| json")) {
+        assert_eq!(line.matches(" | ").count(), 6, "7 cells: {line}");
+    }
+
+    let svgs: Vec<String> = report.figures.iter().map(|f| plots::render_svg(f).unwrap()).collect();
+    let html = render_html(&report, &svgs);
+    let glance = section(&html, "<h2>Results at a glance</h2>", "<h2>Runs</h2>");
+    check_snapshot("glance.html", glance);
+    assert!(glance.contains("class=\"legend\""));
+    assert_eq!(
+        glance.matches("<div class=\"wide\"><table class=\"glance\">").count(),
+        4
+    );
+    assert!(!html.contains("<i>"));
 }

@@ -4,6 +4,7 @@ use super::compare::{SPREAD_RATIO, adjust, compare, interrupt_pair};
 use super::energy::{between_run_cv, channel_energy};
 use super::figures::{figures, gathered_energy, gathered_latencies};
 use super::gather::{Gathered, gather, measured_ok};
+use super::glance::{artifact_rows, glance_tables};
 use super::model::*;
 use super::options::{ReportError, ReportOptions};
 use super::runs::{check_same_plan, incomplete_groups, notes};
@@ -67,6 +68,8 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
             energy_metric: "gross energy per invocation (window energy / invocations in the window); rows below resolution or with a gap, and rows flagged unseen or low_busy_share, are counted, not used".into(),
         },
         runs: runs.iter().map(run_info).collect(),
+        glance: glance_tables(runs, &options.baseline, &groups, &comparisons),
+        artifacts: artifact_rows(runs),
         groups,
         comparisons,
         incomplete,

@@ -17,6 +17,11 @@ pub enum Block {
     },
     /// A figure of `Report::figures`, by index.
     Figure(usize),
+    /// A matrix of `Report::glance`, by index: a table whose cells the HTML report colours
+    /// ([`super::glance::cell_colour`]); text as [`glance_header`] and [`glance_row`] give it.
+    Glance(usize),
+    /// The key to the matrices' colours (HTML only: Markdown has no colour, its cells say the same in words).
+    GlanceLegend,
 }
 
 /// A value with 4 significant digits in the unit that suits it.
@@ -82,9 +87,9 @@ pub fn layout(report: &Report) -> Vec<Block> {
             s.equivalence_band * 100.0,
             s.outlier_rule
         )),
-        Block::Heading(2, "Runs".into()),
-        run_table(report),
     ];
+    blocks.extend(glance_blocks(report));
+    blocks.extend([Block::Heading(2, "Runs".into()), run_table(report)]);
     if !report.notes.is_empty() {
         blocks.push(Block::Heading(2, "Notes".into()));
         blocks.push(Block::Bullets(report.notes.clone()));
@@ -154,6 +159,173 @@ pub fn layout(report: &Report) -> Vec<Block> {
         }
     }
     blocks.extend(crate::serving::layout::load_blocks(report));
+    blocks
+}
+
+/// Three significant digits: 0.00211, 0.405, 36.8, 1234.
+pub fn significant(value: f64) -> String {
+    if !value.is_finite() {
+        return "-".into();
+    }
+    if value == 0.0 {
+        return "0".into();
+    }
+    let decimals = |v: f64| (2 - v.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    let d = decimals(value);
+    // Rounding may carry into the next power of ten (9.996 -> 10.00): then one decimal fewer.
+    let rounded: f64 = format!("{value:.d$}").parse().unwrap_or(value);
+    let d = decimals(rounded).min(d);
+    format!("{value:.d$}")
+}
+
+/// "cold: latency", "warm: energy model/cpu (estimated) [machine]".
+pub fn glance_title(table: &GlanceTable) -> String {
+    let metric = match &table.metric {
+        Metric::Energy { scope: s, .. } => format!("{}{}", table.metric.label(), scope(s)),
+        Metric::Latency => table.metric.label(),
+    };
+    format!("{}: {metric}", table.mode.as_str())
+}
+
+pub fn glance_header(table: &GlanceTable, baseline: &str) -> Vec<String> {
+    let tag = match table.metric {
+        Metric::Energy { estimated: e, .. } => estimated(e),
+        Metric::Latency => "",
+    };
+    [
+        "workload".to_string(),
+        "input".into(),
+        format!("{baseline} median{tag}"),
+    ]
+    .into_iter()
+    .chain(table.runtimes.iter().cloned())
+    .collect()
+}
+
+/// A cell as two parts, the ratio with its interval and the verdict: "0.405 [0.398, 0.411]", "faster".
+pub fn glance_cell(cell: Option<&GlanceCell>) -> (String, String) {
+    let Some(cell) = cell else {
+        return ("-".into(), String::new());
+    };
+    if let Some(why) = &cell.left_out {
+        return ("left out".into(), format!("({why})"));
+    }
+    let ratio = match &cell.ratio_of_medians {
+        Some(i) if i.ci_low.is_finite() && i.ci_high.is_finite() => format!(
+            "{} [{}, {}]",
+            significant(i.estimate),
+            significant(i.ci_low),
+            significant(i.ci_high)
+        ),
+        Some(i) => format!("{} [-]", significant(i.estimate)),
+        None => "-".into(),
+    };
+    (ratio, cell.verdict.as_str().into())
+}
+
+/// A row's text: workload, input, the baseline's median, then one cell per runtime.
+pub fn glance_row(table: &GlanceTable, row: &GlanceRow) -> Vec<String> {
+    let median = match (&table.metric, row.baseline_median) {
+        (_, None) => "-".into(),
+        (Metric::Latency, Some(v)) => ns(v),
+        (Metric::Energy { estimated: e, .. }, Some(v)) => format!("{}{}", joules(v), estimated(*e)),
+    };
+    [row.workload.clone(), row.input.clone(), median]
+        .into_iter()
+        .chain(row.cells.iter().map(|c| {
+            let (ratio, verdict) = glance_cell(c.as_ref());
+            if verdict.is_empty() {
+                ratio
+            } else {
+                format!("{ratio} {verdict}")
+            }
+        }))
+        .collect()
+}
+
+/// 1234 B, 1.2 KiB, 3.4 MiB.
+pub fn bytes(value: u64) -> String {
+    const UNITS: [(&str, f64); 4] = [("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0)];
+    let value = value as f64;
+    let (unit, factor) = UNITS
+        .iter()
+        .rev()
+        .find(|(_, f)| value >= *f)
+        .copied()
+        .unwrap_or(UNITS[0]);
+    if factor == 1.0 {
+        format!("{value} {unit}")
+    } else {
+        format!("{:.1} {unit}", value / factor)
+    }
+}
+
+fn artifact_table(report: &Report) -> Block {
+    let several_runs = report.runs.len() > 1;
+    let size = |v: Option<u64>| v.map(bytes).unwrap_or_else(|| "-".into());
+    let times = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0 => format!("{}x", significant(a as f64 / b as f64)),
+        _ => "-".into(),
+    };
+    let mut header: Vec<String> = [
+        "workload",
+        "native",
+        ".wasm",
+        ".cwasm",
+        "container image",
+        "image / .cwasm",
+        "image / .wasm",
+    ]
+    .map(String::from)
+    .to_vec();
+    if several_runs {
+        header.push("runs".into());
+    }
+    let rows = report
+        .artifacts
+        .iter()
+        .map(|a| {
+            let s = &a.sizes;
+            let mut row = vec![
+                a.workload.clone(),
+                size(s.native_bytes),
+                size(s.wasm_bytes),
+                size(s.cwasm_bytes),
+                size(s.container_image_bytes),
+                times(s.container_image_bytes, s.cwasm_bytes),
+                times(s.container_image_bytes, s.wasm_bytes),
+            ];
+            if several_runs {
+                row.push(a.runs.join(", "));
+            }
+            row
+        })
+        .collect();
+    Block::Table { header, rows }
+}
+
+fn glance_blocks(report: &Report) -> Vec<Block> {
+    if report.glance.is_empty() && report.artifacts.is_empty() {
+        return Vec::new();
+    }
+    let mut blocks = vec![Block::Heading(2, "Results at a glance".into())];
+    if !report.glance.is_empty() {
+        blocks.push(Block::Paragraph(format!(
+            "Each runtime against {}: ratio of medians (runtime / {}) with its {:.0}% interval, and the verdict; below 1 is faster or less energy. Cold and warm, latency and each energy channel with usable rows (rows flagged unseen or low_busy_share are left out); the sections below give n, tests and effect sizes.",
+            report.baseline,
+            report.baseline,
+            report.settings.level * 100.0
+        )));
+        blocks.push(Block::GlanceLegend);
+    }
+    for (i, table) in report.glance.iter().enumerate() {
+        blocks.push(Block::Heading(3, glance_title(table)));
+        blocks.push(Block::Glance(i));
+    }
+    if !report.artifacts.is_empty() {
+        blocks.push(Block::Heading(3, "Artifact sizes".into()));
+        blocks.push(artifact_table(report));
+    }
     blocks
 }
 
@@ -409,4 +581,24 @@ fn comparison_table(comparisons: &[&Comparison]) -> Block {
         header.push("interrupt".into());
     }
     Block::Table { header, rows }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn three_significant_digits() {
+        let f = super::significant;
+        assert_eq!(
+            [
+                f(0.002114),
+                f(0.405),
+                f(36.84),
+                f(1234.4),
+                f(9.9996),
+                f(0.099996),
+                f(1.0)
+            ],
+            ["0.00211", "0.405", "36.8", "1234", "10.0", "0.100", "1.00"]
+        );
+    }
 }

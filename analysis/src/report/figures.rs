@@ -46,6 +46,19 @@ pub fn slug(parts: &[&str]) -> String {
     out.trim_matches('-').to_owned()
 }
 
+/// Values this far apart (largest / smallest) are drawn on a log axis.
+pub const LOG_AXIS_SPAN: f64 = 20.0;
+
+/// Whether values span more than [`LOG_AXIS_SPAN`] and are all positive: a log axis shows them better.
+pub fn spans_decades(values: impl Iterator<Item = f64>) -> bool {
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    lo > 0.0 && lo.is_finite() && hi / lo > LOG_AXIS_SPAN
+}
+
+fn log_label(log: bool) -> &'static str {
+    if log { ", log scale" } else { "" }
+}
+
 fn median(values: &[f64]) -> f64 {
     crate::summary::median(values).unwrap_or(0.0)
 }
@@ -56,9 +69,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         let cell = format!("{workload} {input} {}", mode.as_str());
         let typical = by_runtime.values().map(|v| median(v)).fold(0.0, f64::max);
         let (unit, factor) = scale(typical, &TIME_UNITS);
-        let all = by_runtime.values().flatten();
-        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let log_x = lo > 0.0 && hi / lo > 20.0;
+        let log_x = spans_decades(by_runtime.values().flatten().copied());
         let cdf = by_runtime
             .iter()
             .map(|(runtime, values)| {
@@ -81,7 +92,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         out.push(Figure {
             id: slug(&["latency-cdf", workload, input, mode.as_str()]),
             title: format!("Latency CDF: {cell}"),
-            x_label: format!("latency ({unit}){}", if log_x { ", log scale" } else { "" }),
+            x_label: format!("latency ({unit}){}", log_label(log_x)),
             y_label: "fraction of invocations".into(),
             log_x,
             data: FigureData::LatencyCdf { series: cdf },
@@ -109,7 +120,7 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
         out.push(Figure {
             id: slug(&["latency-distribution", workload, input, mode.as_str()]),
             title: format!("Latency distribution per runtime: {cell}"),
-            x_label: format!("latency ({unit}){}", if log_x { ", log scale" } else { "" }),
+            x_label: format!("latency ({unit}){}", log_label(log_x)),
             y_label: "runtime".into(),
             log_x,
             data: FigureData::Distribution { boxes },
@@ -126,8 +137,8 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
             .fold(0.0, f64::max);
         let (t_unit, t_factor) = scale(typical_t, &TIME_UNITS);
         let (e_unit, e_factor) = scale(typical_e, &ENERGY_UNITS);
-        let ts = by_runtime.values().flatten().map(|p| p[0]);
-        let (lo, hi) = ts.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let log_x = spans_decades(by_runtime.values().flatten().map(|p| p[0]));
+        let log_y = spans_decades(by_runtime.values().flatten().map(|p| p[1]));
         let series = by_runtime
             .iter()
             .map(|(runtime, points)| Series {
@@ -145,13 +156,13 @@ pub(super) fn figures(latencies: &Latencies, energy: &EnergyPoints) -> Vec<Figur
                 "Energy vs latency, {channel}{estimated_label}: {workload} {input} {}",
                 mode.as_str()
             ),
-            x_label: format!(
-                "latency ({t_unit}){}",
-                if lo > 0.0 && hi / lo > 20.0 { ", log scale" } else { "" }
+            x_label: format!("latency ({t_unit}){}", log_label(log_x)),
+            y_label: format!(
+                "gross energy per invocation ({e_unit}){estimated_label}{}",
+                log_label(log_y)
             ),
-            y_label: format!("gross energy per invocation ({e_unit}){estimated_label}"),
-            log_x: lo > 0.0 && hi / lo > 20.0,
-            data: FigureData::EnergyScatter { series },
+            log_x,
+            data: FigureData::EnergyScatter { series, log_y },
         });
     }
     out
@@ -211,6 +222,42 @@ mod tests {
         let p = picks(1000, 5);
         assert_eq!((p[0], p[4]), (0, 999));
         assert!(p.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// Energy points of one (workload, input, mode, channel): per runtime, latencies (ns) and energies (J).
+    fn scatter(native_j: f64, wasmi_j: f64) -> Figure {
+        let points = |t: f64, e: f64| (0..10).map(|i| [t * (1.0 + i as f64 / 100.0), e]).collect();
+        let by_runtime = [("native", points(1e6, native_j)), ("wasmi", points(2e6, wasmi_j))]
+            .map(|(r, p)| (r.to_string(), p))
+            .into();
+        let energy: EnergyPoints = [(
+            ("w".into(), "i".into(), Mode::Warm, "rapl/package-0".into()),
+            (false, by_runtime),
+        )]
+        .into();
+        figures(&Latencies::new(), &energy).remove(0)
+    }
+
+    #[test]
+    fn the_energy_axis_turns_logarithmic_past_20x() {
+        let spread = scatter(0.001, 0.5);
+        assert!(matches!(spread.data, FigureData::EnergyScatter { log_y: true, .. }));
+        assert!(spread.y_label.ends_with(", log scale"), "{}", spread.y_label);
+        // Latency spans 2x only: its axis stays linear.
+        assert!(!spread.log_x && !spread.x_label.contains("log"));
+        let close = scatter(0.001, 0.015);
+        assert!(matches!(close.data, FigureData::EnergyScatter { log_y: false, .. }));
+        assert!(!close.y_label.contains("log"));
+        // Both draw; the log axis is labelled with the values (mJ here), not their logarithms.
+        let svg = crate::report::plots::render_svg(&spread).unwrap();
+        let ticks: Vec<&str> = svg.lines().map(str::trim).collect();
+        assert!(
+            ticks.contains(&"1") && ticks.contains(&"10") && ticks.contains(&"100"),
+            "decade ticks in mJ"
+        );
+        crate::report::plots::render_svg(&close).unwrap();
+        assert!(spans_decades([1.0, 21.0].into_iter()) && !spans_decades([1.0, 20.0].into_iter()));
+        assert!(!spans_decades([0.0, 100.0].into_iter()) && !spans_decades(std::iter::empty()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `harness report`: per-group statistics and comparisons against a baseline runtime, as `results.json`,
-//! `report.md` and a self-contained `report.html`, plus each figure as an SVG file.
+//! `harness report`: per-group statistics and comparisons against a baseline runtime, opened by the results at a
+//! glance (the ratio matrix per mode and metric, [`glance`]), as `results.json`, `report.md` and a
+//! self-contained `report.html`, plus each figure as an SVG file.
 
 pub mod build;
 pub mod compare;
@@ -7,6 +8,7 @@ pub mod document;
 pub mod energy;
 pub mod figures;
 pub mod gather;
+pub mod glance;
 pub mod model;
 pub mod options;
 pub mod plots;

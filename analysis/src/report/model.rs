@@ -18,6 +18,13 @@ pub struct Report {
     pub baseline: String,
     pub settings: Settings,
     pub runs: Vec<RunInfo>,
+    /// The results at a glance: per mode and metric, (workload, input) down and runtimes across, each
+    /// runtime's ratio of medians against the baseline with its interval and verdict (from `comparisons`).
+    #[serde(default)]
+    pub glance: Vec<GlanceTable>,
+    /// Artifact sizes per workload, from the manifests (runs that recorded the same sizes share a row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRow>,
     /// One per (workload, input, runtime, mode), in that order.
     pub groups: Vec<GroupReport>,
     /// Every runtime against the baseline, per (workload, input, mode), for latency and per energy channel.
@@ -255,6 +262,50 @@ pub struct Comparison {
     pub flagged_baseline: BTreeMap<String, usize>,
 }
 
+/// One matrix of the results at a glance: one mode, one metric (latency, or one energy channel), every
+/// (workload, input) with a comparison down, every runtime compared across. Built from `Report::comparisons`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlanceTable {
+    pub mode: Mode,
+    /// For energy, `estimated` when either side of any comparison in the table comes from a model.
+    pub metric: Metric,
+    /// The columns, in plan order (then by name); the baseline is not one of them.
+    pub runtimes: Vec<String>,
+    /// In plan order of workloads and inputs (then by name).
+    pub rows: Vec<GlanceRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlanceRow {
+    pub workload: String,
+    pub input: String,
+    /// The baseline's median: latency in ns, or gross energy per invocation in J (usable rows only).
+    pub baseline_median: Option<f64>,
+    /// One per entry of `GlanceTable::runtimes`, in that order; null where that runtime has no comparison
+    /// for this (workload, input).
+    pub cells: Vec<Option<GlanceCell>>,
+}
+
+/// A runtime against the baseline, as its [`Comparison`] says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlanceCell {
+    /// Candidate median / baseline median, with its interval.
+    pub ratio_of_medians: Option<Interval>,
+    pub verdict: Verdict,
+    /// Why there is no ratio, in a few words (energy rows left out as `unseen` or `low_busy_share`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_out: Option<String>,
+}
+
+/// A workload's artifact sizes in bytes, as the manifests of `runs` recorded them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRow {
+    pub workload: String,
+    pub runs: Vec<String>,
+    #[serde(flatten)]
+    pub sizes: harness_data::ArtifactSizes,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incomplete {
     pub run: String,
@@ -281,8 +332,13 @@ pub struct Figure {
 pub enum FigureData {
     /// Empirical CDF per runtime as a step line: points (latency in the figure's unit, cumulative fraction).
     LatencyCdf { series: Vec<Series> },
-    /// Energy per invocation against latency per runtime: points (latency, energy).
-    EnergyScatter { series: Vec<Series> },
+    /// Energy per invocation against latency per runtime: points (latency, energy). `log_y`: energy drawn as
+    /// log10 (when it spans more than 20x), as `Figure::log_x` does for latency.
+    EnergyScatter {
+        series: Vec<Series>,
+        #[serde(default)]
+        log_y: bool,
+    },
     /// Per runtime: box from p25 to p75 with the median, whiskers p5 to p95, and the mean.
     Distribution { boxes: Vec<BoxStats> },
     /// A statistic against achieved requests/s, one line per runtime, kind of load and statistic (lines and

@@ -109,37 +109,53 @@ fn draw(figure: &Figure, svg: &mut String) -> Result<(), String> {
         }
     };
     match &figure.data {
-        FigureData::LatencyCdf { series } | FigureData::EnergyScatter { series } => {
+        FigureData::LatencyCdf { series } | FigureData::EnergyScatter { series, .. } => {
             let is_cdf = matches!(figure.data, FigureData::LatencyCdf { .. });
+            let log_y = matches!(figure.data, FigureData::EnergyScatter { log_y: true, .. });
+            let y_of = move |v: f64| if log_y { v.max(f64::MIN_POSITIVE).log10() } else { v };
             let xs = x_range(figure, series.iter().flat_map(|s| s.points.iter().map(|p| p[0])));
-            let y_max = if is_cdf {
-                1.0
+            let ys = if is_cdf {
+                0.0..1.0
+            } else if log_y {
+                let (lo, hi) = series
+                    .iter()
+                    .flat_map(|s| s.points.iter().map(|p| y_of(p[1])))
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+                let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+                let pad = ((hi - lo) * 0.08).max(0.05);
+                lo - pad..hi + pad
             } else {
-                series
+                let y_max = series
                     .iter()
                     .flat_map(|s| s.points.iter().map(|p| p[1]))
                     .fold(0.0, f64::max)
-                    * 1.08
+                    * 1.08;
+                0.0..if y_max > 0.0 { y_max } else { 1.0 }
             };
-            let y_max = if y_max > 0.0 { y_max } else { 1.0 };
             let mut chart = ChartBuilder::on(&root)
                 .caption(&figure.title, ("sans-serif", 16))
                 .margin(12)
                 .x_label_area_size(42)
                 .y_label_area_size(64)
-                .build_cartesian_2d(xs, 0.0..y_max)
+                .build_cartesian_2d(xs, ys)
                 .map_err(|e| e.to_string())?;
             chart
                 .configure_mesh()
                 .x_desc(figure.x_label.as_str())
                 .y_desc(figure.y_label.as_str())
                 .x_label_formatter(&x_formatter)
-                .y_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| {
+                    if log_y {
+                        tick_significant(10f64.powf(*v), 2)
+                    } else {
+                        tick(*v)
+                    }
+                })
                 .draw()
                 .map_err(|e| e.to_string())?;
             for (i, Series { label, points }) in series.iter().enumerate() {
                 let c = colour(label, i);
-                let mapped = points.iter().map(|p| (x_of(figure, p[0]), p[1]));
+                let mapped = points.iter().map(|p| (x_of(figure, p[0]), y_of(p[1])));
                 let drawn = if is_cdf {
                     chart.draw_series(LineSeries::new(mapped, c.stroke_width(2)))
                 } else {

@@ -32,7 +32,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         .iter()
         .flat_map(|run| export_rows(run, args.device.as_deref()))
         .collect();
-    write_whole(&args.out, to_csv(&rows).as_bytes())?;
+    write_whole(&args.out, &to_csv(&rows))?;
     eprintln!(
         "export: {} rows from {} runs in {}",
         rows.len(),
@@ -45,7 +45,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         .collect();
     if !levels.is_empty() {
         let path = load_export_path(&args.out);
-        write_whole(&path, load_to_csv(&levels).as_bytes())?;
+        write_whole(&path, &load_to_csv(&levels))?;
         eprintln!("export: {} load levels in {}", levels.len(), path.display());
     }
     Ok(Outcome::Complete)

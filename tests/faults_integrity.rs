@@ -74,7 +74,11 @@ fn two_runs_into_one_folder_one_is_refused() {
     let manifest = manifest(&run);
     assert_eq!(manifest.status, RunStatus::Complete);
     let rows = assert_whole_rows(&run);
-    assert_eq!(rows.len() as u64, manifest.scheduled_invocations, "one run's rows, none mixed in");
+    assert_eq!(
+        rows.len() as u64,
+        manifest.scheduled_invocations,
+        "one run's rows, none mixed in"
+    );
 }
 
 #[test]
@@ -92,8 +96,16 @@ fn an_older_runs_files_are_never_taken_for_a_new_run() {
         let output = measure(&plan, out);
         assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
         assert!(stderr(&output).contains(says), "{}", stderr(&output));
-        assert!(stderr(&output).contains("--out"), "says what to do: {}", stderr(&output));
-        assert_eq!(std::fs::read_dir(out).unwrap().count(), before, "the folder is left as it was");
+        assert!(
+            stderr(&output).contains("--out"),
+            "says what to do: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            std::fs::read_dir(out).unwrap().count(),
+            before,
+            "the folder is left as it was"
+        );
     }
     assert_eq!(std::fs::read_to_string(stale.join("paired.csv")).unwrap(), "old");
     // An empty folder is fine.
@@ -109,9 +121,19 @@ fn export_never_writes_into_a_run_directory() {
     let run = small_run(dir.path());
     let before = std::fs::read(run.join("invocations.csv")).unwrap();
     for out in [run.join("invocations.csv"), run.join("study.csv")] {
-        let output = harness().arg("export").arg(&run).arg("--out").arg(&out).output().unwrap();
+        let output = harness()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
         assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-        assert!(stderr(&output).contains("inside the run directory"), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("inside the run directory"),
+            "{}",
+            stderr(&output)
+        );
     }
     assert_eq!(std::fs::read(run.join("invocations.csv")).unwrap(), before);
     assert!(!run.join("study.csv").exists());
@@ -200,7 +222,11 @@ fn a_full_disk_ends_the_run_as_failed_with_whole_rows_and_the_reason() {
     let run = disk.0.join("run");
     let output = measure(&plan, &run);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("No space left on device"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("No space left on device"),
+        "{}",
+        stderr(&output)
+    );
     let manifest = manifest(&run);
     assert_eq!(manifest.status, RunStatus::Failed);
     let reason = manifest.status_reason.unwrap_or_default();
@@ -214,7 +240,12 @@ fn a_full_disk_ends_the_run_as_failed_with_whole_rows_and_the_reason() {
 fn pair_refuses_empty_or_unreadable_samples_and_keeps_paired_csv() {
     let dir = tempfile::tempdir().unwrap();
     let run = small_run(dir.path());
-    common::write_paired(&run, rows(&run).iter().map(|r| paired_from(r, "rapl", "package-0", 20.0, 5.0)));
+    common::write_paired(
+        &run,
+        rows(&run)
+            .iter()
+            .map(|r| paired_from(r, "rapl", "package-0", 20.0, 5.0)),
+    );
     let before = std::fs::read(run.join("paired.csv")).unwrap();
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();
@@ -235,7 +266,15 @@ fn pair_refuses_empty_or_unreadable_samples_and_keeps_paired_csv() {
         }
         let output = cmd.output().unwrap();
         assert_eq!(output.status.code(), Some(1), "{what}: {}", stderr(&output));
-        assert!(stderr(&output).contains("no samples to pair with"), "{what}: {}", stderr(&output));
-        assert_eq!(std::fs::read(run.join("paired.csv")).unwrap(), before, "{what}: paired.csv kept");
+        assert!(
+            stderr(&output).contains("no samples to pair with"),
+            "{what}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            std::fs::read(run.join("paired.csv")).unwrap(),
+            before,
+            "{what}: paired.csv kept"
+        );
     }
 }

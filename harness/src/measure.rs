@@ -185,11 +185,17 @@ impl Session {
             let channels: Vec<_> = self.manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
             self.manifest.calibration_busy_ns =
                 crate::calibration_pattern::play(harness_analysis::calibrate::calibration_unit_ns(&channels));
-            self.recorder.as_ref().expect("recording").track_manifest(&self.out, &self.manifest)?;
+            self.recorder
+                .as_ref()
+                .expect("recording")
+                .track_manifest(&self.out, &self.manifest)?;
         }
         if self.plan.baseline_ms > 0 {
             self.manifest.baseline_before_ns = Some(idle(&sampler, self.plan.baseline_ms));
-            self.recorder.as_ref().expect("recording").track_manifest(&self.out, &self.manifest)?;
+            self.recorder
+                .as_ref()
+                .expect("recording")
+                .track_manifest(&self.out, &self.manifest)?;
         }
         self.sampler = Some(sampler);
         Ok(())
@@ -536,9 +542,10 @@ fn idle(sampler: &Sampler, ms: u64) -> [u64; 2] {
     [start, end]
 }
 
-/// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder. The overhead
-/// benchmark (`harness bench`) times exactly this function against a bare wasmtime loop. Returns the latency
-/// and status, for the batching pilot.
+/// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder (which waits
+/// for a writer that fell behind only here, after the end stamp). The overhead benchmark (`harness bench`)
+/// times exactly this function against a bare wasmtime loop. Returns the latency and status, for the batching
+/// pilot.
 #[inline]
 pub fn invoke_and_record(
     runtime: &mut dyn Runtime,

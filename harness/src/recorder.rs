@@ -224,7 +224,8 @@ impl Recorder {
         let mut header = csv::Writer::from_writer(Vec::new());
         header.write_record(InvocationRecord::COLUMNS)?;
         let header = header.into_inner().map_err(|e| anyhow::anyhow!("{}", e.error()))?;
-        sink.append(&header).with_context(|| format!("writing {}", path.display()))?;
+        sink.append(&header)
+            .with_context(|| format!("writing {}", path.display()))?;
         let (sender, receiver) = mpsc::sync_channel(QUEUE_BATCHES);
         let (recycle, recycled) = mpsc::channel();
         let shared = Arc::new(Shared::default());
@@ -365,9 +366,7 @@ fn write_rows(
     let mut written = Written::default();
     let mut reference = Reference::new();
     let buffer = RowBuffer::default();
-    let mut csv = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(buffer.clone());
+    let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(buffer.clone());
     // Rows formatted but not yet on disk.
     let mut formatted = 0u64;
     let mut broken = false;

@@ -210,6 +210,9 @@ fn a_full_disk_stops_the_run_with_the_reason_and_the_rows_written() {
     let written = recorder.finish().unwrap();
     let failure = written.failure.unwrap();
     assert!(failure.contains("No space left on device"), "{failure}");
-    assert!(failure.contains(&format!("the {} whole rows", written.rows)), "{failure}");
+    assert!(
+        failure.contains(&format!("the {} whole rows", written.rows)),
+        "{failure}"
+    );
     assert!(written.rows > 0 && written.rows < 10_000);
 }

@@ -50,7 +50,9 @@ pub fn exit_code(signal: i32) -> u8 {
 
 extern "C" fn on_signal(signal: libc::c_int) {
     // Only async-signal-safe calls here: an atomic swap, write(2) and _exit(2).
-    let first = RECEIVED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+    let first = RECEIVED
+        .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok();
     let fd = PIPE.load(Ordering::SeqCst);
     if fd >= 0 {
         let byte = signal as u8;

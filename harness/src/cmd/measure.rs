@@ -17,7 +17,7 @@ pub struct MeasureArgs {
     /// The plan (TOML): workloads, inputs, runtimes, modes, repetitions, seed.
     #[arg(long)]
     plan: PathBuf,
-    /// The run directory to create; it must not hold a run already.
+    /// The run directory to create: a new or empty folder (one run per folder; another run's files are refused).
     #[arg(long)]
     out: PathBuf,
     /// Where the built workloads are (scripts/build-workloads.sh writes them) [default: $HARNESS_ARTIFACTS, or the repository's artifacts/].

@@ -24,7 +24,6 @@ pub mod workloads;
 
 use std::process::ExitCode;
 
-
 /// How a subcommand that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -19,6 +19,10 @@ pub enum PairError {
     Load(#[from] LoadError),
     #[error("writing {path}: {message}")]
     Write { path: PathBuf, message: String },
+    #[error(
+        "{path}: no samples to pair with ({why}); paired.csv and load.csv were left as they were: give a samples.csv with at least one sample (`--samples`)"
+    )]
+    NoSamples { path: PathBuf, why: &'static str },
 }
 
 /// Measures each probe's delay behind the calibration pattern recorded in the manifest, from the run's
@@ -84,7 +88,22 @@ pub struct Pairing {
 /// them, writes `paired.csv`, and recomputes the energy columns of `load.csv` when the run has one.
 pub fn pair_run(dir: &Path, manifest: &Manifest, samples_override: Option<&Path>) -> Result<Pairing, PairError> {
     let samples_path: PathBuf = samples_override.map_or_else(|| dir.join(files::SAMPLES), Path::to_path_buf);
+    // Re-pairing from nothing would replace the energy of every invocation by none.
+    let no_samples = |why| PairError::NoSamples {
+        path: samples_path.clone(),
+        why,
+    };
+    if !samples_path.is_file() {
+        return Err(no_samples(if samples_path.exists() {
+            "not a regular file"
+        } else {
+            "no such file"
+        }));
+    }
     let samples: Vec<SampleRecord> = read_csv(&samples_path)?;
+    if samples.is_empty() {
+        return Err(no_samples("it holds no sample row"));
+    }
     let extra: Vec<ChannelInfo> = samples_override
         .and_then(sibling_manifest)
         .map(|m| m.probes.into_iter().flat_map(|p| p.channels).collect())
@@ -115,21 +134,32 @@ fn pair_and_write(
     Ok(pairing)
 }
 
-/// Writes `paired.csv`, its header even when there are no rows (a run of load levels only).
+/// Writes `paired.csv`, its header even when there are no rows (a run of load levels only). Through a
+/// temporary file and a rename: a failed write (a full disk) leaves the previous paired.csv whole.
 pub fn write_paired(path: &Path, rows: &[PairedRecord]) -> Result<(), PairError> {
     let write = |e: csv::Error| PairError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let mut writer = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_path(path)
-        .map_err(write)?;
-    writer.write_record(PairedRecord::COLUMNS).map_err(write)?;
-    for row in rows {
-        writer.serialize(row).map_err(write)?;
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let written = (|| {
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_path(&tmp)
+            .map_err(write)?;
+        writer.write_record(PairedRecord::COLUMNS).map_err(write)?;
+        for row in rows {
+            writer.serialize(row).map_err(write)?;
+        }
+        let file = writer.into_inner().map_err(|e| write(e.into_error().into()))?;
+        file.sync_all().map_err(|e| write(e.into()))?;
+        std::fs::rename(&tmp, path).map_err(|e| write(e.into()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    writer.flush().map_err(|e| write(e.into()))
+    written
 }
 
 /// Attributes energy from `samples` to every measured invocation or batch window of `invocations`, with the

@@ -16,5 +16,7 @@ pub mod load;
 pub mod measure;
 pub mod plan;
 pub mod recorder;
+pub mod run_dir;
 pub mod runtime;
 pub mod scheduler;
+pub mod stop_signals;

@@ -12,7 +12,7 @@ use crate::plan::Plan;
 use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, Written, write_manifest};
 use crate::runtime::{self, Limits, Outcome, Runtime};
 use crate::scheduler::{Schedule, Slot};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use harness_data::{CellKey, EngineVersions, Manifest, Mode, RunStatus, Status, files};
 use harness_probes::clock;
 use harness_probes::open::{self, OpenProbe};
@@ -57,8 +57,8 @@ pub fn engine_versions() -> EngineVersions {
 /// How long to wait for every probe's first sample before the idle baseline (a USB meter answers at 1 Hz).
 const FIRST_SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs the plan. `interrupted` is set by the Ctrl-C handler; the run then stops after the invocation in
-/// flight, and the manifest says `partial`.
+/// Runs the plan. `interrupted` is set by the handler of Ctrl-C, SIGTERM and SIGHUP
+/// ([`crate::stop_signals`]); the run then stops after the invocation in flight, and the manifest says `partial`.
 pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
     let mut session = Session::prepare(options)?;
     session.start_energy()?;
@@ -68,13 +68,19 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
     }
     let written = session.finish_recording()?;
     // Rows travel in batches, so a mismatch is often found only once the last ones are written.
-    let (status, reason) = match (stop, written.failure.clone()) {
+    let (mut status, mut reason) = match (stop, written.failure.clone()) {
         (Some((RunStatus::Failed, why)), _) => (RunStatus::Failed, Some(why)),
         (_, Some(why)) => (RunStatus::Failed, Some(why)),
         (Some((status, why)), None) => (status, Some(why)),
         (None, None) => (RunStatus::Complete, None),
     };
-    let paired_rows = session.finish_energy(status)?;
+    // A run that cannot be paired (a full disk) still closes, saying why, rather than staying `running`.
+    let paired_rows = session.finish_energy(status).unwrap_or_else(|e| {
+        let why = format!("pairing invocations with samples: {e:#}");
+        reason = Some(reason.take().map_or(why.clone(), |r| format!("{r}; then {why}")));
+        status = RunStatus::Failed;
+        None
+    });
     session.close(status, reason, &written, paired_rows)
 }
 
@@ -113,14 +119,9 @@ impl Session {
     fn prepare(options: &MeasureOptions) -> anyhow::Result<Session> {
         let mut plan = Plan::load(&options.plan)?;
         let out = options.out.clone();
-        if out.join(files::INVOCATIONS).exists() {
-            bail!(
-                "{} already holds a run: choose another --out, or delete it first",
-                out.display()
-            );
-        }
+        crate::run_dir::check_free(&out)?;
         let skipped = if plan.skip_unavailable {
-            skip_unavailable(&mut plan, &options.artifacts)?
+            runtime::skip_unavailable(&mut plan, &options.artifacts)?
         } else {
             BTreeMap::new()
         };
@@ -137,12 +138,14 @@ impl Session {
             .collect::<anyhow::Result<_>>()?;
         let probes = open::open_probes(&plan.probes).context("a probe cannot start, so nothing was measured")?;
         let schedule = Schedule::new(&plan);
-        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        // Atomic: of two runs into one folder, one stops here; an older run's files are never taken for ours.
+        crate::run_dir::claim(&out)?;
         let mut manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
         manifest.skipped = skipped;
         write_manifest(&out, &manifest)?;
         let labels = cell_labels(&plan, &schedule);
         let recorder = Recorder::create(&out, labels.clone())?;
+        recorder.track_manifest(&out, &manifest)?;
         let coarsest = probes
             .iter()
             .flat_map(|p| p.manifest.channels.iter())
@@ -188,17 +191,24 @@ impl Session {
             let channels: Vec<_> = self.manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
             self.manifest.calibration_busy_ns =
                 crate::calibration_pattern::play(harness_analysis::calibrate::calibration_unit_ns(&channels));
-            write_manifest(&self.out, &self.manifest)?;
+            self.recorder
+                .as_ref()
+                .expect("recording")
+                .track_manifest(&self.out, &self.manifest)?;
         }
         if self.plan.baseline_ms > 0 {
             self.manifest.baseline_before_ns = Some(idle(&sampler, self.plan.baseline_ms));
-            write_manifest(&self.out, &self.manifest)?;
+            self.recorder
+                .as_ref()
+                .expect("recording")
+                .track_manifest(&self.out, &self.manifest)?;
         }
         self.sampler = Some(sampler);
         Ok(())
     }
 
-    /// Runs the schedule until its end, a Ctrl-C, or a digest mismatch. Returns why it stopped early.
+    /// Runs the schedule until its end, a stop signal, or a digest mismatch or write error. Returns why it
+    /// stopped early.
     fn run_slots(&mut self, interrupted: &AtomicBool, progress: bool) -> Option<(RunStatus, String)> {
         let slots = std::mem::take(&mut self.schedule.slots);
         let progress = progress_bar(progress, slots.len() as u64);
@@ -207,7 +217,10 @@ impl Session {
             if interrupted.load(Ordering::Relaxed) {
                 stop = Some((
                     RunStatus::Partial,
-                    "interrupted (SIGINT) before every invocation ran".into(),
+                    format!(
+                        "interrupted ({}) before every invocation ran",
+                        crate::stop_signals::received_name()
+                    ),
                 ));
                 break;
             }
@@ -310,6 +323,8 @@ impl Session {
             );
         }
         self.sequence += u64::from(size);
+        // Any wait for the writer comes after the window, not inside it.
+        self.recorder().settle();
     }
 
     fn next_slot_info(&mut self, iteration: u32, warmup: bool, batch: Option<u64>) -> SlotInfo {
@@ -358,7 +373,8 @@ impl Session {
             Ok(outcome) if outcome.interrupted => Some((
                 RunStatus::Partial,
                 format!(
-                    "interrupted (SIGINT) during load levels: {} level(s) in load.csv, the last one marked partial",
+                    "interrupted ({}) during load levels: {} level(s) in load.csv, the last one marked partial",
+                    crate::stop_signals::received_name(),
                     outcome.levels
                 ),
             )),
@@ -424,6 +440,8 @@ impl Session {
         self.manifest.status_reason = reason.clone();
         self.manifest.finished_unix_ns = Some(clock::unix_ns());
         self.manifest.recorded_invocations = written.rows;
+        // The space held back since the claim: on a full disk, the last manifest still fits.
+        crate::run_dir::release_reserve(&self.out);
         write_manifest(&self.out, &self.manifest)?;
         Ok(RunSummary {
             status,
@@ -436,38 +454,6 @@ impl Session {
             load_levels: self.load_levels,
         })
     }
-}
-
-/// Drops from the plan the runtimes this machine cannot run (the engine or node missing, an artifact that
-/// cannot be built), printing why; returns runtime -> reason for the manifest. At least one must remain.
-fn skip_unavailable(plan: &mut Plan, artifacts: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let limits = Limits {
-        timeout_ms: plan.timeout_ms,
-        interrupt: plan.interrupt,
-        memory_mb: None,
-    };
-    let mut skipped = BTreeMap::new();
-    plan.runtimes.retain(|&kind| {
-        let usable = runtime::create_at(kind, limits, plan.cold_boundary).and_then(|_| {
-            plan.workloads.iter().try_for_each(|entry| {
-                let spec = harness_workloads::find(&entry.name).expect("validated by Plan::parse");
-                runtime::ensure_artifacts(&[kind], &WorkloadArtifacts::at(artifacts, spec))
-            })
-        });
-        match usable {
-            Ok(()) => true,
-            Err(e) => {
-                let reason = format!("{e:#}");
-                eprintln!("skipping {kind}: {reason}");
-                skipped.insert(kind.to_string(), reason);
-                false
-            }
-        }
-    });
-    if plan.runtimes.is_empty() {
-        bail!("no runtime of the plan can run on this machine: {skipped:?}");
-    }
-    Ok(skipped)
 }
 
 fn prepare_workloads(plan: &Plan, artifacts: &Path) -> anyhow::Result<Vec<PreparedWorkload>> {
@@ -563,9 +549,10 @@ fn idle(sampler: &Sampler, ms: u64) -> [u64; 2] {
     [start, end]
 }
 
-/// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder. The overhead
-/// benchmark (`harness bench`) times exactly this function against a bare wasmtime loop. Returns the latency
-/// and status, for the batching pilot.
+/// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder (which waits
+/// for a writer that fell behind only here, after the end stamp). The overhead benchmark (`harness bench`)
+/// times exactly this function against a bare wasmtime loop. Returns the latency and status, for the batching
+/// pilot.
 #[inline]
 pub fn invoke_and_record(
     runtime: &mut dyn Runtime,

@@ -1,18 +1,21 @@
 //! Writes a run to disk as it is measured.
 //!
-//! The measuring thread hands each invocation to a writer thread over a channel, so hashing the output and
-//! formatting the CSV row stay off the timed path. Rows travel in batches of at most 50 ms, the writer flushes at least every
-//! 100 ms, and both drain on Ctrl-C or a panic, so only a hard kill can lose rows (at most 150 ms of them), and it checks that every runtime produced the same digest for the
-//! same workload and input.
+//! The measuring thread hands each invocation to a writer thread, so hashing the output and formatting the CSV
+//! row stay off the timed path. Rows travel in batches (at most 512 rows, 8 MiB of outputs or 50 ms old) over a
+//! queue of a few batches: when the writer falls behind, the measuring thread waits for it between invocations,
+//! never inside an invocation's timed window, so memory stays bounded however long the run. The writer writes
+//! whole rows only (a kill never leaves half a row), cuts a short write on a full disk back to the last whole
+//! row and stops the run with the reason, refreshes the manifest's `recorded_invocations` about every second,
+//! and checks that every runtime produced the same digest for the same workload and input.
 
 use crate::runtime::Outcome;
 use anyhow::Context;
 use harness_data::{CellKey, InvocationRecord, Manifest, Status, files};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -45,13 +48,30 @@ pub struct Measured {
     pub outcome: Outcome,
 }
 
+type RowWriter = csv::Writer<RowBuffer>;
+
+/// The writer's formatted rows, shared with the CSV writer that fills it, so whole rows can be taken out.
+#[derive(Clone, Default)]
+struct RowBuffer(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for RowBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Measured {
     /// Writes this invocation as one `invocations.csv` row, in [`InvocationRecord::COLUMNS`] order. Written
     /// field by field rather than through serde: the writer shares the machine with the measurement, and this
     /// is several times cheaper.
-    fn write_row(&self, csv: &mut csv::Writer<BufWriter<File>>, label: &CellLabel, digest: &str) -> csv::Result<()> {
+    fn write_row(&self, csv: &mut RowWriter, label: &CellLabel, digest: &str) -> csv::Result<()> {
         let mut numbers = itoa::Buffer::new();
-        let mut number = |csv: &mut csv::Writer<BufWriter<File>>, n: Option<u64>| match n {
+        let mut number = |csv: &mut RowWriter, n: Option<u64>| match n {
             Some(n) => csv.write_field(numbers.format(n)),
             None => csv.write_field(""),
         };
@@ -86,14 +106,45 @@ impl Measured {
     }
 }
 
+/// Where the writer puts rows: the run's `invocations.csv`, or a fake disk in tests.
+pub trait Sink: Send {
+    /// Appends `bytes` (whole rows); on an error, none of them may be left behind.
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+}
+
+/// `invocations.csv`, written only in whole rows.
+struct RowFile {
+    file: File,
+    /// Bytes on disk, all of them whole rows.
+    len: u64,
+}
+
+impl Sink for RowFile {
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.file.write_all(bytes) {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // A full disk takes part of the bytes: cut the file back to its last whole row.
+                let _ = self.file.set_len(self.len);
+                let _ = self.file.seek(std::io::SeekFrom::Start(self.len));
+                Err(e)
+            }
+        }
+    }
+}
+
 /// What the writer saw, for the manifest.
 #[derive(Debug, Default, Clone)]
 pub struct Written {
+    /// Rows on disk.
     pub rows: u64,
     pub failed_rows: u64,
     /// CPU time the writer thread spent (hashing, formatting, writing), for the overhead benchmark.
     pub writer_cpu_ns: u64,
-    /// The first digest mismatch, if any.
+    /// The first digest mismatch or write error, if any: the run failed.
     pub failure: Option<String>,
 }
 
@@ -101,22 +152,57 @@ pub struct Written {
 struct Shared {
     failure: Mutex<Option<String>>,
     failed: AtomicBool,
+    /// Batches handed over and not yet written (queued, or in the writer's hands); at most `QUEUE_BATCHES + 1`.
+    in_flight: AtomicI64,
+    /// The most `in_flight` ever was, for the test of the bound.
+    max_in_flight: AtomicI64,
+    /// Rows on disk so far.
+    rows_on_disk: AtomicU64,
+    /// The manifest the writer keeps `recorded_invocations` of up to date, and its run directory. Writes of
+    /// the manifest hold this lock, so the measuring thread's and the writer's never mix.
+    manifest: Mutex<Option<(PathBuf, Manifest)>>,
+}
+
+impl Shared {
+    fn fail(&self, message: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_none() {
+            *failure = Some(message);
+        }
+        self.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Rewrites the tracked manifest with the rows on disk now.
+    fn refresh_manifest(&self) -> anyhow::Result<()> {
+        let mut tracked = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((dir, manifest)) = tracked.as_mut() {
+            manifest.recorded_invocations = self.rows_on_disk.load(Ordering::Relaxed);
+            write_manifest(dir, manifest)?;
+        }
+        Ok(())
+    }
 }
 
 /// The measuring thread hands rows over in batches: waking the writer for every row costs a futex wake per
 /// invocation, and a writer running on the other core turns every munmap/madvise of the measured runtime into a
-/// cross-core TLB shootdown. Batches leave at this size or this age, whichever comes first.
+/// cross-core TLB shootdown. Batches leave at this size, this much output or this age, whichever comes first.
 const BATCH_ROWS: usize = 512;
+const BATCH_BYTES: usize = 8 << 20;
 const BATCH_AGE_NS: u64 = 50_000_000;
+/// Batches queued for the writer at most; with the one it writes and the one filling, rows held in memory
+/// stay under `(QUEUE_BATCHES + 2) * BATCH_BYTES` of outputs (plus one output, when a single one is larger).
+pub const QUEUE_BATCHES: usize = 4;
 
 pub struct Recorder {
-    sender: Option<Sender<Vec<Measured>>>,
+    sender: Option<SyncSender<Vec<Measured>>>,
     /// Emptied batches come back from the writer for reuse, so no batch memory is allocated or given back to
     /// the OS (a trim is an munmap, and another TLB shootdown) while measuring.
     recycled: Receiver<Vec<Measured>>,
     pending: Vec<Measured>,
     pending_since_ns: u64,
-    writer: Option<JoinHandle<anyhow::Result<Written>>>,
+    pending_bytes: usize,
+    batch_bytes: usize,
+    writer: Option<JoinHandle<Written>>,
     shared: Arc<Shared>,
 }
 
@@ -125,57 +211,110 @@ impl Recorder {
     pub fn create(dir: &Path, cells: Vec<CellLabel>) -> anyhow::Result<Recorder> {
         let path = dir.join(files::INVOCATIONS);
         let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        let mut csv = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(BufWriter::with_capacity(1 << 16, file));
-        csv.write_record(InvocationRecord::COLUMNS)?;
-        csv.flush()?;
-        let (sender, receiver) = mpsc::channel();
+        Recorder::start(Box::new(RowFile { file, len: 0 }), cells, path, BATCH_BYTES)
+    }
+
+    /// Writes the header to `sink` and starts the writer; `path` names the file in messages.
+    fn start(
+        mut sink: Box<dyn Sink>,
+        cells: Vec<CellLabel>,
+        path: PathBuf,
+        batch_bytes: usize,
+    ) -> anyhow::Result<Recorder> {
+        let mut header = csv::Writer::from_writer(Vec::new());
+        header.write_record(InvocationRecord::COLUMNS)?;
+        let header = header.into_inner().map_err(|e| anyhow::anyhow!("{}", e.error()))?;
+        sink.append(&header)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let (sender, receiver) = mpsc::sync_channel(QUEUE_BATCHES);
         let (recycle, recycled) = mpsc::channel();
         let shared = Arc::new(Shared::default());
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("recorder".into())
-            .spawn(move || write_rows(csv, receiver, recycle, &cells, &writer_shared, path))
+            .spawn(move || write_rows(sink, receiver, recycle, &cells, &writer_shared, path))
             .context("starting the recorder thread")?;
         Ok(Recorder {
             sender: Some(sender),
             recycled,
             pending: Vec::with_capacity(BATCH_ROWS),
             pending_since_ns: 0,
+            pending_bytes: 0,
+            batch_bytes,
             writer: Some(writer),
             shared,
         })
     }
 
+    /// Keeps `manifest` (of the run in `dir`) on disk with `recorded_invocations` up to date as rows reach the
+    /// disk, so a run killed outright still says how many rows it holds. Writes it now.
+    pub fn track_manifest(&self, dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+        *self.shared.manifest.lock().unwrap_or_else(|p| p.into_inner()) = Some((dir.to_path_buf(), manifest.clone()));
+        self.shared.refresh_manifest()
+    }
+
+    /// Queues a measured invocation. When the writer is behind, this waits for it, after the invocation's end
+    /// stamp; within a batch window (`slot.batch`) it does not wait, and [`Recorder::settle`] does after it.
     #[inline]
     pub fn record(&mut self, measured: Measured) {
         let now = measured.end_ns;
         if self.pending.is_empty() {
             self.pending_since_ns = now;
         }
+        let in_window = measured.slot.batch.is_some();
+        self.pending_bytes += measured.outcome.output.len();
         self.pending.push(measured);
-        if self.pending.len() >= BATCH_ROWS || now.saturating_sub(self.pending_since_ns) >= BATCH_AGE_NS {
-            self.hand_over();
+        if self.batch_full(now) {
+            self.hand_over(!in_window);
         }
     }
 
-    fn hand_over(&mut self) {
+    /// After a batch window: waits for the writer if the rows of the window are due.
+    pub fn settle(&mut self) {
+        if self.batch_full(self.pending_since_ns) {
+            self.hand_over(true);
+        }
+    }
+
+    #[inline]
+    fn batch_full(&self, now: u64) -> bool {
+        self.pending.len() >= BATCH_ROWS
+            || self.pending_bytes >= self.batch_bytes
+            || now.saturating_sub(self.pending_since_ns) >= BATCH_AGE_NS
+    }
+
+    /// Sends the pending rows to the writer, waiting for room if `wait`; otherwise they stay pending when the
+    /// queue is full.
+    fn hand_over(&mut self, wait: bool) {
         if self.pending.is_empty() {
             return;
         }
+        let Some(sender) = &self.sender else {
+            return;
+        };
         let empty = self
             .recycled
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(BATCH_ROWS));
         let batch = std::mem::replace(&mut self.pending, empty);
-        if let Some(sender) = &self.sender {
-            // The writer only stops early on an I/O error, which `finish` reports.
-            let _ = sender.send(batch);
+        let sent = if wait {
+            sender.send(batch).map_err(|e| TrySendError::Disconnected(e.0))
+        } else {
+            sender.try_send(batch)
+        };
+        match sent {
+            Ok(()) => {
+                let now = self.shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+                self.shared.max_in_flight.fetch_max(now, Ordering::Relaxed);
+                self.pending_bytes = 0;
+            }
+            Err(TrySendError::Full(batch)) => self.pending = batch,
+            // The writer stopped on a write error, which `failure` reports; the rows cannot be kept.
+            Err(TrySendError::Disconnected(_)) => self.pending_bytes = 0,
         }
     }
 
-    /// A digest mismatch seen so far, if any: the run must stop.
+    /// A digest mismatch or write error seen so far, if any: the run must stop.
     #[inline]
     pub fn failure(&self) -> Option<String> {
         if self.shared.failed.load(Ordering::Relaxed) {
@@ -185,12 +324,13 @@ impl Recorder {
         }
     }
 
-    /// Waits until every queued row is on disk, and reports what the writer saw, digest checks included.
+    /// Waits until every queued row is on disk, and reports what the writer saw, digest checks and write
+    /// errors included.
     pub fn finish(mut self) -> anyhow::Result<Written> {
-        self.hand_over();
+        self.hand_over(true);
         self.sender.take();
         let mut written = match self.writer.take().map(|w| w.join()) {
-            Some(Ok(result)) => result?,
+            Some(Ok(written)) => written,
             Some(Err(_)) => anyhow::bail!("the recorder thread panicked"),
             None => Written::default(),
         };
@@ -202,7 +342,7 @@ impl Recorder {
 impl Drop for Recorder {
     /// On an early return or a panic, still drain the queue to disk.
     fn drop(&mut self) {
-        self.hand_over();
+        self.hand_over(true);
         self.sender.take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
@@ -210,26 +350,60 @@ impl Drop for Recorder {
     }
 }
 
-/// Rows reach the disk at least this often while a run goes on (and all of them when it ends, Ctrl-C and
-/// panics included): a flush per row would cost a write syscall per invocation.
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// The writer writes what it formatted at least this often, and at the end of every batch.
+const WRITE_BYTES: usize = 1 << 16;
+/// The manifest's `recorded_invocations` is refreshed about this often while rows arrive.
+const MANIFEST_EVERY: Duration = Duration::from_secs(1);
 
 fn write_rows(
-    mut csv: csv::Writer<BufWriter<File>>,
+    mut sink: Box<dyn Sink>,
     receiver: Receiver<Vec<Measured>>,
     recycle: Sender<Vec<Measured>>,
     cells: &[CellLabel],
     shared: &Shared,
     path: PathBuf,
-) -> anyhow::Result<Written> {
+) -> Written {
     let mut written = Written::default();
     let mut reference = Reference::new();
-    let mut last_flush = Instant::now();
-    let mut dirty = false;
+    let buffer = RowBuffer::default();
+    let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(buffer.clone());
+    // Rows formatted but not yet on disk.
+    let mut formatted = 0u64;
+    let mut broken = false;
+    let mut last_manifest = Instant::now();
+    let mut manifest_rows = 0u64;
+    // Writes the formatted rows, whole; a write error stops the run with its reason.
+    let mut write_out = |csv: &mut RowWriter, formatted: &mut u64, written: &mut Written, broken: &mut bool| {
+        // Into memory, at a row boundary: the buffer then holds whole rows only.
+        let _ = csv.flush();
+        let mut bytes = buffer.0.borrow_mut();
+        if !*broken && !bytes.is_empty() {
+            match sink.append(&bytes) {
+                Ok(()) => {
+                    written.rows += *formatted;
+                    shared.rows_on_disk.store(written.rows, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    *broken = true;
+                    shared.fail(format!(
+                        "writing {}: {e}; the run stopped there, and the file keeps the {} whole rows written before: free some space (or choose another --out) and measure again",
+                        path.display(),
+                        written.rows
+                    ));
+                }
+            }
+        }
+        bytes.clear();
+        *formatted = 0;
+    };
     loop {
-        match receiver.recv_timeout(FLUSH_EVERY) {
+        match receiver.recv_timeout(MANIFEST_EVERY) {
             Ok(mut batch) => {
                 for measured in batch.drain(..) {
+                    if broken {
+                        // Keep taking batches, so the measuring thread never waits on a writer that stopped.
+                        continue;
+                    }
                     let label = &cells[measured.cell];
                     let digest = if measured.outcome.status() == Status::Ok {
                         let digest = harness_workloads::digest(&measured.outcome.output);
@@ -239,27 +413,36 @@ fn write_rows(
                         written.failed_rows += 1;
                         String::new()
                     };
-                    measured
-                        .write_row(&mut csv, label, &digest)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    written.rows += 1;
-                    dirty = true;
+                    if measured.write_row(&mut csv, label, &digest).is_err() {
+                        // Formatting into memory fails only on a broken invariant; the row is left out.
+                        continue;
+                    }
+                    formatted += 1;
+                    if buffer.0.borrow().len() >= WRITE_BYTES {
+                        write_out(&mut csv, &mut formatted, &mut written, &mut broken);
+                    }
                 }
+                write_out(&mut csv, &mut formatted, &mut written, &mut broken);
+                shared.in_flight.fetch_sub(1, Ordering::Relaxed);
                 // The measuring thread may have finished already; then the batch is simply dropped.
                 let _ = recycle.send(batch);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if dirty && last_flush.elapsed() >= FLUSH_EVERY {
-            csv.flush().with_context(|| format!("writing {}", path.display()))?;
-            last_flush = Instant::now();
-            dirty = false;
+        if written.rows != manifest_rows && last_manifest.elapsed() >= MANIFEST_EVERY {
+            // On a full disk this fails too; the run's last manifest is written once space is given back.
+            let _ = shared.refresh_manifest();
+            manifest_rows = written.rows;
+            last_manifest = Instant::now();
         }
     }
-    csv.flush().with_context(|| format!("writing {}", path.display()))?;
+    write_out(&mut csv, &mut formatted, &mut written, &mut broken);
+    if written.rows != manifest_rows {
+        let _ = shared.refresh_manifest();
+    }
     written.writer_cpu_ns = harness_probes::sampler::thread_cpu_ns();
-    Ok(written)
+    written
 }
 
 /// The first successful digest of each (workload, input) group, and the cell that produced it.
@@ -284,11 +467,7 @@ fn check_digest(reference: &mut Reference, cells: &[CellLabel], cell: usize, dig
             label.key.mode.as_str(),
             digest
         );
-        let mut failure = shared.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if failure.is_none() {
-            *failure = Some(message);
-        }
-        shared.failed.store(true, Ordering::Relaxed);
+        shared.fail(message);
     }
 }
 
@@ -305,83 +484,5 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use harness_data::Mode;
-
-    fn labels() -> Vec<CellLabel> {
-        ["native", "wasmi", "wasmtime-jit"]
-            .iter()
-            .map(|r| CellLabel {
-                key: CellKey {
-                    workload: "fibonacci".into(),
-                    input: "20".into(),
-                    runtime: r.to_string(),
-                    mode: Mode::Warm,
-                },
-                group: 0,
-            })
-            .collect()
-    }
-
-    fn row(cell: usize, status: Status, output: &[u8]) -> Measured {
-        let phases = harness_data::Phases {
-            instantiate_ns: Some(1),
-            execute_ns: Some(1),
-            ..Default::default()
-        };
-        let outcome = Outcome {
-            phases,
-            status: Some(status),
-            output: output.to_vec(),
-            error: String::new(),
-        };
-        Measured {
-            cell,
-            slot: SlotInfo {
-                iteration: 0,
-                warmup: false,
-                sequence: 0,
-                batch: None,
-            },
-            start_ns: 1,
-            end_ns: 3,
-            input_bytes: 2,
-            outcome,
-        }
-    }
-
-    #[test]
-    fn writes_header_and_rows_in_column_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut recorder = Recorder::create(dir.path(), labels()).unwrap();
-        recorder.record(row(0, Status::Ok, b"6765"));
-        recorder.record(row(1, Status::Trap, b""));
-        let written = recorder.finish().unwrap();
-        assert_eq!((written.rows, written.failed_rows), (2, 1));
-        let text = std::fs::read_to_string(dir.path().join(files::INVOCATIONS)).unwrap();
-        let mut lines = text.lines();
-        assert_eq!(lines.next().unwrap(), InvocationRecord::COLUMNS.join(","));
-        let first: Vec<&str> = lines.next().unwrap().split(',').collect();
-        assert_eq!(first.len(), InvocationRecord::COLUMNS.len());
-        assert_eq!(first[2], "native");
-        assert_eq!(first[11], "", "a phase that does not exist is an empty cell");
-        assert_eq!(first[20], harness_workloads::digest(b"6765"));
-        // Rows read back into the same struct.
-        let mut reader = csv::Reader::from_path(dir.path().join(files::INVOCATIONS)).unwrap();
-        let back: Vec<InvocationRecord> = reader.deserialize().collect::<Result<_, _>>().unwrap();
-        assert_eq!(back[1].status, Status::Trap);
-        assert_eq!(back[0].startup_ns, None);
-    }
-
-    #[test]
-    fn a_differing_digest_fails_naming_both_runtimes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut recorder = Recorder::create(dir.path(), labels()).unwrap();
-        recorder.record(row(0, Status::Ok, b"6765"));
-        recorder.record(row(2, Status::Ok, b"6766"));
-        let failure = recorder.finish().unwrap().failure.unwrap();
-        assert!(failure.contains("native (warm) gave"), "{failure}");
-        assert!(failure.contains("wasmtime-jit (warm) gave"), "{failure}");
-    }
-}
+#[path = "recorder_tests.rs"]
+mod tests;

@@ -1,9 +1,9 @@
 //! `harness export`: one tidy paired latency/energy CSV across runs and devices.
 
 use super::Outcome;
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One tidy paired latency/energy dataset (CSV) across runs and devices, and beside it `<stem>.load.csv` with
 /// every load level when any run has some; datasets/SCHEMA.md describes both.
@@ -15,7 +15,7 @@ pub struct ExportArgs {
     /// Run directories, from any plans and devices.
     #[arg(required = true)]
     runs: Vec<PathBuf>,
-    /// The CSV file to write.
+    /// The CSV file to write (never inside a run directory: a run's own files are not overwritten).
     #[arg(long)]
     out: PathBuf,
     /// The `device` column for every run [default: each manifest's host.hostname].
@@ -25,12 +25,14 @@ pub struct ExportArgs {
 
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     use harness_analysis::export::{export_rows, load_export_path, load_export_rows, load_to_csv, to_csv};
+    refuse_run_file(&args.out)?;
+    refuse_run_file(&load_export_path(&args.out))?;
     let runs = super::load_runs(&args.runs)?;
     let rows: Vec<_> = runs
         .iter()
         .flat_map(|run| export_rows(run, args.device.as_deref()))
         .collect();
-    std::fs::write(&args.out, to_csv(&rows)).with_context(|| format!("writing {}", args.out.display()))?;
+    write_whole(&args.out, &to_csv(&rows))?;
     eprintln!(
         "export: {} rows from {} runs in {}",
         rows.len(),
@@ -43,8 +45,37 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         .collect();
     if !levels.is_empty() {
         let path = load_export_path(&args.out);
-        std::fs::write(&path, load_to_csv(&levels)).with_context(|| format!("writing {}", path.display()))?;
+        write_whole(&path, &load_to_csv(&levels))?;
         eprintln!("export: {} load levels in {}", levels.len(), path.display());
     }
     Ok(Outcome::Complete)
+}
+
+/// Refuses an output inside a run directory (its folder holds a manifest.json or the run's claim) or named
+/// like a run's file: `--out run/invocations.csv` would overwrite the measurement it exports.
+fn refuse_run_file(out: &Path) -> anyhow::Result<()> {
+    let folder = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let in_run = folder.join(harness_data::files::MANIFEST).exists() || folder.join(harness::run_dir::CLAIM).exists();
+    if in_run || out.join(harness_data::files::MANIFEST).exists() {
+        bail!(
+            "{} is inside the run directory {} (or is one): an export there could overwrite the run's own files; write it elsewhere, e.g. --out study.csv",
+            out.display(),
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a failed write leaves no half file.
+fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
 }

@@ -1,6 +1,6 @@
 //! `harness measure`: run a plan and write a run directory.
 
-use super::{INTERRUPTED_CODE, Outcome};
+use super::Outcome;
 use anyhow::Context;
 use clap::Args;
 use harness::measure::{MeasureOptions, measure};
@@ -8,7 +8,7 @@ use harness_data::RunStatus;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// Run a plan and write a run directory (invocations.csv, manifest.json) as it measures.
 #[derive(Args)]
@@ -17,7 +17,7 @@ pub struct MeasureArgs {
     /// The plan (TOML): workloads, inputs, runtimes, modes, repetitions, seed.
     #[arg(long)]
     plan: PathBuf,
-    /// The run directory to create; it must not hold a run already.
+    /// The run directory to create: a new or empty folder (one run per folder; another run's files are refused).
     #[arg(long)]
     out: PathBuf,
     /// Where the built workloads are (scripts/build-workloads.sh writes them) [default: $HARNESS_ARTIFACTS, or the repository's artifacts/].
@@ -28,21 +28,11 @@ pub struct MeasureArgs {
     quiet: bool,
 }
 
-/// Measures the plan; a partial run (Ctrl-C) is [`Outcome::Interrupted`], a failed one an error.
+/// Measures the plan; a partial run (Ctrl-C, SIGTERM, SIGHUP) is [`Outcome::Interrupted`], a failed one an error.
 pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
     let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: the rows already queued are flushed by the writer's own exit path only if we
-            // let it run, so exit the hard way only when asked twice.
-            std::process::exit(i32::from(INTERRUPTED_CODE));
-        }
-        eprintln!(
-            "\ninterrupted: finishing the invocation in flight and writing what was measured (Ctrl-C again to abort)"
-        );
-    })
-    .context("installing the Ctrl-C handler")?;
+    // SIGTERM (timeout, systemd, CI) and SIGHUP end a run as Ctrl-C does: drained, manifest `partial`.
+    harness::stop_signals::install(Arc::clone(&interrupted)).context("installing the signal handlers")?;
     let progress = !args.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let options = MeasureOptions {
         plan: args.plan,

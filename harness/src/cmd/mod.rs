@@ -10,7 +10,9 @@
 //! | 0 | the subcommand completed ([`Outcome::Complete`]) |
 //! | 1 | it failed: `run` returned an error, printed as `Error: {err:?}` (the cause chain) on stderr |
 //! | 2 | the command line did not parse (clap's own exit, before any subcommand runs) |
-//! | 130 | `measure` was interrupted (Ctrl-C) and wrote a partial run ([`Outcome::Interrupted`]); a second Ctrl-C exits with it at once |
+//! | 130 | `measure` was interrupted by Ctrl-C (SIGINT) and wrote a partial run ([`Outcome::Interrupted`]); a second signal exits at once |
+//! | 143 | the same for SIGTERM (what `timeout`, systemd and CI send) |
+//! | 129 | the same for SIGHUP (the terminal closed) |
 
 pub mod export;
 pub mod invoke_once;
@@ -22,15 +24,12 @@ pub mod workloads;
 
 use std::process::ExitCode;
 
-/// The exit code of an interrupted run: 128 + SIGINT, as a shell reports a process killed by Ctrl-C.
-pub const INTERRUPTED_CODE: u8 = 130;
-
 /// How a subcommand that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Everything asked for was done.
     Complete,
-    /// Stopped early by Ctrl-C; what was measured is on disk.
+    /// Stopped early by Ctrl-C, SIGTERM or SIGHUP; what was measured is on disk.
     Interrupted,
 }
 
@@ -46,7 +45,10 @@ impl From<()> for Outcome {
 pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,
-        Ok(Outcome::Interrupted) => ExitCode::from(INTERRUPTED_CODE),
+        // 128 + the signal, as a shell reports a process the signal killed.
+        Ok(Outcome::Interrupted) => ExitCode::from(harness::stop_signals::exit_code(
+            harness::stop_signals::received().unwrap_or(libc::SIGINT),
+        )),
         Err(err) => {
             eprintln!("Error: {err:?}");
             ExitCode::FAILURE

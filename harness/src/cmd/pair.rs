@@ -14,7 +14,8 @@ use std::path::PathBuf;
 pub struct PairArgs {
     /// A run directory written by `harness measure`.
     run: PathBuf,
-    /// Attribute from this samples.csv instead of the run's own (a replayed or corrected trace).
+    /// Attribute from this samples.csv instead of the run's own (a replayed or corrected trace). It must hold at
+    /// least one sample: from none, pairing is refused and paired.csv and load.csv are left as they were.
     #[arg(long)]
     samples: Option<PathBuf>,
 }

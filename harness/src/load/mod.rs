@@ -205,6 +205,9 @@ struct Monitored {
     machine_busy_ns: Option<u64>,
 }
 
+/// The shortest span over which CPU shares are given.
+const MIN_CPU_SPAN_NS: u64 = 100_000_000;
+
 /// How often the monitor reads memory (a PSS read walks the process's page tables: not free).
 const MONITOR_PERIOD: Duration = Duration::from_millis(100);
 
@@ -463,8 +466,11 @@ impl LevelRunner<'_> {
         };
         let harness_cpu_cores = driven.dispatch_cpu_ns as f64 / level_span_ns.max(1) as f64;
         let monitor_ns = monitored.span_ns[1].saturating_sub(monitored.span_ns[0]);
+        // CPU counters advance in scheduler-tick steps: over a span of a few milliseconds (a burst) a share
+        // reads above 100%, so none is given.
+        let readable = monitor_ns >= MIN_CPU_SPAN_NS;
         let in_process = self.kind().is_in_process();
-        let serving_cpu_cores = monitored.serving_cpu_ns.filter(|_| monitor_ns > 0).map(|cpu| {
+        let serving_cpu_cores = monitored.serving_cpu_ns.filter(|_| readable).map(|cpu| {
             let cores = cpu as f64 / monitor_ns as f64;
             // The harness process also runs the generator and clients: theirs is dispatch, not serving.
             if in_process {
@@ -506,6 +512,7 @@ impl LevelRunner<'_> {
             harness_cpu_cores: Some(harness_cpu_cores),
             cpu_util: monitored
                 .machine_busy_ns
+                .filter(|_| readable)
                 .and_then(|busy| machine_share(busy, monitor_ns)),
             serving_cpu_cores,
             memory_bytes: monitored.peak_memory.map(|m| m.bytes),

@@ -201,6 +201,38 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
     Ok(())
 }
 
+/// Drops from the plan the runtimes this machine cannot run (the engine or node missing, an artifact that
+/// cannot be built), printing why; returns runtime -> reason for the manifest. At least one must remain.
+pub fn skip_unavailable(plan: &mut Plan, artifacts: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let limits = Limits {
+        timeout_ms: plan.timeout_ms,
+        interrupt: plan.interrupt,
+        memory_mb: None,
+    };
+    let mut skipped = BTreeMap::new();
+    plan.runtimes.retain(|&kind| {
+        let usable = create_at(kind, limits, plan.cold_boundary).and_then(|_| {
+            plan.workloads.iter().try_for_each(|entry| {
+                let spec = harness_workloads::find(&entry.name).expect("validated by Plan::parse");
+                ensure_artifacts(&[kind], &crate::artifacts::WorkloadArtifacts::at(artifacts, spec))
+            })
+        });
+        match usable {
+            Ok(()) => true,
+            Err(e) => {
+                let reason = format!("{e:#}");
+                eprintln!("skipping {kind}: {reason}");
+                skipped.insert(kind.to_string(), reason);
+                false
+            }
+        }
+    });
+    if plan.runtimes.is_empty() {
+        anyhow::bail!("no runtime of the plan can run on this machine: {skipped:?}");
+    }
+    Ok(skipped)
+}
+
 /// Adds the versions of the external engines the plan's runtimes use (node, the Docker engine) to the
 /// manifest's engine list.
 pub fn add_engine_versions(runtimes: &[RuntimeKind], engines: &mut harness_data::EngineVersions) {

@@ -112,7 +112,8 @@ pub struct LoadRecord {
     /// CPU time of the harness's own dispatch (generator, clients, minus time inside in-process runtimes), in
     /// cores (1.0 = one core busy for the whole window).
     pub harness_cpu_cores: Option<f64>,
-    /// The machine's CPU busy share over the window, 0..1 of all cores.
+    /// The machine's CPU busy share over the window, 0..1 of all cores; none for windows under 100 ms (a
+    /// burst), where the counters' tick steps would read above 100%.
     pub cpu_util: Option<f64>,
     /// CPU of the serving side in cores: the harness process (in-process runtimes), node processes, or the
     /// containers' cgroups.

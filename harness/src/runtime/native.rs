@@ -118,22 +118,55 @@ pub(crate) struct ChildRun {
     pub exit: std::io::Result<std::process::ExitStatus>,
 }
 
-/// Spawns `command`, feeds it `input`, and collects what it says. A watchdog kills it at the deadline; the
-/// watchdog starts before the clock runs (a thread start is not the workload's cost), learns the pid once
-/// there is one, and is told when the child is done before the child is reaped, so the pid cannot have been
-/// reused.
+/// Makes a child (and, through its process group, what it spawns) go away with the harness: it is killed when
+/// the harness dies, even by SIGKILL (`PR_SET_PDEATHSIG`), and it leads its own process group, so a deadline
+/// can kill everything it started and a Ctrl-C meant for the harness does not hit it mid-invocation.
+///
+/// The death signal follows the spawning *thread*: spawn from a thread that outlives the child.
+pub(crate) fn die_with_harness(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    // SAFETY: getpid is async-signal-safe and runs here, before the fork.
+    let harness = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe functions (prctl,
+    // getppid); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The harness died between the fork and the prctl: the signal will never come.
+            if libc::getppid() != harness {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// How long the output pipes may stay open after the child exited and its process group was killed: only a
+/// process that left the group (`setsid`) still holds them, and the harness does not wait on it.
+const PIPE_GRACE: Duration = Duration::from_millis(500);
+
+/// Spawns `command`, feeds it `input`, and collects what it says. A watchdog kills its whole process group at
+/// the deadline; the watchdog starts before the clock runs (a thread start is not the workload's cost), learns
+/// the pid once there is one, and is told when the child is done before the child is reaped, so the pid (and
+/// the group id) cannot have been reused. What the child left running in its group is killed when it exits,
+/// and a pipe a stray grandchild keeps open does not block the harness.
 pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) -> std::io::Result<ChildRun> {
     let (pid_tx, pid_rx) = mpsc::channel::<libc::pid_t>();
     let (done, deadline) = mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         let Ok(pid) = pid_rx.recv() else { return false };
         if deadline.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
-            // SAFETY: the child is not reaped until this thread is joined, so `pid` is still ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // SAFETY: the child is not reaped until this thread is joined, so `pid` is still ours, and so is
+            // the process group it leads.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
             return true;
         }
         false
     });
+    die_with_harness(command);
     let spawned_ns = monotonic_ns();
     let mut child = match command
         .stdin(Stdio::piped())
@@ -148,22 +181,45 @@ pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) 
             return Err(e);
         }
     };
-    let _ = pid_tx.send(child.id() as libc::pid_t);
+    let pid = child.id() as libc::pid_t;
+    let _ = pid_tx.send(pid);
     let mut stdin = child.stdin.take().expect("piped stdin");
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
+    // Readers on their own threads: the harness waits for the child, not for the pipes' ends, which a
+    // grandchild may hold open forever.
+    let (out_tx, out_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut output = Vec::new();
+        let ok = stdout.read_to_end(&mut output).is_ok();
+        let _ = out_tx.send((output, ok, monotonic_ns()));
+    });
+    let (err_tx, err_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut diagnostics = Vec::new();
+        let _ = stderr.read_to_end(&mut diagnostics);
+        let _ = err_tx.send(diagnostics);
+    });
     // The child reads all of stdin before it writes, so writing first cannot deadlock; a child that dies
-    // early closes the pipe and the write error is moot.
+    // early (or is killed at the deadline) closes the pipe and the write error is moot.
     let _ = stdin.write_all(input);
     drop(stdin);
-    let mut output = Vec::new();
-    let read_ok = stdout.read_to_end(&mut output).is_ok();
-    let read_ns = monotonic_ns();
-    let mut diagnostics = Vec::new();
-    let _ = stderr.read_to_end(&mut diagnostics);
+    let exited = wait_without_reaping(pid);
     let _ = done.send(());
     let killed = watchdog.join().unwrap_or(false);
-    let exit = child.wait();
+    // SAFETY: the child is a zombie, not reaped yet, so the group id is still its own.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    let exit = exited.and_then(|_| child.wait());
+    let (output, read_ok, read_ns) = match out_rx.recv_timeout(PIPE_GRACE) {
+        Ok(read) => read,
+        Err(_) => (Vec::new(), false, monotonic_ns()),
+    };
+    let mut diagnostics = err_rx.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    if !read_ok {
+        diagnostics.extend_from_slice(
+            b"\nthe output pipe stayed open after the workload exited (a process it started left its group)",
+        );
+    }
     Ok(ChildRun {
         spawned_ns,
         read_ns,
@@ -173,6 +229,24 @@ pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) 
         killed,
         exit,
     })
+}
+
+/// Waits until the child `pid` has exited, leaving it a zombie (`WNOWAIT`): its pid and process group id stay
+/// reserved until [`std::process::Child::wait`] reaps it.
+fn wait_without_reaping(pid: libc::pid_t) -> std::io::Result<()> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid value for waitid to overwrite.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes into `info`, which we own; `pid` is our unreaped child.
+        let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// The child's `HARNESS_PHASES main=.. input=.. execute=..` line (see workloads/entry/src/main.rs).

@@ -175,15 +175,21 @@ fn sigkill_of_the_harness_stops_its_warm_container_mid_computation() {
     assert_none_left(pid, Duration::from_secs(20));
 }
 
-#[test]
-fn a_native_workload_that_spawns_a_sleeper_is_stopped_with_it_at_the_deadline() {
-    let dir = tempfile::tempdir().unwrap();
-    // An artifacts folder whose native `fault` is a script: its `sleep` holds the output pipe open.
-    let arts = dir.path().join("artifacts");
+/// An artifacts folder whose native `fault` is a script: its `sleep` holds the output pipe open and writes its
+/// pid to `$SLEEPER_PID`.
+fn sleeper_artifacts(dir: &Path) -> PathBuf {
+    let arts = dir.join("artifacts");
     std::fs::create_dir_all(arts.join("native")).unwrap();
     let script = arts.join("native/fault");
     std::fs::write(&script, "#!/bin/sh\nsleep 987 &\necho $! > \"$SLEEPER_PID\"\nwait\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    arts
+}
+
+#[test]
+fn a_native_workload_that_spawns_a_sleeper_is_stopped_with_it_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let arts = sleeper_artifacts(dir.path());
     let plan = PlanBuilder::new()
         .seed(1)
         .repetitions(1)
@@ -216,6 +222,47 @@ fn a_native_workload_that_spawns_a_sleeper_is_stopped_with_it_at_the_deadline() 
     assert_eq!(rows[0].status, Status::Timeout, "{}", rows[0].error);
     let sleeper: u32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
     assert_gone(sleeper, "the workload's sleep", Duration::from_secs(2));
+}
+
+#[test]
+fn sigkill_of_the_harness_kills_what_its_native_cold_child_spawned() {
+    let dir = tempfile::tempdir().unwrap();
+    let arts = sleeper_artifacts(dir.path());
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .warmup(0)
+        .timeout_ms(600_000)
+        .runtimes(&["native"])
+        .modes(&["cold"])
+        .workload("fault", &["loop"])
+        .write(dir.path(), "script.toml");
+    let marker = dir.path().join("sleeper.pid");
+    let mut harness = harness()
+        .args(["measure", "--plan"])
+        .arg(&plan)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .arg("--artifacts")
+        .arg(&arts)
+        .env("SLEEPER_PID", &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sleeper: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&marker)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the script never started its sleep");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    sigkill(&mut harness);
+    assert_gone(sleeper, "the sleep the workload started", Duration::from_secs(5));
 }
 
 /// Creates a stopped container of the noop image with these labels; returns its id.

@@ -118,9 +118,10 @@ pub(crate) struct ChildRun {
     pub exit: std::io::Result<std::process::ExitStatus>,
 }
 
-/// Makes a child (and, through its process group, what it spawns) go away with the harness: it is killed when
-/// the harness dies, even by SIGKILL (`PR_SET_PDEATHSIG`), and it leads its own process group, so a deadline
-/// can kill everything it started and a Ctrl-C meant for the harness does not hit it mid-invocation.
+/// Makes a child go away with the harness: it is killed when the harness dies, even by SIGKILL
+/// (`PR_SET_PDEATHSIG`), and it leads its own process group, so a deadline can kill everything it started and a
+/// Ctrl-C meant for the harness does not hit it mid-invocation. What the child spawns dies with the harness
+/// through [`guard_group`].
 ///
 /// The death signal follows the spawning *thread*: spawn from a thread that outlives the child.
 pub(crate) fn die_with_harness(command: &mut Command) {
@@ -142,6 +143,55 @@ pub(crate) fn die_with_harness(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// The shell program of the group guard: it keeps the list of process groups the harness has running (`+pgid`
+/// and `-pgid` lines on its stdin) and, when its stdin reaches EOF (the harness is gone, however it died), kills
+/// the groups still listed, and with them whatever the children spawned (`PR_SET_PDEATHSIG` reaches the direct
+/// child only).
+const GUARD_SCRIPT: &str = r#"groups=" "
+while read -r line; do
+  case $line in
+    +*) groups="$groups${line#+} " ;;
+    -*) g=" ${line#-} "; case $groups in *"$g"*) groups="${groups%%"$g"*} ${groups#*"$g"}" ;; esac ;;
+  esac
+done
+for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+"#;
+
+/// The group guard's stdin, started at the first child (`None` once it could not be started or died).
+static GUARD: std::sync::Mutex<Option<Option<std::process::ChildStdin>>> = std::sync::Mutex::new(None);
+
+/// Tells the group guard that the process group `pgid` started (`+`) or is gone (`-`).
+fn guard(sign: char, pgid: libc::pid_t) {
+    let mut guard = GUARD.lock().unwrap_or_else(|p| p.into_inner());
+    let stdin = guard.get_or_insert_with(|| {
+        let mut command = Command::new("/bin/sh");
+        command
+            .args(["-c", GUARD_SCRIPT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own group: a Ctrl-C at the terminal must not take the guard down with the harness's children.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        // The child is never waited for: the guard outlives the harness by design.
+        command.spawn().ok().and_then(|mut child| child.stdin.take())
+    });
+    if let Some(pipe) = stdin
+        && pipe.write_all(format!("{sign}{pgid}\n").as_bytes()).is_err()
+    {
+        *stdin = None;
+    }
+}
+
+/// Registers a started child's process group with the guard (see [`GUARD_SCRIPT`]).
+pub(crate) fn guard_group(pgid: libc::pid_t) {
+    guard('+', pgid);
+}
+
+/// Unregisters a process group the harness has killed (or whose leader it reaped).
+pub(crate) fn unguard_group(pgid: libc::pid_t) {
+    guard('-', pgid);
 }
 
 /// How long the output pipes may stay open after the child exited and its process group was killed: only a
@@ -183,6 +233,7 @@ pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) 
     };
     let pid = child.id() as libc::pid_t;
     let _ = pid_tx.send(pid);
+    guard_group(pid);
     let mut stdin = child.stdin.take().expect("piped stdin");
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
@@ -209,6 +260,7 @@ pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) 
     let killed = watchdog.join().unwrap_or(false);
     // SAFETY: the child is a zombie, not reaped yet, so the group id is still its own.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
+    unguard_group(pid);
     let exit = exited.and_then(|_| child.wait());
     let (output, read_ok, read_ns) = match out_rx.recv_timeout(PIPE_GRACE) {
         Ok(read) => read,

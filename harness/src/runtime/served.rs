@@ -129,6 +129,7 @@ impl ServedProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
+        super::native::guard_group(child.id() as libc::pid_t);
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
@@ -250,6 +251,7 @@ impl Drop for ServedProcess {
             // the group holds whatever the server started.
             unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
         }
+        super::native::unguard_group(self.child.id() as libc::pid_t);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -272,9 +272,11 @@ fn a_startup_sweep_removes_containers_of_a_crashed_run() {
         .next()
         .unwrap()
         .to_string();
-    // The owner label names the PID namespace and boot too: a dead owner of this namespace and boot.
-    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
-    let ns = ns.to_str().unwrap().trim_start_matches("pid:[").trim_end_matches(']');
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
     let created = Command::new("docker")
         .args([
@@ -282,7 +284,15 @@ fn a_startup_sweep_removes_containers_of_a_crashed_run() {
             "--label",
             "harness.managed=true",
             "--label",
-            &format!("harness.owner=999999999:1:{ns}:{}", boot.trim()),
+            "harness.owner=999999999:1",
+            // Of this PID namespace and boot: provably dead.
+            "--label",
+            &format!(
+                "harness.owner.pidns={}",
+                ns.trim_start_matches("pid:[").trim_end_matches(']')
+            ),
+            "--label",
+            &format!("harness.owner.boot={}", boot.trim()),
         ])
         .arg(&image)
         .arg("--serve")

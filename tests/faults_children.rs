@@ -165,6 +165,11 @@ fn sigkill_of_the_harness_stops_its_warm_container_mid_computation() {
     let pid = harness.id();
     let deadline = Instant::now() + Duration::from_secs(120);
     while containers_of(pid).is_empty() {
+        if let Some(status) = harness.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = harness.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("the harness ended ({status}) before its container started: {err}");
+        }
         assert!(Instant::now() < deadline, "harness {pid} started no container");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -329,20 +334,23 @@ fn the_startup_sweep_removes_only_containers_of_provably_dead_local_owners() {
         .unwrap()
         .trim()
         .to_string();
-    let owner = |o: String| vec!["harness.managed=true".to_string(), format!("harness.owner={o}")];
-    let dead_local = labelled_container(&image, &owner(format!("999999999:1:{ns}:{boot}")));
-    let other_namespace = labelled_container(&image, &owner(format!("999999999:1:1:{boot}")));
+    let owner = |pid_start: &str, ns: &str, boot: &str| {
+        vec![
+            "harness.managed=true".to_string(),
+            format!("harness.owner={pid_start}"),
+            format!("harness.owner.pidns={ns}"),
+            format!("harness.owner.boot={boot}"),
+        ]
+    };
+    let dead_local = labelled_container(&image, &owner("999999999:1", &ns, &boot));
+    let other_namespace = labelled_container(&image, &owner("999999999:1", "1", &boot));
     let other_boot = labelled_container(
         &image,
-        &owner(format!("999999999:1:{ns}:00000000-0000-0000-0000-0000000000")),
+        &owner("999999999:1", &ns, "00000000-0000-0000-0000-000000000000"),
     );
-    let not_managed = labelled_container(
-        &image,
-        &[
-            "harness.managed=no".to_string(),
-            format!("harness.owner=999999999:1:{ns}:{boot}"),
-        ],
-    );
+    let mut unmanaged = owner("999999999:1", &ns, &boot);
+    unmanaged[0] = "harness.managed=no".to_string();
+    let not_managed = labelled_container(&image, &unmanaged);
     let second = measure(&plan, &dir.path().join("second"));
     assert!(second.status.success(), "{}", stderr(&second));
     let survivors = [&other_namespace, &other_boot, &not_managed].map(|id| exists(id));

@@ -12,7 +12,7 @@
 //! middle of a computation) is removed by the engine; warm containers are removed on drop, a timed-out or broken one at once; and
 //! [`docker_engine::sweep`] removes what a crashed run still left.
 
-use super::docker_engine::{self, MANAGED_LABEL, OWNER_LABEL};
+use super::docker_engine::{self, MANAGED_LABEL};
 use super::served::{Response, encode_request};
 use super::{Limits, Outcome, Runtime, ServedBy, span};
 use crate::artifacts::ContainerImage;
@@ -52,7 +52,8 @@ struct Attached {
 pub struct ContainerRuntime {
     rt: tokio::runtime::Runtime,
     docker: Docker,
-    owner: String,
+    /// `harness.owner` and its namespace and boot labels (see [`docker_engine::owner_labels`]).
+    owner: Vec<(String, String)>,
     timeout: Duration,
     /// Memory limit per container (`HARNESS_CONTAINER_MEMORY_MB`), none by default.
     memory_bytes: Option<i64>,
@@ -102,8 +103,7 @@ impl ContainerRuntime {
         if removed > 0 {
             eprintln!("removed {removed} container(s) left behind by an earlier harness run");
         }
-        // An owner label the sweep cannot read as provably dead when /proc says too little: never swept.
-        let owner = docker_engine::owner_id(std::process::id()).unwrap_or_else(|| format!("{}:0", std::process::id()));
+        let owner = docker_engine::owner_labels();
         // The plan's `memory_mb` (load mode), else the environment's cap for every container.
         let memory_bytes = match (limits.memory_mb, std::env::var("HARNESS_CONTAINER_MEMORY_MB")) {
             (Some(mb), _) => Some(memory_cap_bytes("the plan's memory_mb", &mb.to_string())?),
@@ -147,10 +147,11 @@ impl ContainerRuntime {
             open_stdin: Some(true),
             stdin_once: Some(true),
             network_disabled: Some(true),
-            labels: Some(HashMap::from([
-                (MANAGED_LABEL.to_string(), "true".to_string()),
-                (OWNER_LABEL.to_string(), self.owner.clone()),
-            ])),
+            labels: Some(
+                std::iter::once((MANAGED_LABEL.to_string(), "true".to_string()))
+                    .chain(self.owner.iter().cloned())
+                    .collect(),
+            ),
             host_config: Some(HostConfig {
                 auto_remove: Some(true),
                 network_mode: Some("none".into()),
@@ -431,12 +432,13 @@ impl ContainerRuntime {
 /// How long a response may still arrive on the attach stream after the container's exit was seen.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 
-/// Collects the ids of `owner`'s containers the engine reports `oom` for, resubscribing if the stream ends.
-async fn watch_oom(docker: Docker, owner: String, oom_killed: Arc<Mutex<HashSet<String>>>) {
+/// Collects the ids of the containers with the `owner` labels that the engine reports `oom` for, resubscribing
+/// if the stream ends.
+async fn watch_oom(docker: Docker, owner: Vec<(String, String)>, oom_killed: Arc<Mutex<HashSet<String>>>) {
     let filters = HashMap::from([
         ("type", vec!["container".to_string()]),
         ("event", vec!["oom".to_string()]),
-        ("label", vec![format!("{OWNER_LABEL}={owner}")]),
+        ("label", owner.iter().map(|(k, v)| format!("{k}={v}")).collect()),
     ]);
     loop {
         let options = EventsOptionsBuilder::new().filters(&filters).build();

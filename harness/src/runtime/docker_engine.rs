@@ -2,11 +2,12 @@
 //! images (built locally `FROM scratch` around the workload's static executable, never pulled), and the sweep
 //! of containers an earlier crashed run left behind.
 //!
-//! Every container the harness creates carries the label `harness.managed=true` and `harness.owner=<pid>:<start
-//! time of that process>:<inode of its PID namespace>:<boot id>`; the sweep removes the containers whose owner
-//! is provably gone: same PID namespace, same boot, and no process with that pid and start time. An owner in
-//! another namespace (a harness in another container, or on another host sharing the engine) or from an
-//! unreadable label is left alone.
+//! Every container the harness creates carries the labels `harness.managed=true`, `harness.owner=<pid>:<start
+//! time of that process>`, `harness.owner.pidns=<inode of its PID namespace>` and `harness.owner.boot=<boot
+//! id>`; the sweep removes the containers whose owner is provably gone: same PID namespace, same boot, and no
+//! process with that pid and start time. An owner in another namespace (a harness in another container, or on
+//! another host sharing the engine), of another boot, or with labels missing is left alone. (`harness.owner`
+//! keeps its old form so that an older harness's sweep still sees a live owner.)
 
 use crate::artifacts::ContainerImage;
 use anyhow::{Context, anyhow, bail};
@@ -21,6 +22,8 @@ use std::time::Duration;
 
 pub const MANAGED_LABEL: &str = "harness.managed";
 pub const OWNER_LABEL: &str = "harness.owner";
+pub const OWNER_PIDNS_LABEL: &str = "harness.owner.pidns";
+pub const OWNER_BOOT_LABEL: &str = "harness.owner.boot";
 /// Docker 20.10 speaks API 1.41; newer engines accept it too.
 const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
     major_version: 1,
@@ -143,21 +146,29 @@ pub fn engine_version() -> Option<String> {
     rt.block_on(docker.version()).ok()?.version
 }
 
-/// This process as an owner label: the pid and its start time (so a reused pid is not mistaken for it), then
-/// the inode of its PID namespace and the boot id (so a pid from another namespace or an earlier boot, which
-/// the local `/proc` cannot speak for, is not mistaken for a dead local one).
+/// A process as an owner label: the pid and its start time (so a reused pid is not mistaken for it).
 pub fn owner_id(pid: u32) -> Option<String> {
-    let (ns, boot) = (pid_namespace()?, boot_id()?);
-    Some(format!("{}:{ns}:{boot}", process_id(pid)?))
-}
-
-/// `<pid>:<start time>` of a process in this PID namespace.
-fn process_id(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22 (starttime) counts from the end of the parenthesized command name, which may hold spaces.
     let after_name = &stat[stat.rfind(')')? + 2..];
     let start = after_name.split_whitespace().nth(19)?;
     Some(format!("{pid}:{start}"))
+}
+
+/// The owner labels of this process: [`owner_id`], then the inode of its PID namespace and the boot id, so that
+/// a pid from another namespace or an earlier boot, which the local `/proc` cannot speak for, is not mistaken
+/// for a dead local one. A label that cannot be read is left out (and the sweep never removes the container).
+pub fn owner_labels() -> Vec<(String, String)> {
+    let pid = std::process::id();
+    let owner = owner_id(pid).unwrap_or_else(|| format!("{pid}:0"));
+    let mut labels = vec![(OWNER_LABEL.to_string(), owner)];
+    if let Some(ns) = pid_namespace() {
+        labels.push((OWNER_PIDNS_LABEL.to_string(), ns));
+    }
+    if let Some(boot) = boot_id() {
+        labels.push((OWNER_BOOT_LABEL.to_string(), boot));
+    }
+    labels
 }
 
 /// The inode of this process's PID namespace (`/proc/self/ns/pid` -> `pid:[4026531836]`).
@@ -173,22 +184,25 @@ pub fn boot_id() -> Option<String> {
     Some(id.trim().to_string())
 }
 
-/// Whether `owner` (a label of [`owner_id`]) is provably a dead process: of this PID namespace and boot, and
-/// no process with its pid and start time lives. Anything else (alive, another namespace or boot, a label
-/// of an unknown form) is not provably dead.
-fn owner_provably_dead(owner: &str) -> bool {
-    let mut parts = owner.splitn(4, ':');
-    let (Some(pid), Some(start), Some(ns), Some(boot)) = (parts.next(), parts.next(), parts.next(), parts.next())
+/// Whether the owner a container's labels name is provably a dead process: of this PID namespace and boot,
+/// and no process with its pid and start time lives. Anything else (alive, another namespace or boot, labels
+/// missing or of an unknown form) is not provably dead.
+fn owner_provably_dead(labels: &HashMap<String, String>) -> bool {
+    let label = |key: &str| labels.get(key).map(String::as_str);
+    let (Some(owner), Some(ns), Some(boot)) = (label(OWNER_LABEL), label(OWNER_PIDNS_LABEL), label(OWNER_BOOT_LABEL))
     else {
         return false;
     };
-    let Ok(pid) = pid.parse::<u32>() else {
+    let Some((pid, start)) = owner.split_once(':') else {
         return false;
     };
-    if start.parse::<u64>().is_err() || pid_namespace().as_deref() != Some(ns) || boot_id().as_deref() != Some(boot) {
+    let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    if pid_namespace().as_deref() != Some(ns) || boot_id().as_deref() != Some(boot) {
         return false;
     }
-    process_id(pid).as_deref() != Some(&format!("{pid}:{start}"))
+    owner_id(pid).as_deref() != Some(owner)
 }
 
 /// Removes the harness's containers whose owner is provably dead (a crashed or killed earlier run on this
@@ -202,12 +216,10 @@ pub fn sweep(rt: &tokio::runtime::Runtime, docker: &Docker) -> anyhow::Result<us
         .context("listing leftover harness containers")?;
     let mut removed = 0;
     for container in containers {
-        let labels = container.labels.as_ref();
-        if labels.and_then(|l| l.get(MANAGED_LABEL)).map(String::as_str) != Some("true") {
+        let Some(labels) = container.labels.as_ref() else {
             continue;
-        }
-        let owner = labels.and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
-        if !owner_provably_dead(&owner) {
+        };
+        if labels.get(MANAGED_LABEL).map(String::as_str) != Some("true") || !owner_provably_dead(labels) {
             continue;
         }
         if let Some(id) = container.id {
@@ -282,29 +294,39 @@ fn build_context(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     #[test]
     fn this_process_is_its_own_live_owner() {
-        let me = owner_id(std::process::id()).unwrap();
-        assert!(me.starts_with(&format!("{}:", std::process::id())));
-        assert!(!owner_provably_dead(&me));
+        let mine: HashMap<String, String> = owner_labels().into_iter().collect();
+        assert!(mine[OWNER_LABEL].starts_with(&format!("{}:", std::process::id())));
+        assert_eq!(mine.len(), 3);
+        assert!(!owner_provably_dead(&mine));
     }
 
     #[test]
     fn only_a_dead_owner_of_this_namespace_and_boot_is_provably_dead() {
         let (ns, boot) = (pid_namespace().unwrap(), boot_id().unwrap());
         let pid = std::process::id();
+        let dead = |owner: &str, ns: &str, boot: &str| {
+            owner_provably_dead(&labels(&[
+                (OWNER_LABEL, owner),
+                (OWNER_PIDNS_LABEL, ns),
+                (OWNER_BOOT_LABEL, boot),
+            ]))
+        };
         // Same pid, another start time: a reused pid, not us.
-        assert!(owner_provably_dead(&format!("{pid}:1:{ns}:{boot}")));
-        assert!(owner_provably_dead(&format!("999999999:1:{ns}:{boot}")));
+        assert!(dead(&format!("{pid}:1"), &ns, &boot));
+        assert!(dead("999999999:1", &ns, &boot));
         // Another PID namespace or another boot: the local /proc cannot tell.
-        assert!(!owner_provably_dead(&format!("999999999:1:1:{boot}")));
-        assert!(!owner_provably_dead(&format!(
-            "999999999:1:{ns}:00000000-0000-0000-0000-000000000000"
-        )));
-        // The old `pid:start` form and garbage.
-        assert!(!owner_provably_dead("999999999:1"));
-        assert!(!owner_provably_dead("garbage"));
-        assert!(!owner_provably_dead(""));
+        assert!(!dead("999999999:1", "1", &boot));
+        assert!(!dead("999999999:1", &ns, "00000000-0000-0000-0000-000000000000"));
+        assert!(!dead("garbage", &ns, &boot));
+        // Labels missing (an older harness's container): not provably dead.
+        assert!(!owner_provably_dead(&labels(&[(OWNER_LABEL, "999999999:1")])));
+        assert!(!owner_provably_dead(&labels(&[])));
     }
 
     #[test]

@@ -118,19 +118,30 @@ pub(crate) struct ChildRun {
     pub exit: std::io::Result<std::process::ExitStatus>,
 }
 
-/// Makes a child go away with the harness: it is killed when the harness dies, even by SIGKILL
-/// (`PR_SET_PDEATHSIG`), and it leads its own process group, so a deadline can kill everything it started and a
-/// Ctrl-C meant for the harness does not hit it mid-invocation. What the child spawns dies with the harness
-/// through [`guard_group`].
+/// Makes a child go away with the harness, even when the harness dies by SIGKILL: it leads its own process
+/// group (so a deadline can kill everything it started, and a Ctrl-C meant for the harness does not hit it
+/// mid-invocation), and the group is killed when the harness dies, by the group guard ([`GUARD_SCRIPT`]) once
+/// [`guard_group`] has listed it. Where the guard cannot run, the child gets `PR_SET_PDEATHSIG` instead (it then
+/// covers the child only, not what it spawns).
 ///
-/// The death signal follows the spawning *thread*: spawn from a thread that outlives the child.
+/// Not `PR_SET_PDEATHSIG` always: it needs a `pre_exec` hook, which turns the spawn into a full `fork` of the
+/// harness and adds hundreds of microseconds to every measured cold start.
 pub(crate) fn die_with_harness(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     command.process_group(0);
+    if !guard_running() {
+        set_death_signal(command);
+    }
+}
+
+/// `PR_SET_PDEATHSIG` (SIGKILL) for the child of `command`. The signal follows the spawning *thread*: spawn
+/// from a thread that outlives the child.
+fn set_death_signal(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
     // SAFETY: getpid is async-signal-safe and runs here, before the fork.
     let harness = unsafe { libc::getpid() };
     // SAFETY: the closure runs between fork and exec and calls only async-signal-safe functions (prctl,
-    // getppid); it allocates nothing.
+    // getppid, _exit); it allocates nothing.
     unsafe {
         command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
@@ -147,9 +158,10 @@ pub(crate) fn die_with_harness(command: &mut Command) {
 
 /// The shell program of the group guard: it keeps the list of process groups the harness has running (`+pgid`
 /// and `-pgid` lines on its stdin) and, when its stdin reaches EOF (the harness is gone, however it died), kills
-/// the groups still listed, and with them whatever the children spawned (`PR_SET_PDEATHSIG` reaches the direct
-/// child only).
-const GUARD_SCRIPT: &str = r#"groups=" "
+/// the groups still listed: the children and whatever they spawned. It ignores the terminal's signals, which
+/// are the harness's to handle.
+const GUARD_SCRIPT: &str = r#"trap '' INT HUP QUIT
+groups=" "
 while read -r line; do
   case $line in
     +*) groups="$groups${line#+} " ;;
@@ -159,13 +171,13 @@ done
 for g in $groups; do kill -9 "-$g" 2>/dev/null; done
 "#;
 
-/// The group guard's stdin, started at the first child (`None` once it could not be started or died).
+/// The group guard's stdin: `None` until the first child, then `Some(None)` if it could not be started or
+/// has died.
 static GUARD: std::sync::Mutex<Option<Option<std::process::ChildStdin>>> = std::sync::Mutex::new(None);
 
-/// Tells the group guard that the process group `pgid` started (`+`) or is gone (`-`).
-fn guard(sign: char, pgid: libc::pid_t) {
+fn lock_guard() -> std::sync::MutexGuard<'static, Option<Option<std::process::ChildStdin>>> {
     let mut guard = GUARD.lock().unwrap_or_else(|p| p.into_inner());
-    let stdin = guard.get_or_insert_with(|| {
+    guard.get_or_insert_with(|| {
         let mut command = Command::new("/bin/sh");
         command
             .args(["-c", GUARD_SCRIPT])
@@ -177,19 +189,31 @@ fn guard(sign: char, pgid: libc::pid_t) {
         // The child is never waited for: the guard outlives the harness by design.
         command.spawn().ok().and_then(|mut child| child.stdin.take())
     });
-    if let Some(pipe) = stdin
+    guard
+}
+
+/// Whether the group guard runs (it is started here, at the first child).
+fn guard_running() -> bool {
+    matches!(*lock_guard(), Some(Some(_)))
+}
+
+/// Tells the group guard that the process group `pgid` started (`+`) or is gone (`-`).
+fn guard(sign: char, pgid: libc::pid_t) {
+    let mut guard = lock_guard();
+    if let Some(stdin) = guard.as_mut()
+        && let Some(pipe) = stdin
         && pipe.write_all(format!("{sign}{pgid}\n").as_bytes()).is_err()
     {
         *stdin = None;
     }
 }
 
-/// Registers a started child's process group with the guard (see [`GUARD_SCRIPT`]).
+/// Lists a started child's process group with the guard (see [`GUARD_SCRIPT`]).
 pub(crate) fn guard_group(pgid: libc::pid_t) {
     guard('+', pgid);
 }
 
-/// Unregisters a process group the harness has killed (or whose leader it reaped).
+/// Takes a process group the harness has killed (or whose leader it reaped) off the guard's list.
 pub(crate) fn unguard_group(pgid: libc::pid_t) {
     guard('-', pgid);
 }
@@ -331,6 +355,23 @@ impl Runtime for NativeRuntime {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_death_signal_fallback_kills_the_child_with_its_spawning_thread() {
+        let mut command = std::process::Command::new("sleep");
+        command.arg("300");
+        super::set_death_signal(&mut command);
+        // The signal follows the spawning thread: its end stands in for the harness's death.
+        let mut child = std::thread::spawn(move || command.spawn().unwrap()).join().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the child outlived its parent thread");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn parses_the_child_phase_line() {
         let stderr = "some warning\nHARNESS_PHASES main=10 input=20 execute=35\n";

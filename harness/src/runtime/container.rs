@@ -9,8 +9,11 @@
 //!
 //! Cleanup: containers are created with `AutoRemove` and `StdinOnce`, so a container whose harness went away
 //! (even by SIGKILL: the attach connection closes, its stdin reaches EOF and the workload exits, even in the
-//! middle of a computation) is removed by the engine; warm containers are removed on drop, a timed-out or broken one at once; and
-//! [`docker_engine::sweep`] removes what a crashed run still left.
+//! middle of a computation) is removed by the engine; warm containers are removed on drop, a timed-out or
+//! broken one at once; and [`docker_engine::sweep`] removes what a crashed run still left.
+//!
+//! A container that exits before it answers (killed, out of memory) is a failure at once, not at the deadline;
+//! the engine's `oom` events (one stream per runtime) tell an out-of-memory kill from a `docker kill`.
 
 use super::docker_engine::{self, MANAGED_LABEL};
 use super::served::{Response, encode_request};

@@ -272,6 +272,12 @@ fn a_startup_sweep_removes_containers_of_a_crashed_run() {
         .next()
         .unwrap()
         .to_string();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
     let created = Command::new("docker")
         .args([
             "create",
@@ -279,6 +285,14 @@ fn a_startup_sweep_removes_containers_of_a_crashed_run() {
             "harness.managed=true",
             "--label",
             "harness.owner=999999999:1",
+            // Of this PID namespace and boot: provably dead.
+            "--label",
+            &format!(
+                "harness.owner.pidns={}",
+                ns.trim_start_matches("pid:[").trim_end_matches(']')
+            ),
+            "--label",
+            &format!("harness.owner.boot={}", boot.trim()),
         ])
         .arg(&image)
         .arg("--serve")

@@ -8,11 +8,14 @@
 //! Warm: one container per workload running `/workload --serve`, requests over the attached stdin/stdout.
 //!
 //! Cleanup: containers are created with `AutoRemove` and `StdinOnce`, so a container whose harness went away
-//! (even by SIGKILL: the attach connection closes, its stdin reaches EOF and the serve loop exits) is removed by
-//! the engine; warm containers are removed on drop, a timed-out or broken one at once; and
-//! [`docker_engine::sweep`] removes what a crashed run still left.
+//! (even by SIGKILL: the attach connection closes, its stdin reaches EOF and the workload exits, even in the
+//! middle of a computation) is removed by the engine; warm containers are removed on drop, a timed-out or
+//! broken one at once; and [`docker_engine::sweep`] removes what a crashed run still left.
+//!
+//! A container that exits before it answers (killed, out of memory) is a failure at once, not at the deadline;
+//! the engine's `oom` events (one stream per runtime) tell an out-of-memory kill from a `docker kill`.
 
-use super::docker_engine::{self, MANAGED_LABEL, OWNER_LABEL};
+use super::docker_engine::{self, MANAGED_LABEL};
 use super::served::{Response, encode_request};
 use super::{Limits, Outcome, Runtime, ServedBy, span};
 use crate::artifacts::ContainerImage;
@@ -21,13 +24,15 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, EventsOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -41,6 +46,8 @@ struct Attached {
     output: OutputStream,
     /// Resolves to the exit code once the container exits (set up before the start, so no exit is missed).
     exit: JoinHandle<Option<i64>>,
+    /// What `exit` resolved to, once it did (a finished join handle is not polled again).
+    exit_code: Option<Option<i64>>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
 }
@@ -48,17 +55,46 @@ struct Attached {
 pub struct ContainerRuntime {
     rt: tokio::runtime::Runtime,
     docker: Docker,
-    owner: String,
+    /// `harness.owner` and its namespace and boot labels (see [`docker_engine::owner_labels`]).
+    owner: Vec<(String, String)>,
     timeout: Duration,
     /// Memory limit per container (`HARNESS_CONTAINER_MEMORY_MB`), none by default.
     memory_bytes: Option<i64>,
     warm: HashMap<&'static str, Attached>,
+    /// Ids of this harness's containers the engine reported `oom` for (its events stream, read in the
+    /// background whenever the runtime is driven).
+    oom_killed: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Why a request to a container got no response.
 enum Failure {
     Timeout,
+    /// The attach stream ended or failed; the container's exit code is still to be waited for.
     Ended(String),
+    /// The container exited (its exit code, if the engine said) before it answered.
+    Exited(Option<i64>),
+}
+
+/// The accepted values of `HARNESS_CONTAINER_MEMORY_MB` (Docker's smallest cap is 6 MiB; 1 TiB is beyond any
+/// machine this runs on and far from overflowing a byte count).
+const MEMORY_MB_RANGE: std::ops::RangeInclusive<u64> = 6..=1 << 20;
+
+/// A container memory cap in MiB as bytes, or an error naming `source` and the accepted range.
+fn memory_cap_bytes(source: &str, value: &str) -> anyhow::Result<i64> {
+    let mb = value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|mb| MEMORY_MB_RANGE.contains(mb));
+    match mb {
+        Some(mb) => Ok((mb << 20) as i64),
+        None => anyhow::bail!(
+            "{source} is `{value}`, and it must be a whole number of MiB from {} to {}: set it to such a number, \
+             or unset it for containers without a memory cap",
+            MEMORY_MB_RANGE.start(),
+            MEMORY_MB_RANGE.end()
+        ),
+    }
 }
 
 impl ContainerRuntime {
@@ -70,17 +106,16 @@ impl ContainerRuntime {
         if removed > 0 {
             eprintln!("removed {removed} container(s) left behind by an earlier harness run");
         }
-        let owner = docker_engine::owner_id(std::process::id()).unwrap_or_else(|| format!("{}:0", std::process::id()));
+        let owner = docker_engine::owner_labels();
         // The plan's `memory_mb` (load mode), else the environment's cap for every container.
-        let memory_bytes = limits
-            .memory_mb
-            .map(|mb| mb as i64)
-            .or_else(|| {
-                std::env::var("HARNESS_CONTAINER_MEMORY_MB")
-                    .ok()
-                    .and_then(|v| v.parse::<i64>().ok())
-            })
-            .map(|mb| mb << 20);
+        let memory_bytes = match (limits.memory_mb, std::env::var("HARNESS_CONTAINER_MEMORY_MB")) {
+            (Some(mb), _) => Some(memory_cap_bytes("the plan's memory_mb", &mb.to_string())?),
+            (None, Ok(value)) => Some(memory_cap_bytes("HARNESS_CONTAINER_MEMORY_MB", &value)?),
+            (None, Err(std::env::VarError::NotPresent)) => None,
+            (None, Err(e)) => anyhow::bail!("HARNESS_CONTAINER_MEMORY_MB: {e}"),
+        };
+        let oom_killed = Arc::new(Mutex::new(HashSet::new()));
+        rt.spawn(watch_oom(docker.clone(), owner.clone(), Arc::clone(&oom_killed)));
         Ok(ContainerRuntime {
             rt,
             docker,
@@ -88,6 +123,7 @@ impl ContainerRuntime {
             timeout: Duration::from_millis(limits.timeout_ms),
             memory_bytes,
             warm: HashMap::new(),
+            oom_killed,
         })
     }
 
@@ -114,10 +150,11 @@ impl ContainerRuntime {
             open_stdin: Some(true),
             stdin_once: Some(true),
             network_disabled: Some(true),
-            labels: Some(HashMap::from([
-                (MANAGED_LABEL.to_string(), "true".to_string()),
-                (OWNER_LABEL.to_string(), self.owner.clone()),
-            ])),
+            labels: Some(
+                std::iter::once((MANAGED_LABEL.to_string(), "true".to_string()))
+                    .chain(self.owner.iter().cloned())
+                    .collect(),
+            ),
             host_config: Some(HostConfig {
                 auto_remove: Some(true),
                 network_mode: Some("none".into()),
@@ -174,6 +211,7 @@ impl ContainerRuntime {
                     input: attached.input,
                     output: attached.output,
                     exit,
+                    exit_code: None,
                     stdout: Vec::new(),
                     stderr: Vec::new(),
                 },
@@ -182,42 +220,91 @@ impl ContainerRuntime {
         })
     }
 
-    /// Sends one request and reads its response, within the deadline.
+    /// Sends one request and reads its response, within the deadline. A container that exits first (killed,
+    /// out of memory) ends the wait at once: its exit is not a timeout.
     fn exchange(&self, container: &mut Attached, input: &[u8]) -> (u64, Result<Response, Failure>, u64) {
         let frame = encode_request(input);
         let timeout = self.timeout;
         let sent_ns = monotonic_ns();
+        let Attached {
+            input: stdin,
+            output,
+            exit,
+            stdout,
+            stderr,
+            exit_code,
+            ..
+        } = container;
         let result = self.rt.block_on(async {
-            let talk = async {
-                if let Err(e) = container.input.write_all(&frame).await {
-                    return Err(Failure::Ended(format!("writing the request: {e}")));
+            if let Err(e) = stdin.write_all(&frame).await {
+                return Err(Failure::Ended(format!("writing the request: {e}")));
+            }
+            let _ = stdin.flush().await;
+            let deadline = tokio::time::Instant::now() + timeout;
+            // Once the container has exited, what it wrote before may still be on its way: a short grace.
+            let mut exited_by: Option<tokio::time::Instant> = None;
+            loop {
+                if let Some((response, used)) = Response::parse(stdout) {
+                    stdout.drain(..used);
+                    return Ok(response);
                 }
-                let _ = container.input.flush().await;
-                loop {
-                    if let Some((response, used)) = Response::parse(&container.stdout) {
-                        container.stdout.drain(..used);
-                        return Ok(response);
-                    }
-                    match container.output.next().await {
-                        Some(Ok(LogOutput::StdOut { message })) => container.stdout.extend_from_slice(&message),
-                        Some(Ok(LogOutput::StdErr { message })) => {
-                            // Only the tail is kept, for error messages.
-                            container.stderr.extend_from_slice(&message);
-                            let excess = container.stderr.len().saturating_sub(4096);
-                            container.stderr.drain(..excess);
+                let until = exited_by.unwrap_or(deadline).min(deadline);
+                let next = async {
+                    if exit_code.is_none() {
+                        let both = futures_util::future::select(output.next(), &mut *exit).await;
+                        match both {
+                            futures_util::future::Either::Left((item, _)) => Some(item),
+                            futures_util::future::Either::Right((code, _)) => {
+                                *exit_code = Some(code.ok().flatten());
+                                None
+                            }
                         }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => return Err(Failure::Ended(format!("attach stream: {e}"))),
-                        None => return Err(Failure::Ended(String::new())),
+                    } else {
+                        Some(output.next().await)
+                    }
+                };
+                match tokio::time::timeout_at(until, next).await {
+                    Err(_) => {
+                        return Err(match exit_code {
+                            Some(code) => Failure::Exited(*code),
+                            None => Failure::Timeout,
+                        });
+                    }
+                    Ok(None) => exited_by = Some(tokio::time::Instant::now() + EXIT_GRACE),
+                    Ok(Some(Some(Ok(LogOutput::StdOut { message })))) => stdout.extend_from_slice(&message),
+                    Ok(Some(Some(Ok(LogOutput::StdErr { message })))) => {
+                        // Only the tail is kept, for error messages.
+                        stderr.extend_from_slice(&message);
+                        let excess = stderr.len().saturating_sub(4096);
+                        stderr.drain(..excess);
+                    }
+                    Ok(Some(Some(Ok(_)))) => {}
+                    Ok(Some(Some(Err(e)))) => return Err(Failure::Ended(format!("attach stream: {e}"))),
+                    Ok(Some(None)) => {
+                        return Err(match exit_code {
+                            Some(code) => Failure::Exited(*code),
+                            None => Failure::Ended(String::new()),
+                        });
                     }
                 }
-            };
-            match tokio::time::timeout(timeout, talk).await {
-                Ok(r) => r,
-                Err(_) => Err(Failure::Timeout),
             }
         });
         (sent_ns, result, monotonic_ns())
+    }
+
+    /// Whether the engine reported `container` out of memory. Its `oom` event precedes the exit, but the
+    /// events stream is read only while the runtime is driven: give it a moment.
+    fn was_oom_killed(&self, id: &str) -> bool {
+        let seen = || self.oom_killed.lock().unwrap_or_else(|p| p.into_inner()).contains(id);
+        self.rt.block_on(async {
+            for _ in 0..50 {
+                if seen() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            seen()
+        })
     }
 
     /// The outcome of a request that got no response; the container is removed (it is gone or useless).
@@ -232,23 +319,36 @@ impl ContainerRuntime {
                     format!("container stopped after the {} ms deadline", self.timeout.as_millis()),
                 )
             }
-            Failure::Ended(detail) => {
-                let code = self.rt.block_on(async {
-                    tokio::time::timeout(Duration::from_secs(5), container.exit)
-                        .await
-                        .ok()
-                        .and_then(|r| r.ok())
-                        .flatten()
-                });
+            Failure::Ended(_) | Failure::Exited(_) => {
+                let (code, detail) = match failure {
+                    Failure::Exited(code) => (code, String::new()),
+                    Failure::Ended(detail) => {
+                        let code = container.exit_code.flatten().or_else(|| {
+                            self.rt.block_on(async {
+                                tokio::time::timeout(Duration::from_secs(5), container.exit)
+                                    .await
+                                    .ok()
+                                    .and_then(|r| r.ok())
+                                    .flatten()
+                            })
+                        });
+                        (code, detail)
+                    }
+                    Failure::Timeout => unreachable!("handled above"),
+                };
+                let oom = code == Some(137) && self.was_oom_killed(&container.id);
                 self.rt.block_on(remove(docker, &container.id));
                 let why = match (code, self.memory_bytes) {
-                    (Some(137), Some(cap)) => format!(
-                        "exit code 137: killed by SIGKILL (out of memory at the {} MiB cap, or `docker kill`)",
+                    (Some(137), Some(cap)) if oom => format!(
+                        "exit code 137: out of memory, killed by the kernel's OOM killer at the {} MiB cap (the \
+                         engine reported oom)",
                         cap >> 20
                     ),
-                    (Some(137), None) => {
-                        "exit code 137: killed by SIGKILL (out of memory or `docker kill`)".to_string()
+                    (Some(137), None) if oom => {
+                        "exit code 137: out of memory, killed by the kernel's OOM killer (the engine reported oom)"
+                            .to_string()
                     }
+                    (Some(137), _) => "exit code 137: killed by SIGKILL (`docker kill`, or the kernel)".to_string(),
                     (Some(c), _) => format!("exit code {c}"),
                     (None, _) => "exit code unknown".to_string(),
                 };
@@ -286,11 +386,13 @@ impl ContainerRuntime {
             Ok(response) => {
                 // The container exits after its one answer and the engine removes it (AutoRemove). Its exit is
                 // part of the invocation: waited for here, so the engine's work lands in this window.
-                let exit = container.exit;
-                let wait = self.timeout;
-                self.rt.block_on(async {
-                    let _ = tokio::time::timeout(wait, exit).await;
-                });
+                if container.exit_code.is_none() {
+                    let exit = container.exit;
+                    let wait = self.timeout;
+                    self.rt.block_on(async {
+                        let _ = tokio::time::timeout(wait, exit).await;
+                    });
+                }
                 let main_ns = response.main_ns;
                 let mut outcome = response.outcome(Some(t_create), sent_ns, answered_ns, false);
                 outcome.phases.compile_ns = span(t_create, created_ns);
@@ -327,6 +429,29 @@ impl ContainerRuntime {
                 outcome
             }
         }
+    }
+}
+
+/// How long a response may still arrive on the attach stream after the container's exit was seen.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// Collects the ids of the containers with the `owner` labels that the engine reports `oom` for, resubscribing
+/// if the stream ends.
+async fn watch_oom(docker: Docker, owner: Vec<(String, String)>, oom_killed: Arc<Mutex<HashSet<String>>>) {
+    let filters = HashMap::from([
+        ("type", vec!["container".to_string()]),
+        ("event", vec!["oom".to_string()]),
+        ("label", owner.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+    ]);
+    loop {
+        let options = EventsOptionsBuilder::new().filters(&filters).build();
+        let mut events = docker.events(Some(options));
+        while let Some(Ok(event)) = events.next().await {
+            if let Some(id) = event.actor.and_then(|a| a.id) {
+                oom_killed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -367,6 +492,23 @@ impl Drop for ContainerRuntime {
         for (_, container) in self.warm.drain() {
             container.exit.abort();
             self.rt.block_on(remove(&self.docker, &container.id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_caps_parse_strictly() {
+        assert_eq!(super::memory_cap_bytes("X", "32").unwrap(), 32 << 20);
+        for bad in ["lots", "", "-5", "0", "5", "99999999999999999999", "2000000"] {
+            let err = super::memory_cap_bytes("HARNESS_CONTAINER_MEMORY_MB", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("HARNESS_CONTAINER_MEMORY_MB") && err.contains("from 6 to 1048576"),
+                "{bad}: {err}"
+            );
         }
     }
 }

@@ -2,8 +2,12 @@
 //! images (built locally `FROM scratch` around the workload's static executable, never pulled), and the sweep
 //! of containers an earlier crashed run left behind.
 //!
-//! Every container the harness creates carries the label `harness.managed=true` and `harness.owner=<pid>:<start
-//! time of that process>`; the sweep removes the containers whose owner process is gone.
+//! Every container the harness creates carries the labels `harness.managed=true`, `harness.owner=<pid>:<start
+//! time of that process>`, `harness.owner.pidns=<inode of its PID namespace>` and `harness.owner.boot=<boot
+//! id>`; the sweep removes the containers whose owner is provably gone: same PID namespace, same boot, and no
+//! process with that pid and start time. An owner in another namespace (a harness in another container, or on
+//! another host sharing the engine), of another boot, or with labels missing is left alone. (`harness.owner`
+//! keeps its old form so that an older harness's sweep still sees a live owner.)
 
 use crate::artifacts::ContainerImage;
 use anyhow::{Context, anyhow, bail};
@@ -18,6 +22,8 @@ use std::time::Duration;
 
 pub const MANAGED_LABEL: &str = "harness.managed";
 pub const OWNER_LABEL: &str = "harness.owner";
+pub const OWNER_PIDNS_LABEL: &str = "harness.owner.pidns";
+pub const OWNER_BOOT_LABEL: &str = "harness.owner.boot";
 /// Docker 20.10 speaks API 1.41; newer engines accept it too.
 const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
     major_version: 1,
@@ -32,26 +38,92 @@ pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime for the Docker client")
 }
 
-/// The engine's socket: `$DOCKER_HOST` (unix://...) or the default one.
-pub fn socket_path() -> String {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if !host.is_empty() => host.trim_start_matches("unix://").to_string(),
-        _ => "/var/run/docker.sock".to_string(),
+/// Where the engine listens, from `$DOCKER_HOST` (`unix:///path`, `tcp://host:port`, `http://host:port`) or the
+/// default socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Unix(String),
+    /// `host:port`, plain HTTP (no TLS).
+    Tcp(String),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "socket {path}"),
+            Endpoint::Tcp(addr) => write!(f, "tcp://{addr}"),
+        }
     }
+}
+
+/// The engine's endpoint, or an error for a `DOCKER_HOST` the harness cannot use.
+pub fn endpoint() -> anyhow::Result<Endpoint> {
+    let host = match std::env::var("DOCKER_HOST") {
+        Ok(host) if !host.is_empty() => host,
+        _ => return Ok(Endpoint::Unix("/var/run/docker.sock".to_string())),
+    };
+    if let Some(path) = host.strip_prefix("unix://") {
+        return Ok(Endpoint::Unix(path.to_string()));
+    }
+    if host.starts_with('/') {
+        return Ok(Endpoint::Unix(host));
+    }
+    if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+        let addr = addr.trim_end_matches('/');
+        if addr.is_empty() {
+            bail!("DOCKER_HOST is `{host}`, with no host:port: set it to tcp://HOST:PORT or unix:///PATH");
+        }
+        if std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0") {
+            bail!(
+                "DOCKER_HOST is `{host}` with DOCKER_TLS_VERIFY set, and the harness speaks plain HTTP to a tcp \
+                 engine only: use the engine's unix socket (DOCKER_HOST=unix:///var/run/docker.sock) or an \
+                 endpoint without TLS"
+            );
+        }
+        return Ok(Endpoint::Tcp(addr.to_string()));
+    }
+    bail!(
+        "DOCKER_HOST is `{host}`, and the harness reaches the Docker engine over unix:///PATH or tcp://HOST:PORT \
+         (plain HTTP) only: set DOCKER_HOST to one of those, or unset it for /var/run/docker.sock"
+    )
 }
 
 /// Connects and pings the engine, so a missing or forbidden engine is reported before any workload runs.
 pub fn connect(rt: &tokio::runtime::Runtime) -> anyhow::Result<Docker> {
-    let socket = socket_path();
+    let endpoint = endpoint()?;
+    let docker = match &endpoint {
+        Endpoint::Unix(socket) => connect_unix(socket)?,
+        Endpoint::Tcp(addr) => {
+            // A plain connect first, for an error that names the address (bollard's hides the io::Error).
+            if let Err(e) = std::net::TcpStream::connect(addr.as_str()) {
+                bail!(
+                    "the container runtime needs the Docker engine, and nothing answers at tcp://{addr} \
+                     (DOCKER_HOST): {e}; start the engine listening there (`dockerd -H tcp://{addr}`), or point \
+                     DOCKER_HOST at its socket (unix:///var/run/docker.sock)"
+                );
+            }
+            Docker::connect_with_http(addr, 120, &API_VERSION)
+                .with_context(|| format!("connecting to the Docker engine at tcp://{addr}"))?
+        }
+    };
+    let ping = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), docker.ping()).await });
+    match ping {
+        Ok(Ok(_)) => Ok(docker),
+        Ok(Err(e)) => bail!("the Docker engine at {endpoint} does not answer: {e}"),
+        Err(_) => bail!("the Docker engine at {endpoint} did not answer a ping within 10 s: is dockerd healthy?"),
+    }
+}
+
+fn connect_unix(socket: &str) -> anyhow::Result<Docker> {
     let fix_missing = format!(
         "the container runtime needs the Docker engine, and nothing answers on its socket {socket}: start it \
          (`sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at the socket (unix:///path)"
     );
-    if !Path::new(&socket).exists() {
+    if !Path::new(socket).exists() {
         bail!("{fix_missing}");
     }
     // A plain connect first: its io::Error says precisely what is wrong (bollard's hides it).
-    if let Err(e) = std::os::unix::net::UnixStream::connect(&socket) {
+    if let Err(e) = std::os::unix::net::UnixStream::connect(socket) {
         match e.kind() {
             std::io::ErrorKind::PermissionDenied => bail!(
                 "permission denied on the Docker engine socket {socket}: add your user to the `docker` group \
@@ -63,14 +135,8 @@ pub fn connect(rt: &tokio::runtime::Runtime) -> anyhow::Result<Docker> {
             _ => bail!("cannot connect to the Docker engine socket {socket}: {e}"),
         }
     }
-    let docker = Docker::connect_with_unix(&socket, 120, &API_VERSION)
-        .with_context(|| format!("connecting to the Docker engine at {socket}"))?;
-    let ping = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), docker.ping()).await });
-    match ping {
-        Ok(Ok(_)) => Ok(docker),
-        Ok(Err(e)) => bail!("the Docker engine at {socket} does not answer: {e}"),
-        Err(_) => bail!("the Docker engine at {socket} did not answer a ping within 10 s: is dockerd healthy?"),
-    }
+    Docker::connect_with_unix(socket, 120, &API_VERSION)
+        .with_context(|| format!("connecting to the Docker engine at {socket}"))
 }
 
 /// The engine's version (`20.10.24+dfsg1`), for the manifest.
@@ -80,7 +146,7 @@ pub fn engine_version() -> Option<String> {
     rt.block_on(docker.version()).ok()?.version
 }
 
-/// This process as an owner label: the pid and its start time (so a reused pid is not mistaken for it).
+/// A process as an owner label: the pid and its start time (so a reused pid is not mistaken for it).
 pub fn owner_id(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22 (starttime) counts from the end of the parenthesized command name, which may hold spaces.
@@ -89,30 +155,71 @@ pub fn owner_id(pid: u32) -> Option<String> {
     Some(format!("{pid}:{start}"))
 }
 
-fn owner_alive(owner: &str) -> bool {
-    let Some(pid) = owner.split(':').next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
-    };
-    owner_id(pid).as_deref() == Some(owner)
+/// The owner labels of this process: [`owner_id`], then the inode of its PID namespace and the boot id, so that
+/// a pid from another namespace or an earlier boot, which the local `/proc` cannot speak for, is not mistaken
+/// for a dead local one. A label that cannot be read is left out (and the sweep never removes the container).
+pub fn owner_labels() -> Vec<(String, String)> {
+    let pid = std::process::id();
+    let owner = owner_id(pid).unwrap_or_else(|| format!("{pid}:0"));
+    let mut labels = vec![(OWNER_LABEL.to_string(), owner)];
+    if let Some(ns) = pid_namespace() {
+        labels.push((OWNER_PIDNS_LABEL.to_string(), ns));
+    }
+    if let Some(boot) = boot_id() {
+        labels.push((OWNER_BOOT_LABEL.to_string(), boot));
+    }
+    labels
 }
 
-/// Removes the harness's containers whose owner process is gone (a crashed or killed earlier run); the
-/// containers of harness runs still going are left alone. Returns how many were removed.
+/// The inode of this process's PID namespace (`/proc/self/ns/pid` -> `pid:[4026531836]`).
+pub fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let link = link.to_str()?;
+    Some(link.strip_prefix("pid:[")?.strip_suffix(']')?.to_string())
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`).
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string())
+}
+
+/// Whether the owner a container's labels name is provably a dead process: of this PID namespace and boot,
+/// and no process with its pid and start time lives. Anything else (alive, another namespace or boot, labels
+/// missing or of an unknown form) is not provably dead.
+fn owner_provably_dead(labels: &HashMap<String, String>) -> bool {
+    let label = |key: &str| labels.get(key).map(String::as_str);
+    let (Some(owner), Some(ns), Some(boot)) = (label(OWNER_LABEL), label(OWNER_PIDNS_LABEL), label(OWNER_BOOT_LABEL))
+    else {
+        return false;
+    };
+    let Some((pid, start)) = owner.split_once(':') else {
+        return false;
+    };
+    let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    if pid_namespace().as_deref() != Some(ns) || boot_id().as_deref() != Some(boot) {
+        return false;
+    }
+    owner_id(pid).as_deref() != Some(owner)
+}
+
+/// Removes the harness's containers whose owner is provably dead (a crashed or killed earlier run on this
+/// host, namespace and boot); the containers of harness runs still going, here or in another PID namespace,
+/// are left alone. Returns how many were removed.
 pub fn sweep(rt: &tokio::runtime::Runtime, docker: &Docker) -> anyhow::Result<usize> {
-    let filters = HashMap::from([("label", vec![MANAGED_LABEL])]);
+    let filters = HashMap::from([("label", vec![format!("{MANAGED_LABEL}=true")])]);
     let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     let containers = rt
         .block_on(docker.list_containers(Some(options)))
         .context("listing leftover harness containers")?;
     let mut removed = 0;
     for container in containers {
-        let owner = container
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(OWNER_LABEL))
-            .cloned()
-            .unwrap_or_default();
-        if owner_alive(&owner) {
+        let Some(labels) = container.labels.as_ref() else {
+            continue;
+        };
+        if labels.get(MANAGED_LABEL).map(String::as_str) != Some("true") || !owner_provably_dead(labels) {
             continue;
         }
         if let Some(id) = container.id {
@@ -185,14 +292,70 @@ fn build_context(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     #[test]
     fn this_process_is_its_own_live_owner() {
-        let me = super::owner_id(std::process::id()).unwrap();
-        assert!(me.starts_with(&format!("{}:", std::process::id())));
-        assert!(super::owner_alive(&me));
-        // Same pid, another start time: a reused pid, not us.
+        let mine: HashMap<String, String> = owner_labels().into_iter().collect();
+        assert!(mine[OWNER_LABEL].starts_with(&format!("{}:", std::process::id())));
+        assert_eq!(mine.len(), 3);
+        assert!(!owner_provably_dead(&mine));
+    }
+
+    #[test]
+    fn only_a_dead_owner_of_this_namespace_and_boot_is_provably_dead() {
+        let (ns, boot) = (pid_namespace().unwrap(), boot_id().unwrap());
         let pid = std::process::id();
-        assert!(!super::owner_alive(&format!("{pid}:1")));
-        assert!(!super::owner_alive("garbage"));
+        let dead = |owner: &str, ns: &str, boot: &str| {
+            owner_provably_dead(&labels(&[
+                (OWNER_LABEL, owner),
+                (OWNER_PIDNS_LABEL, ns),
+                (OWNER_BOOT_LABEL, boot),
+            ]))
+        };
+        // Same pid, another start time: a reused pid, not us.
+        assert!(dead(&format!("{pid}:1"), &ns, &boot));
+        assert!(dead("999999999:1", &ns, &boot));
+        // Another PID namespace or another boot: the local /proc cannot tell.
+        assert!(!dead("999999999:1", "1", &boot));
+        assert!(!dead("999999999:1", &ns, "00000000-0000-0000-0000-000000000000"));
+        assert!(!dead("garbage", &ns, &boot));
+        // Labels missing (an older harness's container): not provably dead.
+        assert!(!owner_provably_dead(&labels(&[(OWNER_LABEL, "999999999:1")])));
+        assert!(!owner_provably_dead(&labels(&[])));
+    }
+
+    #[test]
+    fn docker_host_forms() {
+        // One test for every form: DOCKER_HOST is process-wide.
+        let with = |value: Option<&str>| {
+            // SAFETY: only this test in this crate's unit tests touches DOCKER_HOST.
+            unsafe {
+                match value {
+                    Some(v) => std::env::set_var("DOCKER_HOST", v),
+                    None => std::env::remove_var("DOCKER_HOST"),
+                }
+            }
+            endpoint()
+        };
+        assert_eq!(with(None).unwrap(), Endpoint::Unix("/var/run/docker.sock".into()));
+        assert_eq!(
+            with(Some("unix:///tmp/d.sock")).unwrap(),
+            Endpoint::Unix("/tmp/d.sock".into())
+        );
+        assert_eq!(
+            with(Some("tcp://127.0.0.1:2375")).unwrap(),
+            Endpoint::Tcp("127.0.0.1:2375".into())
+        );
+        let err = with(Some("ssh://me@host")).unwrap_err().to_string();
+        assert!(
+            err.contains("ssh://me@host") && err.contains("tcp://HOST:PORT"),
+            "{err}"
+        );
+        let _ = with(None);
     }
 }

@@ -49,21 +49,73 @@ pub fn node_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("node"))
 }
 
-/// The JavaScript directory: `$HARNESS_JS_DIR`, else `workloads/js` of the repository the harness was built in.
-pub fn js_dir() -> PathBuf {
-    std::env::var_os("HARNESS_JS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/js"))
+/// Where the JavaScript directory (runner.js and the ports) is looked for, in order: `$HARNESS_JS_DIR`; next to
+/// the executable (`<exe dir>/js`, `<exe dir>/workloads/js`, then `workloads/js` in each folder above it, which
+/// finds a checkout's from its `target/release/harness`); then `workloads/js` in the current directory and
+/// each folder above it. Never a path compiled into the binary: a copied harness must not read the checkout
+/// it was built in.
+pub fn js_dir_candidates() -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok())
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        candidates.push(exe_dir.join("js"));
+        candidates.extend(exe_dir.ancestors().map(|d| d.join("workloads/js")));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.extend(cwd.ancestors().map(|d| d.join("workloads/js")));
+    }
+    candidates.dedup();
+    candidates
+}
+
+/// The JavaScript directory (see [`js_dir_candidates`] for the search order), or an error saying where it
+/// looked and what to set.
+pub fn js_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("HARNESS_JS_DIR") {
+        let dir = PathBuf::from(dir);
+        if !dir.is_dir() {
+            bail!(
+                "HARNESS_JS_DIR is {}, and that directory does not exist: set it to the workloads/js directory \
+                 of the harness sources (it holds runner.js), or unset it to search next to the harness",
+                dir.display()
+            );
+        }
+        return Ok(dir);
+    }
+    let candidates = js_dir_candidates();
+    if let Some(found) = candidates.iter().find(|d| d.join("runner.js").is_file()) {
+        return Ok(found.clone());
+    }
+    bail!(
+        "node-js and node-wasm need the harness's JavaScript directory (workloads/js, with runner.js), and it \
+         is in none of: {}; set HARNESS_JS_DIR to it, or put it next to the harness executable as `js`",
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// The JavaScript port of `workload`, or an error naming the ported ones.
 pub fn js_port(workload: &str) -> anyhow::Result<PathBuf> {
-    let path = js_dir().join(format!("{workload}.js"));
-    if !JS_PORTS.contains(&workload) || !path.is_file() {
+    if !JS_PORTS.contains(&workload) {
         bail!(
-            "workload `{workload}` has no JavaScript port for node-js ({}); ported: {}",
-            path.display(),
+            "workload `{workload}` has no JavaScript port for node-js; ported: {}",
             JS_PORTS.join(", ")
+        );
+    }
+    let dir = js_dir()?;
+    let path = dir.join(format!("{workload}.js"));
+    if !path.is_file() {
+        bail!(
+            "the JavaScript port of `{workload}` is missing from {}: {} does not exist (is it an older or \
+             incomplete copy of workloads/js?)",
+            dir.display(),
+            path.display()
         );
     }
     Ok(path)
@@ -113,10 +165,12 @@ impl NodeRuntime {
     pub fn new(flavor: Flavor, limits: Limits) -> anyhow::Result<NodeRuntime> {
         let node = node_binary();
         check_node(&node)?;
-        let runner = js_dir().join("runner.js");
+        let dir = js_dir()?;
+        let runner = dir.join("runner.js");
         if !runner.is_file() {
             bail!(
-                "the node runner {} is missing (set HARNESS_JS_DIR to the workloads/js directory)",
+                "the node runner {} is missing: set HARNESS_JS_DIR to the workloads/js directory of the harness \
+                 sources",
                 runner.display()
             );
         }

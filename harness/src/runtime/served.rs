@@ -121,13 +121,15 @@ const STDERR_TAIL: usize = 4096;
 impl ServedProcess {
     pub fn spawn(mut command: Command) -> std::io::Result<ServedProcess> {
         // Its own process group: a Ctrl-C meant for the harness (which finishes the invocation in flight and
-        // stops) does not kill the server mid-request. It still exits when the harness dies: its stdin closes.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        // stops) does not kill the server mid-request. It dies with the harness, even mid-computation, when
+        // its stdin's EOF would go unread.
+        super::native::die_with_harness(&mut command);
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
+        super::native::guard_group(child.id() as libc::pid_t);
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
@@ -244,6 +246,12 @@ impl ServedProcess {
 impl Drop for ServedProcess {
     fn drop(&mut self) {
         self.stdin = None;
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: the child is not reaped yet (try_wait saw it running), so its group id is still its own;
+            // the group holds whatever the server started.
+            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+        }
+        super::native::unguard_group(self.child.id() as libc::pid_t);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -8,7 +8,8 @@
 //! `--serve` answers requests in a loop instead (warm containers; `--serve --once` is a cold container's single
 //! request), framed as in `harness/src/runtime/served.rs`: a request is `u32 len` + input; a response is
 //! `u32 status` (0 ok, 1 workload error, 2 trap), `u32 len`, six `u64` CLOCK_MONOTONIC readings (main, loaded,
-//! received, ready, input, executed; all little-endian) and the output or error text. EOF on stdin ends the loop.
+//! received, ready, input, executed; all little-endian) and the output or error text. EOF on stdin ends the loop,
+//! and the process when it comes in the middle of a computation.
 
 use std::io::{Read, Write};
 
@@ -53,23 +54,64 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Whether the serve loop is computing (`busy`) and whether the request stream has ended (`eof`).
+struct ServeState {
+    busy: bool,
+    eof: bool,
+}
+
+static SERVE_STATE: std::sync::Mutex<ServeState> = std::sync::Mutex::new(ServeState {
+    busy: false,
+    eof: false,
+});
+
+fn serve_state() -> std::sync::MutexGuard<'static, ServeState> {
+    SERVE_STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The request loop of `--serve`. A panicking workload is answered as a trap and the loop goes on.
+///
+/// Requests are read on their own thread, so the end of the request stream is seen even while a request
+/// computes: a harness that went away (even by SIGKILL, which closes a container's attached stdin) leaves no
+/// server computing for nobody. EOF while idle ends the loop; EOF while computing exits the process at once.
 fn serve(main_ns: u64, once: bool) {
-    let mut stdin = std::io::stdin().lock();
-    let mut stdout = std::io::stdout().lock();
-    loop {
-        let mut header = [0u8; 4];
-        if stdin.read_exact(&mut header).is_err() {
-            return; // EOF: the harness closed the request stream.
+    let (tx, requests) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut header = [0u8; 4];
+            if stdin.read_exact(&mut header).is_err() {
+                break; // EOF: the harness closed the request stream.
+            }
+            let mut input = vec![0u8; u32::from_le_bytes(header) as usize];
+            if let Err(e) = stdin.read_exact(&mut input) {
+                eprintln!("reading a request: {e}");
+                std::process::exit(3);
+            }
+            if tx.send(input).is_err() {
+                return;
+            }
         }
-        let mut input = vec![0u8; u32::from_le_bytes(header) as usize];
-        if let Err(e) = stdin.read_exact(&mut input) {
-            eprintln!("reading a request: {e}");
-            std::process::exit(3);
+        let mut state = serve_state();
+        state.eof = true;
+        if state.busy {
+            std::process::exit(0);
+        }
+    });
+    let mut stdout = std::io::stdout().lock();
+    // The channel closes when the reader thread ends (EOF).
+    while let Ok(input) = requests.recv() {
+        {
+            let mut state = serve_state();
+            if state.eof {
+                return;
+            }
+            state.busy = true;
         }
         let received_ns = monotonic_ns();
         let result = std::panic::catch_unwind(|| workload::run(&input));
         let executed_ns = monotonic_ns();
+        serve_state().busy = false;
         let (status, payload): (u32, Vec<u8>) = match result {
             Ok(Ok(output)) => (0, output),
             Ok(Err(message)) => (1, message.into_bytes()),

@@ -45,7 +45,7 @@ struct PlanFile {
     calibrate_delay: Option<bool>,
     workloads: Spanned<Vec<WorkloadFile>>,
     #[serde(default)]
-    probes: Vec<ProbeSpec>,
+    probes: Vec<Spanned<ProbeSpec>>,
     load: Option<Spanned<LoadFile>>,
 }
 
@@ -154,6 +154,13 @@ impl Plan {
         let mut runtimes = Vec::new();
         for runtime in &file.runtimes {
             match runtime.get_ref().parse::<RuntimeKind>() {
+                // A runtime named twice would measure its cells twice, with repeated iteration numbers.
+                Ok(kind) if runtimes.contains(&kind) => {
+                    return Err(invalid(
+                        runtime.span(),
+                        format!("field `runtimes`: `{kind}` is named twice; name each runtime once"),
+                    ));
+                }
                 Ok(kind) => runtimes.push(kind),
                 Err(unknown) => return Err(invalid(runtime.span(), format!("field `runtimes`: {unknown}"))),
             }
@@ -167,7 +174,15 @@ impl Plan {
         let mut modes = Vec::new();
         let mut load_mode = false;
         for mode in file.modes.get_ref() {
+            let named_twice = || {
+                invalid(
+                    mode.span(),
+                    format!("field `modes`: `{}` is named twice; name each mode once", mode.get_ref()),
+                )
+            };
             match mode.get_ref().as_str() {
+                "cold" | "warm" if modes.contains(&mode_of(mode.get_ref())) => return Err(named_twice()),
+                "load" if load_mode => return Err(named_twice()),
                 "cold" => modes.push(Mode::Cold),
                 "warm" => modes.push(Mode::Warm),
                 "load" => load_mode = true,
@@ -214,7 +229,17 @@ impl Plan {
                 .map_err(|e| invalid(value.span(), format!("field `interrupt`: {e}")))?,
             None => Interrupt::default(),
         };
+        let mut probes = Vec::with_capacity(file.probes.len());
+        for probe in file.probes {
+            if let Err((field, message)) = probe.get_ref().check() {
+                return Err(invalid(field_span(text, probe.span(), field), message));
+            }
+            probes.push(probe.into_inner());
+        }
         let mut workloads = Vec::new();
+        // Every (workload, input) pair once: a repeated one would triple a cell and repeat its iteration
+        // numbers. A set keeps the check linear in the number of inputs.
+        let mut seen = std::collections::HashSet::new();
         for entry in file.workloads.get_ref() {
             let name = entry.name.get_ref();
             let Some(spec) = harness_workloads::find(name) else {
@@ -233,6 +258,27 @@ impl Plan {
                 ));
             }
             for input in entry.inputs.get_ref() {
+                // A newline or other control character would break report headings and CSV rows.
+                if let Some(c) = input.get_ref().chars().find(|c| c.is_control()) {
+                    return Err(invalid(
+                        input.span(),
+                        format!(
+                            "field `workloads.inputs` of `{name}`: {:?} holds the control character {c:?}; \
+                             inputs are printed in report headings and CSV rows, so use printable text",
+                            input.get_ref()
+                        ),
+                    ));
+                }
+                if !seen.insert((name.as_str(), input.get_ref().as_str())) {
+                    return Err(invalid(
+                        input.span(),
+                        format!(
+                            "field `workloads.inputs` of `{name}`: `{}` is listed twice; list each input once \
+                             (raise `repetitions` to measure it more)",
+                            input.get_ref()
+                        ),
+                    ));
+                }
                 spec.prepare_input(input.get_ref()).map_err(|e| {
                     invalid(
                         input.span(),
@@ -261,9 +307,9 @@ impl Plan {
             baseline_ms: file.baseline_ms,
             calibrate_delay: file
                 .calibrate_delay
-                .unwrap_or_else(|| file.probes.iter().any(ProbeSpec::has_own_delay)),
+                .unwrap_or_else(|| probes.iter().any(ProbeSpec::has_own_delay)),
             workloads,
-            probes: file.probes,
+            probes,
             load,
         })
     }
@@ -345,6 +391,31 @@ fn parse_load(file: &LoadFile) -> Result<LoadPlan, SpannedError> {
         memory_mb,
         idle_ms: millis("idle_ms", &file.idle_ms, default_load_idle_ms(), true)?,
     })
+}
+
+fn mode_of(name: &str) -> Mode {
+    if name == "cold" { Mode::Cold } else { Mode::Warm }
+}
+
+/// The span of `field = ...` in the table whose header `[[probes]]` is at `header` (toml spans an element of
+/// an array of tables by its header only), so an error points at the field's own line; the header when the
+/// field is not found before the next table.
+fn field_span(text: &str, header: std::ops::Range<usize>, field: &str) -> std::ops::Range<usize> {
+    let mut offset = header.end;
+    for line in text.get(header.end..).unwrap_or("").split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(field)
+            && rest.trim_start().starts_with('=')
+        {
+            let start = offset + (line.len() - trimmed.len());
+            return start..start + field.len();
+        }
+        offset += line.len();
+    }
+    header
 }
 
 /// A seed for plans that name none; recorded in the manifest so the run can be repeated.
@@ -567,6 +638,81 @@ inputs = ["25"]
             msg.starts_with("plans/test.toml:11:") && msg.contains("bursts"),
             "{msg}"
         );
+    }
+
+    /// Issue 11: 0, NaN, -1 and inf were accepted on every probe; the error names the `interval_ms` line.
+    #[test]
+    fn probe_intervals_that_cannot_be_polled_name_their_line() {
+        for kind in ["rapl", "model", "jetson", "nvml", "auto"] {
+            for bad in ["0", "nan", "-1", "inf", "-inf", "0.0"] {
+                let msg = error(&format!(
+                    "{ISSUE_PLAN}[[probes]]\nkind = \"{kind}\"\ninterval_ms = {bad}\n"
+                ));
+                assert!(
+                    msg.starts_with("plans/test.toml:11:") && msg.contains("interval_ms"),
+                    "{kind} {bad}: {msg}"
+                );
+            }
+        }
+        let msg = error(&format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"usb-meter\"\nport = \"/dev/x\"\ninterval_ms = inf\n"
+        ));
+        assert!(msg.starts_with("plans/test.toml:12:"), "{msg}");
+        // The second probe's line, not the first's.
+        let msg = error(&format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"rapl\"\ninterval_ms = 1\n[[probes]]\nkind = \"nvml\"\n  interval_ms = nan\n"
+        ));
+        assert!(msg.starts_with("plans/test.toml:14:3:"), "{msg}");
+    }
+
+    /// Issue 11: a repeated input tripled a cell and repeated its iteration numbers.
+    #[test]
+    fn duplicate_inputs_runtimes_and_modes_are_refused_with_their_line() {
+        let msg = error(&ISSUE_PLAN.replace("[\"25\"]", "[\"25\", \"20\", \"25\"]"));
+        assert!(
+            msg.starts_with("plans/test.toml:8:") && msg.contains("`25` is listed twice"),
+            "{msg}"
+        );
+        let msg = error(&format!("{ISSUE_PLAN}[[workloads]]\nname = \"fibonacci\"\ninputs = [\"25\"]\n"));
+        assert!(msg.starts_with("plans/test.toml:11:"), "{msg}");
+        let msg = error(&ISSUE_PLAN.replace("\"wasmi\"]", "\"wasmi\", \"native\"]"));
+        assert!(msg.starts_with("plans/test.toml:4:") && msg.contains("named twice"), "{msg}");
+        let msg = error(&ISSUE_PLAN.replace("\"warm\"]", "\"warm\", \"cold\"]"));
+        assert!(msg.starts_with("plans/test.toml:5:") && msg.contains("named twice"), "{msg}");
+        // The same input for two workloads is two cells.
+        let text = format!("{ISSUE_PLAN}[[workloads]]\nname = \"sieve\"\ninputs = [\"25\"]\n");
+        assert!(Plan::parse(&text, Path::new("p.toml")).is_ok());
+    }
+
+    /// Issue 11: an input with a newline broke report headings; inputs with control characters are refused.
+    #[test]
+    fn inputs_with_control_characters_are_refused() {
+        let text = "seed = 1\nrepetitions = 1\nruntimes = [\"native\"]\nmodes = [\"warm\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"a\\nb\"]\n";
+        let msg = error(text);
+        assert!(msg.starts_with("plans/test.toml:7:") && msg.contains("control character"), "{msg}");
+        assert!(error(&text.replace("\\n", "\\t")).contains("control character"));
+    }
+
+    /// Issue 6: inputs beyond what a host can hold are plan errors with their line, for every workload.
+    #[test]
+    fn inputs_beyond_a_workloads_range_name_their_line() {
+        for (name, input) in [
+            ("sha256", "18446744073709551615"),
+            ("sha256", "100GiB"),
+            ("aes-gcm", "1GiB"),
+            ("transfer", "100GiB"),
+            ("fuzzy", "100GiB"),
+            ("sieve", "18446744073709551615"),
+            ("matmul", "100000"),
+            ("mandelbrot", "1000000"),
+            ("image-resize", "100000"),
+            ("json", "18446744073709551615"),
+            ("fibonacci", "1000"),
+            ("nbody", "18446744073709551615"),
+        ] {
+            let msg = error(&ISSUE_PLAN.replace("\"fibonacci\"", &format!("\"{name}\"")).replace("\"25\"", &format!("\"{input}\"")));
+            assert!(msg.starts_with("plans/test.toml:8:") && msg.contains("outside"), "{name} {input}: {msg}");
+        }
     }
 
     #[test]

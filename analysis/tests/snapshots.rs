@@ -148,6 +148,7 @@ fn fixture_run() -> Run {
         invocations,
         paired: Some(paired),
         load: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

@@ -177,7 +177,10 @@ impl Plan {
             let named_twice = || {
                 invalid(
                     mode.span(),
-                    format!("field `modes`: `{}` is named twice; name each mode once", mode.get_ref()),
+                    format!(
+                        "field `modes`: `{}` is named twice; name each mode once",
+                        mode.get_ref()
+                    ),
                 )
             };
             match mode.get_ref().as_str() {
@@ -673,12 +676,20 @@ inputs = ["25"]
             msg.starts_with("plans/test.toml:8:") && msg.contains("`25` is listed twice"),
             "{msg}"
         );
-        let msg = error(&format!("{ISSUE_PLAN}[[workloads]]\nname = \"fibonacci\"\ninputs = [\"25\"]\n"));
+        let msg = error(&format!(
+            "{ISSUE_PLAN}[[workloads]]\nname = \"fibonacci\"\ninputs = [\"25\"]\n"
+        ));
         assert!(msg.starts_with("plans/test.toml:11:"), "{msg}");
         let msg = error(&ISSUE_PLAN.replace("\"wasmi\"]", "\"wasmi\", \"native\"]"));
-        assert!(msg.starts_with("plans/test.toml:4:") && msg.contains("named twice"), "{msg}");
+        assert!(
+            msg.starts_with("plans/test.toml:4:") && msg.contains("named twice"),
+            "{msg}"
+        );
         let msg = error(&ISSUE_PLAN.replace("\"warm\"]", "\"warm\", \"cold\"]"));
-        assert!(msg.starts_with("plans/test.toml:5:") && msg.contains("named twice"), "{msg}");
+        assert!(
+            msg.starts_with("plans/test.toml:5:") && msg.contains("named twice"),
+            "{msg}"
+        );
         // The same input for two workloads is two cells.
         let text = format!("{ISSUE_PLAN}[[workloads]]\nname = \"sieve\"\ninputs = [\"25\"]\n");
         assert!(Plan::parse(&text, Path::new("p.toml")).is_ok());
@@ -689,7 +700,10 @@ inputs = ["25"]
     fn inputs_with_control_characters_are_refused() {
         let text = "seed = 1\nrepetitions = 1\nruntimes = [\"native\"]\nmodes = [\"warm\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"a\\nb\"]\n";
         let msg = error(text);
-        assert!(msg.starts_with("plans/test.toml:7:") && msg.contains("control character"), "{msg}");
+        assert!(
+            msg.starts_with("plans/test.toml:7:") && msg.contains("control character"),
+            "{msg}"
+        );
         assert!(error(&text.replace("\\n", "\\t")).contains("control character"));
     }
 
@@ -710,8 +724,15 @@ inputs = ["25"]
             ("fibonacci", "1000"),
             ("nbody", "18446744073709551615"),
         ] {
-            let msg = error(&ISSUE_PLAN.replace("\"fibonacci\"", &format!("\"{name}\"")).replace("\"25\"", &format!("\"{input}\"")));
-            assert!(msg.starts_with("plans/test.toml:8:") && msg.contains("outside"), "{name} {input}: {msg}");
+            let msg = error(
+                &ISSUE_PLAN
+                    .replace("\"fibonacci\"", &format!("\"{name}\""))
+                    .replace("\"25\"", &format!("\"{input}\"")),
+            );
+            assert!(
+                msg.starts_with("plans/test.toml:8:") && msg.contains("outside"),
+                "{name} {input}: {msg}"
+            );
         }
     }
 

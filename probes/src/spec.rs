@@ -126,16 +126,23 @@ impl ProbeSpec {
                 format!("field `shift_ms` is {ms}; use a finite number of milliseconds"),
             )),
             ProbeSpec::Model {
-                idle_w, busy_w_per_core, tdp_w, ..
-            } => [("idle_w", idle_w), ("busy_w_per_core", busy_w_per_core), ("tdp_w", tdp_w)]
-                .into_iter()
-                .try_for_each(|(field, value)| match value {
-                    Some(w) if !(w.is_finite() && *w >= 0.0) => Err((
-                        field,
-                        format!("field `{field}` is {w}; use a finite number of watts, 0 or more"),
-                    )),
-                    _ => Ok(()),
-                }),
+                idle_w,
+                busy_w_per_core,
+                tdp_w,
+                ..
+            } => [
+                ("idle_w", idle_w),
+                ("busy_w_per_core", busy_w_per_core),
+                ("tdp_w", tdp_w),
+            ]
+            .into_iter()
+            .try_for_each(|(field, value)| match value {
+                Some(w) if !(w.is_finite() && *w >= 0.0) => Err((
+                    field,
+                    format!("field `{field}` is {w}; use a finite number of watts, 0 or more"),
+                )),
+                _ => Ok(()),
+            }),
             _ => Ok(()),
         }
     }

@@ -283,6 +283,11 @@ mod tests {
         assert!(find("noop").unwrap().prepare_input(&"x".repeat(2 << 20)).is_err());
         assert!(find("fault").unwrap().prepare_input("oops").is_err());
         assert!(find("fibonacci").unwrap().prepare_input("91").is_err());
-        assert!(find("sha256").unwrap().prepare_input("256MiB").is_ok_and(|b| b.len() == 256 << 20));
+        assert!(
+            find("sha256")
+                .unwrap()
+                .prepare_input("256MiB")
+                .is_ok_and(|b| b.len() == 256 << 20)
+        );
     }
 }

@@ -26,6 +26,11 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     use harness_analysis::export::{export_rows, load_export_path, load_export_rows, load_to_csv, to_csv};
     let runs = super::load_runs(&args.runs)?;
+    for run in &runs {
+        for note in &run.notes {
+            eprintln!("note: run {}: {note}", run.name);
+        }
+    }
     let rows: Vec<_> = runs
         .iter()
         .flat_map(|run| export_rows(run, args.device.as_deref()))

@@ -134,22 +134,23 @@ fn check_format_version(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     }
 }
 
-/// A probe whose every paired row is a gap measured nothing (a counter unreadable or garbage from the start):
-/// its energy is missing, not zero, and the run must say so rather than pass for a complete energy run.
+/// A probe channel whose every paired row is a gap measured nothing (a counter unreadable or garbage from the
+/// start): its energy is missing, not zero, and the run must say so rather than pass for a complete energy run.
 fn probes_without_a_valid_sample(path: &Path, rows: &[PairedRecord]) -> Vec<String> {
-    let mut per_probe: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut per_channel: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     for row in rows {
-        let (all, gaps) = per_probe.entry(&row.probe).or_default();
+        let (all, gaps) = per_channel.entry((&row.probe, &row.channel)).or_default();
         *all += 1;
         *gaps += usize::from(row.quality == EnergyQuality::Gap);
     }
-    per_probe
+    per_channel
         .into_iter()
         .filter(|(_, (all, gaps))| all == gaps)
-        .map(|(probe, (all, _))| {
+        .map(|((probe, channel), (all, _))| {
             format!(
-                "probe `{probe}` produced no valid sample: all {all} of its rows in {} are gaps, so the run has no \
-                 energy from it (missing, not zero); check the sensor with `harness probes` and measure again",
+                "probe `{probe}` produced no valid sample on channel `{channel}`: all {all} of its rows in {} are \
+                 gaps, so the run has no energy from it (missing, not zero); check the sensor with `harness \
+                 probes` and measure again",
                 path.display()
             )
         })

@@ -514,32 +514,27 @@ fn cell_labels(plan: &Plan, schedule: &Schedule) -> Vec<CellLabel> {
         .collect()
 }
 
+/// Groups are the first cell of each (workload, input). 200k inputs: the old quadratic search would take
+/// hours here, the map a fraction of a second (a correctness test that cannot finish when quadratic).
 #[cfg(test)]
-mod cell_label_tests {
-    use super::*;
-    use std::path::Path;
-
-    /// Groups are the first cell of each (workload, input). 200k inputs: the old quadratic search would take
-    /// hours here, the map a fraction of a second (a correctness test that cannot finish when quadratic).
-    #[test]
-    fn groups_are_the_first_cell_of_each_input_and_setup_is_linear() {
-        let inputs: Vec<String> = (0..200_000).map(|i| format!("\"{i}\"")).collect();
-        let text = format!(
-            "seed = 1\nrepetitions = 1\nruntimes = [\"native\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n\
-             [[workloads]]\nname = \"noop\"\ninputs = [{}]\n",
-            inputs.join(",")
-        );
-        let plan = Plan::parse(&text, Path::new("big.toml")).unwrap();
-        let schedule = Schedule::new(&plan);
-        let labels = cell_labels(&plan, &schedule);
-        assert_eq!(labels.len(), 800_000);
-        for (i, (label, cell)) in labels.iter().zip(&schedule.cells).enumerate() {
-            let first = &schedule.cells[label.group];
-            assert!(label.group <= i);
-            assert_eq!((first.workload, first.input), (cell.workload, cell.input));
-        }
-        assert_eq!(labels[5].group, 4);
+#[test]
+fn cell_labels_groups_are_the_first_cell_of_each_input_and_setup_is_linear() {
+    let inputs: Vec<String> = (0..200_000).map(|i| format!("\"{i}\"")).collect();
+    let text = format!(
+        "seed = 1\nrepetitions = 1\nruntimes = [\"native\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n\
+         [[workloads]]\nname = \"noop\"\ninputs = [{}]\n",
+        inputs.join(",")
+    );
+    let plan = Plan::parse(&text, std::path::Path::new("big.toml")).unwrap();
+    let schedule = Schedule::new(&plan);
+    let labels = cell_labels(&plan, &schedule);
+    assert_eq!(labels.len(), 800_000);
+    for (i, (label, cell)) in labels.iter().zip(&schedule.cells).enumerate() {
+        let first = &schedule.cells[label.group];
+        assert!(label.group <= i);
+        assert_eq!((first.workload, first.input), (cell.workload, cell.input));
     }
+    assert_eq!(labels[5].group, 4);
 }
 
 /// Idles for `ms` with the sampler running, and returns the span on the run clock. The span ends only once

@@ -105,6 +105,17 @@ fn inputs_beyond_what_the_host_can_hold_are_plan_errors_with_their_line() {
     }
 }
 
+/// `repetitions = 4294967295` aborted on a 64 GiB schedule (rc 134).
+#[test]
+fn a_schedule_beyond_what_the_host_can_hold_is_a_plan_error() {
+    let (_dir, output) = measure_plan(&small_plan().repetitions(u32::MAX).workload("noop", &["0"]));
+    let err = refused(&output);
+    assert!(
+        err.contains("plan.toml:2:") && err.contains("lower `repetitions`"),
+        "{err}"
+    );
+}
+
 /// `report --resamples 18446744073709551615` panicked.
 #[test]
 fn report_options_out_of_range_are_refused_before_any_run_is_read() {

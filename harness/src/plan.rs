@@ -297,6 +297,34 @@ impl Plan {
                 inputs: entry.inputs.get_ref().iter().map(|i| i.get_ref().clone()).collect(),
             });
         }
+        // Millisecond fields past a day are typos, and a sleep that never ends looks like a hang.
+        for (field, value, max) in [
+            ("timeout_ms", file.timeout_ms, MAX_TIMEOUT_MS),
+            ("cooldown_ms", file.cooldown_ms, MAX_IDLE_MS),
+            ("baseline_ms", file.baseline_ms, MAX_IDLE_MS),
+        ] {
+            if value > max {
+                return Err(invalid(
+                    key_span(text, field),
+                    format!("field `{field}` is {value}; use at most {max} milliseconds"),
+                ));
+            }
+        }
+        // The schedule holds every invocation in memory: `repetitions = 4294967295` once aborted on a 64 GiB
+        // allocation. Counted in u128 so the product itself cannot overflow.
+        let cells: u128 = workloads.iter().map(|w| w.inputs.len() as u128).sum::<u128>()
+            * runtimes.len() as u128
+            * modes.len() as u128;
+        let scheduled = cells * (u128::from(*file.repetitions.get_ref()) + u128::from(file.warmup));
+        if scheduled > MAX_SCHEDULED {
+            return Err(invalid(
+                file.repetitions.span(),
+                format!(
+                    "{scheduled} invocations scheduled ({cells} cells x (repetitions + warmup)), more than the \
+                     {MAX_SCHEDULED} one run can hold; lower `repetitions` or split the plan into several runs"
+                ),
+            ));
+        }
         Ok(Plan {
             seed: file.seed.unwrap_or_else(random_seed),
             repetitions: *file.repetitions.get_ref(),
@@ -319,6 +347,32 @@ impl Plan {
 }
 
 type SpannedError = (std::ops::Range<usize>, String);
+
+/// The most invocations one run may schedule (the schedule and the cell labels are held in memory).
+pub const MAX_SCHEDULED: u128 = 100_000_000;
+/// The longest per-invocation deadline: a day.
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// The longest cooldown and baseline idle: an hour.
+pub const MAX_IDLE_MS: u64 = 3_600_000;
+
+/// The span of a top-level `key = ...` line (before the first table), for fields read without a span.
+fn key_span(text: &str, key: &str) -> std::ops::Range<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let start = offset + (line.len() - trimmed.len());
+            return start..start + key.len();
+        }
+        offset += line.len();
+    }
+    0..0
+}
 
 /// Validates `[load]`: levels must be positive (0 clients or a negative rate cannot be run).
 fn parse_load(file: &LoadFile) -> Result<LoadPlan, SpannedError> {
@@ -734,6 +788,31 @@ inputs = ["25"]
                 "{name} {input}: {msg}"
             );
         }
+    }
+
+    /// `repetitions = 4294967295` aborted on a 64 GiB schedule; a cooldown of years looked like a hang.
+    #[test]
+    fn schedules_and_waits_no_host_can_hold_are_refused_with_their_line() {
+        let msg = error(&ISSUE_PLAN.replace("repetitions = 5", "repetitions = 4294967295"));
+        assert!(
+            msg.starts_with("plans/test.toml:2:") && msg.contains("lower `repetitions`"),
+            "{msg}"
+        );
+        let msg = error(&ISSUE_PLAN.replace("warmup = 1\n", "warmup = 1\ncooldown_ms = 9223372036854775807\n"));
+        assert!(
+            msg.starts_with("plans/test.toml:4:") && msg.contains("cooldown_ms"),
+            "{msg}"
+        );
+        let msg = error(&ISSUE_PLAN.replace("warmup = 1\n", "warmup = 1\ntimeout_ms = 86400001\n"));
+        assert!(
+            msg.starts_with("plans/test.toml:4:") && msg.contains("timeout_ms"),
+            "{msg}"
+        );
+        let msg = error(&ISSUE_PLAN.replace("seed = 7\n", "seed = 7\nbaseline_ms = 3600001\n"));
+        assert!(
+            msg.starts_with("plans/test.toml:2:") && msg.contains("baseline_ms"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -63,13 +63,27 @@ pub fn load_run(dir: &Path) -> Result<Run, LoadError> {
     let invocations_path = dir.join(files::INVOCATIONS);
     let load_path = dir.join(files::LOAD);
     let invocations = if invocations_path.is_file() {
-        read_run_csv(
+        let rows = read_run_csv(
             &invocations_path,
             &manifest,
             &mut notes,
             "sequence",
             |r: &InvocationRecord| r.sequence,
-        )?
+        )?;
+        // A complete run's manifest counts its rows: a file cut at a line end (or appended to) shows here.
+        if manifest.status == RunStatus::Complete && rows.len() as u64 != manifest.recorded_invocations {
+            return Err(LoadError::Csv {
+                path: invocations_path,
+                line: rows.len() as u64 + 1,
+                message: format!(
+                    "{} rows, but the manifest says the run is complete with {} invocations recorded: the file \
+                     was cut or appended to after the run; restore it or measure again",
+                    rows.len(),
+                    manifest.recorded_invocations
+                ),
+            });
+        }
+        rows
     } else {
         read_invocations(dir)?
     };
@@ -466,6 +480,19 @@ mod tests {
         let dir = reference_copy("partial");
         set_invocations(dir.path(), &text[..text.len() - 1]);
         assert_eq!(load_run(dir.path()).unwrap().invocations.len(), 47);
+    }
+
+    #[test]
+    fn a_complete_run_with_rows_missing_at_a_line_end_is_an_error() {
+        let dir = reference_copy("complete");
+        let text = invocations(dir.path());
+        let kept: Vec<&str> = text.lines().take(40).collect();
+        set_invocations(dir.path(), &(kept.join("\n") + "\n"));
+        let msg = load_error(dir.path());
+        assert!(
+            msg.contains("invocations.csv:40:") && msg.contains("48 invocations recorded"),
+            "{msg}"
+        );
     }
 
     #[test]

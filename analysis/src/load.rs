@@ -94,12 +94,13 @@ pub fn load_run(dir: &Path) -> Result<Run, LoadError> {
     };
     let paired_path = dir.join(files::PAIRED);
     let paired = if paired_path.is_file() {
+        let mut channels = Channels::default();
         let rows = read_run_csv(
             &paired_path,
             &manifest,
             &mut notes,
             "sequence, probe and channel",
-            |r: &PairedRecord| (r.sequence, r.probe.clone(), r.channel.clone()),
+            |r: &PairedRecord| (r.sequence, channels.index(&r.probe, &r.channel)),
         )?;
         notes.extend(probes_without_a_valid_sample(&paired_path, &rows));
         Some(rows)
@@ -182,7 +183,7 @@ fn read_run_csv<T: DeserializeOwned, K: Hash + Eq>(
     manifest: &Manifest,
     notes: &mut Vec<String>,
     key_name: &str,
-    key: impl Fn(&T) -> K,
+    mut key: impl FnMut(&T) -> K,
 ) -> Result<Vec<T>, LoadError> {
     let io = |source| LoadError::Io {
         path: path.to_path_buf(),
@@ -246,6 +247,23 @@ fn read_run_csv<T: DeserializeOwned, K: Hash + Eq>(
         ));
     }
     Ok(rows)
+}
+
+/// Small indices for (probe, channel) pairs, so the duplicate check of a long paired.csv keys on integers
+/// instead of cloning two strings per row. A run has a handful of channels: a scan is cheaper than a hash.
+#[derive(Default)]
+struct Channels(Vec<(String, String)>);
+
+impl Channels {
+    fn index(&mut self, probe: &str, channel: &str) -> usize {
+        match self.0.iter().position(|(p, c)| p == probe && c == channel) {
+            Some(i) => i,
+            None => {
+                self.0.push((probe.to_owned(), channel.to_owned()));
+                self.0.len() - 1
+            }
+        }
+    }
 }
 
 fn status_name(status: RunStatus) -> &'static str {
@@ -591,6 +609,17 @@ mod tests {
         writer.flush().unwrap();
         let run = load_run(dir.path()).unwrap();
         assert_eq!(run.notes.len(), 1, "{:?}", run.notes);
+        // The same (sequence, probe, channel) twice is a repeated row; the other probe's row is not.
+        let paired = dir.path().join(files::PAIRED);
+        let text = std::fs::read_to_string(&paired).unwrap();
+        let second = text.lines().nth(1).unwrap().to_owned();
+        std::fs::write(&paired, format!("{text}{second}\n")).unwrap();
+        let msg = load_error(dir.path());
+        assert!(
+            msg.contains("paired.csv:98:") && msg.contains("line 2 (same sequence, probe and channel)"),
+            "{msg}"
+        );
+        std::fs::write(&paired, &text).unwrap();
         assert!(
             run.notes[0].contains("probe `rapl` produced no valid sample"),
             "{:?}",

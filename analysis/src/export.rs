@@ -64,6 +64,42 @@ impl ExportRecord {
     };
 }
 
+/// The same run given twice to `report` or `export` (n doubles and the intervals narrow).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{second} is {why} {first}: a run given twice counts every row twice, which doubles n and narrows the \
+     confidence intervals; give each run directory once"
+)]
+pub struct DuplicateRun {
+    pub first: PathBuf,
+    pub second: PathBuf,
+    pub why: &'static str,
+}
+
+/// Refuses a run listed twice: the same directory (compared as canonical paths, so `runs/a` and `./runs/a/`
+/// match) or a copy of it (the same manifest identity: clock anchor and start time, which no two runs share).
+pub fn check_distinct_runs(runs: &[Run]) -> Result<(), DuplicateRun> {
+    let mut paths = std::collections::HashMap::new();
+    let mut identities = std::collections::HashMap::new();
+    for run in runs {
+        let canonical = run.dir.canonicalize().unwrap_or_else(|_| run.dir.clone());
+        let duplicate = |first: &PathBuf, why| DuplicateRun {
+            first: first.clone(),
+            second: run.dir.clone(),
+            why,
+        };
+        if let Some(first) = paths.insert(canonical, &run.dir) {
+            return Err(duplicate(first, "the same directory as"));
+        }
+        let m = &run.manifest;
+        let identity = (m.anchor.monotonic_ns, m.anchor.unix_ns, m.started_unix_ns);
+        if let Some(first) = identities.insert(identity, &run.dir) {
+            return Err(duplicate(first, "a copy of the run in"));
+        }
+    }
+    Ok(())
+}
+
 /// The export rows of one run: `device` overrides the manifest's hostname.
 pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
     let device = device_name(run, device);
@@ -217,6 +253,30 @@ pub fn load_export_path(out: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 11: the same run directory given twice doubled n; a copy of it too.
+    #[test]
+    fn a_run_given_twice_or_copied_is_refused() {
+        let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/reference/vm-spine");
+        let run = crate::load::load_run(&reference).unwrap();
+        assert!(check_distinct_runs(std::slice::from_ref(&run)).is_ok());
+        let mut again = crate::load::load_run(&reference.join(".")).unwrap();
+        let msg = check_distinct_runs(&[run.clone(), again.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("the same directory as") && msg.contains("doubles n"),
+            "{msg}"
+        );
+        let copy = tempfile::tempdir().unwrap();
+        again.dir = copy.path().to_path_buf();
+        let msg = check_distinct_runs(&[run.clone(), again.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("a copy of the run in"), "{msg}");
+        again.manifest.started_unix_ns += 1;
+        assert!(check_distinct_runs(&[run, again]).is_ok());
+    }
 
     /// The header serde derives from each record type, so a field added to one and not the other fails here.
     fn serde_header<T: Serialize>(row: &T) -> String {

@@ -150,6 +150,7 @@ fn fixture_run() -> Run {
         invocations,
         paired: Some(paired),
         load: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

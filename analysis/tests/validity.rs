@@ -421,5 +421,6 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
         invocations,
         paired,
         load: Vec::new(),
+        notes: Vec::new(),
     }
 }

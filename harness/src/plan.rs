@@ -47,7 +47,7 @@ struct PlanFile {
     skip_unavailable: bool,
     workloads: Spanned<Vec<WorkloadFile>>,
     #[serde(default)]
-    probes: Vec<ProbeSpec>,
+    probes: Vec<Spanned<ProbeSpec>>,
     load: Option<Spanned<LoadFile>>,
 }
 
@@ -160,6 +160,13 @@ impl Plan {
         let mut runtimes = Vec::new();
         for runtime in &file.runtimes {
             match runtime.get_ref().parse::<RuntimeKind>() {
+                // A runtime named twice would measure its cells twice, with repeated iteration numbers.
+                Ok(kind) if runtimes.contains(&kind) => {
+                    return Err(invalid(
+                        runtime.span(),
+                        format!("field `runtimes`: `{kind}` is named twice; name each runtime once"),
+                    ));
+                }
                 Ok(kind) => runtimes.push(kind),
                 Err(unknown) => return Err(invalid(runtime.span(), format!("field `runtimes`: {unknown}"))),
             }
@@ -173,7 +180,18 @@ impl Plan {
         let mut modes = Vec::new();
         let mut load_mode = false;
         for mode in file.modes.get_ref() {
+            let named_twice = || {
+                invalid(
+                    mode.span(),
+                    format!(
+                        "field `modes`: `{}` is named twice; name each mode once",
+                        mode.get_ref()
+                    ),
+                )
+            };
             match mode.get_ref().as_str() {
+                "cold" | "warm" if modes.contains(&mode_of(mode.get_ref())) => return Err(named_twice()),
+                "load" if load_mode => return Err(named_twice()),
                 "cold" => modes.push(Mode::Cold),
                 "warm" => modes.push(Mode::Warm),
                 "load" => load_mode = true,
@@ -220,7 +238,17 @@ impl Plan {
                 .map_err(|e| invalid(value.span(), format!("field `interrupt`: {e}")))?,
             None => Interrupt::default(),
         };
+        let mut probes = Vec::with_capacity(file.probes.len());
+        for probe in file.probes {
+            if let Err((field, message)) = probe.get_ref().check() {
+                return Err(invalid(field_span(text, probe.span(), field), message));
+            }
+            probes.push(probe.into_inner());
+        }
         let mut workloads = Vec::new();
+        // Every (workload, input) pair once: a repeated one would triple a cell and repeat its iteration
+        // numbers. A set keeps the check linear in the number of inputs.
+        let mut seen = std::collections::HashSet::new();
         for entry in file.workloads.get_ref() {
             let name = entry.name.get_ref();
             let Some(spec) = harness_workloads::find(name) else {
@@ -239,6 +267,27 @@ impl Plan {
                 ));
             }
             for input in entry.inputs.get_ref() {
+                // A newline or other control character would break report headings and CSV rows.
+                if let Some(c) = input.get_ref().chars().find(|c| c.is_control()) {
+                    return Err(invalid(
+                        input.span(),
+                        format!(
+                            "field `workloads.inputs` of `{name}`: {:?} holds the control character {c:?}; \
+                             inputs are printed in report headings and CSV rows, so use printable text",
+                            input.get_ref()
+                        ),
+                    ));
+                }
+                if !seen.insert((name.as_str(), input.get_ref().as_str())) {
+                    return Err(invalid(
+                        input.span(),
+                        format!(
+                            "field `workloads.inputs` of `{name}`: `{}` is listed twice; list each input once \
+                             (raise `repetitions` to measure it more)",
+                            input.get_ref()
+                        ),
+                    ));
+                }
                 spec.prepare_input(input.get_ref()).map_err(|e| {
                     invalid(
                         input.span(),
@@ -254,6 +303,34 @@ impl Plan {
                 inputs: entry.inputs.get_ref().iter().map(|i| i.get_ref().clone()).collect(),
             });
         }
+        // Millisecond fields past a day are typos, and a sleep that never ends looks like a hang.
+        for (field, value, max) in [
+            ("timeout_ms", file.timeout_ms, MAX_TIMEOUT_MS),
+            ("cooldown_ms", file.cooldown_ms, MAX_IDLE_MS),
+            ("baseline_ms", file.baseline_ms, MAX_IDLE_MS),
+        ] {
+            if value > max {
+                return Err(invalid(
+                    key_span(text, field),
+                    format!("field `{field}` is {value}; use at most {max} milliseconds"),
+                ));
+            }
+        }
+        // The schedule holds every invocation in memory: `repetitions = 4294967295` once aborted on a 64 GiB
+        // allocation. Counted in u128 so the product itself cannot overflow.
+        let cells: u128 = workloads.iter().map(|w| w.inputs.len() as u128).sum::<u128>()
+            * runtimes.len() as u128
+            * modes.len() as u128;
+        let scheduled = cells * (u128::from(*file.repetitions.get_ref()) + u128::from(file.warmup));
+        if scheduled > MAX_SCHEDULED {
+            return Err(invalid(
+                file.repetitions.span(),
+                format!(
+                    "{scheduled} invocations scheduled ({cells} cells x (repetitions + warmup)), more than the \
+                     {MAX_SCHEDULED} one run can hold; lower `repetitions` or split the plan into several runs"
+                ),
+            ));
+        }
         Ok(Plan {
             seed: file.seed.unwrap_or_else(random_seed),
             repetitions: *file.repetitions.get_ref(),
@@ -267,16 +344,42 @@ impl Plan {
             baseline_ms: file.baseline_ms,
             calibrate_delay: file
                 .calibrate_delay
-                .unwrap_or_else(|| file.probes.iter().any(ProbeSpec::has_own_delay)),
+                .unwrap_or_else(|| probes.iter().any(ProbeSpec::has_own_delay)),
             skip_unavailable: file.skip_unavailable,
             workloads,
-            probes: file.probes,
+            probes,
             load,
         })
     }
 }
 
 type SpannedError = (std::ops::Range<usize>, String);
+
+/// The most invocations one run may schedule (the schedule and the cell labels are held in memory).
+pub const MAX_SCHEDULED: u128 = 100_000_000;
+/// The longest per-invocation deadline: a day.
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// The longest cooldown and baseline idle: an hour.
+pub const MAX_IDLE_MS: u64 = 3_600_000;
+
+/// The span of a top-level `key = ...` line (before the first table), for fields read without a span.
+fn key_span(text: &str, key: &str) -> std::ops::Range<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let start = offset + (line.len() - trimmed.len());
+            return start..start + key.len();
+        }
+        offset += line.len();
+    }
+    0..0
+}
 
 /// Validates `[load]`: levels must be positive (0 clients or a negative rate cannot be run).
 fn parse_load(file: &LoadFile) -> Result<LoadPlan, SpannedError> {
@@ -352,6 +455,31 @@ fn parse_load(file: &LoadFile) -> Result<LoadPlan, SpannedError> {
         memory_mb,
         idle_ms: millis("idle_ms", &file.idle_ms, default_load_idle_ms(), true)?,
     })
+}
+
+fn mode_of(name: &str) -> Mode {
+    if name == "cold" { Mode::Cold } else { Mode::Warm }
+}
+
+/// The span of `field = ...` in the table whose header `[[probes]]` is at `header` (toml spans an element of
+/// an array of tables by its header only), so an error points at the field's own line; the header when the
+/// field is not found before the next table.
+fn field_span(text: &str, header: std::ops::Range<usize>, field: &str) -> std::ops::Range<usize> {
+    let mut offset = header.end;
+    for line in text.get(header.end..).unwrap_or("").split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(field)
+            && rest.trim_start().starts_with('=')
+        {
+            let start = offset + (line.len() - trimmed.len());
+            return start..start + field.len();
+        }
+        offset += line.len();
+    }
+    header
 }
 
 /// A seed for plans that name none; recorded in the manifest so the run can be repeated.
@@ -572,6 +700,124 @@ inputs = ["25"]
         let msg = error(&LOAD_PLAN.replace("burst = [8]", "bursts = [8]"));
         assert!(
             msg.starts_with("plans/test.toml:11:") && msg.contains("bursts"),
+            "{msg}"
+        );
+    }
+
+    /// Issue 11: 0, NaN, -1 and inf were accepted on every probe; the error names the `interval_ms` line.
+    #[test]
+    fn probe_intervals_that_cannot_be_polled_name_their_line() {
+        for kind in ["rapl", "model", "jetson", "nvml", "auto"] {
+            for bad in ["0", "nan", "-1", "inf", "-inf", "0.0"] {
+                let msg = error(&format!(
+                    "{ISSUE_PLAN}[[probes]]\nkind = \"{kind}\"\ninterval_ms = {bad}\n"
+                ));
+                assert!(
+                    msg.starts_with("plans/test.toml:11:") && msg.contains("interval_ms"),
+                    "{kind} {bad}: {msg}"
+                );
+            }
+        }
+        let msg = error(&format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"usb-meter\"\nport = \"/dev/x\"\ninterval_ms = inf\n"
+        ));
+        assert!(msg.starts_with("plans/test.toml:12:"), "{msg}");
+        // The second probe's line, not the first's.
+        let msg = error(&format!(
+            "{ISSUE_PLAN}[[probes]]\nkind = \"rapl\"\ninterval_ms = 1\n[[probes]]\nkind = \"nvml\"\n  interval_ms = nan\n"
+        ));
+        assert!(msg.starts_with("plans/test.toml:14:3:"), "{msg}");
+    }
+
+    /// Issue 11: a repeated input tripled a cell and repeated its iteration numbers.
+    #[test]
+    fn duplicate_inputs_runtimes_and_modes_are_refused_with_their_line() {
+        let msg = error(&ISSUE_PLAN.replace("[\"25\"]", "[\"25\", \"20\", \"25\"]"));
+        assert!(
+            msg.starts_with("plans/test.toml:8:") && msg.contains("`25` is listed twice"),
+            "{msg}"
+        );
+        let msg = error(&format!(
+            "{ISSUE_PLAN}[[workloads]]\nname = \"fibonacci\"\ninputs = [\"25\"]\n"
+        ));
+        assert!(msg.starts_with("plans/test.toml:11:"), "{msg}");
+        let msg = error(&ISSUE_PLAN.replace("\"wasmi\"]", "\"wasmi\", \"native\"]"));
+        assert!(
+            msg.starts_with("plans/test.toml:4:") && msg.contains("named twice"),
+            "{msg}"
+        );
+        let msg = error(&ISSUE_PLAN.replace("\"warm\"]", "\"warm\", \"cold\"]"));
+        assert!(
+            msg.starts_with("plans/test.toml:5:") && msg.contains("named twice"),
+            "{msg}"
+        );
+        // The same input for two workloads is two cells.
+        let text = format!("{ISSUE_PLAN}[[workloads]]\nname = \"sieve\"\ninputs = [\"25\"]\n");
+        assert!(Plan::parse(&text, Path::new("p.toml")).is_ok());
+    }
+
+    /// Issue 11: an input with a newline broke report headings; inputs with control characters are refused.
+    #[test]
+    fn inputs_with_control_characters_are_refused() {
+        let text = "seed = 1\nrepetitions = 1\nruntimes = [\"native\"]\nmodes = [\"warm\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"a\\nb\"]\n";
+        let msg = error(text);
+        assert!(
+            msg.starts_with("plans/test.toml:7:") && msg.contains("control character"),
+            "{msg}"
+        );
+        assert!(error(&text.replace("\\n", "\\t")).contains("control character"));
+    }
+
+    /// Issue 6: inputs beyond what a host can hold are plan errors with their line, for every workload.
+    #[test]
+    fn inputs_beyond_a_workloads_range_name_their_line() {
+        for (name, input) in [
+            ("sha256", "18446744073709551615"),
+            ("sha256", "100GiB"),
+            ("aes-gcm", "1GiB"),
+            ("transfer", "100GiB"),
+            ("fuzzy", "100GiB"),
+            ("sieve", "18446744073709551615"),
+            ("matmul", "100000"),
+            ("mandelbrot", "1000000"),
+            ("image-resize", "100000"),
+            ("json", "18446744073709551615"),
+            ("fibonacci", "1000"),
+            ("nbody", "18446744073709551615"),
+        ] {
+            let msg = error(
+                &ISSUE_PLAN
+                    .replace("\"fibonacci\"", &format!("\"{name}\""))
+                    .replace("\"25\"", &format!("\"{input}\"")),
+            );
+            assert!(
+                msg.starts_with("plans/test.toml:8:") && msg.contains("outside"),
+                "{name} {input}: {msg}"
+            );
+        }
+    }
+
+    /// `repetitions = 4294967295` aborted on a 64 GiB schedule; a cooldown of years looked like a hang.
+    #[test]
+    fn schedules_and_waits_no_host_can_hold_are_refused_with_their_line() {
+        let msg = error(&ISSUE_PLAN.replace("repetitions = 5", "repetitions = 4294967295"));
+        assert!(
+            msg.starts_with("plans/test.toml:2:") && msg.contains("lower `repetitions`"),
+            "{msg}"
+        );
+        let msg = error(&ISSUE_PLAN.replace("warmup = 1\n", "warmup = 1\ncooldown_ms = 9223372036854775807\n"));
+        assert!(
+            msg.starts_with("plans/test.toml:4:") && msg.contains("cooldown_ms"),
+            "{msg}"
+        );
+        let msg = error(&ISSUE_PLAN.replace("warmup = 1\n", "warmup = 1\ntimeout_ms = 86400001\n"));
+        assert!(
+            msg.starts_with("plans/test.toml:4:") && msg.contains("timeout_ms"),
+            "{msg}"
+        );
+        let msg = error(&ISSUE_PLAN.replace("seed = 7\n", "seed = 7\nbaseline_ms = 3600001\n"));
+        assert!(
+            msg.starts_with("plans/test.toml:2:") && msg.contains("baseline_ms"),
             "{msg}"
         );
     }

@@ -69,6 +69,20 @@ pub enum ProbeSpec {
     },
 }
 
+/// The longest polling interval (and serial timeout) a plan may ask for: one hour. Longer than any run's
+/// baseline, and far below the point where milliseconds overflow the sampler's nanosecond period.
+pub const MAX_INTERVAL_MS: f64 = 3_600_000.0;
+
+fn check_millis(field: &'static str, ms: f64, max: f64) -> Result<(), (&'static str, String)> {
+    if ms.is_finite() && ms > 0.0 && ms <= max {
+        return Ok(());
+    }
+    Err((
+        field,
+        format!("field `{field}` is {ms}; use a number of milliseconds above 0 and at most {max}"),
+    ))
+}
+
 impl ProbeSpec {
     /// The name the plan gave the probe, if any.
     pub fn name(&self) -> Option<&str> {
@@ -83,8 +97,97 @@ impl ProbeSpec {
         }
     }
 
+    /// The polling interval the plan asked for, if any.
+    pub fn interval_ms(&self) -> Option<f64> {
+        match self {
+            ProbeSpec::Rapl { interval_ms, .. }
+            | ProbeSpec::Model { interval_ms, .. }
+            | ProbeSpec::Replay { interval_ms, .. }
+            | ProbeSpec::Jetson { interval_ms, .. }
+            | ProbeSpec::Nvml { interval_ms, .. }
+            | ProbeSpec::Auto { interval_ms, .. }
+            | ProbeSpec::UsbMeter { interval_ms, .. } => *interval_ms,
+        }
+    }
+
+    /// Checks the numeric options: each is a finite number in a range the sampler can use. `Err` holds the
+    /// field's name and what is wrong, for the plan parser to place on its line. `interval_ms = inf` once gave
+    /// an update period of 2^64-1 ns, and 0 or NaN a sampler that spun; both are refused here.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(ms) = self.interval_ms() {
+            check_millis("interval_ms", ms, MAX_INTERVAL_MS)?;
+        }
+        match self {
+            ProbeSpec::UsbMeter {
+                timeout_ms: Some(ms), ..
+            } => check_millis("timeout_ms", *ms, MAX_INTERVAL_MS),
+            ProbeSpec::Replay { shift_ms: Some(ms), .. } if !ms.is_finite() => Err((
+                "shift_ms",
+                format!("field `shift_ms` is {ms}; use a finite number of milliseconds"),
+            )),
+            ProbeSpec::Model {
+                idle_w,
+                busy_w_per_core,
+                tdp_w,
+                ..
+            } => [
+                ("idle_w", idle_w),
+                ("busy_w_per_core", busy_w_per_core),
+                ("tdp_w", tdp_w),
+            ]
+            .into_iter()
+            .try_for_each(|(field, value)| match value {
+                Some(w) if !(w.is_finite() && *w >= 0.0) => Err((
+                    field,
+                    format!("field `{field}` is {w}; use a finite number of watts, 0 or more"),
+                )),
+                _ => Ok(()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Probes with a latency of their own (serial meters, NVML) are calibrated unless the plan says not to.
     pub fn has_own_delay(&self) -> bool {
         matches!(self, ProbeSpec::Nvml { .. } | ProbeSpec::UsbMeter { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rapl(interval_ms: f64) -> ProbeSpec {
+        ProbeSpec::Rapl {
+            name: None,
+            sysfs_root: None,
+            interval_ms: Some(interval_ms),
+        }
+    }
+
+    /// Issue 11: 0, NaN, -1 and inf were accepted (inf gave an update period of 2^64-1 ns).
+    #[test]
+    fn intervals_that_cannot_be_polled_are_refused() {
+        for bad in [0.0, f64::NAN, -1.0, f64::INFINITY, 1e300] {
+            let (field, message) = rapl(bad).check().unwrap_err();
+            assert_eq!(field, "interval_ms");
+            assert!(message.contains("above 0"), "{message}");
+        }
+        assert!(rapl(0.5).check().is_ok());
+        let nvml = ProbeSpec::Nvml {
+            name: None,
+            interval_ms: Some(f64::INFINITY),
+        };
+        assert!(nvml.check().is_err());
+        let model = ProbeSpec::Model {
+            name: None,
+            idle_w: Some(f64::NAN),
+            busy_w_per_core: None,
+            tdp_w: None,
+            interval_ms: None,
+            scope: None,
+            fitted: None,
+        };
+        assert_eq!(model.check().unwrap_err().0, "idle_w");
     }
 }

@@ -2,14 +2,14 @@
 //! bit-identical on every target). Input: the image (prepared by the host from a side in pixels). Output: the
 //! resized RGB bytes.
 
-use crate::input::{InputError, parse_count, pseudo_random_bytes};
+use crate::input::{InputError, check_range, parse_count, pseudo_random_bytes};
 
-/// Input layout: u32 LE side, then side x side x 3 bytes of a smooth gradient with noise.
-pub fn prepare(spec: &str) -> Result<Vec<u8>, InputError> {
-    let side = parse_count(spec)? as usize;
-    if !(2..=16_384).contains(&side) {
-        return Err(InputError(format!("image side `{spec}` must be between 2 and 16384")));
-    }
+/// Input layout: u32 LE side, then side x side x 3 bytes of a smooth gradient with noise. `range` bounds the
+/// side (8192: a 192 MiB image, which a wasm32 guest still holds beside its output).
+pub fn prepare(spec: &str, range: crate::Range) -> Result<Vec<u8>, InputError> {
+    let side = parse_count(spec)?;
+    check_range(spec, side, range, " pixels")?;
+    let side = side as usize;
     let noise = pseudo_random_bytes(side * side);
     let mut out = Vec::with_capacity(4 + side * side * 3);
     out.extend_from_slice(&(side as u32).to_le_bytes());
@@ -64,7 +64,7 @@ pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {
 mod tests {
     #[test]
     fn halves_the_image() {
-        let input = super::prepare("64").unwrap();
+        let input = super::prepare("64", crate::find("image-resize").unwrap().range).unwrap();
         let out = super::run(&input).unwrap();
         assert_eq!(out.len(), 32 * 32 * 3);
         assert!(super::run(&input[..10]).is_err());

@@ -48,6 +48,22 @@ pub fn parse_size(spec: &str) -> Result<usize, InputError> {
         .ok_or_else(|| InputError(format!("`{spec}` is too large")))
 }
 
+/// Refuses an input outside the workload's range, before anything is allocated for it.
+pub(crate) fn check_range(spec: &str, n: u64, range: crate::Range, unit: &str) -> Result<(), InputError> {
+    if n < range.min || n > range.max {
+        let show = |n: u64| match n {
+            n if n >= 1 << 20 && n % (1 << 20) == 0 && !unit.is_empty() => format!("{}MiB", n >> 20),
+            n => format!("{n}{unit}"),
+        };
+        return Err(InputError(format!(
+            "`{spec}` is outside what this workload accepts ({} to {}): pick an input in that range",
+            show(range.min),
+            show(range.max)
+        )));
+    }
+    Ok(())
+}
+
 /// Deterministic bytes from a fixed-seed xorshift generator: the same on every host and every run.
 pub fn pseudo_random_bytes(len: usize) -> Vec<u8> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;

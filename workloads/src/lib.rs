@@ -31,7 +31,11 @@ pub struct WorkloadSpec {
     /// An input that finishes in well under a second on a laptop, used by tests and the default plan.
     pub small_input: &'static str,
     pub run: fn(&[u8]) -> Result<Vec<u8>, String>,
-    prepare: fn(&str) -> Result<Vec<u8>, InputError>,
+    prepare: fn(&str, Range) -> Result<Vec<u8>, InputError>,
+    /// The inputs the workload accepts: a count (`fibonacci`'s n, an image side) or a size in bytes. Bounded so
+    /// that no plan can ask for an input the host (or a 4 GiB wasm32 memory) cannot hold: a plan with
+    /// `100GiB` is refused with its line instead of aborting the harness mid-run.
+    pub range: Range,
     /// Test-only workloads (traps, endless loops) are left out of the default listings.
     pub test_only: bool,
 }
@@ -39,24 +43,55 @@ pub struct WorkloadSpec {
 impl WorkloadSpec {
     /// Input bytes for a plan's input spec; deterministic, so every runtime gets the same bytes.
     pub fn prepare_input(&self, spec: &str) -> Result<Vec<u8>, InputError> {
-        (self.prepare)(spec)
+        (self.prepare)(spec, self.range)
     }
 }
 
-fn ascii_number(spec: &str) -> Result<Vec<u8>, InputError> {
-    input::parse_count(spec).map(|n| n.to_string().into_bytes())
+/// The accepted inputs of a workload, inclusive: a count, or a size in bytes (checked before any allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub min: u64,
+    pub max: u64,
 }
 
-fn blob(spec: &str) -> Result<Vec<u8>, InputError> {
-    parse_size(spec).map(input::pseudo_random_bytes)
+const fn range(min: u64, max: u64) -> Range {
+    Range { min, max }
 }
 
-fn text(spec: &str) -> Result<Vec<u8>, InputError> {
-    parse_size(spec).map(input::pseudo_text)
+/// Blobs and texts stop at 256 MiB: a wasm32 guest holds the input, its output and (aes-gcm) a decrypted copy
+/// in one 4 GiB memory, and the host keeps one copy per runtime.
+const MAX_BLOB: u64 = 256 << 20;
+
+fn ascii_number(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
+    let n = input::parse_count(spec)?;
+    input::check_range(spec, n, range, "")?;
+    Ok(n.to_string().into_bytes())
 }
 
-fn as_is(spec: &str) -> Result<Vec<u8>, InputError> {
+fn blob(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
+    let n = parse_size(spec)?;
+    input::check_range(spec, n as u64, range, " bytes")?;
+    Ok(input::pseudo_random_bytes(n))
+}
+
+fn text(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
+    let n = parse_size(spec)?;
+    input::check_range(spec, n as u64, range, " bytes")?;
+    Ok(input::pseudo_text(n))
+}
+
+/// The input string itself (its length is bounded by `range.max` bytes).
+fn as_is(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
+    input::check_range(spec, spec.len() as u64, range, " bytes long")?;
     Ok(spec.as_bytes().to_vec())
+}
+
+/// `fault` accepts only what it knows: anything else would fail every invocation instead of the plan.
+fn fault_input(spec: &str, _range: Range) -> Result<Vec<u8>, InputError> {
+    match spec {
+        "trap" | "loop" => Ok(spec.as_bytes().to_vec()),
+        other => Err(InputError(format!("`{other}` is not a fault; use `trap` or `loop`"))),
+    }
 }
 
 /// Every workload, in a stable order.
@@ -67,6 +102,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "0",
         run: noop::run,
         prepare: as_is,
+        range: range(0, 1 << 20),
         test_only: false,
     },
     WorkloadSpec {
@@ -75,6 +111,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "20",
         run: fibonacci::run,
         prepare: ascii_number,
+        range: range(0, 90),
         test_only: false,
     },
     WorkloadSpec {
@@ -83,6 +120,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "100000",
         run: sieve::run,
         prepare: ascii_number,
+        range: range(0, 1_000_000_000),
         test_only: false,
     },
     WorkloadSpec {
@@ -91,6 +129,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "10000",
         run: nbody::run,
         prepare: ascii_number,
+        range: range(0, 1_000_000_000),
         test_only: false,
     },
     WorkloadSpec {
@@ -99,6 +138,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "128",
         run: mandelbrot::run,
         prepare: ascii_number,
+        range: range(1, 16_000),
         test_only: false,
     },
     WorkloadSpec {
@@ -107,6 +147,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64",
         run: matmul::run,
         prepare: ascii_number,
+        range: range(1, 4096),
         test_only: false,
     },
     WorkloadSpec {
@@ -115,6 +156,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: sha256::run,
         prepare: blob,
+        range: range(0, MAX_BLOB),
         test_only: false,
     },
     WorkloadSpec {
@@ -123,6 +165,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: aes::run,
         prepare: blob,
+        range: range(0, MAX_BLOB),
         test_only: false,
     },
     WorkloadSpec {
@@ -131,6 +174,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "1000",
         run: json::run,
         prepare: ascii_number,
+        range: range(0, 2_000_000),
         test_only: false,
     },
     WorkloadSpec {
@@ -139,6 +183,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: fuzzy::run,
         prepare: text,
+        range: range(0, MAX_BLOB),
         test_only: false,
     },
     WorkloadSpec {
@@ -147,6 +192,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "256",
         run: image_resize::run,
         prepare: image_resize::prepare,
+        range: range(2, 8192),
         test_only: false,
     },
     WorkloadSpec {
@@ -155,6 +201,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: transfer::run,
         prepare: blob,
+        range: range(0, MAX_BLOB),
         test_only: false,
     },
     WorkloadSpec {
@@ -162,7 +209,8 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         input_doc: "`trap` panics (a Wasm trap), `loop` never returns: for testing failure handling",
         small_input: "trap",
         run: fault::run,
-        prepare: as_is,
+        prepare: fault_input,
+        range: range(4, 4),
         test_only: true,
     },
 ];
@@ -204,4 +252,42 @@ pub(crate) fn input_number(input: &[u8]) -> Result<u64, String> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| format!("expected a decimal number as input, got {} bytes", input.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_accepts_its_small_input() {
+        for w in WORKLOADS {
+            assert!(w.prepare_input(w.small_input).is_ok(), "{}", w.name);
+        }
+    }
+
+    /// Issue 11: `18446744073709551615` overflowed a capacity (panic) and `100GiB` aborted the allocation.
+    /// Every workload refuses inputs beyond its range before allocating anything.
+    #[test]
+    fn inputs_beyond_what_a_host_can_hold_are_refused() {
+        for w in WORKLOADS {
+            for huge in ["18446744073709551615", "100GiB", "4294967296", "300MiB"] {
+                if w.name == "noop" {
+                    continue;
+                }
+                let err = w.prepare_input(huge).expect_err(&format!("{} {huge}", w.name));
+                assert!(!err.0.is_empty());
+            }
+        }
+        let err = find("sha256").unwrap().prepare_input("100GiB").unwrap_err();
+        assert!(err.0.contains("outside what this workload accepts"), "{err}");
+        assert!(find("noop").unwrap().prepare_input(&"x".repeat(2 << 20)).is_err());
+        assert!(find("fault").unwrap().prepare_input("oops").is_err());
+        assert!(find("fibonacci").unwrap().prepare_input("91").is_err());
+        assert!(
+            find("sha256")
+                .unwrap()
+                .prepare_input("256MiB")
+                .is_ok_and(|b| b.len() == 256 << 20)
+        );
+    }
 }

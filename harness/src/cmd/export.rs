@@ -28,6 +28,11 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     refuse_run_file(&args.out)?;
     refuse_run_file(&load_export_path(&args.out))?;
     let runs = super::load_runs(&args.runs)?;
+    for run in &runs {
+        for note in &run.notes {
+            eprintln!("note: run {}: {note}", run.name);
+        }
+    }
     let rows: Vec<_> = runs
         .iter()
         .flat_map(|run| export_rows(run, args.device.as_deref()))

@@ -56,9 +56,12 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
     }
 }
 
-/// Load run directories for `report` and `export`.
+/// Load run directories for `report` and `export`; a run given twice is refused.
 fn load_runs(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<harness_analysis::load::Run>> {
-    dirs.iter()
+    let runs = dirs
+        .iter()
         .map(|dir| harness_analysis::load::load_run(dir).map_err(anyhow::Error::from))
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    harness_analysis::export::check_distinct_runs(&runs)?;
+    Ok(runs)
 }

@@ -39,17 +39,53 @@ pub struct ProbeStats {
 
 /// Rows appended by every probe thread; each append is whole lines, so lines never interleave.
 struct SampleSink {
-    file: Mutex<File>,
+    file: Mutex<SinkFile>,
+}
+
+struct SinkFile {
+    file: File,
+    /// Bytes on disk up to the last whole line.
+    whole: u64,
+    /// Why writing stopped (a full disk): later rows are dropped, the file keeps its whole lines.
+    failed: Option<String>,
 }
 
 impl SampleSink {
+    fn new(file: File, header_len: u64) -> SampleSink {
+        SampleSink {
+            file: Mutex::new(SinkFile {
+                file,
+                whole: header_len,
+                failed: None,
+            }),
+        }
+    }
+
+    /// Appends whole lines. A failed or short write (a full disk) is cut back to the last whole line, so the
+    /// file never ends mid-row, and the sink stops writing: the measurement goes on, and the probe's notes say
+    /// where its samples end.
     fn append(&self, text: &str) {
         if text.is_empty() {
             return;
         }
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        // A full disk must not stop the measurement; the row count in the manifest shows what reached the file.
-        let _ = file.write_all(text.as_bytes());
+        let mut sink = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if sink.failed.is_some() {
+            return;
+        }
+        match sink.file.write_all(text.as_bytes()) {
+            Ok(()) => sink.whole += text.len() as u64,
+            Err(e) => {
+                let whole = sink.whole;
+                let _ = sink.file.set_len(whole);
+                sink.failed = Some(format!(
+                    "writing samples.csv failed ({e}); it keeps the whole rows written before, later samples are missing"
+                ));
+            }
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner()).failed.clone()
     }
 }
 
@@ -66,8 +102,9 @@ impl Sampler {
     /// Creates `samples_path` with its header and starts one thread per probe.
     pub fn start(probes: Vec<ProbeRun>, samples_path: &Path) -> std::io::Result<Sampler> {
         let mut file = File::create(samples_path)?;
-        writeln!(file, "{}", SampleRecord::COLUMNS.join(","))?;
-        let sink = Arc::new(SampleSink { file: Mutex::new(file) });
+        let header = format!("{}\n", SampleRecord::COLUMNS.join(","));
+        file.write_all(header.as_bytes())?;
+        let sink = Arc::new(SampleSink::new(file, header.len() as u64));
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let mut newest = Vec::new();
@@ -203,6 +240,7 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool, newest: 
     }
     sink.append(&text);
     stats.notes = probe.source.notes();
+    stats.notes.extend(sink.failure());
     stats.unseen = probe.source.unseen_runtimes();
     stats.cpu_ns = thread_cpu_ns();
     stats.wall_ns = monotonic_ns() - started;
@@ -293,5 +331,27 @@ mod tests {
                 .any(|r| r.channel == "package-0/core" && r.kind == SampleKind::Gap && r.value.is_none())
         );
         assert!(stats[0].first_gap.as_deref().unwrap().contains("unreadable"));
+    }
+    #[test]
+    fn a_full_disk_keeps_whole_sample_rows_and_says_so() {
+        // /dev/full answers every write with ENOSPC.
+        let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+            return;
+        };
+        let sink = SampleSink::new(full, 0);
+        sink.append("rapl,package-0,1,2,uJ,energy_counter\n");
+        let why = sink.failure().expect("the failure is kept");
+        assert!(why.contains("samples.csv") && why.contains("whole rows"), "{why}");
+        // Later rows are dropped, not half-written.
+        sink.append("rapl,package-0,2,3,uJ,energy_counter\n");
+        assert_eq!(sink.failure(), Some(why));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.csv");
+        let sink = SampleSink::new(File::create(&path).unwrap(), 0);
+        sink.append("a\n");
+        sink.append("b\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nb\n");
+        assert_eq!(sink.failure(), None);
     }
 }

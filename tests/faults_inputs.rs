@@ -304,3 +304,30 @@ fn a_rapl_counter_garbage_from_the_start_is_named_by_report_and_export() {
     let output = export(&[&run], &dir.path().join("x.csv"));
     assert!(stderr(&output).contains("produced no valid sample"));
 }
+
+/// `harness pair` reads invocations by the same rules as `report`: a partial run's torn final row is dropped
+/// with a note, not a refusal of the whole run (it was strict before).
+#[test]
+fn pair_drops_a_partial_runs_torn_final_row_with_a_note() {
+    let plan = small_plan()
+        .repetitions(5)
+        .modes(&["cold"])
+        .baseline_ms(100)
+        .workload("fibonacci", &["20"])
+        .probe(Probe::new("model"));
+    let (dir, output) = measure_plan(&plan);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run = dir.path().join("run");
+    edit(&run.join("invocations.csv"), |text| text[..text.len() - 25].to_owned());
+    edit(&run.join("manifest.json"), |text| {
+        text.replace("\"status\": \"complete\"", "\"status\": \"partial\"")
+    });
+    let output = harness().arg("pair").arg(&run).output().unwrap();
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(err.contains("dropped the torn final row"), "{err}");
+    // The rows before it are paired: 4 of the 5 measured cold invocations (the fifth is the torn one).
+    let paired = paired(&run);
+    let sequences: std::collections::BTreeSet<u64> = paired.iter().map(|r| r.sequence).collect();
+    assert_eq!(sequences.len(), 4, "{sequences:?}");
+}

@@ -85,7 +85,7 @@ pub fn load_run(dir: &Path) -> Result<Run, LoadError> {
         }
         rows
     } else {
-        read_invocations(dir)?
+        read_invocations(dir, &manifest, &mut notes)?
     };
     let load = if load_path.is_file() {
         read_csv(&load_path)?
@@ -291,12 +291,17 @@ fn complete_lines_len(file: &mut std::fs::File, len: u64) -> std::io::Result<u64
     Ok(0)
 }
 
-/// `invocations.csv` of a run directory. A run that served load levels only may lack it: with `load.csv`
-/// present, a missing `invocations.csv` reads as no invocations.
-pub fn read_invocations(dir: &Path) -> Result<Vec<InvocationRecord>, LoadError> {
+/// `invocations.csv` of a run directory, by the same rules as [`load_run`] (a torn final row of a partial
+/// run is dropped with a note in `notes`; repeated rows are errors). A run that served load levels only may
+/// lack it: with `load.csv` present, a missing `invocations.csv` reads as no invocations.
+pub fn read_invocations(
+    dir: &Path,
+    manifest: &Manifest,
+    notes: &mut Vec<String>,
+) -> Result<Vec<InvocationRecord>, LoadError> {
     let path = dir.join(files::INVOCATIONS);
     if path.is_file() {
-        read_csv(&path)
+        read_run_csv(&path, manifest, notes, "sequence", |r: &InvocationRecord| r.sequence)
     } else if dir.join(files::LOAD).is_file() {
         Ok(Vec::new())
     } else {

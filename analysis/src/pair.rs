@@ -82,6 +82,8 @@ pub struct Pairing {
     pub qualities: BTreeMap<EnergyQuality, usize>,
     /// The rewrite of `load.csv`'s energy columns (nothing when the run has no load levels).
     pub load: LoadAttribution,
+    /// What reading the run's files noticed (a torn final row of a partial run, dropped).
+    pub notes: Vec<String>,
 }
 
 /// Reads a run's invocations and samples (or `samples_override`, with the channels its own run declared), pairs
@@ -127,8 +129,10 @@ fn pair_and_write(
     manifest: &Manifest,
     extra: &[ChannelInfo],
 ) -> Result<Pairing, PairError> {
-    let invocations: Vec<InvocationRecord> = read_invocations(dir)?;
+    let mut notes = Vec::new();
+    let invocations: Vec<InvocationRecord> = read_invocations(dir, manifest, &mut notes)?;
     let (rows, mut pairing) = pair(samples, &invocations, manifest, extra);
+    pairing.notes = notes;
     write_paired(&dir.join(files::PAIRED), &rows)?;
     pairing.load = rewrite_load_csv(dir, samples, manifest, extra)?;
     Ok(pairing)

@@ -35,6 +35,9 @@ pub fn run(args: PairArgs) -> anyhow::Result<Outcome> {
     for (quality, n) in &pairing.qualities {
         println!("  {quality:?}: {n}");
     }
+    for note in &pairing.notes {
+        eprintln!("note: {note}");
+    }
     let load = &pairing.load;
     if load.rows > 0 {
         println!(

@@ -9,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// The `manifest.json` format this reader knows. (`results.json`, the report's output, has its own version.)
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+pub use harness_data::manifest::MANIFEST_FORMAT_VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

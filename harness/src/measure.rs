@@ -483,7 +483,7 @@ fn initial_manifest(
 ) -> anyhow::Result<Manifest> {
     let channels: Vec<_> = probes.iter().flat_map(|p| p.manifest.channels.iter()).collect();
     let mut manifest = Manifest {
-        format_version: 1,
+        format_version: harness_data::manifest::MANIFEST_FORMAT_VERSION,
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
         status: RunStatus::Partial,
         status_reason: Some("running".into()),

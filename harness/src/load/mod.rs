@@ -205,7 +205,8 @@ struct Monitored {
     machine_busy_ns: Option<u64>,
 }
 
-/// The shortest span over which CPU shares are given.
+/// The shortest window (and monitored span) over which CPU shares are given: counters step by scheduler
+/// ticks, so a burst of a few milliseconds would read above 100%.
 const MIN_CPU_SPAN_NS: u64 = 100_000_000;
 
 /// How often the monitor reads memory (a PSS read walks the process's page tables: not free).
@@ -468,7 +469,7 @@ impl LevelRunner<'_> {
         let monitor_ns = monitored.span_ns[1].saturating_sub(monitored.span_ns[0]);
         // CPU counters advance in scheduler-tick steps: over a span of a few milliseconds (a burst) a share
         // reads above 100%, so none is given.
-        let readable = monitor_ns >= MIN_CPU_SPAN_NS;
+        let readable = monitor_ns >= MIN_CPU_SPAN_NS && duration_ns >= MIN_CPU_SPAN_NS;
         let in_process = self.kind().is_in_process();
         let serving_cpu_cores = monitored.serving_cpu_ns.filter(|_| readable).map(|cpu| {
             let cores = cpu as f64 / monitor_ns as f64;

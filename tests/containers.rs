@@ -9,24 +9,8 @@ use common::*;
 use harness_data::{Mode, RunStatus, Status};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn spawn_measure(plan: &Path, run: &Path, env: &[(&str, &str)]) -> Child {
-    let mut cmd = harness();
-    cmd.args(["measure", "--plan"])
-        .arg(plan)
-        .arg("--out")
-        .arg(run)
-        .arg("--artifacts")
-        .arg(artifacts())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("spawning harness")
-}
 
 /// Waits until harness `pid` has a running container, and returns its id.
 fn wait_for_container(pid: u32) -> String {

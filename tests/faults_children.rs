@@ -12,22 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn spawn_measure(plan: &Path, run: &Path, env: &[(&str, &str)]) -> Child {
-    let mut cmd = harness();
-    cmd.args(["measure", "--plan"])
-        .arg(plan)
-        .arg("--out")
-        .arg(run)
-        .arg("--artifacts")
-        .arg(artifacts())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("spawning harness")
-}
-
 /// `ppid` and the state letter of a live process, from /proc.
 fn stat_of(pid: u32) -> Option<(u32, char)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

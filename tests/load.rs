@@ -9,7 +9,7 @@ use common::*;
 use harness_data::{LoadKind, LoadRecord, RequestRecord, RunStatus, Status};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ALL_RUNTIMES: &[&str] = &[
@@ -191,20 +191,6 @@ fn wait_for_containers(pid: u32, n: usize) -> Vec<String> {
     }
 }
 
-fn spawn(plan: &Path, run: &Path) -> std::process::Child {
-    harness()
-        .args(["measure", "--plan"])
-        .arg(plan)
-        .arg("--out")
-        .arg(run)
-        .arg("--artifacts")
-        .arg(artifacts())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn a_container_killed_under_load_fails_its_requests_and_a_fresh_one_serves_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,7 +202,7 @@ fn a_container_killed_under_load_fails_its_requests_and_a_fresh_one_serves_on() 
         &[],
     );
     let run = dir.path().join("run");
-    let child = spawn(&plan, &run);
+    let child = spawn_measure(&plan, &run, &[]);
     let pid = child.id();
     let ids = wait_for_containers(pid, 2);
     // Well inside the 4 s window.
@@ -259,7 +245,7 @@ fn ctrl_c_mid_level_keeps_finished_levels_marks_the_partial_one_and_leaves_no_co
         &[],
     );
     let run = dir.path().join("run");
-    let child = spawn(&plan, &run);
+    let child = spawn_measure(&plan, &run, &[]);
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(120);
     // Header plus two finished levels, then into the third.

@@ -3,7 +3,7 @@
 
 use harness_data::{EnergyQuality, InvocationRecord, Manifest, PairedRecord, SampleRecord};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use toml::Value;
 
@@ -353,4 +353,21 @@ pub fn assert_none_left(pid: u32, limit: Duration) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Starts `harness measure` in the background with its output piped and `env` set.
+pub fn spawn_measure(plan: &Path, run: &Path, env: &[(&str, &str)]) -> Child {
+    let mut cmd = harness();
+    cmd.args(["measure", "--plan"])
+        .arg(plan)
+        .arg("--out")
+        .arg(run)
+        .arg("--artifacts")
+        .arg(artifacts())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawning harness")
 }

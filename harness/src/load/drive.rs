@@ -105,6 +105,59 @@ fn serve(
     )
 }
 
+/// What one client or worker thread did: its requests, and the CPU it spent outside the runtime.
+struct WorkerLog {
+    requests: Vec<RawRequest>,
+    cpu_start: u64,
+    serving_cpu: u64,
+}
+
+impl WorkerLog {
+    fn start() -> WorkerLog {
+        WorkerLog {
+            requests: Vec::new(),
+            cpu_start: thread_cpu_ns(),
+            serving_cpu: 0,
+        }
+    }
+
+    /// Keeps a served request; after a failure, the instance may have been replaced: `servers` is refreshed.
+    fn served(
+        &mut self,
+        (request, inside): (RawRequest, u64),
+        servers: &Servers,
+        instance: usize,
+        runtime: &dyn Runtime,
+    ) {
+        self.serving_cpu += inside;
+        if request.status != Status::Ok {
+            refresh(servers, instance, runtime);
+        }
+        self.requests.push(request);
+    }
+
+    fn finish(self) -> (Vec<RawRequest>, u64) {
+        let cpu = (thread_cpu_ns() - self.cpu_start).saturating_sub(self.serving_cpu);
+        (self.requests, cpu)
+    }
+}
+
+impl Driven {
+    /// The threads' logs together, with `dispatch_cpu_ns` of the caller's own (the generator's).
+    fn gather(logs: Vec<(Vec<RawRequest>, u64)>, dispatch_cpu_ns: u64, stop: &AtomicBool) -> Driven {
+        let mut driven = Driven {
+            dispatch_cpu_ns,
+            interrupted: stop.load(Ordering::Relaxed),
+            ..Default::default()
+        };
+        for (requests, cpu) in logs {
+            driven.requests.extend(requests);
+            driven.dispatch_cpu_ns += cpu;
+        }
+        driven
+    }
+}
+
 /// Refreshes an instance's entry in `servers` (after a failure, it may have been replaced).
 fn refresh(servers: &Servers, instance: usize, runtime: &dyn Runtime) {
     let mut all = servers.lock().unwrap_or_else(|p| p.into_inner());
@@ -127,33 +180,19 @@ pub fn closed_loop(
             .enumerate()
             .map(|(i, runtime)| {
                 scope.spawn(move || {
-                    let cpu_start = thread_cpu_ns();
-                    let mut serving_cpu = 0;
-                    let mut requests = Vec::new();
+                    let mut log = WorkerLog::start();
                     while monotonic_ns() < until_ns && !stop.load(Ordering::Relaxed) {
                         let now = monotonic_ns();
-                        let (request, inside) = serve(runtime.as_mut(), target, Mode::Warm, i as u32, now, now);
-                        serving_cpu += inside;
-                        if request.status != Status::Ok {
-                            refresh(servers, i, runtime.as_ref());
-                        }
-                        requests.push(request);
+                        let served = serve(runtime.as_mut(), target, Mode::Warm, i as u32, now, now);
+                        log.served(served, servers, i, runtime.as_ref());
                     }
-                    (requests, (thread_cpu_ns() - cpu_start).saturating_sub(serving_cpu))
+                    log.finish()
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
-    let mut driven = Driven {
-        interrupted: stop.load(Ordering::Relaxed),
-        ..Default::default()
-    };
-    for (requests, cpu) in per_client {
-        driven.requests.extend(requests);
-        driven.dispatch_cpu_ns += cpu;
-    }
-    driven
+    Driven::gather(per_client, 0, stop)
 }
 
 /// A request waiting for an instance.
@@ -271,9 +310,7 @@ pub fn open_loop(
             .enumerate()
             .map(|(i, runtime)| {
                 scope.spawn(move || {
-                    let cpu_start = thread_cpu_ns();
-                    let mut serving_cpu = 0;
-                    let mut requests = Vec::new();
+                    let mut log = WorkerLog::start();
                     while let Some(queued) = queue.pop() {
                         if stop.load(Ordering::Relaxed) {
                             continue; // Interrupted: what is still queued was never served; drain and go.
@@ -289,7 +326,7 @@ pub fn open_loop(
                             } else {
                                 "still queued when the level ended".to_string()
                             };
-                            requests.push(RawRequest {
+                            log.requests.push(RawRequest {
                                 instance: i as u32,
                                 intended_ns: queued.intended_ns,
                                 sent_ns: queued.sent_ns,
@@ -300,7 +337,7 @@ pub fn open_loop(
                             });
                             continue;
                         }
-                        let (request, inside) = serve(
+                        let served = serve(
                             runtime.as_mut(),
                             target,
                             Mode::Warm,
@@ -308,13 +345,9 @@ pub fn open_loop(
                             queued.intended_ns,
                             queued.sent_ns,
                         );
-                        serving_cpu += inside;
-                        if request.status != Status::Ok {
-                            refresh(servers, i, runtime.as_ref());
-                        }
-                        requests.push(request);
+                        log.served(served, servers, i, runtime.as_ref());
                     }
-                    (requests, (thread_cpu_ns() - cpu_start).saturating_sub(serving_cpu))
+                    log.finish()
                 })
             })
             .collect();
@@ -334,15 +367,7 @@ pub fn open_loop(
             handles.into_iter().map(|h| h.join().unwrap_or_default()).collect();
         (per_worker, generator_cpu)
     });
-    let mut driven = Driven {
-        dispatch_cpu_ns: generator_cpu,
-        interrupted: stop.load(Ordering::Relaxed),
-        ..Default::default()
-    };
-    for (requests, cpu) in per_worker {
-        driven.requests.extend(requests);
-        driven.dispatch_cpu_ns += cpu;
-    }
+    let mut driven = Driven::gather(per_worker, generator_cpu, stop);
     driven.requests.sort_by_key(|r| r.intended_ns);
     driven
 }
@@ -399,15 +424,11 @@ pub fn burst(make: MakeRuntime, target: &Target, n: u32, stop: &AtomicBool) -> (
         go.wait();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut driven = Driven {
-        interrupted: stop.load(Ordering::Relaxed),
-        ..Default::default()
-    };
-    for (request, cpu) in per_request {
-        driven.requests.push(request);
-        driven.dispatch_cpu_ns += cpu;
-    }
-    (release.load(Ordering::Acquire), driven)
+    let logs = per_request
+        .into_iter()
+        .map(|(request, cpu)| (vec![request], cpu))
+        .collect();
+    (release.load(Ordering::Acquire), Driven::gather(logs, 0, stop))
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ fn main() {
         .map(|s| s.trim().trim_start_matches("rustc ").to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=HARNESS_RUSTC_VERSION={version}");
+    // The target the harness (and so its wasmtime code generator) was built for: `.cwasm` files carry it.
+    let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".into());
+    println!("cargo:rustc-env=HARNESS_TARGET={target}");
 }
 
 fn locked_version(lock: &str, package: &str) -> Option<String> {

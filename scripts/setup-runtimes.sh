@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
-  rustup target add x86_64-unknown-linux-musl
+musl="$(uname -m)-unknown-linux-musl"
+if ! rustup target list --installed | grep -qx "$musl"; then
+  rustup target add "$musl"
 fi
 scripts/build-musl-workloads.sh
 

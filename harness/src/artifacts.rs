@@ -98,9 +98,10 @@ impl WorkloadArtifacts {
     pub fn require_musl(&self) -> anyhow::Result<()> {
         if !self.musl.is_file() {
             bail!(
-                "the static executable of workload `{}` for its container image is missing ({}): run `scripts/build-musl-workloads.sh` (it needs `rustup target add x86_64-unknown-linux-musl`; scripts/setup.sh does both)",
+                "the static executable of workload `{}` for its container image is missing ({}): run `scripts/build-musl-workloads.sh` (it needs `rustup target add {}-unknown-linux-musl`; scripts/setup.sh does both)",
                 self.name,
-                self.musl.display()
+                self.musl.display(),
+                std::env::consts::ARCH
             );
         }
         Ok(())
@@ -123,9 +124,12 @@ impl WorkloadArtifacts {
 }
 
 /// The cache key of a `.cwasm`: workload, wasmtime version and the engine's interrupt setting.
+/// A `.cwasm` is machine code for one wasmtime version, one target and one engine setting: its name carries all
+/// three, so an artifacts folder shared by an x86 server and an arm64 board (NFS) never hands one the other's.
 fn cwasm_name(workload: &str, interrupt: Interrupt) -> String {
     let version = env!("HARNESS_WASMTIME_VERSION");
-    format!("{workload}-wasmtime-{version}-{}.cwasm", interrupt.as_str())
+    let target = env!("HARNESS_TARGET");
+    format!("{workload}-wasmtime-{version}-{target}-{}.cwasm", interrupt.as_str())
 }
 
 fn cwasm_path(dir: &Path, workload: &str, interrupt: Interrupt) -> PathBuf {
@@ -151,5 +155,26 @@ pub fn default_dir() -> PathBuf {
         built_in
     } else {
         PathBuf::from("artifacts")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cwasm_name_carries_version_target_and_setting() {
+        let name = cwasm_name("noop", Interrupt::None);
+        assert!(
+            name.starts_with(&format!("noop-wasmtime-{}-", env!("HARNESS_WASMTIME_VERSION"))),
+            "{name}"
+        );
+        // The triple the harness was built for: x86_64 and aarch64 builds never share a file.
+        assert!(name.contains(&format!("-{}-", std::env::consts::ARCH)), "{name}");
+        assert!(
+            name.ends_with(&format!("-{}-none.cwasm", env!("HARNESS_TARGET"))),
+            "{name}"
+        );
+        assert_ne!(name, cwasm_name("noop", Interrupt::Epoch));
     }
 }

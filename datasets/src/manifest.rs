@@ -36,6 +36,11 @@ pub struct HostFingerprint {
     pub arch: String,
     /// `scaling_governor` of cpu0, when cpufreq is exposed.
     pub governor: Option<String>,
+    /// What a board's power state was where readable: `model` (device tree), `governors` (per CPU where they
+    /// differ), `nvpmodel` (Jetson power mode), `jetson_clocks` (CPU clocks pinned: min = max), `throttled`
+    /// (Raspberry Pi firmware flags, decoded). Runs of one device in different states are not comparable.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub power_state: BTreeMap<String, String>,
 }
 
 /// Engine name to version, e.g. `wasmtime` -> `48.0.8`.

@@ -1,7 +1,7 @@
 //! Shared helpers of the end-to-end tests: they run the real `harness` binary on the real built workloads.
 #![allow(dead_code)]
 
-use harness_data::{EnergyQuality, InvocationRecord, Manifest, PairedRecord, SampleRecord};
+use harness_data::{InvocationRecord, Manifest, PairedRecord, SampleRecord};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -267,38 +267,12 @@ pub fn samples(run: &Path) -> Vec<SampleRecord> {
     csv_rows(&run.join("samples.csv"))
 }
 
-/// The paired row of `r` measured alone in its own window by `probe`'s `channel`: `watts` drawn over its latency
-/// against a `baseline_w` idle draw, 2 samples, RAPL's 61 uJ energy unit as the uncertainty, quality ok, machine
-/// scope, busy throughout. A test changes the rest with struct update syntax:
-/// `PairedRecord { estimated: true, ..paired_from(r, "model", "cpu", 15.0, 5.0) }`.
-pub fn paired_from(r: &InvocationRecord, probe: &str, channel: &str, watts: f64, baseline_w: f64) -> PairedRecord {
-    let seconds = r.latency_ns as f64 * 1e-9;
-    PairedRecord {
-        workload: r.workload.clone(),
-        input: r.input.clone(),
-        runtime: r.runtime.clone(),
-        mode: r.mode,
-        iteration: r.iteration,
-        sequence: r.sequence,
-        count: 1,
-        window_start_ns: r.start_ns,
-        window_end_ns: r.end_ns,
-        latency_ns: r.latency_ns as f64,
-        probe: probe.into(),
-        channel: channel.into(),
-        gross_j: Some(watts * seconds),
-        net_j: Some((watts - baseline_w) * seconds),
-        baseline_w: Some(baseline_w),
-        power_w: Some(watts),
-        samples: 2,
-        uncertainty_j: Some(61e-6),
-        quality: EnergyQuality::Ok,
-        estimated: false,
-        scope: "machine".into(),
-        busy_share: Some(1.0),
-        flag: None,
-    }
-}
+// One fixture for both crates' tests: the analysis tests' own file.
+#[path = "../../analysis/tests/common/paired.rs"]
+mod paired;
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use paired::paired_from;
 
 /// Writes `rows` as the run's paired.csv (a run measured without a probe has none).
 pub fn write_paired(run: &Path, rows: impl IntoIterator<Item = PairedRecord>) {

@@ -1,44 +1,16 @@
 //! Fixtures shared by this crate's tests and its benchmark (`benches/report.rs` includes this file by path).
 //!
-//! The top-level end-to-end tests (`tests/common/mod.rs`, crate `harness`) carry the same `paired_from`: test
-//! helpers cannot be shared across crates without a published `testing` module, and this one is too small to
-//! put behind a feature of the analysis library.
+//! `paired_from` lives in `paired.rs`, which the top-level end-to-end tests (`tests/common/mod.rs`, crate
+//! `harness`) include by path too: one fixture for both crates' tests.
 #![allow(dead_code)]
 
-use harness_data::{EnergyQuality, InvocationRecord, LoadKind, LoadRecord, PairedRecord};
+mod paired;
 
-/// The paired row of `r` measured alone in its own window by `probe`'s `channel`: `watts` drawn over its latency
-/// against a `baseline_w` idle draw, 2 samples, RAPL's 61 uJ energy unit as the uncertainty, quality ok, machine
-/// scope, busy throughout. A test changes the rest with struct update syntax:
-/// `PairedRecord { estimated: true, ..paired_from(r, "model", "cpu", 15.0, 5.0) }`.
-pub fn paired_from(r: &InvocationRecord, probe: &str, channel: &str, watts: f64, baseline_w: f64) -> PairedRecord {
-    let seconds = r.latency_ns as f64 * 1e-9;
-    PairedRecord {
-        workload: r.workload.clone(),
-        input: r.input.clone(),
-        runtime: r.runtime.clone(),
-        mode: r.mode,
-        iteration: r.iteration,
-        sequence: r.sequence,
-        count: 1,
-        window_start_ns: r.start_ns,
-        window_end_ns: r.end_ns,
-        latency_ns: r.latency_ns as f64,
-        probe: probe.into(),
-        channel: channel.into(),
-        gross_j: Some(watts * seconds),
-        net_j: Some((watts - baseline_w) * seconds),
-        baseline_w: Some(baseline_w),
-        power_w: Some(watts),
-        samples: 2,
-        uncertainty_j: Some(61e-6),
-        quality: EnergyQuality::Ok,
-        estimated: false,
-        scope: "machine".into(),
-        busy_share: Some(1.0),
-        flag: None,
-    }
-}
+use harness_data::{LoadKind, LoadRecord};
+
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use paired::paired_from;
 
 /// A load level of fibonacci 25 on `runtime`, measured over a 1 s window that starts at `start_s` seconds after
 /// a 0.5 s idle span: `completed` requests, the latency percentiles from `p50_ms` (p99 at 3x, p99.9 at 5x),

@@ -20,3 +20,4 @@ cargo build --release -p harness
 scripts/build-workloads.sh
 scripts/setup-runtimes.sh
 scripts/setup-browser.sh  # chromium for the headless test of report.html
+scripts/setup-lab.sh      # qemu-user, the aarch64 cross linker, ansible-core, openssh-server (lab tests)

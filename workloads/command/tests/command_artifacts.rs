@@ -19,12 +19,15 @@ const COMMANDS: &[(&str, &str, bool)] = &[
     ("transfer-wasi", "transfer", true),
 ];
 
+/// The native twins: dynamically linked (as artifacts/native) and statically linked (for container images).
+const NATIVE: &[&str] = &["benchmark", "benchmark.static"];
+
 /// The directory of one built command; a missing build fails naming the script that makes it.
 fn command_dir(dir: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../artifacts/commands")
         .join(dir);
-    for file in ["benchmark", "benchmark.wasm"] {
+    for file in ["benchmark.wasm"].iter().chain(NATIVE) {
         assert!(
             path.join(file).is_file(),
             "{} is missing: run scripts/build-commands.sh (scripts/build-workloads.sh and scripts/setup.sh run it)",
@@ -68,22 +71,22 @@ fn native_commands_print_the_expected_output_of_the_builtin_workload() {
         let builtin = harness_workloads::run(workload, &input).expect("the built-in workload");
         assert_eq!(expected, builtin, "{dir}: the expected output is the built-in's");
 
-        let from_file = run_in(&path, &path.join("benchmark"), &["default.input"], b"");
-        assert_eq!(
-            from_file.status.code(),
-            Some(0),
-            "{dir}: {}",
-            String::from_utf8_lossy(&from_file.stderr)
-        );
-        assert_eq!(from_file.stdout, expected, "{dir}: output for default.input as FILE");
-        let from_stdin = run_in(&path, &path.join("benchmark"), &[], &input);
-        assert_eq!(
-            from_stdin.status.code(),
-            Some(0),
-            "{dir}: {}",
-            String::from_utf8_lossy(&from_stdin.stderr)
-        );
-        assert_eq!(from_stdin.stdout, expected, "{dir}: output for default.input on stdin");
+        for native in NATIVE {
+            let from_file = run_in(&path, &path.join(native), &["default.input"], b"");
+            let stderr = String::from_utf8_lossy(&from_file.stderr);
+            assert_eq!(from_file.status.code(), Some(0), "{dir}/{native}: {stderr}");
+            assert_eq!(
+                from_file.stdout, expected,
+                "{dir}/{native}: output for default.input as FILE"
+            );
+            let from_stdin = run_in(&path, &path.join(native), &[], &input);
+            let stderr = String::from_utf8_lossy(&from_stdin.stderr);
+            assert_eq!(from_stdin.status.code(), Some(0), "{dir}/{native}: {stderr}");
+            assert_eq!(
+                from_stdin.stdout, expected,
+                "{dir}/{native}: output for default.input on stdin"
+            );
+        }
     }
 }
 
@@ -104,6 +107,40 @@ fn a_workload_error_exits_2_and_an_unreadable_input_exits_3() {
         String::from_utf8_lossy(&missing.stderr).contains("no-such.input"),
         "{missing:?}"
     );
+}
+
+/// Whether an ELF executable asks for a dynamic loader (has a PT_INTERP program header): one that does not runs
+/// in an empty (`FROM scratch`) container image.
+fn needs_dynamic_loader(elf: &[u8]) -> bool {
+    assert!(
+        elf.starts_with(b"\x7fELF") && elf[4] == 2,
+        "not a 64-bit ELF executable"
+    );
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (entry_size, count) = (u16_at(0x36), u16_at(0x38));
+    const PT_INTERP: u32 = 3;
+    (0..count).any(|i| {
+        let at = phoff + i * entry_size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == PT_INTERP
+    })
+}
+
+#[test]
+fn the_static_twin_needs_no_dynamic_loader_and_the_native_one_does() {
+    for &(dir, _, _) in COMMANDS {
+        let path = command_dir(dir);
+        let static_twin = std::fs::read(path.join("benchmark.static")).expect("benchmark.static");
+        assert!(
+            !needs_dynamic_loader(&static_twin),
+            "{dir}/benchmark.static is dynamically linked"
+        );
+        let native = std::fs::read(path.join("benchmark")).expect("benchmark");
+        assert!(
+            needs_dynamic_loader(&native),
+            "{dir}/benchmark: linked as artifacts/native is, dynamically"
+        );
+    }
 }
 
 /// One import of a module; `signature` is (params, results) of a function import.
@@ -288,17 +325,15 @@ fn transfer_wasi_moves_its_bytes_through_stdin_or_a_preopened_file() {
     std::fs::write(work.path().join("blob.input"), &input).expect("writing the input file");
     let host = NodeHost::new();
     for args in [&[][..], &["blob.input"][..]] {
-        let native = run_in(work.path(), &path.join("benchmark"), args, &input);
-        assert_eq!(
-            native.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&native.stderr)
-        );
-        assert!(
-            native.stdout == expected,
-            "native transfer-wasi {args:?}: output differs from the built-in"
-        );
+        for native in NATIVE {
+            let out = run_in(work.path(), &path.join(native), args, &input);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{native} {args:?}: {stderr}");
+            assert!(
+                out.stdout == expected,
+                "{native} {args:?}: output differs from the built-in transfer"
+            );
+        }
         let (wasm, calls) = host.run(work.path(), &path.join("benchmark.wasm"), args, &input);
         assert_eq!(
             wasm.status.code(),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportRecord {
-    /// `manifest.host.hostname`, or the name given with `--device`.
+    /// The name given with `export --device`, or the manifest's `host.device` (`measure --device`), or `host.hostname`.
     pub device: String,
     /// The run directory's name.
     pub run: String,
@@ -100,7 +100,7 @@ pub fn check_distinct_runs(runs: &[Run]) -> Result<(), DuplicateRun> {
     Ok(())
 }
 
-/// The export rows of one run: `device` overrides the manifest's hostname.
+/// The export rows of one run: `device` overrides the manifest's device name and hostname.
 pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
     let device = device_name(run, device);
     match &run.paired {
@@ -140,11 +140,12 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
     }
 }
 
-/// `device`, or the run's hostname, or `unknown`.
-fn device_name(run: &Run, device: Option<&str>) -> String {
+/// `device` (`export --device`), or the run's device name (`measure --device`), or its hostname, or `unknown`.
+pub fn device_name(run: &Run, device: Option<&str>) -> String {
+    let host = &run.manifest.host;
     let device = device
-        .map(str::to_owned)
-        .unwrap_or_else(|| run.manifest.host.hostname.clone());
+        .or(host.device.as_deref())
+        .map_or_else(|| host.hostname.clone(), str::to_owned);
     if device.is_empty() {
         "unknown".to_owned()
     } else {

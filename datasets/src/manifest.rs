@@ -29,6 +29,10 @@ pub struct Anchor {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostFingerprint {
     pub hostname: String,
+    /// The device name given with `harness measure --device` (a fleet names each host so): the `device` of
+    /// exports and digest checks, before `hostname`. Absent when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     pub cpu_model: String,
     pub logical_cores: usize,
     pub memory_bytes: u64,

@@ -57,6 +57,9 @@ pub struct ArtifactSizes {
     pub wasm_bytes: Option<u64>,
     pub cwasm_bytes: Option<u64>,
     pub container_image_bytes: Option<u64>,
+    /// The container image's architecture as its config says (`amd64`, `arm64`): built for the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_image_architecture: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -41,9 +41,13 @@ pub struct DigestSource {
 pub struct DigestMismatch {
     pub workload: String,
     pub input: String,
-    pub first: DigestSource,
-    pub second: DigestSource,
+    // Boxed: the error stays small on the `Ok` path.
+    pub first: Box<DigestSource>,
+    pub second: Box<DigestSource>,
 }
+
+/// (workload, input) -> where its first digest came from: (run index, runtime, digest).
+type FirstDigests<'a> = BTreeMap<(&'a str, &'a str), (usize, &'a str, &'a str)>;
 
 /// The plan as far as it decides what is computed (see the module documentation).
 fn plan_identity(run: &Run) -> AsRunPlan {
@@ -72,7 +76,7 @@ fn run_digests(run: &Run) -> BTreeMap<(&str, &str), (&str, &str)> {
 /// Refuses to pool runs of one plan that disagree on a (workload, input)'s digest, naming both devices and runs.
 pub fn check_digests_agree(runs: &[Run]) -> Result<(), DigestMismatch> {
     // Each plan's first run per (workload, input): (plan, ((workload, input) -> (run index, runtime, digest))).
-    let mut plans: Vec<(AsRunPlan, BTreeMap<(&str, &str), (usize, &str, &str)>)> = Vec::new();
+    let mut plans: Vec<(AsRunPlan, FirstDigests)> = Vec::new();
     for (index, run) in runs.iter().enumerate() {
         let identity = plan_identity(run);
         let position = match plans.iter().position(|(plan, _)| *plan == identity) {
@@ -86,11 +90,13 @@ pub fn check_digests_agree(runs: &[Run]) -> Result<(), DigestMismatch> {
         for (key, (runtime, digest)) in run_digests(run) {
             let &mut (first_index, first_runtime, first_digest) = seen.entry(key).or_insert((index, runtime, digest));
             if first_digest != digest {
-                let source = |run: &Run, runtime: &str, digest: &str| DigestSource {
-                    device: device_name(run, None),
-                    dir: run.dir.clone(),
-                    runtime: runtime.to_owned(),
-                    digest: digest.to_owned(),
+                let source = |run: &Run, runtime: &str, digest: &str| {
+                    Box::new(DigestSource {
+                        device: device_name(run, None),
+                        dir: run.dir.clone(),
+                        runtime: runtime.to_owned(),
+                        digest: digest.to_owned(),
+                    })
                 };
                 return Err(DigestMismatch {
                     workload: key.0.to_owned(),

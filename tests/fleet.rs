@@ -35,16 +35,48 @@ fn require(program: &str) {
     );
 }
 
-/// The sshd of the fleet; killed and waited for when dropped, a panic included.
+/// The sshd of the fleet; killed with their sessions and waited for when dropped, a panic included.
 struct SshDaemons(Vec<Child>);
 
 impl Drop for SshDaemons {
     fn drop(&mut self) {
         for child in &mut self.0 {
+            // Ansible's persistent connections keep a session process per host: those die with their daemon.
+            for session in descendants(child.id()) {
+                // SAFETY: kill(2) on a process this test's sshd forked; no memory is involved.
+                unsafe { libc::kill(session as libc::pid_t, libc::SIGKILL) };
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Every process below `pid`, from /proc/*/stat's parent field.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // The parent is the second field after the command, which is in parentheses and may hold spaces.
+        if let Some(parent) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            parents.push((parent, child));
+        }
+    }
+    let mut found = vec![pid];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(parents.iter().filter(|(p, _)| *p == parent).map(|(_, c)| *c));
+        next += 1;
+    }
+    found.split_off(1)
 }
 
 fn keygen(path: &Path) {
@@ -185,7 +217,8 @@ fn play(dir: &Path, inventory: &Path, plan: &Path, results: &Path, extra: &[(&st
         .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
         .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
         .env("ANSIBLE_LOCAL_TEMP", dir.join("ansible-tmp"))
-        .env("ANSIBLE_SSH_CONTROL_PATH_DIR", dir.join("cp"))
+        // No persistent ssh connections: their background masters would outlive the test.
+        .env("ANSIBLE_SSH_ARGS", "-o ControlMaster=no")
         .output()
         .expect("ansible-playbook runs: scripts/setup-lab.sh installs ansible-core");
     let text = format!(
@@ -268,7 +301,7 @@ fn the_playbook_measures_two_devices_and_pools_them_and_serial_measures_one_at_a
             .to_string(),
         )
         .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_SSH_CONTROL_PATH_DIR", dir.path().join("cp"))
+        .env("ANSIBLE_SSH_ARGS", "-o ControlMaster=no")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&again.stdout);

@@ -399,3 +399,25 @@ fn report_and_export_refuse_runs_of_one_plan_whose_digests_differ_naming_both_de
         assert!(!out.exists(), "nothing written");
     }
 }
+
+#[test]
+fn a_device_name_that_is_empty_or_holds_control_characters_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["", "  ", "orin\n1"] {
+        let output = harness()
+            .args(["measure", "--plan"])
+            .arg(spine_plan())
+            .arg("--out")
+            .arg(dir.path().join("run"))
+            .args(["--device", name])
+            .output()
+            .unwrap();
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{name:?}: {text}");
+        assert!(
+            text.contains("a device name must be non-empty text"),
+            "{name:?}: {text}"
+        );
+        assert!(!dir.path().join("run").exists(), "{name:?}: nothing measured");
+    }
+}

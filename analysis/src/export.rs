@@ -336,6 +336,20 @@ mod tests {
     }
 
     #[test]
+    fn the_device_is_the_export_flag_then_the_measure_flag_then_the_hostname() {
+        let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/reference/vm-spine");
+        let mut run = crate::load::load_run(&reference).unwrap();
+        assert_eq!(device_name(&run, None), "vm");
+        run.manifest.host.device = Some("orin-1".into());
+        assert_eq!(device_name(&run, None), "orin-1");
+        assert_eq!(device_name(&run, Some("xeon")), "xeon");
+        assert!(export_rows(&run, None).iter().all(|r| r.device == "orin-1"));
+        run.manifest.host.device = None;
+        run.manifest.host.hostname.clear();
+        assert_eq!(device_name(&run, None), "unknown");
+    }
+
+    #[test]
     fn rows_without_a_measurement_have_empty_energy_columns() {
         for quality in [EnergyQuality::BelowResolution, EnergyQuality::Gap] {
             let row = paired_row("d", "run", &paired(quality));

@@ -20,11 +20,12 @@ use std::sync::{Arc, OnceLock};
 
 pub const BUILD_COMMAND: &str = "scripts/build-workloads.sh";
 
-/// A workload's container image: its tag and size in bytes.
+/// A workload's container image: its tag, size in bytes and architecture (`amd64`, `arm64`: the host's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerImage {
     pub tag: String,
     pub size_bytes: u64,
+    pub architecture: String,
 }
 
 /// Writes `bytes` to `path` aside and renames it, so a run in another process never loads half a file.
@@ -119,6 +120,7 @@ impl WorkloadArtifacts {
             wasm_bytes: size(&self.wasm),
             cwasm_bytes: size(&self.cwasm),
             container_image_bytes: self.container_image.get().map(|i| i.size_bytes),
+            container_image_architecture: self.container_image.get().map(|i| i.architecture.clone()),
         }
     }
 }

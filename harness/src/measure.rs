@@ -29,6 +29,8 @@ pub struct MeasureOptions {
     pub out: PathBuf,
     pub artifacts: PathBuf,
     pub progress: bool,
+    /// The device name recorded in the manifest (`host.device`); `None` leaves the hostname to name it.
+    pub device: Option<String>,
 }
 
 /// How a run ended.
@@ -142,6 +144,7 @@ impl Session {
         crate::run_dir::claim(&out)?;
         let mut manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
         manifest.skipped = skipped;
+        manifest.host.device = options.device.clone();
         write_manifest(&out, &manifest)?;
         let labels = cell_labels(&plan, &schedule);
         let recorder = Recorder::create(&out, labels.clone())?;

@@ -238,12 +238,15 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<Contain
     // The workloads' output digest (SHA-256, 16 hex digits) names the content.
     let hash = harness_workloads::digest(&binary);
     let tag = format!("harness-workload/{workload}:{hash}");
+    let architecture = image_architecture(std::env::consts::ARCH);
     let rt = tokio_runtime()?;
     let docker = connect(&rt)?;
     if rt.block_on(docker.inspect_image(&tag)).is_err() {
         let context = build_context(&binary)?;
         let options = BuildImageOptionsBuilder::new()
             .dockerfile("Dockerfile")
+            // The host's architecture, said in the image config: a Jetson's image is arm64, a server's amd64.
+            .platform(&format!("linux/{architecture}"))
             .t(&tag)
             .rm(true)
             .forcerm(true)
@@ -264,10 +267,31 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<Contain
     let inspect = rt
         .block_on(docker.inspect_image(&tag))
         .with_context(|| format!("inspecting the image {tag} just built"))?;
+    let built_for = inspect.architecture.unwrap_or_default();
+    if built_for != architecture {
+        bail!(
+            "the image {tag} is for architecture {built_for:?}, but this host runs {architecture}: its workload \
+             would run under emulation, if at all; remove it (docker rmi {tag}) and build the workloads for this \
+             host (scripts/build-musl-workloads.sh)"
+        );
+    }
     Ok(ContainerImage {
         tag,
         size_bytes: inspect.size.unwrap_or(0).max(0) as u64,
+        architecture: built_for,
     })
+}
+
+/// The image architecture (OCI / Go `GOARCH` names) of a Rust target architecture (`std::env::consts::ARCH`).
+pub fn image_architecture(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "loongarch64" => "loong64",
+        // arm, riscv64, s390x, mips64 have the same name in both.
+        other => other,
+    }
 }
 
 /// A build context (tar) with a Dockerfile: an empty base, the executable, nothing else.
@@ -293,6 +317,13 @@ fn build_context(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_are_named_by_oci_architecture_names() {
+        assert_eq!(image_architecture("x86_64"), "amd64");
+        assert_eq!(image_architecture("aarch64"), "arm64");
+        assert_eq!(image_architecture("riscv64"), "riscv64");
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

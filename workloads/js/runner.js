@@ -4,6 +4,9 @@
 //
 //   node runner.js js   <port.js>       [--once]   a JavaScript port (exports run(Buffer) -> Buffer)
 //   node runner.js wasm <module.wasm>   [--once]   the workload's wasm32-wasip1 module, with node:wasi
+//   node runner.js command <module.wasm> <dir> <args JSON> [--once]
+//                                                  a WASI command (`_start`): the request is its stdin, <dir> is
+//                                                  preopened as `.`; bench.start/bench.end are stamped
 //
 // Request: u32 length + input. Response: u32 status (0 ok, 1 workload error, 2 trap), u32 length, then six u64
 // readings of process.hrtime.bigint() (CLOCK_MONOTONIC on Linux, the harness's clock): main, loaded, received,
@@ -12,7 +15,9 @@
 const mainNs = process.hrtime.bigint();
 const fs = require('node:fs');
 
-const [kind, file, ...flags] = process.argv.slice(2);
+const [kind, file, ...rest] = process.argv.slice(2);
+const flags = rest.filter((a) => a.startsWith('--'));
+const operands = rest.filter((a) => !a.startsWith('--'));
 const once = flags.includes('--once');
 
 class Trap extends Error {}
@@ -58,6 +63,57 @@ function loadWasm(path) {
   };
 }
 
+// A command's response payload: u32 exit code, u64 called, u64 returned, u64 bench.start, u64 bench.end (0: not
+// called), u32 stdout length, stdout, then stderr. A trap is status 2 with its message, as for modules.
+function loadCommand(path, dir, argsJson) {
+  const { WASI } = require('node:wasi');
+  const os = require('node:os');
+  const paths = require('node:path');
+  const module = new WebAssembly.Module(fs.readFileSync(path));
+  const args = [paths.basename(path), ...JSON.parse(argsJson || '[]')];
+  // node:wasi takes stdio as file descriptors: the request goes through a file, and so does the output.
+  const tmp = fs.mkdtempSync(paths.join(os.tmpdir(), 'harness-command-'));
+  process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+  const [inPath, outPath, errPath] = ['stdin', 'stdout', 'stderr'].map((n) => paths.join(tmp, n));
+  return (input, stamps) => {
+    fs.writeFileSync(inPath, input);
+    const fds = [fs.openSync(inPath, 'r'), fs.openSync(outPath, 'w+'), fs.openSync(errPath, 'w+')];
+    const bench = { start: 0n, end: 0n };
+    try {
+      const wasi = new WASI({
+        version: 'preview1', args, env: {}, preopens: { '.': dir },
+        stdin: fds[0], stdout: fds[1], stderr: fds[2], returnOnExit: true,
+      });
+      const imports = wasi.getImportObject();
+      imports.bench = {
+        start() { bench.start = process.hrtime.bigint(); },
+        end() { bench.end = process.hrtime.bigint(); },
+      };
+      const instance = new WebAssembly.Instance(module, imports);
+      const called = process.hrtime.bigint();
+      stamps.ready = called;
+      stamps.input = called;
+      let code;
+      try {
+        code = wasi.start(instance);
+      } catch (e) {
+        throw new Trap(`wasm trap: ${e.message}`);
+      }
+      const returned = process.hrtime.bigint();
+      stamps.executed = returned;
+      const out = fs.readFileSync(outPath);
+      const err = fs.readFileSync(errPath);
+      const head = Buffer.alloc(40);
+      head.writeInt32LE(code ?? 0, 0);
+      [called, returned, bench.start, bench.end].forEach((t, i) => head.writeBigUInt64LE(t, 4 + i * 8));
+      head.writeUInt32LE(out.length, 36);
+      return Buffer.concat([head, out, err]);
+    } finally {
+      fds.forEach((fd) => fs.closeSync(fd));
+    }
+  };
+}
+
 function readExact(len) {
   const buf = Buffer.alloc(len);
   let got = 0;
@@ -90,8 +146,9 @@ function writeAll(buf) {
 let handler;
 if (kind === 'js') handler = loadJs(file);
 else if (kind === 'wasm') handler = loadWasm(file);
+else if (kind === 'command') handler = loadCommand(file, operands[0], operands[1]);
 else {
-  process.stderr.write(`usage: node runner.js js|wasm <file> [--once]; got ${kind}\n`);
+  process.stderr.write(`usage: node runner.js js|wasm <file> [--once], or command <file> <dir> <args JSON> [--once]; got ${kind}\n`);
   process.exit(64);
 }
 const loadedNs = process.hrtime.bigint();

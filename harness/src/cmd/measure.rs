@@ -23,9 +23,20 @@ pub struct MeasureArgs {
     /// Where the built workloads are (scripts/build-workloads.sh writes them) [default: $HARNESS_ARTIFACTS, or the repository's artifacts/].
     #[arg(long)]
     artifacts: Option<PathBuf>,
+    /// A value for `${NAME}` in the plan's paths (`--var SIGHTGLASS=../sightglass`); repeatable. Unset names
+    /// are looked up in the environment.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
     /// No progress bar (also off when stderr is not a terminal or CI is set).
     #[arg(long)]
     quiet: bool,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
 }
 
 /// Measures the plan; a partial run (Ctrl-C, SIGTERM, SIGHUP) is [`Outcome::Interrupted`], a failed one an error.
@@ -39,6 +50,7 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
         out: args.out.clone(),
         artifacts: args.artifacts.unwrap_or_else(harness::artifacts::default_dir),
         progress,
+        vars: args.vars,
     };
     let summary = measure(&options, &interrupted)?;
     let failed = if summary.failed_rows > 0 {

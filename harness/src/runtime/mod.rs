@@ -15,8 +15,11 @@ pub mod native;
 pub mod node;
 pub mod process_boundary;
 pub mod served;
+pub mod wasi_command;
 pub mod wasi_shim;
+pub mod wasmi_command;
 pub mod wasmi_rt;
+pub mod wasmtime_command;
 pub mod wasmtime_rt;
 
 use crate::artifacts::WorkloadArtifacts;
@@ -181,8 +184,20 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
     for &kind in runtimes {
         match kind {
             RuntimeKind::Native => workload.require_native()?,
-            RuntimeKind::NodeJs => {
-                node::js_port(workload.name)?;
+            RuntimeKind::NodeJs => match &workload.command {
+                Some(command) if workload.spec.is_none() => {
+                    node::user_js_module(workload.name, command)?;
+                }
+                _ => {
+                    node::js_port(workload.name)?;
+                }
+            },
+            RuntimeKind::Container if workload.command.is_some() => {
+                anyhow::bail!(
+                    "the container runtime does not run WASI command workloads (`{}`) yet: leave `container` out \
+                     of the plan's runtimes for it (or set skip_unavailable = true)",
+                    workload.name
+                );
             }
             RuntimeKind::Container if workload.container_image.get().is_none() => {
                 workload.require_musl()?;
@@ -213,8 +228,10 @@ pub fn skip_unavailable(plan: &mut Plan, artifacts: &std::path::Path) -> anyhow:
     plan.runtimes.retain(|&kind| {
         let usable = create_at(kind, limits, plan.cold_boundary).and_then(|_| {
             plan.workloads.iter().try_for_each(|entry| {
-                let spec = harness_workloads::find(&entry.name).expect("validated by Plan::parse");
-                ensure_artifacts(&[kind], &crate::artifacts::WorkloadArtifacts::at(artifacts, spec))
+                ensure_artifacts(
+                    &[kind],
+                    &crate::artifacts::WorkloadArtifacts::for_plan(artifacts, entry)?,
+                )
             })
         });
         match usable {

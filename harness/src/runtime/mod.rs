@@ -212,6 +212,9 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
             }
             _ => {}
         }
+        if workload.command.is_some() && matches!(kind, RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot) {
+            wasmtime_command::start_host_io();
+        }
     }
     Ok(())
 }

@@ -311,3 +311,76 @@ fn a_module_importing_what_no_runtime_provides_is_a_plan_error_naming_the_import
     let output = measure(&plan, &root.path().join("run-unset"));
     assert!(stderr(&output).contains("--var MODULES=<value>"), "{}", stderr(&output));
 }
+
+/// A statically linked C program with the command contract: copies FILE (argv[1], relative to its working
+/// directory) or stdin to stdout. Built here with the system's C compiler (`-static`), so that it runs in a
+/// `FROM scratch` image.
+fn static_cat(dir: &Path) -> std::path::PathBuf {
+    let source = dir.join("cat.c");
+    std::fs::write(
+        &source,
+        "#include <fcntl.h>\n#include <unistd.h>\nint main(int argc, char **argv) {\n  int fd = argc > 1 ? \
+         open(argv[1], O_RDONLY) : 0;\n  if (fd < 0) return 3;\n  char b[65536]; ssize_t n;\n  while ((n = read(fd, \
+         b, sizeof b)) > 0) if (write(1, b, n) != n) return 3;\n  return 0;\n}\n",
+    )
+    .unwrap();
+    let binary = dir.join("cat-static");
+    let built = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .output()
+        .expect("running cc (the C compiler Rust links with)");
+    assert!(
+        built.status.success(),
+        "cc -static: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    binary
+}
+
+#[test]
+fn a_command_runs_in_containers_cold_and_warm_with_its_directory_as_working_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let data = b"one\ntwo\nthree\n";
+    let cat = static_cat(root.path());
+    let dir = module_dir(
+        root.path(),
+        "cat",
+        &command_wat(true, Source::File, 1000),
+        &[("data.txt", data), ("benchmark.stdout.expected", data)],
+    );
+    std::fs::copy(&cat, dir.join("cat-static")).unwrap();
+    let plan = write_plan(
+        root.path(),
+        "containers.toml",
+        r#"seed = 5
+repetitions = 2
+warmup = 0
+runtimes = ["container", "native", "wasmtime-aot"]
+modes = ["cold", "warm"]
+[[workloads]]
+name = "Cat Static"
+wasm = "cat/benchmark.wasm"
+native = "cat/cat-static"
+args = ["data.txt"]
+"#,
+    );
+    let run = root.path().join("run");
+    let output = measure(&plan, &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = rows(&run);
+    assert_eq!(rows.len(), 3 * 2 * 2);
+    for row in &rows {
+        assert_eq!(row.status, Status::Ok, "{row:?}");
+        assert_eq!(row.digest, harness_workloads::digest(data), "{row:?}");
+    }
+    let warm_container = rows
+        .iter()
+        .find(|r| r.runtime == "container" && r.mode == harness_data::Mode::Warm)
+        .unwrap();
+    assert!(
+        warm_container.instantiate_ns.is_some(),
+        "the exec is the warm container's instantiate"
+    );
+}

@@ -192,12 +192,10 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
                     node::js_port(workload.name)?;
                 }
             },
-            RuntimeKind::Container if workload.command.is_some() => {
-                anyhow::bail!(
-                    "the container runtime does not run WASI command workloads (`{}`) yet: leave `container` out \
-                     of the plan's runtimes for it (or set skip_unavailable = true)",
-                    workload.name
-                );
+            RuntimeKind::Container if workload.command.is_some() && workload.container_image.get().is_none() => {
+                let image = container_command_image(workload)
+                    .with_context(|| format!("the container image of command workload `{}`", workload.name))?;
+                let _ = workload.container_image.set(image);
             }
             RuntimeKind::Container if workload.container_image.get().is_none() => {
                 workload.require_musl()?;
@@ -217,6 +215,38 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
         }
     }
     Ok(())
+}
+
+/// A command workload's image: its static twin (a built-in's `benchmark.static`, or the plan's `native`, which
+/// must then be statically linked to run `FROM scratch`), its directory's files, and the static `noop`
+/// workload, whose serve loop keeps a warm container up.
+fn container_command_image(workload: &WorkloadArtifacts) -> anyhow::Result<crate::artifacts::ContainerImage> {
+    let command = workload.command.as_ref().expect("a command workload");
+    let executable = if workload.spec.is_some() {
+        command.dir.join("benchmark.static")
+    } else {
+        workload.native.clone()
+    };
+    if !executable.is_file() {
+        anyhow::bail!(
+            "the static executable for its image is missing ({}): {}",
+            executable.display(),
+            if workload.spec.is_some() {
+                format!("run `{}`", crate::artifacts::BUILD_COMMANDS_SCRIPT)
+            } else {
+                "give the plan's workload a statically linked `native` executable, or leave `container` out".into()
+            }
+        );
+    }
+    let keepalive = workload.musl.with_file_name("noop");
+    if !keepalive.is_file() {
+        anyhow::bail!(
+            "warm command containers run the static `noop` workload ({}), which is missing: run \
+             `scripts/build-musl-workloads.sh`",
+            keepalive.display()
+        );
+    }
+    docker_engine::ensure_command_image(workload.name, &executable, &keepalive, &command.dir)
 }
 
 /// Drops from the plan the runtimes this machine cannot run (the engine or node missing, an artifact that

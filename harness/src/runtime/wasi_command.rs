@@ -305,7 +305,7 @@ mod tests {
             startup_ns: Some(10),
             ..Phases::default()
         };
-        let phases = phases_from(base.clone(), stamps, 200);
+        let phases = phases_from(base, stamps, 200);
         assert_eq!(
             (phases.startup_ns, phases.execute_ns, phases.output_ns),
             (Some(40), Some(60), Some(10))

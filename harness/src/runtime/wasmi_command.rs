@@ -69,17 +69,23 @@ fn wasi_context(
     Ok((ctx, stdout, stderr))
 }
 
+/// A parsed module and its linker, in the engine they belong to.
+pub struct Loaded<'a> {
+    pub engine: &'a Engine,
+    pub module: &'a Module,
+    pub linker: &'a Linker<CommandState>,
+}
+
 /// Store, WASI context, instance and `_start` for one invocation; `phases` holds what the caller timed.
 pub fn run(
-    engine: &Engine,
-    module: &Module,
-    linker: &Linker<CommandState>,
+    loaded: Loaded<'_>,
     workload: &WorkloadArtifacts,
     command: &CommandArtifacts,
     input: &[u8],
     fuel: Option<u64>,
     mut phases: Phases,
 ) -> Outcome {
+    let Loaded { engine, module, linker } = loaded;
     let t0 = monotonic_ns();
     let (wasi, stdout, stderr) = match wasi_context(workload, command, input) {
         Ok(c) => c,

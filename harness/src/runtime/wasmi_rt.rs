@@ -286,16 +286,23 @@ impl WasmiRuntime {
                 phases.compile_ns = span(t1, monotonic_ns());
                 match loaded {
                     Ok((linker, module)) => {
-                        wasmi_command::run(&engine, &module, &linker, workload, command, input, self.fuel, phases)
+                        let loaded = wasmi_command::Loaded {
+                            engine: &engine,
+                            module: &module,
+                            linker: &linker,
+                        };
+                        wasmi_command::run(loaded, workload, command, input, self.fuel, phases)
                     }
                     Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
                 }
             }
             Mode::Warm => match self.warm_commands.get(&workload.cache_key) {
                 Some(warm) => wasmi_command::run(
-                    &self.warm_engine,
-                    &warm.module,
-                    &warm.linker,
+                    wasmi_command::Loaded {
+                        engine: &self.warm_engine,
+                        module: &warm.module,
+                        linker: &warm.linker,
+                    },
                     workload,
                     command,
                     input,

@@ -384,3 +384,56 @@ args = ["data.txt"]
         "the exec is the warm container's instantiate"
     );
 }
+
+/// A command that creates `out.txt` in its preopened directory and exits with path_open's errno (0: created).
+const CREATE_FILE_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "out.txt")
+  ;; oflags CREAT (1), rights fd_write (64)
+  (func (export "_start")
+    (call $proc_exit (call $path_open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 7)
+      (i32.const 1) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 32)))))
+"#;
+
+#[test]
+fn the_preopened_directory_is_read_only_unless_the_plan_says_writable() {
+    let root = tempfile::tempdir().unwrap();
+    let read_only = module_dir(root.path(), "ro", CREATE_FILE_WAT, &[]);
+    let writable = module_dir(root.path(), "rw", CREATE_FILE_WAT, &[]);
+    // node:wasi has no read-only preopen (README), so only the engines that enforce it are asked to.
+    let plan = write_plan(
+        root.path(),
+        "perms.toml",
+        r#"seed = 1
+repetitions = 1
+warmup = 0
+runtimes = ["wasmtime-jit", "wasmi"]
+modes = ["cold"]
+[[workloads]]
+name = "ro"
+wasm = "ro/benchmark.wasm"
+[[workloads]]
+name = "rw"
+wasm = "rw/benchmark.wasm"
+preopen_writable = true
+"#,
+    );
+    let run = root.path().join("run");
+    let output = measure(&plan, &run);
+    let rows = rows(&run);
+    assert_eq!(rows.len(), 4, "{}", stderr(&output));
+    for row in &rows {
+        if row.workload == "ro" {
+            assert_eq!(row.status, Status::Error, "{row:?}");
+            assert!(row.error.starts_with("the command exited with code "), "{}", row.error);
+            assert_ne!(row.error, "the command exited with code 0");
+        } else {
+            assert_eq!(row.status, Status::Ok, "{row:?}");
+        }
+    }
+    assert!(!read_only.join("out.txt").exists());
+    assert!(writable.join("out.txt").exists());
+}

@@ -71,13 +71,26 @@ function loadCommand(path, dir, argsJson) {
   const paths = require('node:path');
   const module = new WebAssembly.Module(fs.readFileSync(path));
   const args = [paths.basename(path), ...JSON.parse(argsJson || '[]')];
-  // node:wasi takes stdio as file descriptors: the request goes through a file, and so does the output.
-  const tmp = fs.mkdtempSync(paths.join(os.tmpdir(), 'harness-command-'));
-  process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
-  const [inPath, outPath, errPath] = ['stdin', 'stdout', 'stderr'].map((n) => paths.join(tmp, n));
+  // node:wasi takes stdio as file descriptors: the request goes through a file, and so does the output. Each
+  // file is unlinked as soon as it is open, so nothing is left behind, even when the process is killed.
+  let serial = 0;
+  const scratch = () => {
+    const file = paths.join(os.tmpdir(), `harness-command-${process.pid}-${serial++}`);
+    const fd = fs.openSync(file, 'w+');
+    fs.unlinkSync(file);
+    return fd;
+  };
+  const readBack = (fd) => {
+    const out = Buffer.alloc(fs.fstatSync(fd).size);
+    let got = 0;
+    while (got < out.length) got += fs.readSync(fd, out, got, out.length - got, got);
+    return out;
+  };
   return (input, stamps) => {
-    fs.writeFileSync(inPath, input);
-    const fds = [fs.openSync(inPath, 'r'), fs.openSync(outPath, 'w+'), fs.openSync(errPath, 'w+')];
+    const fds = [scratch(), scratch(), scratch()];
+    // Written at offset 0 without moving the descriptor's offset, which the guest then reads from.
+    let put = 0;
+    while (put < input.length) put += fs.writeSync(fds[0], input, put, input.length - put, put);
     const bench = { start: 0n, end: 0n };
     try {
       const wasi = new WASI({
@@ -101,8 +114,8 @@ function loadCommand(path, dir, argsJson) {
       }
       const returned = process.hrtime.bigint();
       stamps.executed = returned;
-      const out = fs.readFileSync(outPath);
-      const err = fs.readFileSync(errPath);
+      const out = readBack(fds[1]);
+      const err = readBack(fds[2]);
       const head = Buffer.alloc(40);
       head.writeInt32LE(code ?? 0, 0);
       [called, returned, bench.start, bench.end].forEach((t, i) => head.writeBigUInt64LE(t, 4 + i * 8));

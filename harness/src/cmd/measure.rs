@@ -27,6 +27,10 @@ pub struct MeasureArgs {
     /// two boards with one hostname, or two hosts on one machine, stay two devices.
     #[arg(long, value_parser = device_name)]
     device: Option<String>,
+    /// A value for `${NAME}` in the plan's paths (`--var SIGHTGLASS=../sightglass`); repeatable. Unset names
+    /// are looked up in the environment.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
     /// No progress bar (also off when stderr is not a terminal or CI is set).
     #[arg(long)]
     quiet: bool,
@@ -42,6 +46,13 @@ fn device_name(name: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
 /// Measures the plan; a partial run (Ctrl-C, SIGTERM, SIGHUP) is [`Outcome::Interrupted`], a failed one an error.
 pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -54,6 +65,7 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
         artifacts: args.artifacts.unwrap_or_else(harness::artifacts::default_dir),
         progress,
         device: args.device,
+        vars: args.vars,
     };
     let summary = measure(&options, &interrupted)?;
     let failed = if summary.failed_rows > 0 {

@@ -17,6 +17,7 @@ pub mod process_boundary;
 pub mod served;
 pub mod wasi_shim;
 pub mod wasmi_rt;
+pub mod wasmtime_pool;
 pub mod wasmtime_rt;
 
 use crate::artifacts::WorkloadArtifacts;

@@ -2,6 +2,7 @@
 //! deserialized from a `.cwasm` precompiled ahead of time.
 
 use super::wasi_shim::{self, Served, WasiState};
+use super::wasmtime_pool::{self, PoolSizing};
 use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::WorkloadArtifacts;
 use crate::plan::Interrupt;
@@ -11,10 +12,7 @@ use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use wasmtime::{
-    Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store,
-    Trap, Val,
-};
+use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, Store, Trap, Val};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -38,27 +36,35 @@ pub fn new_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
         .context("creating the wasmtime engine")
 }
 
-/// The engine warm invocations share: the same code generation as [`engine_config`] (so the same `.cwasm`
-/// loads), with instances taken from a pooling allocator, as long-running Wasm hosts (wasmtime serve, Spin)
-/// do. Each request still gets a fresh instance; the pool only reuses the reserved address space, which
-/// avoids an mmap/munmap pair (and a TLB shootdown) per request.
-pub fn new_warm_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
-    new_pooled_engine(interrupt, 1)
-}
-
-/// The warm engine with its instance pool sized for `concurrent` requests at once (load mode's workers).
-pub fn new_pooled_engine(interrupt: Interrupt, concurrent: u32) -> anyhow::Result<Engine> {
-    let mut pool = PoolingAllocationConfig::default();
-    // A few slots spare keep the pool from ever being the limit.
-    let slots = concurrent + 3;
-    pool.total_memories(slots)
-        .total_tables(slots)
-        .total_core_instances(slots);
-    let mut config = engine_config(interrupt);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config)
-        .map_err(anyhow::Error::from)
-        .context("creating the pooled wasmtime engine")
+/// The engine warm invocations of `workload` share: the same code generation as [`engine_config`], with
+/// instances taken from a pooling allocator sized for `concurrent` requests and the module's memory, as
+/// long-running Wasm hosts (wasmtime serve, Spin) do. Each request still gets a fresh instance; the pool only
+/// reuses the reserved address space, which avoids an mmap/munmap pair (and a TLB shootdown) per request.
+/// Returns the engine and the module loaded into it (`.cwasm` for `Flavor::Aot`), and the pool's sizing.
+pub fn warm_engine_and_module(
+    flavor: Flavor,
+    workload: &WorkloadArtifacts,
+    interrupt: Interrupt,
+    concurrent: u32,
+    memory_cap: Option<u64>,
+) -> anyhow::Result<(Engine, Module, PoolSizing)> {
+    let wasm = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
+    let sizing = PoolSizing::new(concurrent, memory_cap, wasmtime_pool::declared_memory(&wasm));
+    let engine = wasmtime_pool::new_pooled_engine(interrupt, sizing)?;
+    let module = match flavor {
+        Flavor::Jit => Module::new(&engine, &wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", workload.wasm.display()))?,
+        Flavor::Aot => {
+            let cwasm = wasmtime_pool::pooled_cwasm(&engine, workload, interrupt, sizing)?;
+            // SAFETY: the .cwasm was written by this engine's `precompile_module` (wasmtime checks the version
+            // and configuration before loading; its name carries both).
+            unsafe { Module::deserialize_file(&engine, &cwasm) }
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("loading {}", cwasm.display()))?
+        }
+    };
+    Ok((engine, module, sizing))
 }
 
 /// Writes the workload's `.cwasm` for `interrupt` unless it is newer than the `.wasm`.
@@ -266,8 +272,12 @@ fn initialize(store: &mut Store<WasiState>, instance: &Instance) -> Result<(), (
     Ok(())
 }
 
+/// A workload ready for warm invocations: its own pooled engine (sized for its module), ticking while the
+/// runtime or a replica lives, and the module's instantiation prepared.
 #[derive(Clone)]
 struct WarmModule {
+    engine: Engine,
+    _ticking: Arc<Ticking>,
     pre: InstancePre<WasiState>,
 }
 
@@ -278,9 +288,7 @@ pub struct WasmtimeRuntime {
     memory_cap: Option<usize>,
     /// Requests served at once by this runtime and its replicas (sizes the instance pool).
     concurrent: u32,
-    /// The engine warm invocations share, ticking while the runtime or a replica lives; created by the first
-    /// `prepare_warm`, so a runtime used only cold (an `invoke-once` child) never sets up the pool.
-    warm_engine: Option<(Engine, Arc<Ticking>)>,
+    /// Created by `prepare_warm`, so a runtime used only cold (an `invoke-once` child) never sets up a pool.
     warm: HashMap<String, WarmModule>,
     /// Instances kept idle for a warm pool's memory (load mode).
     held: Vec<Store<WasiState>>,
@@ -315,7 +323,6 @@ impl WasmtimeRuntime {
             deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
             memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
             concurrent: concurrent.max(1),
-            warm_engine: None,
             warm: HashMap::new(),
             held: Vec::new(),
         })
@@ -384,10 +391,7 @@ impl WasmtimeRuntime {
             return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
         };
         let t0 = monotonic_ns();
-        let Some((engine, _)) = &self.warm_engine else {
-            return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
-        };
-        let mut store = self.new_store(engine);
+        let mut store = self.new_store(&warm.engine);
         let instance = match warm.pre.instantiate(&mut store) {
             Ok(i) => i,
             Err(e) => {
@@ -421,15 +425,17 @@ impl Runtime for WasmtimeRuntime {
         if self.warm.contains_key(workload.name) {
             return Ok(());
         }
-        if self.warm_engine.is_none() {
-            let engine = new_pooled_engine(self.interrupt, self.concurrent)?;
-            let ticking = Arc::new(Ticking::start(&engine, self.interrupt));
-            self.warm_engine = Some((engine, ticking));
-        }
-        let engine = &self.warm_engine.as_ref().expect("created above").0;
-        let module = self.load(engine, workload)?;
-        let pre = linker_for(engine, &module)?.instantiate_pre(&module)?;
-        self.warm.insert(workload.name.to_string(), WarmModule { pre });
+        let memory_cap = self.memory_cap.map(|bytes| bytes as u64);
+        let (engine, module, _) =
+            warm_engine_and_module(self.flavor, workload, self.interrupt, self.concurrent, memory_cap)?;
+        let ticking = Arc::new(Ticking::start(&engine, self.interrupt));
+        let pre = linker_for(&engine, &module)?.instantiate_pre(&module)?;
+        let warm = WarmModule {
+            engine,
+            _ticking: ticking,
+            pre,
+        };
+        self.warm.insert(workload.name.to_string(), warm);
         Ok(())
     }
 
@@ -447,17 +453,16 @@ impl Runtime for WasmtimeRuntime {
             deadline_ticks: self.deadline_ticks,
             memory_cap: self.memory_cap,
             concurrent: self.concurrent,
-            warm_engine: self.warm_engine.clone(),
             warm: self.warm.clone(),
             held: Vec::new(),
         }))
     }
 
     fn hold_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
-        let (Some(warm), Some((engine, _))) = (self.warm.get(workload.name), &self.warm_engine) else {
+        let Some(warm) = self.warm.get(workload.name) else {
             bail!("holding an instance before prepare_warm");
         };
-        let mut store = self.new_store(engine);
+        let mut store = self.new_store(&warm.engine);
         let instance = warm.pre.instantiate(&mut store)?;
         initialize(&mut store, &instance).map_err(|(_, message)| anyhow::anyhow!(message))?;
         self.held.push(store);

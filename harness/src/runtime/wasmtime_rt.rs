@@ -36,11 +36,45 @@ pub fn new_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
         .context("creating the wasmtime engine")
 }
 
-/// The engine warm invocations of `workload` share: the same code generation as [`engine_config`], with
-/// instances taken from a pooling allocator sized for `concurrent` requests and the module's memory, as
-/// long-running Wasm hosts (wasmtime serve, Spin) do. Each request still gets a fresh instance; the pool only
-/// reuses the reserved address space, which avoids an mmap/munmap pair (and a TLB shootdown) per request.
-/// Returns the engine and the module loaded into it (`.cwasm` for `Flavor::Aot`), and the pool's sizing.
+/// How the pool of a warm engine for `workload` is sized (see wasmtime_pool.rs), and the module's bytes.
+pub fn warm_sizing(
+    workload: &WorkloadArtifacts,
+    concurrent: u32,
+    memory_cap: Option<u64>,
+) -> anyhow::Result<(Vec<u8>, PoolSizing)> {
+    let wasm = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
+    let sizing = PoolSizing::new(concurrent, memory_cap, wasmtime_pool::declared_memory(&wasm));
+    Ok((wasm, sizing))
+}
+
+/// Loads `workload` into a pooled engine of `sizing`: compiled from `wasm`, or its `.cwasm` for that layout.
+fn load_warm(
+    flavor: Flavor,
+    engine: &Engine,
+    workload: &WorkloadArtifacts,
+    wasm: &[u8],
+    interrupt: Interrupt,
+    sizing: PoolSizing,
+) -> anyhow::Result<Module> {
+    match flavor {
+        Flavor::Jit => Module::new(engine, wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", workload.wasm.display())),
+        Flavor::Aot => {
+            let cwasm = wasmtime_pool::pooled_cwasm(engine, workload, interrupt, sizing)?;
+            // SAFETY: the .cwasm was written by `precompile` or this engine's `precompile_module`, with this
+            // wasmtime version and configuration (its name carries both; wasmtime checks them before loading).
+            unsafe { Module::deserialize_file(engine, &cwasm) }
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("loading {}", cwasm.display()))
+        }
+    }
+}
+
+/// A warm engine for `workload` alone and the module loaded into it, as a warm runtime prepares them (for
+/// `harness bench` and the pool example). Instances come from a pooling allocator, as long-running Wasm hosts
+/// (wasmtime serve, Spin) do: each request still gets a fresh instance; the pool only reuses the reserved
+/// address space, which avoids an mmap/munmap pair (and a TLB shootdown) per request.
 pub fn warm_engine_and_module(
     flavor: Flavor,
     workload: &WorkloadArtifacts,
@@ -48,22 +82,9 @@ pub fn warm_engine_and_module(
     concurrent: u32,
     memory_cap: Option<u64>,
 ) -> anyhow::Result<(Engine, Module, PoolSizing)> {
-    let wasm = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
-    let sizing = PoolSizing::new(concurrent, memory_cap, wasmtime_pool::declared_memory(&wasm));
+    let (wasm, sizing) = warm_sizing(workload, concurrent, memory_cap)?;
     let engine = wasmtime_pool::new_pooled_engine(interrupt, sizing)?;
-    let module = match flavor {
-        Flavor::Jit => Module::new(&engine, &wasm)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("compiling {}", workload.wasm.display()))?,
-        Flavor::Aot => {
-            let cwasm = wasmtime_pool::pooled_cwasm(&engine, workload, interrupt, sizing)?;
-            // SAFETY: the .cwasm was written by this engine's `precompile_module` (wasmtime checks the version
-            // and configuration before loading; its name carries both).
-            unsafe { Module::deserialize_file(&engine, &cwasm) }
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("loading {}", cwasm.display()))?
-        }
-    };
+    let module = load_warm(flavor, &engine, workload, &wasm, interrupt, sizing)?;
     Ok((engine, module, sizing))
 }
 
@@ -135,7 +156,7 @@ impl Drop for Ticking {
 }
 
 /// A linker holding the WASI shim for exactly the imports `module` declares.
-pub(crate) fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiState>> {
+pub fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiState>> {
     let mut linker = Linker::new(engine);
     for import in module.imports() {
         let (field, name) = (import.module(), import.name().to_string());
@@ -272,12 +293,10 @@ fn initialize(store: &mut Store<WasiState>, instance: &Instance) -> Result<(), (
     Ok(())
 }
 
-/// A workload ready for warm invocations: its own pooled engine (sized for its module), ticking while the
-/// runtime or a replica lives, and the module's instantiation prepared.
+/// A workload ready for warm invocations: the pooled engine of its sizing and its instantiation prepared.
 #[derive(Clone)]
 struct WarmModule {
     engine: Engine,
-    _ticking: Arc<Ticking>,
     pre: InstancePre<WasiState>,
 }
 
@@ -288,7 +307,10 @@ pub struct WasmtimeRuntime {
     memory_cap: Option<usize>,
     /// Requests served at once by this runtime and its replicas (sizes the instance pool).
     concurrent: u32,
-    /// Created by `prepare_warm`, so a runtime used only cold (an `invoke-once` child) never sets up a pool.
+    /// The pooled engines, one per sizing (workloads of one sizing share it, as one host serves many modules),
+    /// ticking while the runtime or a replica lives. Created by `prepare_warm`, so a runtime used only cold
+    /// (an `invoke-once` child) never sets up a pool.
+    warm_engines: HashMap<PoolSizing, (Engine, Arc<Ticking>)>,
     warm: HashMap<String, WarmModule>,
     /// Instances kept idle for a warm pool's memory (load mode).
     held: Vec<Store<WasiState>>,
@@ -323,6 +345,7 @@ impl WasmtimeRuntime {
             deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
             memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
             concurrent: concurrent.max(1),
+            warm_engines: HashMap::new(),
             warm: HashMap::new(),
             held: Vec::new(),
         })
@@ -426,16 +449,16 @@ impl Runtime for WasmtimeRuntime {
             return Ok(());
         }
         let memory_cap = self.memory_cap.map(|bytes| bytes as u64);
-        let (engine, module, _) =
-            warm_engine_and_module(self.flavor, workload, self.interrupt, self.concurrent, memory_cap)?;
-        let ticking = Arc::new(Ticking::start(&engine, self.interrupt));
+        let (wasm, sizing) = warm_sizing(workload, self.concurrent, memory_cap)?;
+        if !self.warm_engines.contains_key(&sizing) {
+            let engine = wasmtime_pool::new_pooled_engine(self.interrupt, sizing)?;
+            let ticking = Arc::new(Ticking::start(&engine, self.interrupt));
+            self.warm_engines.insert(sizing, (engine, ticking));
+        }
+        let engine = self.warm_engines[&sizing].0.clone();
+        let module = load_warm(self.flavor, &engine, workload, &wasm, self.interrupt, sizing)?;
         let pre = linker_for(&engine, &module)?.instantiate_pre(&module)?;
-        let warm = WarmModule {
-            engine,
-            _ticking: ticking,
-            pre,
-        };
-        self.warm.insert(workload.name.to_string(), warm);
+        self.warm.insert(workload.name.to_string(), WarmModule { engine, pre });
         Ok(())
     }
 
@@ -453,6 +476,7 @@ impl Runtime for WasmtimeRuntime {
             deadline_ticks: self.deadline_ticks,
             memory_cap: self.memory_cap,
             concurrent: self.concurrent,
+            warm_engines: self.warm_engines.clone(),
             warm: self.warm.clone(),
             held: Vec::new(),
         }))

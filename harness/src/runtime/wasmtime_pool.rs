@@ -77,11 +77,20 @@ impl PoolSizing {
             "explicit bounds checks"
         };
         format!(
-            "pooling allocator: {} slots, {} MiB reservation and {} KiB guard per slot ({checks})",
+            "pooling allocator: {} slots, {} reservation and {} guard per slot ({checks})",
             self.slots,
-            self.reservation >> 20,
-            self.guard >> 10
+            bytes(self.reservation),
+            bytes(self.guard)
         )
+    }
+}
+
+/// `bytes` in the largest binary unit that divides it: "4 GiB", "32 MiB", "64 KiB".
+fn bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b => format!("{} KiB", b >> 10),
     }
 }
 
@@ -272,6 +281,11 @@ mod tests {
         let plain = PoolSizing::new(1, None, memory);
         assert_eq!(plain.slots, 1 + SPARE_SLOTS);
         assert!(plain.is_default_layout(), "{plain:?}");
+        let text = plain.describe();
+        assert!(
+            text.contains("4 slots, 4 GiB reservation and 32 MiB guard per slot (guard pages"),
+            "{text}"
+        );
         // A memory cap alone keeps the layout (the limiter enforces the cap), as before pools were sized.
         assert!(PoolSizing::new(8, Some(64 << 20), memory).is_default_layout());
         // 28 + 3 slots of 4 GiB + 32 MiB fit in 128 GiB; 29 + 3 do not: the cap sizes them.

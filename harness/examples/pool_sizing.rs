@@ -12,6 +12,9 @@ use harness::runtime::wasmtime_rt::engine_config;
 use std::time::{Duration, Instant};
 use wasmtime::{Engine, Module, Store};
 
+/// Creates the engine of one configuration.
+type NewEngine = Box<dyn Fn() -> anyhow::Result<Engine>>;
+
 fn main() -> anyhow::Result<()> {
     // Each configuration twice, interleaved, so a busy moment of the machine shows as a disagreement.
     let mut args = std::env::args().skip(1);
@@ -27,7 +30,7 @@ fn main() -> anyhow::Result<()> {
             maximum: Some(64 << 20),
         },
     );
-    let configurations: Vec<(String, Box<dyn Fn() -> anyhow::Result<Engine>>)> = vec![
+    let configurations: Vec<(String, NewEngine)> = vec![
         (
             format!("sized from the plan, warm ({})", sized.describe()),
             Box::new(move || wasmtime_pool::new_pooled_engine(Interrupt::Epoch, sized)),

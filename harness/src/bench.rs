@@ -287,7 +287,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
 
     // The bare loop: the same wasmtime calls the runtime makes, with nothing around them.
     let (engine, module, _) =
-        wasmtime_rt::warm_engine_and_module(wasmtime_rt::Flavor::Aot, &noop, Interrupt::Epoch, 1, None)?;
+        wasmtime_rt::warm_engine_and_module(wasmtime_rt::Flavor::Aot, noop, Interrupt::Epoch, 1, None)?;
     let pre = wasmtime_rt::linker_for(&engine, &module)?.instantiate_pre(&module)?;
     let bare_once = || -> anyhow::Result<Vec<u8>> {
         let mut store = wasmtime::Store::new(&engine, WasiState::default());

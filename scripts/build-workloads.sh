@@ -28,3 +28,4 @@ for name in "${names[@]}"; do
   if command -v strip >/dev/null; then strip "artifacts/native/$name"; fi
   echo "built $name: $(stat -c %s "artifacts/wasm/$name.wasm") B wasm, $(stat -c %s "artifacts/native/$name") B native"
 done
+scripts/build-commands.sh  # the sightglass-convention WASI commands (issue 14), from the same sources

@@ -96,6 +96,13 @@ fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
     for (name, _) in ALL {
         let sizes = &manifest.artifacts[*name];
         let image = sizes.container_image_bytes.expect("image size recorded");
+        // Built for this host's architecture, as the image config says.
+        let host = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        assert_eq!(sizes.container_image_architecture.as_deref(), Some(host), "{name}");
         // A scratch image holds the static executable and nothing else.
         assert!(image > 100_000 && image < 20_000_000, "{name}: {image}");
         assert!(sizes.wasm_bytes.is_some() && sizes.native_bytes.is_some());

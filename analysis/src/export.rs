@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportRecord {
-    /// `manifest.host.hostname`, or the name given with `--device`.
+    /// The name given with `export --device`, or the manifest's `host.device` (`measure --device`), or `host.hostname`.
     pub device: String,
     /// The run directory's name.
     pub run: String,
@@ -100,7 +100,7 @@ pub fn check_distinct_runs(runs: &[Run]) -> Result<(), DuplicateRun> {
     Ok(())
 }
 
-/// The export rows of one run: `device` overrides the manifest's hostname.
+/// The export rows of one run: `device` overrides the manifest's device name and hostname.
 pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
     let device = device_name(run, device);
     match &run.paired {
@@ -140,11 +140,12 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
     }
 }
 
-/// `device`, or the run's hostname, or `unknown`.
-fn device_name(run: &Run, device: Option<&str>) -> String {
+/// `device` (`export --device`), or the run's device name (`measure --device`), or its hostname, or `unknown`.
+pub fn device_name(run: &Run, device: Option<&str>) -> String {
+    let host = &run.manifest.host;
     let device = device
-        .map(str::to_owned)
-        .unwrap_or_else(|| run.manifest.host.hostname.clone());
+        .or(host.device.as_deref())
+        .map_or_else(|| host.hostname.clone(), str::to_owned);
     if device.is_empty() {
         "unknown".to_owned()
     } else {
@@ -332,6 +333,20 @@ mod tests {
             busy_share: Some(0.95),
             flag: Some(EnergyFlag::LowBusyShare),
         }
+    }
+
+    #[test]
+    fn the_device_is_the_export_flag_then_the_measure_flag_then_the_hostname() {
+        let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/reference/vm-spine");
+        let mut run = crate::load::load_run(&reference).unwrap();
+        assert_eq!(device_name(&run, None), "vm");
+        run.manifest.host.device = Some("orin-1".into());
+        assert_eq!(device_name(&run, None), "orin-1");
+        assert_eq!(device_name(&run, Some("xeon")), "xeon");
+        assert!(export_rows(&run, None).iter().all(|r| r.device == "orin-1"));
+        run.manifest.host.device = None;
+        run.manifest.host.hostname.clear();
+        assert_eq!(device_name(&run, None), "unknown");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod align;
 pub mod calibrate;
+pub mod digests;
 pub mod export;
 pub mod fit;
 pub mod load;

@@ -371,6 +371,7 @@ fn fixture_glance_run() -> Run {
         wasm_bytes: Some(wasm),
         cwasm_bytes: Some(cwasm),
         container_image_bytes: image,
+        container_image_architecture: None,
     };
     run.manifest.artifacts = [
         ("json", sizes(812_544, 301_211, 1_210_880, None)),

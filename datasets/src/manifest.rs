@@ -29,6 +29,10 @@ pub struct Anchor {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostFingerprint {
     pub hostname: String,
+    /// The device name given with `harness measure --device` (a fleet names each host so): the `device` of
+    /// exports and digest checks, before `hostname`. Absent when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     pub cpu_model: String,
     pub logical_cores: usize,
     pub memory_bytes: u64,
@@ -53,6 +57,9 @@ pub struct ArtifactSizes {
     pub wasm_bytes: Option<u64>,
     pub cwasm_bytes: Option<u64>,
     pub container_image_bytes: Option<u64>,
+    /// The container image's architecture as its config says (`amd64`, `arm64`): built for the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_image_architecture: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

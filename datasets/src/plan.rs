@@ -58,6 +58,31 @@ impl std::str::FromStr for Interrupt {
 pub struct PlanWorkload {
     pub name: String,
     pub inputs: Vec<String>,
+    /// A WASI command module given by path (issue 14), as resolved from the plan; absent for built-ins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandWorkload>,
+}
+
+/// An external WASI command workload, paths resolved (absolute) when the plan was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandWorkload {
+    /// The WASI preview1 command (`_start`); its directory is preopened as `.`.
+    pub wasm: String,
+    /// argv after the program name.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// A file in the module's directory given on stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    /// An executable with the same contract, for `native` (run in the module's directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<String>,
+    /// A JavaScript module with the ports' contract, for `node-js`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub js: Option<String>,
+    /// The preopened directory is writable (default read-only, as sightglass runs).
+    #[serde(default)]
+    pub preopen_writable: bool,
 }
 
 /// The plan as run. Fields a run of an older harness did not record take their defaults.

@@ -9,22 +9,27 @@
 //!                                                      once per interrupt setting (`epoch`, `none`)
 //! artifacts/musl/<workload>                            scripts/build-musl-workloads.sh (static, for containers)
 //! image harness-workload/<workload>:<hash>             built by `harness measure` from the musl executable
+//! artifacts/commands/<workload>/benchmark.wasm         built-in WASI commands (`transfer-wasi`):
+//!                                                      scripts/build-commands.sh
+//! artifacts/cwasm/<name>-<module hash>-wasmtime-...    a command module's `.cwasm`, keyed by its content
 //! ```
 
 use crate::plan::Interrupt;
 use anyhow::{Context, bail};
 use harness_data::ArtifactSizes;
+use harness_data::plan::PlanWorkload;
 use harness_workloads::WorkloadSpec;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub const BUILD_COMMAND: &str = "scripts/build-workloads.sh";
 
-/// A workload's container image: its tag and size in bytes.
+/// A workload's container image: its tag, size in bytes and architecture (`amd64`, `arm64`: the host's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerImage {
     pub tag: String,
     pub size_bytes: u64,
+    pub architecture: String,
 }
 
 /// Writes `bytes` to `path` aside and renames it, so a run in another process never loads half a file.
@@ -37,10 +42,45 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
 }
 
+/// What a WASI command workload (issue 14) needs beyond its files: how it is invoked and what it must print.
+#[derive(Debug, Clone, Default)]
+pub struct CommandArtifacts {
+    /// The module's directory, preopened as `.` and the working directory of its native twin.
+    pub dir: PathBuf,
+    pub args: Vec<String>,
+    /// The file given on stdin (external workloads); built-ins get their prepared input there instead.
+    pub stdin: Option<PathBuf>,
+    /// A user's JavaScript module for node-js.
+    pub js: Option<PathBuf>,
+    pub preopen_writable: bool,
+    /// `<stem>.stdout.expected` / `.stderr.expected` beside the module, read before the run.
+    pub expected_stdout: Option<Expected>,
+    pub expected_stderr: Option<Expected>,
+}
+
+/// An expected-output file and its bytes.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+/// The built-in workloads that are WASI commands, run through the command path: their module is
+/// `artifacts/commands/<name>/benchmark.wasm` (built by scripts/build-commands.sh).
+pub const BUILTIN_COMMANDS: &[&str] = &["transfer-wasi"];
+
+pub const BUILD_COMMANDS_SCRIPT: &str = "scripts/build-commands.sh";
+
 #[derive(Debug, Clone)]
 pub struct WorkloadArtifacts {
     pub name: &'static str,
-    pub spec: &'static WorkloadSpec,
+    /// The built-in workload, for its in-process native path; `None` for an external command module.
+    pub spec: Option<&'static WorkloadSpec>,
+    /// Set for WASI command workloads (built-in `transfer-wasi` and modules a plan names by path).
+    pub command: Option<Arc<CommandArtifacts>>,
+    /// Names this workload's `.cwasm`: the workload name, plus the module's content hash for commands, so two
+    /// modules both called `benchmark.wasm` never share one.
+    pub cache_key: String,
     pub wasm: PathBuf,
     /// The `.cwasm` for the default engine configuration (epoch interruption); [`Self::cwasm_for`] for others.
     pub cwasm: PathBuf,
@@ -53,9 +93,26 @@ pub struct WorkloadArtifacts {
 impl WorkloadArtifacts {
     /// Paths for `spec` under `dir`, whether or not they exist yet.
     pub fn at(dir: &Path, spec: &'static WorkloadSpec) -> WorkloadArtifacts {
+        if BUILTIN_COMMANDS.contains(&spec.name) {
+            let command_dir = dir.join("commands").join(spec.name);
+            let mut artifacts = WorkloadArtifacts::command(
+                dir,
+                spec.name,
+                command_dir.join("benchmark.wasm"),
+                command_dir.join("benchmark"),
+                CommandArtifacts {
+                    dir: command_dir,
+                    ..CommandArtifacts::default()
+                },
+            );
+            artifacts.spec = Some(spec);
+            return artifacts;
+        }
         WorkloadArtifacts {
             name: spec.name,
-            spec,
+            spec: Some(spec),
+            command: None,
+            cache_key: spec.name.to_string(),
             wasm: dir.join("wasm").join(format!("{}.wasm", spec.name)),
             cwasm: cwasm_path(dir, spec.name, Interrupt::Epoch),
             native: dir.join("native").join(spec.name),
@@ -64,14 +121,110 @@ impl WorkloadArtifacts {
         }
     }
 
+    /// A WASI command workload: `wasm` (and `native`, which may not exist) with `command`'s contract. The
+    /// `.cwasm` goes under `dir/cwasm`, keyed by the module's content (when readable; `require_wasm` says
+    /// what is missing otherwise).
+    pub fn command(
+        dir: &Path,
+        name: &'static str,
+        wasm: PathBuf,
+        native: PathBuf,
+        command: CommandArtifacts,
+    ) -> WorkloadArtifacts {
+        let hash = std::fs::read(&wasm)
+            .map(|bytes| harness_workloads::digest(&bytes))
+            .unwrap_or_else(|_| "missing".into());
+        let cache_key = format!("{name}-{hash}");
+        WorkloadArtifacts {
+            name,
+            spec: None,
+            cwasm: cwasm_path(dir, &cache_key, Interrupt::Epoch),
+            cache_key,
+            musl: dir.join("musl").join(name),
+            wasm,
+            native,
+            command: Some(Arc::new(command)),
+            container_image: Arc::default(),
+        }
+    }
+
+    /// The artifacts of a plan's workload: a built-in by name, or the command module the plan names by path.
+    pub fn for_plan(dir: &Path, entry: &PlanWorkload) -> anyhow::Result<WorkloadArtifacts> {
+        let Some(command) = &entry.command else {
+            let spec =
+                harness_workloads::find(&entry.name).with_context(|| format!("unknown workload `{}`", entry.name))?;
+            return Ok(WorkloadArtifacts::at(dir, spec));
+        };
+        let wasm = PathBuf::from(&command.wasm);
+        let module_dir = wasm.parent().map(Path::to_path_buf).unwrap_or_default();
+        let read = |stream| {
+            crate::runtime::wasi_command::read_expected(&wasm, stream)
+                .with_context(|| format!("reading the expected {stream} of `{}`", entry.name))
+        };
+        let artifacts = CommandArtifacts {
+            dir: module_dir,
+            args: command.args.clone(),
+            stdin: command.stdin.as_ref().map(PathBuf::from),
+            js: command.js.as_ref().map(PathBuf::from),
+            preopen_writable: command.preopen_writable,
+            expected_stdout: read("stdout")?,
+            expected_stderr: read("stderr")?,
+        };
+        // No `native` in the plan: a path that does not exist, so `require_native` says what to add.
+        let native = command
+            .native
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| wasm.with_extension("native-not-given"));
+        Ok(WorkloadArtifacts::command(
+            dir,
+            intern(&entry.name),
+            wasm,
+            native,
+            artifacts,
+        ))
+    }
+
+    /// The input bytes of each of `entry`'s inputs, prepared outside any timed window: a built-in's from its
+    /// input spec, a command's from its `stdin` file (empty without one).
+    pub fn plan_inputs(&self, entry: &PlanWorkload) -> anyhow::Result<Vec<Vec<u8>>> {
+        match (&self.command, self.spec) {
+            (Some(command), None) => Ok(vec![match &command.stdin {
+                Some(file) => std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+                None => Vec::new(),
+            }]),
+            (_, Some(spec)) => entry
+                .inputs
+                .iter()
+                .map(|i| {
+                    spec.prepare_input(i)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", entry.name))
+                })
+                .collect(),
+            (None, None) => bail!("workload `{}` has neither a built-in nor a command", entry.name),
+        }
+    }
+
     /// The `.cwasm` an engine with `interrupt` loads: a module compiled with epoch checks does not load into an
     /// engine without them (nor the reverse), so each setting has its own file.
     pub fn cwasm_for(&self, interrupt: Interrupt) -> PathBuf {
-        self.cwasm.with_file_name(cwasm_name(self.name, interrupt))
+        self.cwasm.with_file_name(cwasm_name(&self.cache_key, interrupt))
     }
 
     /// The `.wasm` module, or an error with the command that builds it.
     pub fn require_wasm(&self) -> anyhow::Result<()> {
+        if self.command.is_some() && !self.wasm.is_file() {
+            let fix = if BUILTIN_COMMANDS.contains(&self.name) {
+                format!("run `{BUILD_COMMANDS_SCRIPT}` (scripts/build-workloads.sh calls it)")
+            } else {
+                "check the `wasm` path of the plan".to_string()
+            };
+            bail!(
+                "the WASI command module of workload `{}` is missing ({}): {fix}",
+                self.name,
+                self.wasm.display()
+            );
+        }
         if !self.wasm.is_file() {
             bail!(
                 "the Wasm module of workload `{}` is missing ({}): run `{BUILD_COMMAND}` (it needs the wasm32-wasip1 target: `rustup target add wasm32-wasip1`)",
@@ -84,6 +237,18 @@ impl WorkloadArtifacts {
 
     /// The native executable, or an error with the command that builds it.
     pub fn require_native(&self) -> anyhow::Result<()> {
+        if self.command.is_some() && !self.native.is_file() {
+            let fix = if BUILTIN_COMMANDS.contains(&self.name) {
+                format!("run `{BUILD_COMMANDS_SCRIPT}`")
+            } else {
+                "give the plan's workload a `native` executable with the same contract, or leave `native` out of `runtimes`".to_string()
+            };
+            bail!(
+                "the native executable of command workload `{}` is missing ({}): {fix}",
+                self.name,
+                self.native.display()
+            );
+        }
         if !self.native.is_file() {
             bail!(
                 "the native executable of workload `{}` is missing ({}): run `{BUILD_COMMAND}`",
@@ -119,8 +284,22 @@ impl WorkloadArtifacts {
             wasm_bytes: size(&self.wasm),
             cwasm_bytes: size(&self.cwasm),
             container_image_bytes: self.container_image.get().map(|i| i.size_bytes),
+            container_image_architecture: self.container_image.get().map(|i| i.architecture.clone()),
         }
     }
+}
+
+/// A plan's workload name for the life of the process ([`WorkloadArtifacts::name`] is `&'static` as the
+/// built-ins' are); each name is kept once, however often a plan is read.
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(leaked);
+    leaked
 }
 
 /// The cache key of a `.cwasm`: workload, wasmtime version and the engine's interrupt setting.

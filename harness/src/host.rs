@@ -32,6 +32,7 @@ pub fn fingerprint(root: &Path) -> HostFingerprint {
         .map(|s| s.trim().to_string());
     HostFingerprint {
         hostname: read("proc/sys/kernel/hostname").trim().to_string(),
+        device: None,
         cpu_model,
         logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory_bytes,

@@ -29,6 +29,10 @@ pub struct MeasureOptions {
     pub out: PathBuf,
     pub artifacts: PathBuf,
     pub progress: bool,
+    /// The device name recorded in the manifest (`host.device`); `None` leaves the hostname to name it.
+    pub device: Option<String>,
+    /// `${NAME}` values for the plan's paths (`--var NAME=VALUE`).
+    pub vars: Vec<(String, String)>,
 }
 
 /// How a run ended.
@@ -117,7 +121,7 @@ impl Session {
     /// Everything that can fail does so here, before the first invocation: plan, artifacts, inputs,
     /// runtimes, probes. Writes the manifest as `partial`.
     fn prepare(options: &MeasureOptions) -> anyhow::Result<Session> {
-        let mut plan = Plan::load(&options.plan)?;
+        let mut plan = Plan::load_with_vars(&options.plan, &options.vars)?;
         let out = options.out.clone();
         crate::run_dir::check_free(&out)?;
         let skipped = if plan.skip_unavailable {
@@ -142,6 +146,7 @@ impl Session {
         crate::run_dir::claim(&out)?;
         let mut manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
         manifest.skipped = skipped;
+        manifest.host.device = options.device.clone();
         write_manifest(&out, &manifest)?;
         let labels = cell_labels(&plan, &schedule);
         let recorder = Recorder::create(&out, labels.clone())?;
@@ -459,17 +464,19 @@ impl Session {
 fn prepare_workloads(plan: &Plan, artifacts: &Path) -> anyhow::Result<Vec<PreparedWorkload>> {
     let mut workloads = Vec::new();
     for entry in &plan.workloads {
-        let spec = harness_workloads::find(&entry.name).expect("validated by Plan::parse");
-        let artifacts = WorkloadArtifacts::at(artifacts, spec);
+        let artifacts = WorkloadArtifacts::for_plan(artifacts, entry)?;
+        if artifacts.command.is_some()
+            && plan.cold_boundary == crate::plan::ColdBoundary::Process
+            && plan.runtimes.iter().any(|r| r.is_wasm_in_process())
+        {
+            anyhow::bail!(
+                "workload `{}` is a WASI command, and cold_boundary = \"process\" runs only built-in modules in \
+                 `harness invoke-once`: measure commands at the default cold boundary (\"platform\")",
+                entry.name
+            );
+        }
         runtime::ensure_artifacts(&plan.runtimes, &artifacts)?;
-        let inputs = entry
-            .inputs
-            .iter()
-            .map(|i| {
-                spec.prepare_input(i)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", entry.name))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let inputs = artifacts.plan_inputs(entry)?;
         workloads.push(PreparedWorkload { artifacts, inputs });
     }
     Ok(workloads)

@@ -73,8 +73,18 @@ pub use harness_probes::spec::ProbeSpec;
 #[serde(deny_unknown_fields)]
 struct WorkloadFile {
     name: Spanned<String>,
-    inputs: Spanned<Vec<Spanned<String>>>,
+    /// Required for built-ins; a command's input is its `stdin` file and `args`.
+    inputs: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A WASI command module by path (see [`commands`]).
+    wasm: Option<Spanned<String>>,
+    args: Option<Spanned<Vec<String>>>,
+    stdin: Option<Spanned<String>>,
+    native: Option<Spanned<String>>,
+    js: Option<Spanned<String>>,
+    preopen_writable: Option<Spanned<bool>>,
 }
+
+pub mod commands;
 
 /// A validated plan, as run. Serialized into the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -130,15 +140,25 @@ impl Plan {
     }
 
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        Plan::load_with_vars(path, &[])
+    }
+
+    /// Reads a plan whose paths may use `${NAME}`, from `vars` (`--var NAME=VALUE`) or the environment.
+    pub fn load_with_vars(path: &Path, vars: &commands::Vars) -> Result<Plan, PlanError> {
         let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
             path: path.into(),
             source,
         })?;
-        Plan::parse(&text, path)
+        Plan::parse_with_vars(&text, path, vars)
     }
 
-    /// Parses and validates; `path` only labels errors.
+    /// Parses and validates; `path` only labels errors (and is where a command's relative paths start).
     pub fn parse(text: &str, path: &Path) -> Result<Plan, PlanError> {
+        Plan::parse_with_vars(text, path, &[])
+    }
+
+    /// [`Plan::parse`] with values for `${NAME}` in command workloads' paths.
+    pub fn parse_with_vars(text: &str, path: &Path, vars: &commands::Vars) -> Result<Plan, PlanError> {
         let invalid = |span: std::ops::Range<usize>, message: String| {
             let (line, column) = line_column(text, span.start);
             PlanError::Invalid {
@@ -249,8 +269,51 @@ impl Plan {
         // Every (workload, input) pair once: a repeated one would triple a cell and repeat its iteration
         // numbers. A set keeps the check linear in the number of inputs.
         let mut seen = std::collections::HashSet::new();
+        let plan_dir = path.parent().unwrap_or(Path::new("."));
         for entry in file.workloads.get_ref() {
             let name = entry.name.get_ref();
+            if commands::is_command(entry) {
+                if harness_workloads::find(name).is_some() {
+                    return Err(invalid(
+                        entry.name.span(),
+                        format!(
+                            "field `workloads.name`: `{name}` is a built-in workload; give the command module \
+                             at `wasm` another name"
+                        ),
+                    ));
+                }
+                if let Some(inputs) = &entry.inputs {
+                    return Err(invalid(
+                        inputs.span(),
+                        format!(
+                            "field `workloads.inputs` of `{name}`: a command module takes its input from \
+                             `stdin` (a file beside it) and `args`; remove `inputs`"
+                        ),
+                    ));
+                }
+                if !seen.insert((name.as_str(), commands::COMMAND_INPUT)) {
+                    return Err(invalid(
+                        entry.name.span(),
+                        format!("field `workloads.name`: `{name}` names two workloads; name each once"),
+                    ));
+                }
+                let command = commands::resolve(entry, plan_dir, vars).map_err(|(span, m)| invalid(span, m))?;
+                workloads.push(PlanWorkload {
+                    name: name.clone(),
+                    inputs: vec![commands::COMMAND_INPUT.to_string()],
+                    command: Some(command),
+                });
+                continue;
+            }
+            if let Some((span, key)) = commands::stray_command_key(entry) {
+                return Err(invalid(
+                    span,
+                    format!(
+                        "field `workloads.{key}` of `{name}`: only a command module (a table with `wasm`) takes \
+                         `{key}`"
+                    ),
+                ));
+            }
             let Some(spec) = harness_workloads::find(name) else {
                 return Err(invalid(
                     entry.name.span(),
@@ -260,13 +323,22 @@ impl Plan {
                     ),
                 ));
             };
-            if entry.inputs.get_ref().is_empty() {
+            let Some(inputs) = &entry.inputs else {
                 return Err(invalid(
-                    entry.inputs.span(),
+                    entry.name.span(),
+                    format!(
+                        "workload `{name}` has no field `inputs`; add e.g. `inputs = [\"{}\"]` ({})",
+                        spec.small_input, spec.input_doc
+                    ),
+                ));
+            };
+            if inputs.get_ref().is_empty() {
+                return Err(invalid(
+                    inputs.span(),
                     format!("field `workloads.inputs` of `{name}` is empty"),
                 ));
             }
-            for input in entry.inputs.get_ref() {
+            for input in inputs.get_ref() {
                 // A newline or other control character would break report headings and CSV rows.
                 if let Some(c) = input.get_ref().chars().find(|c| c.is_control()) {
                     return Err(invalid(
@@ -300,7 +372,8 @@ impl Plan {
             }
             workloads.push(PlanWorkload {
                 name: name.clone(),
-                inputs: entry.inputs.get_ref().iter().map(|i| i.get_ref().clone()).collect(),
+                inputs: inputs.get_ref().iter().map(|i| i.get_ref().clone()).collect(),
+                command: None,
             });
         }
         // Millisecond fields past a day are typos, and a sleep that never ends looks like a hang.

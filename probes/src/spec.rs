@@ -36,7 +36,7 @@ pub enum ProbeSpec {
         shift_ms: Option<f64>,
         interval_ms: Option<f64>,
     },
-    /// Jetson INA3221 rails (JetPack 4 iio or 5/6 hwmon): `sysfs_root` (default `/`), `interval_ms` (default 10).
+    /// Jetson INA3221 rails (JetPack 4 iio or 5/6 hwmon) and Thor's INA238 system input: `sysfs_root` (default `/`), `interval_ms` (default 10).
     Jetson {
         /// The probe's name in the run (default: its kind, then `kind-2`, ...).
         name: Option<String>,

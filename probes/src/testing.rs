@@ -151,13 +151,21 @@ fn write_at(file: &File, value: u64) {
     file.write_all_at(text.as_bytes(), 0).expect("pwrite");
 }
 
-/// INA3221 trees of Jetson boards, as JetPack 4 (iio) and JetPack 5/6 (hwmon) lay them out.
+/// Jetson power-monitor trees: INA3221 rails as JetPack 4 (iio) and JetPack 5 and later (hwmon) lay them out,
+/// and the INA238 of Jetson Thor's carrier as the mainline `ina238` hwmon driver does.
 pub struct FakeJetson {
     dir: tempfile::TempDir,
 }
 
+impl Default for FakeJetson {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FakeJetson {
-    fn new() -> FakeJetson {
+    /// An empty tree: add monitors to it.
+    pub fn new() -> FakeJetson {
         FakeJetson {
             dir: tempfile::tempdir().expect("temporary directory"),
         }
@@ -222,6 +230,83 @@ impl FakeJetson {
             ],
         );
         fake.add_hwmon("1-0041", &[("NC", 0, 0), ("VDDQ_VDD2_1V8AO", 1_800, 200), ("NC", 0, 0)]);
+        fake
+    }
+
+    /// An INA238-family monitor as the mainline `ina238` hwmon driver lays it out, under `hwmon<number>`: `name`
+    /// = `chip`, shunt (`in0_*`) and bus (`in1_*`) voltages in mV with their limits and alarms, `curr1_input`
+    /// (mA), `power1_input` (uW), the die temperature (m°C), and `energy1_input` (uJ, from 0) only on the chips
+    /// the driver shows it for (INA228, INA780, SQ52206). No label: the driver gives none.
+    pub fn add_ina238(&self, device: &str, number: u32, chip: &str, mv: u32, ma: u32, uw: u64) {
+        let dir = self
+            .root()
+            .join("sys/bus/i2c/drivers/ina238")
+            .join(device)
+            .join(format!("hwmon/hwmon{number}"));
+        std::fs::create_dir_all(&dir).expect("hwmon dir");
+        let mut files = vec![
+            ("name", chip.to_string()),
+            ("in0_input", "3".into()),
+            ("in0_max", "163".into()),
+            ("in0_min", "-163".into()),
+            ("in0_max_alarm", "0".into()),
+            ("in0_min_alarm", "0".into()),
+            ("in1_input", mv.to_string()),
+            ("in1_max", "102396".into()),
+            ("in1_min", "0".into()),
+            ("in1_max_alarm", "0".into()),
+            ("in1_min_alarm", "0".into()),
+            ("curr1_input", ma.to_string()),
+            ("power1_input", uw.to_string()),
+            ("power1_max", "4294967295".into()),
+            ("power1_max_alarm", "0".into()),
+            ("temp1_input", "41125".into()),
+            ("temp1_max", "255875".into()),
+            ("temp1_max_alarm", "0".into()),
+        ];
+        if ["ina228", "ina780", "sq52206"].contains(&chip) {
+            files.push(("energy1_input", "0".into()));
+        }
+        for (file, value) in files {
+            std::fs::write(dir.join(file), format!("{value}\n")).expect("ina238 file");
+        }
+    }
+
+    /// A file of the INA238 monitor on `device`, whatever its hwmon number.
+    pub fn ina238_file(&self, device: &str, file: &str) -> PathBuf {
+        let hwmon = self
+            .root()
+            .join("sys/bus/i2c/drivers/ina238")
+            .join(device)
+            .join("hwmon");
+        let number = std::fs::read_dir(&hwmon)
+            .expect("an INA238 on that device")
+            .flatten()
+            .next()
+            .expect("a hwmon directory");
+        number.path().join(file)
+    }
+
+    /// Writes `text` into a file of the INA238 monitor on `device` (a new value, garbage, a `label`).
+    pub fn write_ina238(&self, device: &str, file: &str, text: &str) {
+        std::fs::write(self.ina238_file(device, file), text).expect("ina238 file");
+    }
+
+    /// Jetson AGX Thor, JetPack 7: the module's INA3221 rails (named as jetson-stats' Thor page names them) and
+    /// the carrier's INA238 on the system input, unlabelled. The INA238's bus, address and hwmon number are
+    /// made up: they are unverified on a real Thor.
+    pub fn thor() -> FakeJetson {
+        let fake = FakeJetson::new();
+        fake.add_hwmon(
+            "1-0040",
+            &[
+                ("VDD_GPU", 19_000, 900),
+                ("VDD_CPU_SOC_MSS", 19_000, 700),
+                ("VIN_SYS_5V0", 5_000, 600),
+            ],
+        );
+        // 19.968 V x 2.065 A = 41.23392 W; the driver computes power on the chip, not from its own V and I.
+        fake.add_ina238("2-0044", 5, "ina238", 19_968, 2_065, 41_233_920);
         fake
     }
 

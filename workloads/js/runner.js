@@ -4,6 +4,9 @@
 //
 //   node runner.js js   <port.js>       [--once]   a JavaScript port (exports run(Buffer) -> Buffer)
 //   node runner.js wasm <module.wasm>   [--once]   the workload's wasm32-wasip1 module, with node:wasi
+//   node runner.js command <module.wasm> <dir> <args JSON> [--once]
+//                                                  a WASI command (`_start`): the request is its stdin, <dir> is
+//                                                  preopened as `.`; bench.start/bench.end are stamped
 //
 // Request: u32 length + input. Response: u32 status (0 ok, 1 workload error, 2 trap), u32 length, then six u64
 // readings of process.hrtime.bigint() (CLOCK_MONOTONIC on Linux, the harness's clock): main, loaded, received,
@@ -12,7 +15,9 @@
 const mainNs = process.hrtime.bigint();
 const fs = require('node:fs');
 
-const [kind, file, ...flags] = process.argv.slice(2);
+const [kind, file, ...rest] = process.argv.slice(2);
+const flags = rest.filter((a) => a.startsWith('--'));
+const operands = rest.filter((a) => !a.startsWith('--'));
 const once = flags.includes('--once');
 
 class Trap extends Error {}
@@ -58,6 +63,70 @@ function loadWasm(path) {
   };
 }
 
+// A command's response payload: u32 exit code, u64 called, u64 returned, u64 bench.start, u64 bench.end (0: not
+// called), u32 stdout length, stdout, then stderr. A trap is status 2 with its message, as for modules.
+function loadCommand(path, dir, argsJson) {
+  const { WASI } = require('node:wasi');
+  const os = require('node:os');
+  const paths = require('node:path');
+  const module = new WebAssembly.Module(fs.readFileSync(path));
+  const args = [paths.basename(path), ...JSON.parse(argsJson || '[]')];
+  // node:wasi takes stdio as file descriptors: the request goes through a file, and so does the output. Each
+  // file is unlinked as soon as it is open, so nothing is left behind, even when the process is killed.
+  let serial = 0;
+  const scratch = () => {
+    const file = paths.join(os.tmpdir(), `harness-command-${process.pid}-${serial++}`);
+    const fd = fs.openSync(file, 'w+');
+    fs.unlinkSync(file);
+    return fd;
+  };
+  const readBack = (fd) => {
+    const out = Buffer.alloc(fs.fstatSync(fd).size);
+    let got = 0;
+    while (got < out.length) got += fs.readSync(fd, out, got, out.length - got, got);
+    return out;
+  };
+  return (input, stamps) => {
+    const fds = [scratch(), scratch(), scratch()];
+    // Written at offset 0 without moving the descriptor's offset, which the guest then reads from.
+    let put = 0;
+    while (put < input.length) put += fs.writeSync(fds[0], input, put, input.length - put, put);
+    const bench = { start: 0n, end: 0n };
+    try {
+      const wasi = new WASI({
+        version: 'preview1', args, env: {}, preopens: { '.': dir },
+        stdin: fds[0], stdout: fds[1], stderr: fds[2], returnOnExit: true,
+      });
+      const imports = wasi.getImportObject();
+      imports.bench = {
+        start() { bench.start = process.hrtime.bigint(); },
+        end() { bench.end = process.hrtime.bigint(); },
+      };
+      const instance = new WebAssembly.Instance(module, imports);
+      const called = process.hrtime.bigint();
+      stamps.ready = called;
+      stamps.input = called;
+      let code;
+      try {
+        code = wasi.start(instance);
+      } catch (e) {
+        throw new Trap(`wasm trap: ${e.message}`);
+      }
+      const returned = process.hrtime.bigint();
+      stamps.executed = returned;
+      const out = readBack(fds[1]);
+      const err = readBack(fds[2]);
+      const head = Buffer.alloc(40);
+      head.writeInt32LE(code ?? 0, 0);
+      [called, returned, bench.start, bench.end].forEach((t, i) => head.writeBigUInt64LE(t, 4 + i * 8));
+      head.writeUInt32LE(out.length, 36);
+      return Buffer.concat([head, out, err]);
+    } finally {
+      fds.forEach((fd) => fs.closeSync(fd));
+    }
+  };
+}
+
 function readExact(len) {
   const buf = Buffer.alloc(len);
   let got = 0;
@@ -90,8 +159,9 @@ function writeAll(buf) {
 let handler;
 if (kind === 'js') handler = loadJs(file);
 else if (kind === 'wasm') handler = loadWasm(file);
+else if (kind === 'command') handler = loadCommand(file, operands[0], operands[1]);
 else {
-  process.stderr.write(`usage: node runner.js js|wasm <file> [--once]; got ${kind}\n`);
+  process.stderr.write(`usage: node runner.js js|wasm <file> [--once], or command <file> <dir> <args JSON> [--once]; got ${kind}\n`);
   process.exit(64);
 }
 const loadedNs = process.hrtime.bigint();

@@ -204,6 +204,18 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         range: range(0, MAX_BLOB),
         test_only: false,
     },
+    // `transfer`'s bytes through WASI instead of linear memory: a WASI command (`fd_read` of stdin, `fd_write` of
+    // stdout) built by scripts/build-commands.sh; the harness runs it through its command path, so only the input
+    // and the in-process reference below are shared with `transfer`.
+    WorkloadSpec {
+        name: "transfer-wasi",
+        input_doc: "blob moved through WASI: stdin in, stdout out (1KiB-2MiB); digest equals `transfer`'s",
+        small_input: "64KiB",
+        run: transfer::run,
+        prepare: blob,
+        range: range(0, MAX_BLOB),
+        test_only: false,
+    },
     WorkloadSpec {
         name: "fault",
         input_doc: "`trap` panics (a Wasm trap), `loop` never returns: for testing failure handling",

@@ -108,7 +108,7 @@ pub(super) fn notes(
             notes.push(format!("run {}: energy figures marked \"estimated\" come from a model (CPU time x a declared power curve), not a sensor", run.name));
         }
     }
-    let hosts: BTreeSet<&str> = runs.iter().map(|r| r.manifest.host.hostname.as_str()).collect();
+    let hosts: BTreeSet<String> = runs.iter().map(|r| crate::export::device_name(r, None)).collect();
     if hosts.len() > 1 {
         notes.push(format!(
             "the runs come from {} devices ({}) and are pooled per group: report each device separately to compare devices",

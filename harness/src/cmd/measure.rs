@@ -23,9 +23,34 @@ pub struct MeasureArgs {
     /// Where the built workloads are (scripts/build-workloads.sh writes them) [default: $HARNESS_ARTIFACTS, or the repository's artifacts/].
     #[arg(long)]
     artifacts: Option<PathBuf>,
+    /// The device name for the manifest (`host.device`), which `report` and `export` use before the hostname:
+    /// two boards with one hostname, or two hosts on one machine, stay two devices.
+    #[arg(long, value_parser = device_name)]
+    device: Option<String>,
+    /// A value for `${NAME}` in the plan's paths (`--var SIGHTGLASS=../sightglass`); repeatable. Unset names
+    /// are looked up in the environment.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
     /// No progress bar (also off when stderr is not a terminal or CI is set).
     #[arg(long)]
     quiet: bool,
+}
+
+/// A device name is a dataset's `device` column: something, and no control characters.
+fn device_name(name: &str) -> Result<String, String> {
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(
+            "a device name must be non-empty text without control characters, e.g. --device jetson-orin-1".into(),
+        );
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
 }
 
 /// Measures the plan; a partial run (Ctrl-C, SIGTERM, SIGHUP) is [`Outcome::Interrupted`], a failed one an error.
@@ -39,6 +64,8 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
         out: args.out.clone(),
         artifacts: args.artifacts.unwrap_or_else(harness::artifacts::default_dir),
         progress,
+        device: args.device,
+        vars: args.vars,
     };
     let summary = measure(&options, &interrupted)?;
     let failed = if summary.failed_rows > 0 {

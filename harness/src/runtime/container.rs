@@ -37,6 +37,8 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
+mod command;
+
 type OutputStream = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
 /// A started container with its attached streams.
@@ -141,8 +143,14 @@ impl ContainerRuntime {
         if once {
             cmd.push("--once".into());
         }
+        self.config_running(image, cmd, None)
+    }
+
+    /// A container of `image` running `cmd` (after `entrypoint`, else the image's), stdin attached.
+    fn config_running(&self, image: &str, cmd: Vec<String>, entrypoint: Option<Vec<String>>) -> ContainerCreateBody {
         ContainerCreateBody {
             image: Some(image.to_string()),
+            entrypoint,
             cmd: Some(cmd),
             attach_stdin: Some(true),
             attach_stdout: Some(true),
@@ -168,8 +176,11 @@ impl ContainerRuntime {
 
     /// Creates, attaches and starts a container; returns it and the clock reading when the create returned.
     fn start(&self, image: &str, once: bool) -> anyhow::Result<(Attached, u64)> {
+        self.start_config(self.config(image, once))
+    }
+
+    fn start_config(&self, config: ContainerCreateBody) -> anyhow::Result<(Attached, u64)> {
         let docker = &self.docker;
-        let config = self.config(image, once);
         self.rt.block_on(async {
             let created = docker.create_container(None, config).await?;
             let created_ns = monotonic_ns();
@@ -470,12 +481,22 @@ impl Runtime for ContainerRuntime {
             self.rt.block_on(remove(&self.docker, &old.id));
         }
         let image = Self::image(workload).map_err(anyhow::Error::msg)?.tag.clone();
-        let (container, _) = self.start(&image, false)?;
+        let (container, _) = if workload.command.is_some() {
+            self.start_config(command::keepalive_config(self, &image))?
+        } else {
+            self.start(&image, false)?
+        };
         self.warm.insert(workload.name, container);
         Ok(())
     }
 
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        if let Some(wasi) = &workload.command {
+            return match mode {
+                Mode::Cold => command::cold(self, workload, wasi, input),
+                Mode::Warm => command::warm(self, workload, wasi, input),
+            };
+        }
         match mode {
             Mode::Cold => self.cold(workload, input),
             Mode::Warm => self.warm(workload, input),

@@ -238,12 +238,90 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<Contain
     // The workloads' output digest (SHA-256, 16 hex digits) names the content.
     let hash = harness_workloads::digest(&binary);
     let tag = format!("harness-workload/{workload}:{hash}");
+    build_unless_present(&tag, || build_context(&binary))
+}
+
+/// The image of a WASI command workload (see `container/command.rs`): its static executable as `/command`,
+/// the regular files of the module's directory `dir` in `/work` (the working directory, as the directory is `.`
+/// under WASI), and `keepalive` (the static `noop` workload) as `/keepalive` for warm containers.
+pub fn ensure_command_image(
+    workload: &str,
+    executable: &Path,
+    keepalive: &Path,
+    dir: &Path,
+) -> anyhow::Result<ContainerImage> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let mut files = vec![
+        ("command".to_string(), read(executable)?, 0o755),
+        ("keepalive".to_string(), read(keepalive)?, 0o755),
+    ];
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        files.push((format!("work/{name}"), read(&entry.path())?, 0o644));
+    }
+    let mut content = Vec::new();
+    for (name, bytes, _) in &files {
+        content.extend_from_slice(name.as_bytes());
+        content.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        content.extend_from_slice(bytes);
+    }
+    // Image names are lowercase `[a-z0-9._-]`; a plan's workload name may be anything.
+    let repository: String = workload
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '.' | '_' | '-') => c,
+            _ => '-',
+        })
+        .collect();
+    let tag = format!("harness-command/{repository}:{}", harness_workloads::digest(&content));
+    let dockerfile = format!(
+        "FROM scratch\nLABEL {MANAGED_LABEL}=true\nCOPY command keepalive /\nCOPY work /work\nWORKDIR /work\nENTRYPOINT [\"/command\"]\n"
+    );
+    build_unless_present(&tag, || {
+        let mut archive = tar::Builder::new(Vec::new());
+        let mut dir_header = tar::Header::new_gnu();
+        dir_header.set_entry_type(tar::EntryType::Directory);
+        dir_header.set_size(0);
+        dir_header.set_mode(0o755);
+        dir_header.set_cksum();
+        archive
+            .append_data(&mut dir_header, "work/", std::io::empty())
+            .context("writing the image build context")?;
+        let dockerfile = ("Dockerfile".to_string(), dockerfile.clone().into_bytes(), 0o644);
+        for (name, bytes, mode) in std::iter::once(&dockerfile).chain(&files) {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(*mode);
+            header.set_cksum();
+            archive
+                .append_data(&mut header, name, bytes.as_slice())
+                .context("writing the image build context")?;
+        }
+        archive.into_inner().context("writing the image build context")
+    })
+}
+
+/// Builds `tag` from the context `context` makes unless the engine has it; returns its tag and size.
+fn build_unless_present(
+    tag: &str,
+    context: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<ContainerImage> {
+    let tag = tag.to_string();
+    let architecture = image_architecture(std::env::consts::ARCH);
     let rt = tokio_runtime()?;
     let docker = connect(&rt)?;
     if rt.block_on(docker.inspect_image(&tag)).is_err() {
-        let context = build_context(&binary)?;
+        let context = context()?;
         let options = BuildImageOptionsBuilder::new()
             .dockerfile("Dockerfile")
+            // The host's architecture, said in the image config: a Jetson's image is arm64, a server's amd64.
+            .platform(&format!("linux/{architecture}"))
             .t(&tag)
             .rm(true)
             .forcerm(true)
@@ -264,10 +342,31 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<Contain
     let inspect = rt
         .block_on(docker.inspect_image(&tag))
         .with_context(|| format!("inspecting the image {tag} just built"))?;
+    let built_for = inspect.architecture.unwrap_or_default();
+    if built_for != architecture {
+        bail!(
+            "the image {tag} is for architecture {built_for:?}, but this host runs {architecture}: its workload \
+             would run under emulation, if at all; remove it (docker rmi {tag}) and build the workloads for this \
+             host (scripts/build-musl-workloads.sh)"
+        );
+    }
     Ok(ContainerImage {
         tag,
         size_bytes: inspect.size.unwrap_or(0).max(0) as u64,
+        architecture: built_for,
     })
+}
+
+/// The image architecture (OCI / Go `GOARCH` names) of a Rust target architecture (`std::env::consts::ARCH`).
+pub fn image_architecture(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "loongarch64" => "loong64",
+        // arm, riscv64, s390x, mips64 have the same name in both.
+        other => other,
+    }
 }
 
 /// A build context (tar) with a Dockerfile: an empty base, the executable, nothing else.
@@ -293,6 +392,13 @@ fn build_context(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_are_named_by_oci_architecture_names() {
+        assert_eq!(image_architecture("x86_64"), "amd64");
+        assert_eq!(image_architecture("aarch64"), "arm64");
+        assert_eq!(image_architecture("riscv64"), "riscv64");
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

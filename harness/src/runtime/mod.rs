@@ -15,8 +15,11 @@ pub mod native;
 pub mod node;
 pub mod process_boundary;
 pub mod served;
+pub mod wasi_command;
 pub mod wasi_shim;
+pub mod wasmi_command;
 pub mod wasmi_rt;
+pub mod wasmtime_command;
 pub mod wasmtime_pool;
 pub mod wasmtime_rt;
 
@@ -182,8 +185,18 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
     for &kind in runtimes {
         match kind {
             RuntimeKind::Native => workload.require_native()?,
-            RuntimeKind::NodeJs => {
-                node::js_port(workload.name)?;
+            RuntimeKind::NodeJs => match &workload.command {
+                Some(command) if workload.spec.is_none() => {
+                    node::user_js_module(workload.name, command)?;
+                }
+                _ => {
+                    node::js_port(workload.name)?;
+                }
+            },
+            RuntimeKind::Container if workload.command.is_some() && workload.container_image.get().is_none() => {
+                let image = container_command_image(workload)
+                    .with_context(|| format!("the container image of command workload `{}`", workload.name))?;
+                let _ = workload.container_image.set(image);
             }
             RuntimeKind::Container if workload.container_image.get().is_none() => {
                 workload.require_musl()?;
@@ -198,8 +211,43 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
             }
             _ => {}
         }
+        if workload.command.is_some() && matches!(kind, RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot) {
+            wasmtime_command::start_host_io();
+        }
     }
     Ok(())
+}
+
+/// A command workload's image: its static twin (a built-in's `benchmark.static`, or the plan's `native`, which
+/// must then be statically linked to run `FROM scratch`), its directory's files, and the static `noop`
+/// workload, whose serve loop keeps a warm container up.
+fn container_command_image(workload: &WorkloadArtifacts) -> anyhow::Result<crate::artifacts::ContainerImage> {
+    let command = workload.command.as_ref().expect("a command workload");
+    let executable = if workload.spec.is_some() {
+        command.dir.join("benchmark.static")
+    } else {
+        workload.native.clone()
+    };
+    if !executable.is_file() {
+        anyhow::bail!(
+            "the static executable for its image is missing ({}): {}",
+            executable.display(),
+            if workload.spec.is_some() {
+                format!("run `{}`", crate::artifacts::BUILD_COMMANDS_SCRIPT)
+            } else {
+                "give the plan's workload a statically linked `native` executable, or leave `container` out".into()
+            }
+        );
+    }
+    let keepalive = workload.musl.with_file_name("noop");
+    if !keepalive.is_file() {
+        anyhow::bail!(
+            "warm command containers run the static `noop` workload ({}), which is missing: run \
+             `scripts/build-musl-workloads.sh`",
+            keepalive.display()
+        );
+    }
+    docker_engine::ensure_command_image(workload.name, &executable, &keepalive, &command.dir)
 }
 
 /// Drops from the plan the runtimes this machine cannot run (the engine or node missing, an artifact that
@@ -214,8 +262,10 @@ pub fn skip_unavailable(plan: &mut Plan, artifacts: &std::path::Path) -> anyhow:
     plan.runtimes.retain(|&kind| {
         let usable = create_at(kind, limits, plan.cold_boundary).and_then(|_| {
             plan.workloads.iter().try_for_each(|entry| {
-                let spec = harness_workloads::find(&entry.name).expect("validated by Plan::parse");
-                ensure_artifacts(&[kind], &crate::artifacts::WorkloadArtifacts::at(artifacts, spec))
+                ensure_artifacts(
+                    &[kind],
+                    &crate::artifacts::WorkloadArtifacts::for_plan(artifacts, entry)?,
+                )
             })
         });
         match usable {

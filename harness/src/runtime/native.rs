@@ -1,8 +1,9 @@
 //! `native`: the workload compiled for the host. Cold spawns its executable (one process per invocation);
 //! warm calls the same code directly inside the harness.
 
+use super::wasi_command::{self, Ended};
 use super::{Limits, Outcome, Runtime, span};
-use crate::artifacts::WorkloadArtifacts;
+use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::io::{Read, Write};
@@ -63,13 +64,51 @@ impl NativeRuntime {
         }
     }
 
+    /// A command workload's native twin, cold and warm alike (there is no in-process call of an external
+    /// program): spawned in the module's directory with the plan's `args`, the input on stdin; its stdout is
+    /// the output, checked as the Wasm runtimes' is. Its phases are inside the process, so none are recorded.
+    fn command(&self, workload: &WorkloadArtifacts, command: &CommandArtifacts, input: &[u8]) -> Outcome {
+        let phases = Phases::default();
+        let mut child = Command::new(&workload.native);
+        child.args(&command.args).current_dir(&command.dir);
+        let run = match run_child(&mut child, input, self.timeout) {
+            Ok(run) => run,
+            Err(e) => {
+                return Outcome::failed(
+                    phases,
+                    Status::Error,
+                    format!("spawning {}: {e}", workload.native.display()),
+                );
+            }
+        };
+        if run.killed {
+            return Outcome::failed(
+                phases,
+                Status::Timeout,
+                format!("killed after the {} ms deadline", self.timeout.as_millis()),
+            );
+        }
+        let ended = match run.exit {
+            Ok(status) => match status.code() {
+                Some(code) if run.read_ok => Ended::Exit(code),
+                Some(_) => Ended::Failed(Status::Error, "reading the command's stdout failed".into()),
+                None => Ended::Failed(Status::Trap, format!("process ended by {status}")),
+            },
+            Err(e) => Ended::Failed(Status::Error, format!("waiting for the child: {e}")),
+        };
+        wasi_command::outcome(command, phases, ended, run.output, run.stderr.as_bytes())
+    }
+
     fn warm(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let Some(spec) = workload.spec else {
+            return Outcome::failed(Phases::default(), Status::Error, "no in-process code for this workload");
+        };
         let mut phases = Phases::default();
         let t0 = monotonic_ns();
         // A panicking workload is a trap, as in Wasm; the harness goes on. (An endless one cannot be stopped
         // in-process: use cold mode, which runs it in a process the deadline can kill.)
         IN_WORKLOAD.set(true);
-        let result = std::panic::catch_unwind(|| (workload.spec.run)(input));
+        let result = std::panic::catch_unwind(|| (spec.run)(input));
         IN_WORKLOAD.set(false);
         phases.execute_ns = span(t0, monotonic_ns());
         match result {
@@ -346,6 +385,9 @@ impl Runtime for NativeRuntime {
     }
 
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        if let Some(command) = &workload.command {
+            return self.command(workload, command, input);
+        }
         match mode {
             Mode::Cold => self.cold(workload, input),
             Mode::Warm => self.warm(workload, input),

@@ -7,9 +7,10 @@
 //! module afresh per request, as the wasmtime and wasmi hosts do. node's `process.hrtime.bigint()` reads
 //! CLOCK_MONOTONIC on Linux, the harness's clock (checked by tests/node.rs).
 
-use super::served::{RequestError, ServedProcess};
-use super::{Limits, Outcome, Runtime, ServedBy};
-use crate::artifacts::WorkloadArtifacts;
+use super::served::{RequestError, Response, ServedProcess};
+use super::wasi_command::{self, Ended, Stamps};
+use super::{Limits, Outcome, Runtime, ServedBy, span};
+use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
 use anyhow::{Context, bail};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
@@ -191,9 +192,15 @@ impl NodeRuntime {
             command.arg(format!("--max-old-space-size={mb}"));
         }
         command.arg(&self.runner);
-        match self.flavor {
-            Flavor::Js => command.arg("js").arg(js_port(workload.name)?),
-            Flavor::Wasm => command.arg("wasm").arg(&workload.wasm),
+        match (self.flavor, &workload.command) {
+            (Flavor::Js, Some(wasi)) => command.arg("js").arg(user_js_module(workload.name, wasi)?),
+            (Flavor::Js, None) => command.arg("js").arg(js_port(workload.name)?),
+            (Flavor::Wasm, Some(wasi)) => command
+                .arg("command")
+                .arg(&workload.wasm)
+                .arg(&wasi.dir)
+                .arg(serde_json::to_string(&wasi.args)?),
+            (Flavor::Wasm, None) => command.arg("wasm").arg(&workload.wasm),
         };
         if once {
             command.arg("--once");
@@ -231,7 +238,7 @@ impl NodeRuntime {
         match process.request(input, self.timeout) {
             Ok((sent_ns, response, answered_ns)) => {
                 process.reap(self.timeout);
-                response.outcome(Some(spawned_ns), sent_ns, answered_ns, self.flavor == Flavor::Wasm)
+                self.outcome(workload, response, Some(spawned_ns), sent_ns, answered_ns)
             }
             // Dropping the process kills and reaps it.
             Err(failure) => self.failed(failure),
@@ -246,9 +253,7 @@ impl NodeRuntime {
         }
         let process = self.warm.get_mut(workload.name).expect("prepared above");
         match process.request(input, self.timeout) {
-            Ok((sent_ns, response, answered_ns)) => {
-                response.outcome(None, sent_ns, answered_ns, self.flavor == Flavor::Wasm)
-            }
+            Ok((sent_ns, response, answered_ns)) => self.outcome(workload, response, None, sent_ns, answered_ns),
             Err(failure) => {
                 // A dead or stuck server is replaced now, inside this failed invocation.
                 self.warm.remove(workload.name);
@@ -257,6 +262,85 @@ impl NodeRuntime {
                 outcome
             }
         }
+    }
+}
+
+impl NodeRuntime {
+    /// The row of a response: a built-in's as [`Response::outcome`] maps it; a command's with its own
+    /// phases (the `bench` span where the module has one) and its output checked as every runtime checks it.
+    fn outcome(
+        &self,
+        workload: &WorkloadArtifacts,
+        response: Response,
+        spawned_ns: Option<u64>,
+        sent_ns: u64,
+        answered_ns: u64,
+    ) -> Outcome {
+        let Some(command) = &workload.command else {
+            return response.outcome(spawned_ns, sent_ns, answered_ns, self.flavor == Flavor::Wasm);
+        };
+        if self.flavor == Flavor::Js {
+            // A user's JavaScript module: its output is held to the same expected stdout as the module's.
+            let outcome = response.outcome(spawned_ns, sent_ns, answered_ns, false);
+            if outcome.status() == Status::Ok
+                && let Some(expected) = &command.expected_stdout
+                && let Some(difference) = wasi_command::first_difference(expected, &outcome.output)
+            {
+                return Outcome::failed(outcome.phases, Status::Error, format!("stdout {difference}"));
+            }
+            return outcome;
+        }
+        let mut phases = Phases::default();
+        if let Some(spawned) = spawned_ns {
+            phases.startup_ns = span(spawned, response.main_ns);
+            phases.compile_ns = span(response.main_ns, response.loaded_ns);
+        }
+        phases.input_ns = span(sent_ns.max(response.loaded_ns), response.received_ns);
+        if response.status != 0 {
+            let message = String::from_utf8_lossy(&response.payload).into_owned();
+            return Outcome::failed(phases, Status::Trap, message);
+        }
+        let Some((code, stamps, stdout, stderr)) = decode_command_payload(&response.payload) else {
+            return Outcome::failed(phases, Status::Error, "node's command response is malformed");
+        };
+        phases.instantiate_ns = span(response.received_ns, stamps.called);
+        let phases = wasi_command::phases_from(phases, stamps, answered_ns);
+        wasi_command::outcome(command, phases, Ended::Exit(code), stdout.to_vec(), stderr)
+    }
+}
+
+/// runner.js's command payload: exit code, four clock readings (0: not taken), stdout length, stdout, stderr.
+fn decode_command_payload(payload: &[u8]) -> Option<(i32, Stamps, &[u8], &[u8])> {
+    let u64_at = |i: usize| {
+        payload
+            .get(i..i + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    let code = i32::from_le_bytes(payload.get(0..4)?.try_into().ok()?);
+    let nonzero = |t: u64| (t != 0).then_some(t);
+    let stamps = Stamps {
+        called: u64_at(4)?,
+        returned: u64_at(12)?,
+        bench_start: nonzero(u64_at(20)?),
+        bench_end: nonzero(u64_at(28)?),
+    };
+    let len = u32::from_le_bytes(payload.get(36..40)?.try_into().ok()?) as usize;
+    let stdout = payload.get(40..40 + len)?;
+    Some((code, stamps, stdout, &payload[40 + len..]))
+}
+
+/// A plan's own JavaScript module for node-js (`js = "..."`), or an error saying how to give one.
+pub fn user_js_module(workload: &str, command: &CommandArtifacts) -> anyhow::Result<PathBuf> {
+    match &command.js {
+        Some(path) if path.is_file() => Ok(path.clone()),
+        Some(path) => bail!(
+            "the JavaScript module of workload `{workload}` ({}) does not exist",
+            path.display()
+        ),
+        None => bail!(
+            "workload `{workload}` has no JavaScript module for node-js: add `js = \"<module>.js\"` to its plan table \
+             (a CommonJS module exporting `run(input: Buffer) -> Buffer`, see README), or leave node-js out"
+        ),
     }
 }
 

@@ -5,8 +5,9 @@
 //! `interrupt = "none"` the engine consumes no fuel (its own speed) and in-process invocations have no deadline.
 
 use super::wasi_shim::{self, Served, WasiState};
+use super::wasmi_command;
 use super::{Limits, Outcome, Runtime, span};
-use crate::artifacts::WorkloadArtifacts;
+use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
 use crate::plan::Interrupt;
 use anyhow::{Context, bail};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
@@ -153,6 +154,11 @@ struct WarmModule {
     linker: Linker<WasiState>,
 }
 
+struct WarmCommand {
+    module: Module,
+    linker: Linker<wasmi_command::CommandState>,
+}
+
 pub struct WasmiRuntime {
     /// The budget per invocation; `None` without fuel metering.
     fuel: Option<u64>,
@@ -161,6 +167,8 @@ pub struct WasmiRuntime {
     warm_engine: Engine,
     /// Shared with replicas: one parsed module serves every worker of a load level.
     warm: HashMap<String, Arc<WarmModule>>,
+    /// WASI command workloads, parsed and linked once (keyed by the module's cache key).
+    warm_commands: HashMap<String, Arc<WarmCommand>>,
     /// Instances kept idle for a warm pool's memory (load mode).
     held: Vec<Store<WasiState>>,
 }
@@ -210,6 +218,7 @@ impl WasmiRuntime {
             memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
             warm_engine: engine(limits.interrupt),
             warm: HashMap::new(),
+            warm_commands: HashMap::new(),
             held: Vec::new(),
         }
     }
@@ -256,12 +265,71 @@ impl WasmiRuntime {
     }
 }
 
+impl WasmiRuntime {
+    /// A WASI command: cold parses and links in a new engine, warm reuses the parsed module; a fresh store,
+    /// WASI context and instance either way.
+    fn invoke_command(
+        &self,
+        mode: Mode,
+        workload: &WorkloadArtifacts,
+        command: &CommandArtifacts,
+        input: &[u8],
+    ) -> Outcome {
+        let mut phases = Phases::default();
+        match mode {
+            Mode::Cold => {
+                let t0 = monotonic_ns();
+                let engine = engine(self.interrupt);
+                let t1 = monotonic_ns();
+                let loaded = Self::load(&engine, workload).and_then(|m| Ok((wasmi_command::linker(&engine)?, m)));
+                phases.startup_ns = span(t0, t1);
+                phases.compile_ns = span(t1, monotonic_ns());
+                match loaded {
+                    Ok((linker, module)) => {
+                        let loaded = wasmi_command::Loaded {
+                            engine: &engine,
+                            module: &module,
+                            linker: &linker,
+                        };
+                        wasmi_command::run(loaded, workload, command, input, self.fuel, phases)
+                    }
+                    Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
+                }
+            }
+            Mode::Warm => match self.warm_commands.get(&workload.cache_key) {
+                Some(warm) => wasmi_command::run(
+                    wasmi_command::Loaded {
+                        engine: &self.warm_engine,
+                        module: &warm.module,
+                        linker: &warm.linker,
+                    },
+                    workload,
+                    command,
+                    input,
+                    self.fuel,
+                    phases,
+                ),
+                None => Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm"),
+            },
+        }
+    }
+}
+
 impl Runtime for WasmiRuntime {
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Wasmi
     }
 
     fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        if workload.command.is_some() {
+            if !self.warm_commands.contains_key(&workload.cache_key) {
+                let module = Self::load(&self.warm_engine, workload)?;
+                let linker = wasmi_command::linker(&self.warm_engine)?;
+                self.warm_commands
+                    .insert(workload.cache_key.clone(), Arc::new(WarmCommand { module, linker }));
+            }
+            return Ok(());
+        }
         if !self.warm.contains_key(workload.name) {
             let module = Self::load(&self.warm_engine, workload)?;
             let linker = linker_for(&self.warm_engine, &module)?;
@@ -272,6 +340,9 @@ impl Runtime for WasmiRuntime {
     }
 
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        if let Some(command) = &workload.command {
+            return self.invoke_command(mode, workload, command, input);
+        }
         let mut phases = Phases::default();
         match mode {
             Mode::Cold => {
@@ -301,11 +372,18 @@ impl Runtime for WasmiRuntime {
             memory_cap: self.memory_cap,
             warm_engine: self.warm_engine.clone(),
             warm: self.warm.clone(),
+            warm_commands: self.warm_commands.clone(),
             held: Vec::new(),
         }))
     }
 
     fn hold_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        if workload.command.is_some() {
+            bail!(
+                "load mode's idle instances are not kept for WASI command workloads (`{}`): measure them cold and warm",
+                workload.name
+            );
+        }
         let Some(warm) = self.warm.get(workload.name) else {
             bail!("holding an instance before prepare_warm");
         };

@@ -2,8 +2,10 @@
 //! deserialized from a `.cwasm` precompiled ahead of time.
 
 use super::wasi_shim::{self, Served, WasiState};
+use super::wasmtime_command;
 use super::wasmtime_pool::{self, PoolSizing};
 use super::{Limits, Outcome, Runtime, span};
+use crate::artifacts::CommandArtifacts;
 use crate::artifacts::WorkloadArtifacts;
 use crate::plan::Interrupt;
 use anyhow::{Context, bail};
@@ -312,6 +314,8 @@ pub struct WasmtimeRuntime {
     /// (an `invoke-once` child) never sets up a pool.
     warm_engines: HashMap<PoolSizing, (Engine, Arc<Ticking>)>,
     warm: HashMap<String, WarmModule>,
+    /// WASI command workloads, linked once in the pooled engine of their sizing (keyed by the module's cache key).
+    warm_commands: HashMap<String, (Engine, wasmtime_command::WarmCommand)>,
     /// Instances kept idle for a warm pool's memory (load mode).
     held: Vec<Store<WasiState>>,
 }
@@ -347,6 +351,7 @@ impl WasmtimeRuntime {
             concurrent: concurrent.max(1),
             warm_engines: HashMap::new(),
             warm: HashMap::new(),
+            warm_commands: HashMap::new(),
             held: Vec::new(),
         })
     }
@@ -408,6 +413,56 @@ impl WasmtimeRuntime {
         finish(call_workload(&mut store, &instance, input, &mut phases), phases)
     }
 
+    /// A WASI command, cold: new engine, compile or deserialize, link WASI, instantiate, `_start`.
+    fn command_cold(&self, workload: &WorkloadArtifacts, command: &CommandArtifacts, input: &[u8]) -> Outcome {
+        let mut phases = Phases::default();
+        let t0 = monotonic_ns();
+        let engine = match new_engine(self.interrupt) {
+            Ok(e) => e,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
+        };
+        let _ticking = Ticking::start(&engine, self.interrupt);
+        let t1 = monotonic_ns();
+        let module = match self.load(&engine, workload) {
+            Ok(m) => m,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
+        };
+        let t2 = monotonic_ns();
+        phases.startup_ns = span(t0, t1);
+        phases.compile_ns = span(t1, t2);
+        let ready = wasmtime_command::prepare(&engine, &module)
+            .and_then(|pre| Ok((pre, wasmtime_command::new_store(&engine, workload, command, input)?)));
+        let (pre, (mut store, pipes)) = match ready {
+            Ok(r) => r,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
+        };
+        self.set_deadline(&mut store);
+        phases.instantiate_ns = span(t2, monotonic_ns());
+        wasmtime_command::run(store, pipes, &pre, command, phases)
+    }
+
+    /// A WASI command, warm: the module linked once; a fresh WASI context and instance per request.
+    fn command_warm(&self, workload: &WorkloadArtifacts, command: &CommandArtifacts, input: &[u8]) -> Outcome {
+        let mut phases = Phases::default();
+        let Some((engine, pre)) = self.warm_commands.get(&workload.cache_key) else {
+            return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
+        };
+        let t0 = monotonic_ns();
+        let (mut store, pipes) = match wasmtime_command::new_store(engine, workload, command, input) {
+            Ok(s) => s,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
+        };
+        self.set_deadline(&mut store);
+        phases.instantiate_ns = span(t0, monotonic_ns());
+        wasmtime_command::run(store, pipes, pre, command, phases)
+    }
+
+    fn set_deadline<T>(&self, store: &mut Store<T>) {
+        if self.interrupt == Interrupt::Epoch {
+            store.set_epoch_deadline(self.deadline_ticks);
+        }
+    }
+
     fn warm(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
         let Some(warm) = self.warm.get(workload.name) else {
@@ -445,7 +500,7 @@ impl Runtime for WasmtimeRuntime {
     }
 
     fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
-        if self.warm.contains_key(workload.name) {
+        if self.warm.contains_key(workload.name) || self.warm_commands.contains_key(&workload.cache_key) {
             return Ok(());
         }
         let memory_cap = self.memory_cap.map(|bytes| bytes as u64);
@@ -457,12 +512,23 @@ impl Runtime for WasmtimeRuntime {
         }
         let engine = self.warm_engines[&sizing].0.clone();
         let module = load_warm(self.flavor, &engine, workload, &wasm, self.interrupt, sizing)?;
+        if workload.command.is_some() {
+            let pre = wasmtime_command::prepare(&engine, &module)?;
+            self.warm_commands.insert(workload.cache_key.clone(), (engine, pre));
+            return Ok(());
+        }
         let pre = linker_for(&engine, &module)?.instantiate_pre(&module)?;
         self.warm.insert(workload.name.to_string(), WarmModule { engine, pre });
         Ok(())
     }
 
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        if let Some(command) = &workload.command {
+            return match mode {
+                Mode::Cold => self.command_cold(workload, command, input),
+                Mode::Warm => self.command_warm(workload, command, input),
+            };
+        }
         match mode {
             Mode::Cold => self.cold(workload, input),
             Mode::Warm => self.warm(workload, input),
@@ -478,11 +544,18 @@ impl Runtime for WasmtimeRuntime {
             concurrent: self.concurrent,
             warm_engines: self.warm_engines.clone(),
             warm: self.warm.clone(),
+            warm_commands: self.warm_commands.clone(),
             held: Vec::new(),
         }))
     }
 
     fn hold_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        if workload.command.is_some() {
+            bail!(
+                "load mode's idle instances are not kept for WASI command workloads (`{}`): measure them cold and warm",
+                workload.name
+            );
+        }
         let Some(warm) = self.warm.get(workload.name) else {
             bail!("holding an instance before prepare_warm");
         };

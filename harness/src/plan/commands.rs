@@ -1,0 +1,203 @@
+//! External WASI command workloads in a plan (issue 14): `wasm`, `args`, `stdin`, `native`, `js` and
+//! `preopen_writable` of a `[[workloads]]` table, with `${NAME}` expanded from `--var NAME=VALUE` or the
+//! environment. Paths are relative to the plan file (`stdin` to the module's directory); each is checked
+//! here, so a bad module is a plan error with its line, not a failed run.
+
+use super::{SpannedError, WorkloadFile};
+use crate::runtime::wasi_command;
+use harness_data::plan::CommandWorkload;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The input label of a command workload's one cell: its input is its `stdin` file and `args`.
+pub const COMMAND_INPUT: &str = "default";
+
+/// Values for `${NAME}` in a plan's paths, given on the command line (`--var NAME=VALUE`); the environment is
+/// looked at after them.
+pub type Vars = [(String, String)];
+
+/// `value` with every `${NAME}` replaced.
+pub fn expand(value: &str, vars: &Vars) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let Some(len) = rest[at + 2..].find('}') else {
+            return Err(format!("`{value}` has a `${{` without its closing `}}`"));
+        };
+        let name = &rest[at + 2..at + 2 + len];
+        let found = vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok());
+        match found {
+            Some(v) => out.push_str(&v),
+            None => {
+                return Err(format!(
+                    "`{value}` uses `${{{name}}}`, which is not set: pass `--var {name}=<value>` to harness \
+                     measure, or set the environment variable {name}"
+                ));
+            }
+        }
+        rest = &rest[at + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Whether the table names a command module (any of the command keys) rather than a built-in workload.
+pub(super) fn is_command(entry: &WorkloadFile) -> bool {
+    entry.wasm.is_some()
+}
+
+/// The keys only a command takes, for the error when a built-in has them.
+pub(super) fn stray_command_key(entry: &WorkloadFile) -> Option<(std::ops::Range<usize>, &'static str)> {
+    [
+        (entry.args.as_ref().map(Spanned::span), "args"),
+        (entry.stdin.as_ref().map(Spanned::span), "stdin"),
+        (entry.native.as_ref().map(Spanned::span), "native"),
+        (entry.js.as_ref().map(Spanned::span), "js"),
+        (entry.preopen_writable.as_ref().map(Spanned::span), "preopen_writable"),
+    ]
+    .into_iter()
+    .find_map(|(span, key)| span.map(|s| (s, key)))
+}
+
+fn path_key(value: &Spanned<String>, key: &str, name: &str, base: &Path, vars: &Vars) -> Result<PathBuf, SpannedError> {
+    let expanded = expand(value.get_ref(), vars)
+        .map_err(|e| (value.span(), format!("field `workloads.{key}` of `{name}`: {e}")))?;
+    let path = base.join(expanded);
+    if !path.is_file() {
+        return Err((
+            value.span(),
+            format!("field `workloads.{key}` of `{name}`: {} does not exist", path.display()),
+        ));
+    }
+    Ok(absolute(&path))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Resolves and checks a command table: the module exists, is a command (`_start`), imports only what every
+/// Wasm runtime provides; `stdin` is a file inside the module's directory; `native` and `js` exist.
+pub(super) fn resolve(entry: &WorkloadFile, plan_dir: &Path, vars: &Vars) -> Result<CommandWorkload, SpannedError> {
+    let name = entry.name.get_ref();
+    let wasm_key = entry.wasm.as_ref().expect("is_command");
+    let wasm = path_key(wasm_key, "wasm", name, plan_dir, vars)?;
+    let bytes = std::fs::read(&wasm).map_err(|e| {
+        (
+            wasm_key.span(),
+            format!("field `workloads.wasm` of `{name}`: reading {}: {e}", wasm.display()),
+        )
+    })?;
+    wasi_command::check_module(&bytes, &wasm.display().to_string())
+        .map_err(|e| (wasm_key.span(), format!("workload `{name}`: {e}")))?;
+    let dir = wasm.parent().map(Path::to_path_buf).unwrap_or_default();
+    let stdin = match &entry.stdin {
+        None => None,
+        Some(value) => {
+            let file = path_key(value, "stdin", name, &dir, vars)?;
+            if !file.starts_with(&dir) {
+                return Err((
+                    value.span(),
+                    format!(
+                        "field `workloads.stdin` of `{name}`: {} is outside the module's directory {}, the one \
+                         directory the command sees (preopened as `.`); put the input beside the module",
+                        file.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+            Some(file.display().to_string())
+        }
+    };
+    let optional = |value: &Option<Spanned<String>>, key: &str| -> Result<Option<String>, SpannedError> {
+        value
+            .as_ref()
+            .map(|v| path_key(v, key, name, plan_dir, vars).map(|p| p.display().to_string()))
+            .transpose()
+    };
+    let args = match &entry.args {
+        None => Vec::new(),
+        Some(args) => args
+            .get_ref()
+            .iter()
+            .map(|a| expand(a, vars).map_err(|e| (args.span(), format!("field `workloads.args` of `{name}`: {e}"))))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(CommandWorkload {
+        wasm: wasm.display().to_string(),
+        args,
+        stdin,
+        native: optional(&entry.native, "native")?,
+        js: optional(&entry.js, "js")?,
+        preopen_writable: entry.preopen_writable.as_ref().is_some_and(|v| *v.get_ref()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+
+    #[test]
+    fn variables_come_from_the_command_line_then_the_environment() {
+        let vars = vec![("ROOT".to_string(), "/sg".to_string())];
+        assert_eq!(
+            expand("${ROOT}/benchmarks/x.wasm", &vars).unwrap(),
+            "/sg/benchmarks/x.wasm"
+        );
+        assert_eq!(expand("plain", &vars).unwrap(), "plain");
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(expand("${HOME}", &[]).unwrap(), home);
+        let unset = expand("${HARNESS_SURELY_UNSET_VARIABLE}/x", &vars).unwrap_err();
+        assert!(unset.contains("--var HARNESS_SURELY_UNSET_VARIABLE=<value>"), "{unset}");
+        assert!(expand("${OPEN", &vars).is_err());
+    }
+
+    fn plan_in(dir: &Path, workload: &str) -> Result<Plan, String> {
+        let text = format!("repetitions = 1\nruntimes = [\"wasmi\"]\nmodes = [\"cold\"]\n[[workloads]]\n{workload}");
+        Plan::parse_with_vars(&text, &dir.join("p.toml"), &[]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_command_table_is_checked_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = wat::parse_str(r#"(module (import "env" "foo" (func)) (func (export "_start")))"#).unwrap();
+        std::fs::create_dir(dir.path().join("m")).unwrap();
+        std::fs::write(dir.path().join("m/bad.wasm"), module).unwrap();
+        let good = wat::parse_str(r#"(module (func (export "_start")))"#).unwrap();
+        std::fs::write(dir.path().join("m/good.wasm"), good).unwrap();
+        std::fs::write(dir.path().join("outside.input"), b"x").unwrap();
+        let e = plan_in(dir.path(), "name = \"b\"\nwasm = \"m/bad.wasm\"\n").unwrap_err();
+        assert!(e.contains("p.toml:6:8") && e.contains("imports `env.foo`"), "{e}");
+        let e = plan_in(
+            dir.path(),
+            "name = \"g\"\nwasm = \"m/good.wasm\"\nstdin = \"../outside.input\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("p.toml:7:9") && e.contains("outside the module's directory"),
+            "{e}"
+        );
+        let e = plan_in(dir.path(), "name = \"g\"\nwasm = \"m/none.wasm\"\n").unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+        let e = plan_in(dir.path(), "name = \"sha256\"\nwasm = \"m/good.wasm\"\n").unwrap_err();
+        assert!(e.contains("built-in"), "{e}");
+        let e = plan_in(dir.path(), "name = \"fibonacci\"\ninputs = [\"20\"]\nargs = [\"x\"]\n").unwrap_err();
+        assert!(e.contains("`args`"), "{e}");
+        let plan = plan_in(
+            dir.path(),
+            "name = \"g\"\nwasm = \"m/good.wasm\"\nargs = [\"-n\", \"3\"]\n",
+        )
+        .unwrap();
+        let command = plan.workloads[0].command.as_ref().unwrap();
+        assert_eq!(plan.workloads[0].inputs, [COMMAND_INPUT]);
+        assert_eq!(command.args, ["-n", "3"]);
+        assert!(Path::new(&command.wasm).is_absolute());
+    }
+}

@@ -1,0 +1,202 @@
+//! WASI command workloads on `wasmi`, with wasmi's own WASI crate (`wasmi_wasi`, preview1 on wasi-common): a
+//! fresh WASI context per invocation (stdin from the input bytes, stdout and stderr into memory, the module's
+//! directory preopened as `.`), and `bench.start`/`bench.end` stamped on the run's clock.
+//!
+//! wasi-common grants a preopened directory whatever the operating system allows, so a read-only preopen is
+//! [`ReadOnlyDir`]: opening for writing or creating, and every change to the tree, is refused (`EPERM`/`ENOTSUP`).
+
+use super::Outcome;
+use super::wasi_command::{self, BENCH_MODULE, Ended, Stamps};
+use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
+use anyhow::Context;
+use harness_data::{Phases, Status};
+use harness_probes::clock::monotonic_ns;
+use std::any::Any;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use wasi_common::dir::{OpenResult, ReaddirCursor, ReaddirEntity};
+use wasi_common::file::{FdFlags, Filestat, OFlags};
+use wasi_common::pipe::{ReadPipe, WritePipe};
+use wasi_common::{Error, ErrorExt, WasiDir};
+use wasmi::{Caller, Engine, Linker, Module, Store, TrapCode};
+use wasmi_wasi::wasi_common;
+
+pub struct CommandState {
+    wasi: wasmi_wasi::WasiCtx,
+    bench_start: Option<u64>,
+    bench_end: Option<u64>,
+}
+
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<CommandState>> {
+    let mut linker = Linker::new(engine);
+    wasmi_wasi::add_to_linker(&mut linker, |state: &mut CommandState| &mut state.wasi)
+        .map_err(|e| anyhow::anyhow!("adding WASI to the wasmi linker: {e}"))?;
+    linker.func_wrap(BENCH_MODULE, "start", |mut caller: Caller<'_, CommandState>| {
+        caller.data_mut().bench_start = Some(monotonic_ns());
+    })?;
+    linker.func_wrap(BENCH_MODULE, "end", |mut caller: Caller<'_, CommandState>| {
+        caller.data_mut().bench_end = Some(monotonic_ns());
+    })?;
+    Ok(linker)
+}
+
+type SharedBytes = Arc<RwLock<Vec<u8>>>;
+
+fn wasi_context(
+    workload: &WorkloadArtifacts,
+    command: &CommandArtifacts,
+    input: &[u8],
+) -> anyhow::Result<(wasmi_wasi::WasiCtx, SharedBytes, SharedBytes)> {
+    let (stdout, stderr) = (SharedBytes::default(), SharedBytes::default());
+    let mut builder = wasmi_wasi::WasiCtxBuilder::new();
+    builder
+        .args(&wasi_command::argv(&workload.wasm, command))
+        .map_err(|e| anyhow::anyhow!("the command's arguments: {e}"))?
+        .stdin(Box::new(ReadPipe::new(std::io::Cursor::new(input.to_vec()))))
+        .stdout(Box::new(WritePipe::from_shared(stdout.clone())))
+        .stderr(Box::new(WritePipe::from_shared(stderr.clone())));
+    let ctx = builder.build();
+    let dir = wasmi_wasi::Dir::open_ambient_dir(&command.dir, wasmi_wasi::ambient_authority())
+        .with_context(|| format!("preopening {}", command.dir.display()))?;
+    let dir: Box<dyn WasiDir> = Box::new(wasi_common::sync::dir::Dir::from_cap_std(dir));
+    let dir = if command.preopen_writable {
+        dir
+    } else {
+        Box::new(ReadOnlyDir(dir))
+    };
+    ctx.push_preopened_dir(dir, ".")
+        .map_err(|e| anyhow::anyhow!("preopening {}: {e}", command.dir.display()))?;
+    Ok((ctx, stdout, stderr))
+}
+
+/// A parsed module and its linker, in the engine they belong to.
+pub struct Loaded<'a> {
+    pub engine: &'a Engine,
+    pub module: &'a Module,
+    pub linker: &'a Linker<CommandState>,
+}
+
+/// Store, WASI context, instance and `_start` for one invocation; `phases` holds what the caller timed.
+pub fn run(
+    loaded: Loaded<'_>,
+    workload: &WorkloadArtifacts,
+    command: &CommandArtifacts,
+    input: &[u8],
+    fuel: Option<u64>,
+    mut phases: Phases,
+) -> Outcome {
+    let Loaded { engine, module, linker } = loaded;
+    let t0 = monotonic_ns();
+    let (wasi, stdout, stderr) = match wasi_context(workload, command, input) {
+        Ok(c) => c,
+        Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
+    };
+    let mut store = Store::new(
+        engine,
+        CommandState {
+            wasi,
+            bench_start: None,
+            bench_end: None,
+        },
+    );
+    if let Some(fuel) = fuel
+        && let Err(e) = store.set_fuel(fuel)
+    {
+        return Outcome::failed(phases, Status::Error, format!("setting fuel: {e}"));
+    }
+    let start = linker
+        .instantiate_and_start(&mut store, module)
+        .map_err(|e| format!("instantiating: {e}"))
+        .and_then(|instance| {
+            instance
+                .get_typed_func::<(), ()>(&store, "_start")
+                .map_err(|e| format!("the command's `_start`: {e}"))
+        });
+    let start = match start {
+        Ok(f) => f,
+        Err(message) => return Outcome::failed(phases, Status::Error, message),
+    };
+    let called = monotonic_ns();
+    phases.instantiate_ns = Some(phases.instantiate_ns.unwrap_or(0) + called.saturating_sub(t0));
+    let result = start.call(&mut store, ());
+    let returned = monotonic_ns();
+    let ended = match result {
+        Ok(()) => Ended::Exit(0),
+        Err(e) => classify(&e, fuel),
+    };
+    let stamps = Stamps {
+        called,
+        bench_start: store.data().bench_start,
+        bench_end: store.data().bench_end,
+        returned,
+    };
+    drop(store);
+    let stdout = std::mem::take(&mut *stdout.write().unwrap_or_else(|p| p.into_inner()));
+    let stderr = std::mem::take(&mut *stderr.write().unwrap_or_else(|p| p.into_inner()));
+    let phases = wasi_command::phases_from(phases, stamps, monotonic_ns());
+    wasi_command::outcome(command, phases, ended, stdout, &stderr)
+}
+
+fn classify(error: &wasmi::Error, fuel: Option<u64>) -> Ended {
+    if let Some(code) = error.i32_exit_status() {
+        return Ended::Exit(code);
+    }
+    match error.as_trap_code() {
+        Some(TrapCode::OutOfFuel) => Ended::Failed(
+            Status::Timeout,
+            format!("fuel budget of {} exhausted (wasmi deadline)", fuel.unwrap_or(0)),
+        ),
+        _ => Ended::Failed(Status::Trap, format!("trap: {error}")),
+    }
+}
+
+/// A preopened directory the guest may read and list but not change.
+struct ReadOnlyDir(Box<dyn WasiDir>);
+
+#[async_trait::async_trait]
+impl WasiDir for ReadOnlyDir {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    async fn open_file(
+        &self,
+        symlink_follow: bool,
+        path: &str,
+        oflags: OFlags,
+        read: bool,
+        write: bool,
+        fdflags: FdFlags,
+    ) -> Result<OpenResult, Error> {
+        if write || oflags.intersects(OFlags::CREATE | OFlags::TRUNCATE | OFlags::EXCLUSIVE) {
+            return Err(Error::perm());
+        }
+        match self
+            .0
+            .open_file(symlink_follow, path, oflags, read, false, fdflags)
+            .await?
+        {
+            OpenResult::Dir(dir) => Ok(OpenResult::Dir(Box::new(ReadOnlyDir(dir)))),
+            file => Ok(file),
+        }
+    }
+
+    async fn readdir(
+        &self,
+        cursor: ReaddirCursor,
+    ) -> Result<Box<dyn Iterator<Item = Result<ReaddirEntity, Error>> + Send>, Error> {
+        self.0.readdir(cursor).await
+    }
+
+    async fn read_link(&self, path: &str) -> Result<PathBuf, Error> {
+        self.0.read_link(path).await
+    }
+
+    async fn get_filestat(&self) -> Result<Filestat, Error> {
+        self.0.get_filestat().await
+    }
+
+    async fn get_path_filestat(&self, path: &str, follow_symlinks: bool) -> Result<Filestat, Error> {
+        self.0.get_path_filestat(path, follow_symlinks).await
+    }
+}

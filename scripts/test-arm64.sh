@@ -95,9 +95,11 @@ took "(c) measure with the jetson probe -> paired.csv"
     printf '[[workloads]]\nname = "%s"\ninputs = ["%s"]\n' "${w%%:*}" "${w#*:}"
   done
 } >"$work/digests.toml"
+# Every built-in workload is covered, so a new one fails here until it is added above. Left out: `fault`
+# (test-only) and `transfer-wasi`, a WASI command (scripts/build-commands.sh) the arm64 build does not make yet.
 covered=$(grep -c '^name' "$work/digests.toml")
-listed=$("$x86_harness" workloads | awk 'NF == 0 { exit } { print $1 }' | grep -vcx fault)
-[ "$covered" -eq "$listed" ] || fail "the digest plan covers $covered workloads, the harness has $listed (besides fault)"
+listed=$("$x86_harness" workloads | awk 'NF == 0 { exit } { print $1 }' | grep -vcxE 'fault|transfer-wasi')
+[ "$covered" -eq "$listed" ] || fail "the digest plan covers $covered workloads, the harness has $listed (besides fault, transfer-wasi)"
 CI=1 "$x86_harness" measure --plan "$work/digests.toml" --out "$work/digests-x86_64" --artifacts artifacts \
   >"$work/digests-x86.log" 2>&1 || { cat "$work/digests-x86.log" >&2; fail "the digest plan on x86_64"; }
 arm measure --plan "$work/digests.toml" --out "$work/digests-aarch64" --artifacts "$arts" \

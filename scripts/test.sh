@@ -7,3 +7,5 @@ scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -j 2 -- -D warnings
 cargo test --release --workspace -j 2 -- --test-threads=2
+# After the x86 suite (its failures first; the arm64 cross build is the slowest extra step): arm64 under qemu.
+bash scripts/build-arm64.sh && bash scripts/test-arm64.sh

@@ -286,9 +286,8 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
     let mut recorder = Recorder::create(&scratch, vec![label])?;
 
     // The bare loop: the same wasmtime calls the runtime makes, with nothing around them.
-    let engine = wasmtime_rt::new_warm_engine(Interrupt::Epoch)?;
-    // SAFETY: the artifact was produced by `precompile` with this wasmtime version (see artifacts.rs).
-    let module = unsafe { wasmtime::Module::deserialize_file(&engine, &noop.cwasm)? };
+    let (engine, module, _) =
+        wasmtime_rt::warm_engine_and_module(wasmtime_rt::Flavor::Aot, noop, Interrupt::Epoch, 1, None)?;
     let pre = wasmtime_rt::linker_for(&engine, &module)?.instantiate_pre(&module)?;
     let bare_once = || -> anyhow::Result<Vec<u8>> {
         let mut store = wasmtime::Store::new(&engine, WasiState::default());

@@ -523,6 +523,9 @@ fn initial_manifest(
     };
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
     manifest.interrupt = runtime::interrupt_mechanisms(plan);
+    if let Some(pool) = runtime::wasmtime_pool::manifest_note(plan) {
+        manifest.engines.insert("wasmtime-pool".into(), pool);
+    }
     Ok(manifest)
 }
 

@@ -254,6 +254,11 @@ fn open_auto(sysfs_root: Option<&Path>, interval_ms: Option<f64>) -> Result<Open
 
 /// Every probe kind and what this machine has of it, for `harness probes`.
 pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
+    discover_all_on(sysfs_root, std::env::consts::ARCH)
+}
+
+/// [`discover_all`] as it would answer on a CPU of architecture `arch` (only RAPL depends on it).
+pub fn discover_all_on(sysfs_root: &Path, arch: &str) -> Vec<Discovery> {
     // The model reads the real machine's CPU time, whatever sysfs root the sensors are looked for under.
     let model = ModelSource::open(PowerCurve::DEFAULT, 10.0, ModelScope::Machine, Path::new("/"));
     let (model_channels, model_missing) = match &model {
@@ -261,7 +266,7 @@ pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     vec![
-        rapl::discover(sysfs_root),
+        rapl::discover_on(sysfs_root, arch),
         crate::jetson::discover(sysfs_root),
         crate::nvml::discover(),
         Discovery {

@@ -20,6 +20,7 @@ pub mod wasi_shim;
 pub mod wasmi_command;
 pub mod wasmi_rt;
 pub mod wasmtime_command;
+pub mod wasmtime_pool;
 pub mod wasmtime_rt;
 
 use crate::artifacts::WorkloadArtifacts;

@@ -3,6 +3,7 @@
 
 use super::wasi_shim::{self, Served, WasiState};
 use super::wasmtime_command;
+use super::wasmtime_pool::{self, PoolSizing};
 use super::{Limits, Outcome, Runtime, span};
 use crate::artifacts::CommandArtifacts;
 use crate::artifacts::WorkloadArtifacts;
@@ -13,10 +14,7 @@ use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use wasmtime::{
-    Config, Engine, Instance, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store,
-    Trap, Val,
-};
+use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, Store, Trap, Val};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -40,27 +38,56 @@ pub fn new_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
         .context("creating the wasmtime engine")
 }
 
-/// The engine warm invocations share: the same code generation as [`engine_config`] (so the same `.cwasm`
-/// loads), with instances taken from a pooling allocator, as long-running Wasm hosts (wasmtime serve, Spin)
-/// do. Each request still gets a fresh instance; the pool only reuses the reserved address space, which
-/// avoids an mmap/munmap pair (and a TLB shootdown) per request.
-pub fn new_warm_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
-    new_pooled_engine(interrupt, 1)
+/// How the pool of a warm engine for `workload` is sized (see wasmtime_pool.rs), and the module's bytes.
+pub fn warm_sizing(
+    workload: &WorkloadArtifacts,
+    concurrent: u32,
+    memory_cap: Option<u64>,
+) -> anyhow::Result<(Vec<u8>, PoolSizing)> {
+    let wasm = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
+    let sizing = PoolSizing::new(concurrent, memory_cap, wasmtime_pool::declared_memory(&wasm));
+    Ok((wasm, sizing))
 }
 
-/// The warm engine with its instance pool sized for `concurrent` requests at once (load mode's workers).
-pub fn new_pooled_engine(interrupt: Interrupt, concurrent: u32) -> anyhow::Result<Engine> {
-    let mut pool = PoolingAllocationConfig::default();
-    // A few slots spare keep the pool from ever being the limit.
-    let slots = concurrent + 3;
-    pool.total_memories(slots)
-        .total_tables(slots)
-        .total_core_instances(slots);
-    let mut config = engine_config(interrupt);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config)
-        .map_err(anyhow::Error::from)
-        .context("creating the pooled wasmtime engine")
+/// Loads `workload` into a pooled engine of `sizing`: compiled from `wasm`, or its `.cwasm` for that layout.
+fn load_warm(
+    flavor: Flavor,
+    engine: &Engine,
+    workload: &WorkloadArtifacts,
+    wasm: &[u8],
+    interrupt: Interrupt,
+    sizing: PoolSizing,
+) -> anyhow::Result<Module> {
+    match flavor {
+        Flavor::Jit => Module::new(engine, wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", workload.wasm.display())),
+        Flavor::Aot => {
+            let cwasm = wasmtime_pool::pooled_cwasm(engine, workload, interrupt, sizing)?;
+            // SAFETY: the .cwasm was written by `precompile` or this engine's `precompile_module`, with this
+            // wasmtime version and configuration (its name carries both; wasmtime checks them before loading).
+            unsafe { Module::deserialize_file(engine, &cwasm) }
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("loading {}", cwasm.display()))
+        }
+    }
+}
+
+/// A warm engine for `workload` alone and the module loaded into it, as a warm runtime prepares them (for
+/// `harness bench` and the pool example). Instances come from a pooling allocator, as long-running Wasm hosts
+/// (wasmtime serve, Spin) do: each request still gets a fresh instance; the pool only reuses the reserved
+/// address space, which avoids an mmap/munmap pair (and a TLB shootdown) per request.
+pub fn warm_engine_and_module(
+    flavor: Flavor,
+    workload: &WorkloadArtifacts,
+    interrupt: Interrupt,
+    concurrent: u32,
+    memory_cap: Option<u64>,
+) -> anyhow::Result<(Engine, Module, PoolSizing)> {
+    let (wasm, sizing) = warm_sizing(workload, concurrent, memory_cap)?;
+    let engine = wasmtime_pool::new_pooled_engine(interrupt, sizing)?;
+    let module = load_warm(flavor, &engine, workload, &wasm, interrupt, sizing)?;
+    Ok((engine, module, sizing))
 }
 
 /// Writes the workload's `.cwasm` for `interrupt` unless it is newer than the `.wasm`.
@@ -131,7 +158,7 @@ impl Drop for Ticking {
 }
 
 /// A linker holding the WASI shim for exactly the imports `module` declares.
-pub(crate) fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiState>> {
+pub fn linker_for(engine: &Engine, module: &Module) -> anyhow::Result<Linker<WasiState>> {
     let mut linker = Linker::new(engine);
     for import in module.imports() {
         let (field, name) = (import.module(), import.name().to_string());
@@ -268,8 +295,10 @@ fn initialize(store: &mut Store<WasiState>, instance: &Instance) -> Result<(), (
     Ok(())
 }
 
+/// A workload ready for warm invocations: the pooled engine of its sizing and its instantiation prepared.
 #[derive(Clone)]
 struct WarmModule {
+    engine: Engine,
     pre: InstancePre<WasiState>,
 }
 
@@ -280,12 +309,13 @@ pub struct WasmtimeRuntime {
     memory_cap: Option<usize>,
     /// Requests served at once by this runtime and its replicas (sizes the instance pool).
     concurrent: u32,
-    /// The engine warm invocations share, ticking while the runtime or a replica lives; created by the first
-    /// `prepare_warm`, so a runtime used only cold (an `invoke-once` child) never sets up the pool.
-    warm_engine: Option<(Engine, Arc<Ticking>)>,
+    /// The pooled engines, one per sizing (workloads of one sizing share it, as one host serves many modules),
+    /// ticking while the runtime or a replica lives. Created by `prepare_warm`, so a runtime used only cold
+    /// (an `invoke-once` child) never sets up a pool.
+    warm_engines: HashMap<PoolSizing, (Engine, Arc<Ticking>)>,
     warm: HashMap<String, WarmModule>,
-    /// WASI command workloads, linked once (keyed by the module's cache key).
-    warm_commands: HashMap<String, wasmtime_command::WarmCommand>,
+    /// WASI command workloads, linked once in the pooled engine of their sizing (keyed by the module's cache key).
+    warm_commands: HashMap<String, (Engine, wasmtime_command::WarmCommand)>,
     /// Instances kept idle for a warm pool's memory (load mode).
     held: Vec<Store<WasiState>>,
 }
@@ -319,7 +349,7 @@ impl WasmtimeRuntime {
             deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
             memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
             concurrent: concurrent.max(1),
-            warm_engine: None,
+            warm_engines: HashMap::new(),
             warm: HashMap::new(),
             warm_commands: HashMap::new(),
             held: Vec::new(),
@@ -414,7 +444,7 @@ impl WasmtimeRuntime {
     /// A WASI command, warm: the module linked once; a fresh WASI context and instance per request.
     fn command_warm(&self, workload: &WorkloadArtifacts, command: &CommandArtifacts, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
-        let (Some(pre), Some((engine, _))) = (self.warm_commands.get(&workload.cache_key), &self.warm_engine) else {
+        let Some((engine, pre)) = self.warm_commands.get(&workload.cache_key) else {
             return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
         };
         let t0 = monotonic_ns();
@@ -439,10 +469,7 @@ impl WasmtimeRuntime {
             return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
         };
         let t0 = monotonic_ns();
-        let Some((engine, _)) = &self.warm_engine else {
-            return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
-        };
-        let mut store = self.new_store(engine);
+        let mut store = self.new_store(&warm.engine);
         let instance = match warm.pre.instantiate(&mut store) {
             Ok(i) => i,
             Err(e) => {
@@ -476,20 +503,22 @@ impl Runtime for WasmtimeRuntime {
         if self.warm.contains_key(workload.name) || self.warm_commands.contains_key(&workload.cache_key) {
             return Ok(());
         }
-        if self.warm_engine.is_none() {
-            let engine = new_pooled_engine(self.interrupt, self.concurrent)?;
+        let memory_cap = self.memory_cap.map(|bytes| bytes as u64);
+        let (wasm, sizing) = warm_sizing(workload, self.concurrent, memory_cap)?;
+        if !self.warm_engines.contains_key(&sizing) {
+            let engine = wasmtime_pool::new_pooled_engine(self.interrupt, sizing)?;
             let ticking = Arc::new(Ticking::start(&engine, self.interrupt));
-            self.warm_engine = Some((engine, ticking));
+            self.warm_engines.insert(sizing, (engine, ticking));
         }
-        let engine = &self.warm_engine.as_ref().expect("created above").0;
-        let module = self.load(engine, workload)?;
+        let engine = self.warm_engines[&sizing].0.clone();
+        let module = load_warm(self.flavor, &engine, workload, &wasm, self.interrupt, sizing)?;
         if workload.command.is_some() {
-            let pre = wasmtime_command::prepare(engine, &module)?;
-            self.warm_commands.insert(workload.cache_key.clone(), pre);
+            let pre = wasmtime_command::prepare(&engine, &module)?;
+            self.warm_commands.insert(workload.cache_key.clone(), (engine, pre));
             return Ok(());
         }
-        let pre = linker_for(engine, &module)?.instantiate_pre(&module)?;
-        self.warm.insert(workload.name.to_string(), WarmModule { pre });
+        let pre = linker_for(&engine, &module)?.instantiate_pre(&module)?;
+        self.warm.insert(workload.name.to_string(), WarmModule { engine, pre });
         Ok(())
     }
 
@@ -513,7 +542,7 @@ impl Runtime for WasmtimeRuntime {
             deadline_ticks: self.deadline_ticks,
             memory_cap: self.memory_cap,
             concurrent: self.concurrent,
-            warm_engine: self.warm_engine.clone(),
+            warm_engines: self.warm_engines.clone(),
             warm: self.warm.clone(),
             warm_commands: self.warm_commands.clone(),
             held: Vec::new(),
@@ -527,10 +556,10 @@ impl Runtime for WasmtimeRuntime {
                 workload.name
             );
         }
-        let (Some(warm), Some((engine, _))) = (self.warm.get(workload.name), &self.warm_engine) else {
+        let Some(warm) = self.warm.get(workload.name) else {
             bail!("holding an instance before prepare_warm");
         };
-        let mut store = self.new_store(engine);
+        let mut store = self.new_store(&warm.engine);
         let instance = warm.pre.instantiate(&mut store)?;
         initialize(&mut store, &instance).map_err(|(_, message)| anyhow::anyhow!(message))?;
         self.held.push(store);

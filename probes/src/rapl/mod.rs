@@ -35,18 +35,31 @@ fn reason(error: &ProbeError) -> String {
     }
 }
 
+/// Why RAPL cannot exist on a CPU of architecture `arch` (`std::env::consts::ARCH` spelling), or `None` on x86.
+/// Said before any file is looked at, so an Arm board is told "x86-only", not "permission denied" or "no powercap".
+pub fn not_on_arch(arch: &str) -> Option<String> {
+    if matches!(arch, "x86_64" | "x86") {
+        return None;
+    }
+    Some(format!(
+        "RAPL is x86-only (Intel and AMD) and this harness runs on {arch}: on a Jetson use the `jetson` probe, on a \
+         Raspberry Pi a USB meter (`usb-meter`), otherwise the `model` (ESTIMATED)"
+    ))
+}
+
 /// What RAPL this machine offers, without opening anything for reading.
 pub fn discover(root: &Path) -> Discovery {
+    discover_on(root, std::env::consts::ARCH)
+}
+
+/// [`discover`] as it would answer on a CPU of architecture `arch` (tests give another one).
+pub fn discover_on(root: &Path, arch: &str) -> Discovery {
     let mut notes = Vec::new();
-    if !cfg!(any(target_arch = "x86_64", target_arch = "x86")) {
-        let missing = Some(format!(
-            "not an x86 CPU ({}): RAPL exists on Intel and AMD x86 only",
-            std::env::consts::ARCH
-        ));
+    if let Some(why) = not_on_arch(arch) {
         return Discovery {
             kind: KIND,
             channels: Vec::new(),
-            missing,
+            missing: Some(why),
             notes,
         };
     }
@@ -97,6 +110,9 @@ pub fn discover(root: &Path) -> Discovery {
 /// how to grant access). A source whose counters all read 0 and stay there is refused: some hypervisors
 /// expose the PMU or the zones without passing the energy MSRs through (seen on a GPU cloud VM, 2026-11-23).
 pub fn open(options: &RaplOptions) -> Result<Box<dyn Source>, ProbeError> {
+    if let Some(reason) = not_on_arch(std::env::consts::ARCH) {
+        return Err(ProbeError::Unavailable { probe: KIND, reason });
+    }
     let mut source = open_unchecked(options)?;
     let mut first = Vec::new();
     source.poll(0, &mut first);
@@ -219,5 +235,22 @@ mod unit_tests {
         assert!((energy_unit(amd.path()).unwrap().uj - 15.259).abs() < 0.001);
         let unreadable = tempfile::tempdir().unwrap();
         assert_eq!(energy_unit(unreadable.path()), None);
+    }
+
+    #[test]
+    fn on_arm_rapl_is_said_to_be_x86_only_even_with_a_readable_powercap_tree() {
+        let fake = crate::testing::FakePowercap::new();
+        fake.zone("intel-rapl:0", "package-0", 262_143_328_850, 1_000);
+        let x86 = discover_on(fake.root(), "x86_64");
+        assert_eq!(x86.missing, None, "{x86:?}");
+        assert_eq!(x86.channels.len(), 1);
+        for arch in ["aarch64", "arm", "riscv64"] {
+            let arm = discover_on(fake.root(), arch);
+            let why = arm.missing.expect("not on x86: missing");
+            assert!(why.starts_with("RAPL is x86-only") && why.contains(arch), "{why}");
+            assert!(why.contains("`jetson`") && !why.contains("permission"), "{why}");
+            assert!(arm.channels.is_empty());
+        }
+        assert_eq!(not_on_arch("x86"), None);
     }
 }

@@ -181,8 +181,13 @@ pub fn closed_loop(
             .map(|(i, runtime)| {
                 scope.spawn(move || {
                     let mut log = WorkerLog::start();
-                    while monotonic_ns() < until_ns && !stop.load(Ordering::Relaxed) {
+                    // One reading decides and stamps: read twice, a request could be intended just past
+                    // the window it was let into, and fall outside the level's count.
+                    loop {
                         let now = monotonic_ns();
+                        if now >= until_ns || stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                         let served = serve(runtime.as_mut(), target, Mode::Warm, i as u32, now, now);
                         log.served(served, servers, i, runtime.as_ref());
                     }

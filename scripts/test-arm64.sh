@@ -4,7 +4,8 @@
 #   (b) `harness probes` on a fake JetPack 6 AGX Orin tree (tests/fixtures/jetson-agx-orin-jp6: the INA3221 hwmon
 #       layout of the real kernel, driver links included): Jetson rails listed, RAPL said to be x86-only;
 #   (c) a measure with the `jetson` probe on that tree, which must yield paired.csv with the board's rails;
-#   (d) every workload and input gives the same digest on aarch64 as on x86_64 (floating-point ones included).
+#   (d) every workload and input gives the same digest on aarch64 as on x86_64 (floating-point ones included);
+#   (e) report and export pool the two runs, and refuse them once a digest differs, naming both devices.
 # Needs qemu-user and the aarch64 C library (scripts/setup-lab.sh). No binfmt_misc is needed: the emulated
 # harness starts the aarch64 native workloads through a small wrapper that runs them under qemu-aarch64.
 set -euo pipefail
@@ -101,8 +102,8 @@ covered=$(grep -c '^name' "$work/digests.toml")
 listed=$("$x86_harness" workloads | awk 'NF == 0 { exit } { print $1 }' | grep -vcxE 'fault|transfer-wasi')
 [ "$covered" -eq "$listed" ] || fail "the digest plan covers $covered workloads, the harness has $listed (besides fault, transfer-wasi)"
 CI=1 "$x86_harness" measure --plan "$work/digests.toml" --out "$work/digests-x86_64" --artifacts artifacts \
-  >"$work/digests-x86.log" 2>&1 || { cat "$work/digests-x86.log" >&2; fail "the digest plan on x86_64"; }
-arm measure --plan "$work/digests.toml" --out "$work/digests-aarch64" --artifacts "$arts" \
+  --device xeon >"$work/digests-x86.log" 2>&1 || { cat "$work/digests-x86.log" >&2; fail "the digest plan on x86_64"; }
+arm measure --plan "$work/digests.toml" --out "$work/digests-aarch64" --artifacts "$arts" --device orin \
   >"$work/digests-arm.log" 2>&1 || { cat "$work/digests-arm.log" >&2; fail "the digest plan under qemu"; }
 digests() {
   paste -d, <(column "$1/invocations.csv" workload) <(column "$1/invocations.csv" input) \
@@ -118,4 +119,28 @@ while IFS=, read -r workload input status digest; do
 done <"$work/x86_64.txt"
 [ "$(wc -l <"$work/aarch64.txt")" -eq "$covered" ] || fail "aarch64: not one digest per workload: $(cat "$work/aarch64.txt")"
 took "(d) $covered workloads: one digest on x86_64 and aarch64"
+
+# (e) Report and export pool the x86_64 and aarch64 runs of one plan, and refuse them once a digest differs,
+# naming both devices.
+"$x86_harness" export "$work/digests-x86_64" "$work/digests-aarch64" --out "$work/study.csv" >"$work/export.log" 2>&1 ||
+  { cat "$work/export.log" >&2; fail "export over the x86_64 and aarch64 runs"; }
+devices=$(column "$work/study.csv" device | sort -u | paste -sd' ')
+[ "$devices" = "orin xeon" ] || fail "study.csv devices: '$devices', not 'orin xeon'"
+"$x86_harness" report "$work/digests-x86_64" "$work/digests-aarch64" --baseline native --out "$work/report" \
+  >"$work/report.log" 2>&1 || { cat "$work/report.log" >&2; fail "report over the x86_64 and aarch64 runs"; }
+[ -s "$work/report/report.md" ] || fail "no report.md over the x86_64 and aarch64 runs"
+cp -a "$work/digests-aarch64" "$work/differs"
+fib=$(grep '^fibonacci,' "$work/x86_64.txt" | cut -d, -f4)
+sed -i "s/$fib/00000000deadbeef/" "$work/differs/invocations.csv"
+for cmd in export report; do
+  extra=(); [ "$cmd" = report ] && extra=(--baseline native)
+  if "$x86_harness" "$cmd" "$work/digests-x86_64" "$work/differs" "${extra[@]}" --out "$work/refused-$cmd" \
+    >"$work/refused.log" 2>&1; then
+    fail "$cmd pooled runs whose fibonacci digests differ"
+  fi
+  grep -q 'device xeon' "$work/refused.log" && grep -q 'device orin' "$work/refused.log" &&
+    grep -q '00000000deadbeef' "$work/refused.log" ||
+    { cat "$work/refused.log" >&2; fail "$cmd refused without naming both devices and digests"; }
+done
+took "(e) report and export over both architectures; a differing digest refused naming both devices"
 echo "test-arm64: all passed in $SECONDS s"

@@ -22,6 +22,30 @@ pub mod transfer;
 
 pub use input::{InputError, parse_size};
 
+/// Runs the workload named `name`, for the per-workload builds (workloads/entry, workloads/command). Called with
+/// their build-time constant and inlined, the match folds to one arm, so the optimizer drops every other workload
+/// and each artifact holds one function, as a deployed one would (the workload table's function pointers would
+/// keep them all).
+#[inline(always)]
+pub fn run_named(name: &str, input: &[u8]) -> Result<Vec<u8>, String> {
+    match name {
+        "noop" => noop::run(input),
+        "fibonacci" => fibonacci::run(input),
+        "sieve" => sieve::run(input),
+        "nbody" => nbody::run(input),
+        "mandelbrot" => mandelbrot::run(input),
+        "matmul" => matmul::run(input),
+        "sha256" => sha256::run(input),
+        "aes-gcm" => aes::run(input),
+        "json" => json::run(input),
+        "fuzzy" => fuzzy::run(input),
+        "image-resize" => image_resize::run(input),
+        "transfer" => transfer::run(input),
+        "fault" => fault::run(input),
+        other => Err(format!("this build serves no workload named `{other}`")),
+    }
+}
+
 /// A workload as the host sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkloadSpec {

@@ -14,26 +14,10 @@ use std::io::{Read, Write};
 /// The workload this build serves (see build.rs).
 const WORKLOAD: &str = env!("HARNESS_WORKLOAD_SELECTED");
 
-/// Runs this build's workload. Matching on the constant (as workloads/entry does, keep the two in step) lets the
-/// optimizer drop every other workload, so the module holds one function, as a sightglass benchmark does.
+/// Runs this build's workload (see [`harness_workloads::run_named`]: only this one is compiled in, as in a
+/// sightglass benchmark).
 fn run(input: &[u8]) -> Result<Vec<u8>, String> {
-    use harness_workloads as w;
-    match WORKLOAD {
-        "noop" => w::noop::run(input),
-        "fibonacci" => w::fibonacci::run(input),
-        "sieve" => w::sieve::run(input),
-        "nbody" => w::nbody::run(input),
-        "mandelbrot" => w::mandelbrot::run(input),
-        "matmul" => w::matmul::run(input),
-        "sha256" => w::sha256::run(input),
-        "aes-gcm" => w::aes::run(input),
-        "json" => w::json::run(input),
-        "fuzzy" => w::fuzzy::run(input),
-        "image-resize" => w::image_resize::run(input),
-        "transfer" => w::transfer::run(input),
-        "fault" => w::fault::run(input),
-        other => Err(format!("this build serves no workload named `{other}`")),
-    }
+    harness_workloads::run_named(WORKLOAD, input)
 }
 
 #[cfg(all(target_family = "wasm", bench_imports))]

@@ -27,26 +27,9 @@ fn buffers() -> std::sync::MutexGuard<'static, Buffers> {
     BUFFERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Runs this build's workload. Matching on the constant (rather than going through the workload table) lets
-/// the optimizer drop every other workload, so each artifact holds one function, as a deployed one would.
+/// Runs this build's workload (see [`harness_workloads::run_named`]: only this one is compiled in).
 pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {
-    use harness_workloads as w;
-    match WORKLOAD {
-        "noop" => w::noop::run(input),
-        "fibonacci" => w::fibonacci::run(input),
-        "sieve" => w::sieve::run(input),
-        "nbody" => w::nbody::run(input),
-        "mandelbrot" => w::mandelbrot::run(input),
-        "matmul" => w::matmul::run(input),
-        "sha256" => w::sha256::run(input),
-        "aes-gcm" => w::aes::run(input),
-        "json" => w::json::run(input),
-        "fuzzy" => w::fuzzy::run(input),
-        "image-resize" => w::image_resize::run(input),
-        "transfer" => w::transfer::run(input),
-        "fault" => w::fault::run(input),
-        other => Err(format!("this build serves no workload named `{other}`")),
-    }
+    harness_workloads::run_named(WORKLOAD, input)
 }
 
 #[unsafe(no_mangle)]

@@ -304,12 +304,26 @@ impl ContainerRuntime {
     }
 
     /// Whether the engine reported `container` out of memory. Its `oom` event precedes the exit, but the
-    /// events stream is read only while the runtime is driven: give it a moment.
+    /// events stream is read only while the runtime is driven: give it a moment. The subscription itself may
+    /// not be in place yet when a container dies within its first milliseconds (a fresh runtime's first cold
+    /// start), so the container's own state (`State.OOMKilled`, which the engine sets from the same event
+    /// whether or not anyone listens) is asked as well.
     fn was_oom_killed(&self, id: &str) -> bool {
         let seen = || self.oom_killed.lock().unwrap_or_else(|p| p.into_inner()).contains(id);
         self.rt.block_on(async {
             for _ in 0..50 {
                 if seen() {
+                    return true;
+                }
+                if self
+                    .docker
+                    .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+                    .await
+                    .ok()
+                    .and_then(|c| c.state)
+                    .and_then(|state| state.oom_killed)
+                    == Some(true)
+                {
                     return true;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;

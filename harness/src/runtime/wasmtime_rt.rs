@@ -383,22 +383,31 @@ impl WasmtimeRuntime {
         store
     }
 
-    fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
-        let mut phases = Phases::default();
+    /// What every cold invocation starts with, the built-in ABI's and a WASI command's: a new engine (its epoch
+    /// ticking while the returned guard lives) and the module compiled or deserialized, `startup` and `compile`
+    /// stamped. Returns the instant the module was ready, where `instantiate` begins.
+    fn cold_start(
+        &self,
+        workload: &WorkloadArtifacts,
+        phases: &mut Phases,
+    ) -> anyhow::Result<(Engine, Ticking, Module, u64)> {
         let t0 = monotonic_ns();
-        let engine = match new_engine(self.interrupt) {
-            Ok(e) => e,
-            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
-        };
-        let _ticking = Ticking::start(&engine, self.interrupt);
+        let engine = new_engine(self.interrupt)?;
+        let ticking = Ticking::start(&engine, self.interrupt);
         let t1 = monotonic_ns();
-        let module = match self.load(&engine, workload) {
-            Ok(m) => m,
-            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
-        };
+        let module = self.load(&engine, workload)?;
         let t2 = monotonic_ns();
         phases.startup_ns = span(t0, t1);
         phases.compile_ns = span(t1, t2);
+        Ok((engine, ticking, module, t2))
+    }
+
+    fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let mut phases = Phases::default();
+        let (engine, _ticking, module, t2) = match self.cold_start(workload, &mut phases) {
+            Ok(started) => started,
+            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
+        };
         let mut store = self.new_store(&engine);
         let instance = match linker_for(&engine, &module).and_then(|l| Ok(l.instantiate(&mut store, &module)?)) {
             Ok(i) => i,
@@ -416,20 +425,10 @@ impl WasmtimeRuntime {
     /// A WASI command, cold: new engine, compile or deserialize, link WASI, instantiate, `_start`.
     fn command_cold(&self, workload: &WorkloadArtifacts, command: &CommandArtifacts, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
-        let t0 = monotonic_ns();
-        let engine = match new_engine(self.interrupt) {
-            Ok(e) => e,
+        let (engine, _ticking, module, t2) = match self.cold_start(workload, &mut phases) {
+            Ok(started) => started,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
-        let _ticking = Ticking::start(&engine, self.interrupt);
-        let t1 = monotonic_ns();
-        let module = match self.load(&engine, workload) {
-            Ok(m) => m,
-            Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
-        };
-        let t2 = monotonic_ns();
-        phases.startup_ns = span(t0, t1);
-        phases.compile_ns = span(t1, t2);
         let ready = wasmtime_command::prepare(&engine, &module)
             .and_then(|pre| Ok((pre, wasmtime_command::new_store(&engine, workload, command, input)?)));
         let (pre, (mut store, pipes)) = match ready {

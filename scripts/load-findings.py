@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's load findings: runs plans/load.toml (closed loop 1-8 clients, bursts of 8, warm-pool idle power),
+"""The load findings of docs/findings.md: runs plans/load.toml (closed loop 1-8 clients, bursts of 8, warm-pool idle power),
 takes each runtime's saturation throughput (the highest closed-loop achieved rate), then runs open loop at 50% and
 90% of it for energy per request, and prints the markdown tables. Standard library only.
 
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
-# The open-loop generator's tested ceiling on this machine (README, `harness bench-load`): rates above it would
+# The open-loop generator's tested ceiling on this machine (docs/benchmarks.md, `harness bench-load`): rates above it would
 # measure the generator, not the runtime.
 GENERATOR_CAP_RPS = 20000.0
 

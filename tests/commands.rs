@@ -403,7 +403,7 @@ fn the_preopened_directory_is_read_only_unless_the_plan_says_writable() {
     let root = tempfile::tempdir().unwrap();
     let read_only = module_dir(root.path(), "ro", CREATE_FILE_WAT, &[]);
     let writable = module_dir(root.path(), "rw", CREATE_FILE_WAT, &[]);
-    // node:wasi has no read-only preopen (README), so only the engines that enforce it are asked to.
+    // node:wasi has no read-only preopen (docs/commands.md), so only the engines that enforce it are asked to.
     let plan = write_plan(
         root.path(),
         "perms.toml",

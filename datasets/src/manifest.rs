@@ -103,7 +103,7 @@ pub struct Manifest {
     /// guest speed, so every comparison involving the runtime must say which one ran.
     #[serde(default)]
     pub interrupt: BTreeMap<String, String>,
-    /// Load mode: per runtime, how it serves concurrent requests (README's table).
+    /// Load mode: per runtime, how it serves concurrent requests (the table in docs/load.md).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub serving: BTreeMap<String, String>,
     /// Runtimes of the plan left out because this machine cannot run them (`skip_unavailable`), and why.

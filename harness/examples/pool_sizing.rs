@@ -1,5 +1,5 @@
-//! What the warm engine's instance pool costs per fresh instance, sized from the plan or not: the README's
-//! arm64 figures come from this, cross-built and run under `qemu-aarch64` (see README, "arm64").
+//! What the warm engine's instance pool costs per fresh instance, sized from the plan or not: the arm64
+//! figures in docs/arm64.md come from this, cross-built and run under `qemu-aarch64`.
 //!
 //! Usage: pool_sizing <noop.wasm> [instances] [seconds per configuration]
 //!

@@ -1,4 +1,4 @@
-//! `harness bench`: the committed benchmark behind the speed figures in README.
+//! `harness bench`: the committed benchmark behind the speed figures in docs/benchmarks.md.
 //!
 //! 1. Warm noop latency per runtime (median of individually timed invocations).
 //! 2. Cold start per runtime, with its phases: AoT (deserialize) against JIT (compile).
@@ -360,7 +360,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
     })
 }
 
-/// The report as Markdown tables, as pasted into README.
+/// The report as Markdown tables, as pasted into docs/benchmarks.md.
 pub fn render(report: &BenchReport) -> String {
     let mut out = format!(
         "host: {} | wasmtime {} | wasmi {}\n",

@@ -1,4 +1,4 @@
-//! `harness bench-energy`: the committed benchmark behind the energy speed figures in README.
+//! `harness bench-energy`: the committed benchmark behind the energy speed figures in docs/benchmarks.md.
 //!
 //! 1. Sampler overhead: RAPL polled at 1 kHz against a fake powercap tree (five zones, as on a client part
 //!    with psys; a thread advances the package counter every millisecond, as the hardware does), the sampler

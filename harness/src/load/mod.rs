@@ -60,7 +60,7 @@ pub fn levels(plan: &Plan, load: &LoadPlan) -> Vec<Level> {
     all
 }
 
-/// How each runtime serves concurrent requests, for the manifest (README has the same table).
+/// How each runtime serves concurrent requests, for the manifest (docs/load.md has the same table).
 pub fn serving_models(runtimes: &[RuntimeKind]) -> BTreeMap<String, String> {
     runtimes
         .iter()

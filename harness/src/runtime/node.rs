@@ -339,7 +339,7 @@ pub fn user_js_module(workload: &str, command: &CommandArtifacts) -> anyhow::Res
         ),
         None => bail!(
             "workload `{workload}` has no JavaScript module for node-js: add `js = \"<module>.js\"` to its plan table \
-             (a CommonJS module exporting `run(input: Buffer) -> Buffer`, see README), or leave node-js out"
+             (a CommonJS module exporting `run(input: Buffer) -> Buffer`, see docs/commands.md), or leave node-js out"
         ),
     }
 }

@@ -7,7 +7,8 @@ mod common;
 use common::{PlanBuilder, artifacts, manifest, measure, rows, stderr};
 use harness::artifacts::WorkloadArtifacts;
 use harness::plan::Interrupt;
-use harness::runtime::{self, Limits, wasmtime_rt};
+use harness::runtime::wasmtime::engine as wasmtime_engine;
+use harness::runtime::{self, Limits};
 use harness_data::{Mode, RuntimeKind, Status};
 use std::time::Duration;
 
@@ -61,7 +62,7 @@ fn the_aot_artifact_is_kept_per_interrupt_setting() {
     assert_eq!(epoch, workload.cwasm, "the default artifact is the epoch one");
     assert!(epoch.is_file() && none.is_file());
     // Why the key is needed: wasmtime refuses a .cwasm compiled for the other setting.
-    let engine = wasmtime_rt::new_engine(Interrupt::None).unwrap();
+    let engine = wasmtime_engine::new_engine(Interrupt::None).unwrap();
     // SAFETY: both files were written by `precompile` with this wasmtime version.
     assert!(unsafe { wasmtime::Module::deserialize_file(&engine, &epoch) }.is_err());
     // SAFETY: the artifact was precompiled by this build's wasmtime, for an engine configured like this one.

@@ -6,9 +6,9 @@
 //! wasmtime's default pool (1000 slots of 4 GiB) is left out: under qemu-aarch64 7.2 creating it alone was
 //! killed for memory (the emulator keeps flags for every page of the 4 TiB it reserves).
 
-use harness::plan::Interrupt;
-use harness::runtime::wasmtime_pool::{self, PoolSizing};
-use harness::runtime::wasmtime_rt::engine_config;
+use harness::runtime::wasmtime::engine::engine_config;
+use harness::runtime::wasmtime::pool::{self as wasmtime_pool, PoolSizing};
+use harness_data::plan::Interrupt;
 use std::time::{Duration, Instant};
 use wasmtime::{Engine, Module, Store};
 
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         };
         let created = start.elapsed();
         let module = Module::new(&engine, &wasm)?;
-        let linker = harness::runtime::wasmtime_rt::linker_for(&engine, &module)?;
+        let linker = harness::runtime::wasmtime::linker_for(&engine, &module)?;
         let pre = linker.instantiate_pre(&module)?;
         let start = Instant::now();
         let mut done = 0;

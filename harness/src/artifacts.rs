@@ -14,10 +14,9 @@
 //! artifacts/cwasm/<name>-<module hash>-wasmtime-...    a command module's `.cwasm`, keyed by its content
 //! ```
 
-use crate::plan::Interrupt;
 use anyhow::{Context, bail};
 use harness_data::ArtifactSizes;
-use harness_data::plan::PlanWorkload;
+use harness_data::plan::{Interrupt, PlanWorkload};
 use harness_workloads::WorkloadSpec;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -53,6 +52,8 @@ pub struct CommandArtifacts {
     /// A user's JavaScript module for node-js.
     pub js: Option<PathBuf>,
     pub preopen_writable: bool,
+    /// The built-in workload this command is (its inputs, its build script); `None` for a plan's module.
+    pub builtin: Option<BuiltinCommand>,
     /// `<stem>.stdout.expected` / `.stderr.expected` beside the module, read before the run.
     pub expected_stdout: Option<Expected>,
     pub expected_stderr: Option<Expected>,
@@ -65,19 +66,63 @@ pub struct Expected {
     pub bytes: Vec<u8>,
 }
 
-/// The built-in workloads that are WASI commands, run through the command path: their module is
+/// The expected-output file `<module stem>.<stream>.expected` beside `wasm`, read now (outside any timed window).
+pub fn read_expected(wasm: &Path, stream: &str) -> std::io::Result<Option<Expected>> {
+    let stem = wasm
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let path = wasm.with_file_name(format!("{stem}.{stream}.expected"));
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(Expected { path, bytes })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A built-in workload that is a WASI command, run through the command path: its module is
 /// `artifacts/commands/<name>/benchmark.wasm` (built by scripts/build-commands.sh).
-pub const BUILTIN_COMMANDS: &[&str] = &["transfer-wasi"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinCommand {
+    TransferWasi,
+}
+
+impl BuiltinCommand {
+    pub const ALL: [BuiltinCommand; 1] = [BuiltinCommand::TransferWasi];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BuiltinCommand::TransferWasi => "transfer-wasi",
+        }
+    }
+
+    /// The built-in command `spec` is, if it is one.
+    pub fn of(spec: &WorkloadSpec) -> Option<BuiltinCommand> {
+        BuiltinCommand::ALL.into_iter().find(|c| c.name() == spec.name)
+    }
+
+    /// Its workload (its inputs are prepared as any built-in's).
+    pub fn spec(self) -> &'static WorkloadSpec {
+        harness_workloads::find(self.name()).expect("every built-in command is a built-in workload")
+    }
+}
+
+/// What a workload's module is and how it is invoked: the two guest contracts the runtimes implement.
+#[derive(Debug, Clone)]
+pub enum Guest {
+    /// A built-in workload on the harness ABI (`harness_run` over linear memory), its native twin callable
+    /// in-process.
+    Builtin(&'static WorkloadSpec),
+    /// A WASI command (`_start`, stdin, stdout): a built-in one or a module a plan names by path.
+    Command(Arc<CommandArtifacts>),
+}
 
 pub const BUILD_COMMANDS_SCRIPT: &str = "scripts/build-commands.sh";
 
 #[derive(Debug, Clone)]
 pub struct WorkloadArtifacts {
     pub name: &'static str,
-    /// The built-in workload, for its in-process native path; `None` for an external command module.
-    pub spec: Option<&'static WorkloadSpec>,
-    /// Set for WASI command workloads (built-in `transfer-wasi` and modules a plan names by path).
-    pub command: Option<Arc<CommandArtifacts>>,
+    pub guest: Guest,
     /// Names this workload's `.cwasm`: the workload name, plus the module's content hash for commands, so two
     /// modules both called `benchmark.wasm` never share one.
     pub cache_key: String,
@@ -93,25 +138,23 @@ pub struct WorkloadArtifacts {
 impl WorkloadArtifacts {
     /// Paths for `spec` under `dir`, whether or not they exist yet.
     pub fn at(dir: &Path, spec: &'static WorkloadSpec) -> WorkloadArtifacts {
-        if BUILTIN_COMMANDS.contains(&spec.name) {
+        if let Some(builtin) = BuiltinCommand::of(spec) {
             let command_dir = dir.join("commands").join(spec.name);
-            let mut artifacts = WorkloadArtifacts::command(
+            return WorkloadArtifacts::command(
                 dir,
                 spec.name,
                 command_dir.join("benchmark.wasm"),
                 command_dir.join("benchmark"),
                 CommandArtifacts {
                     dir: command_dir,
+                    builtin: Some(builtin),
                     ..CommandArtifacts::default()
                 },
             );
-            artifacts.spec = Some(spec);
-            return artifacts;
         }
         WorkloadArtifacts {
             name: spec.name,
-            spec: Some(spec),
-            command: None,
+            guest: Guest::Builtin(spec),
             cache_key: spec.name.to_string(),
             wasm: dir.join("wasm").join(format!("{}.wasm", spec.name)),
             cwasm: cwasm_path(dir, spec.name, Interrupt::Epoch),
@@ -137,13 +180,12 @@ impl WorkloadArtifacts {
         let cache_key = format!("{name}-{hash}");
         WorkloadArtifacts {
             name,
-            spec: None,
             cwasm: cwasm_path(dir, &cache_key, Interrupt::Epoch),
             cache_key,
             musl: dir.join("musl").join(name),
             wasm,
             native,
-            command: Some(Arc::new(command)),
+            guest: Guest::Command(Arc::new(command)),
             container_image: Arc::default(),
         }
     }
@@ -158,8 +200,7 @@ impl WorkloadArtifacts {
         let wasm = PathBuf::from(&command.wasm);
         let module_dir = wasm.parent().map(Path::to_path_buf).unwrap_or_default();
         let read = |stream| {
-            crate::runtime::wasi_command::read_expected(&wasm, stream)
-                .with_context(|| format!("reading the expected {stream} of `{}`", entry.name))
+            read_expected(&wasm, stream).with_context(|| format!("reading the expected {stream} of `{}`", entry.name))
         };
         let artifacts = CommandArtifacts {
             dir: module_dir,
@@ -167,6 +208,7 @@ impl WorkloadArtifacts {
             stdin: command.stdin.as_ref().map(PathBuf::from),
             js: command.js.as_ref().map(PathBuf::from),
             preopen_writable: command.preopen_writable,
+            builtin: None,
             expected_stdout: read("stdout")?,
             expected_stderr: read("stderr")?,
         };
@@ -188,21 +230,26 @@ impl WorkloadArtifacts {
     /// The input bytes of each of `entry`'s inputs, prepared outside any timed window: a built-in's from its
     /// input spec, a command's from its `stdin` file (empty without one).
     pub fn plan_inputs(&self, entry: &PlanWorkload) -> anyhow::Result<Vec<Vec<u8>>> {
-        match (&self.command, self.spec) {
-            (Some(command), None) => Ok(vec![match &command.stdin {
-                Some(file) => std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
-                None => Vec::new(),
-            }]),
-            (_, Some(spec)) => entry
-                .inputs
-                .iter()
-                .map(|i| {
-                    spec.prepare_input(i)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", entry.name))
-                })
-                .collect(),
-            (None, None) => bail!("workload `{}` has neither a built-in nor a command", entry.name),
-        }
+        let spec = match &self.guest {
+            Guest::Builtin(spec) => *spec,
+            Guest::Command(command) => match command.builtin {
+                Some(builtin) => builtin.spec(),
+                None => {
+                    return Ok(vec![match &command.stdin {
+                        Some(file) => std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+                        None => Vec::new(),
+                    }]);
+                }
+            },
+        };
+        entry
+            .inputs
+            .iter()
+            .map(|i| {
+                spec.prepare_input(i)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", entry.name))
+            })
+            .collect()
     }
 
     /// The `.cwasm` an engine with `interrupt` loads: a module compiled with epoch checks does not load into an
@@ -213,8 +260,10 @@ impl WorkloadArtifacts {
 
     /// The `.wasm` module, or an error with the command that builds it.
     pub fn require_wasm(&self) -> anyhow::Result<()> {
-        if self.command.is_some() && !self.wasm.is_file() {
-            let fix = if BUILTIN_COMMANDS.contains(&self.name) {
+        if let Guest::Command(command) = &self.guest
+            && !self.wasm.is_file()
+        {
+            let fix = if command.builtin.is_some() {
                 format!("run `{BUILD_COMMANDS_SCRIPT}` (scripts/build-workloads.sh calls it)")
             } else {
                 "check the `wasm` path of the plan".to_string()
@@ -237,8 +286,10 @@ impl WorkloadArtifacts {
 
     /// The native executable, or an error with the command that builds it.
     pub fn require_native(&self) -> anyhow::Result<()> {
-        if self.command.is_some() && !self.native.is_file() {
-            let fix = if BUILTIN_COMMANDS.contains(&self.name) {
+        if let Guest::Command(command) = &self.guest
+            && !self.native.is_file()
+        {
+            let fix = if command.builtin.is_some() {
                 format!("run `{BUILD_COMMANDS_SCRIPT}`")
             } else {
                 "give the plan's workload a `native` executable with the same contract, or leave `native` out of `runtimes`".to_string()
@@ -340,6 +391,23 @@ pub fn default_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builtin_command_is_a_builtin_workload_on_the_command_path() {
+        for builtin in BuiltinCommand::ALL {
+            let artifacts = WorkloadArtifacts::at(Path::new("a"), builtin.spec());
+            assert!(
+                matches!(&artifacts.guest, Guest::Command(c) if c.builtin == Some(builtin)),
+                "{builtin:?}"
+            );
+            assert_eq!(
+                artifacts.wasm,
+                Path::new("a/commands").join(builtin.name()).join("benchmark.wasm")
+            );
+        }
+        let plain = WorkloadArtifacts::at(Path::new("a"), harness_workloads::find("noop").unwrap());
+        assert!(matches!(plain.guest, Guest::Builtin(spec) if spec.name == "noop"));
+    }
 
     #[test]
     fn a_cwasm_name_carries_version_target_and_setting() {

@@ -11,12 +11,13 @@
 
 use crate::artifacts::{self, WorkloadArtifacts};
 use crate::measure::invoke_and_record;
-use crate::plan::Interrupt;
 use crate::recorder::{CellLabel, Recorder, SlotInfo};
-use crate::runtime::wasi_shim::WasiState;
-use crate::runtime::{self, Limits, wasmtime_rt};
+use crate::runtime::wasi::shim::WasiState;
+use crate::runtime::wasmtime::{self as wasmtime_rt};
+use crate::runtime::{self, Limits};
 use anyhow::Context;
 use harness_analysis::summary::{median, quantile};
+use harness_data::plan::Interrupt;
 use harness_data::{Mode, RuntimeKind};
 use harness_probes::clock::monotonic_ns;
 use serde::Serialize;

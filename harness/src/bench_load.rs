@@ -6,10 +6,10 @@
 use crate::artifacts::{WorkloadArtifacts, default_dir};
 use crate::load::drive::{self, Servers, Target};
 use crate::load::summary::summarize;
-use crate::plan::Interrupt;
 use crate::runtime::{self, Limits};
 use clap::Args;
 use harness_data::RuntimeKind;
+use harness_data::plan::Interrupt;
 use harness_probes::clock::monotonic_ns;
 use serde::Serialize;
 use std::path::PathBuf;

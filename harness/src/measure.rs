@@ -10,19 +10,25 @@ use crate::artifacts::WorkloadArtifacts;
 use crate::batcher::{Batcher, PILOT_INVOCATIONS};
 use crate::plan::Plan;
 use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, Written, write_manifest};
-use crate::runtime::{self, Limits, Outcome, Runtime};
+use crate::runtime::setup::{self, Prepared, PreparedWorkload};
+use crate::runtime::{Outcome, Runtime};
 use crate::scheduler::{Schedule, Slot};
 use anyhow::Context;
-use harness_data::{CellKey, EngineVersions, Manifest, Mode, RunStatus, Status, files};
+use harness_data::{Manifest, Mode, RunStatus, Status, files};
 use harness_probes::clock;
 use harness_probes::open::{self, OpenProbe};
 use harness_probes::sampler::Sampler;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+mod manifest;
+
+pub use manifest::engine_versions;
+use manifest::{cell_labels, initial_manifest};
 
 pub struct MeasureOptions {
     pub plan: PathBuf,
@@ -48,14 +54,6 @@ pub struct RunSummary {
     pub energy_estimated: bool,
     /// Load mode: levels written to load.csv.
     pub load_levels: Option<u64>,
-}
-
-pub fn engine_versions() -> EngineVersions {
-    let mut engines = BTreeMap::new();
-    engines.insert("wasmtime".to_string(), env!("HARNESS_WASMTIME_VERSION").to_string());
-    engines.insert("wasmi".to_string(), env!("HARNESS_WASMI_VERSION").to_string());
-    engines.insert("rustc".to_string(), env!("HARNESS_RUSTC_VERSION").to_string());
-    engines
 }
 
 /// How long to wait for every probe's first sample before the idle baseline (a USB meter answers at 1 Hz).
@@ -88,12 +86,6 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
     session.close(status, reason, &written, paired_rows)
 }
 
-/// A workload's artifacts and its prepared inputs.
-struct PreparedWorkload {
-    artifacts: WorkloadArtifacts,
-    inputs: Vec<Vec<u8>>,
-}
-
 /// One run in progress.
 struct Session {
     plan: Plan,
@@ -124,22 +116,11 @@ impl Session {
         let mut plan = Plan::load_with_vars(&options.plan, &options.vars)?;
         let out = options.out.clone();
         crate::run_dir::check_free(&out)?;
-        let skipped = if plan.skip_unavailable {
-            runtime::skip_unavailable(&mut plan, &options.artifacts)?
-        } else {
-            BTreeMap::new()
-        };
-        let workloads = prepare_workloads(&plan, &options.artifacts)?;
-        let limits = Limits {
-            timeout_ms: plan.timeout_ms,
-            interrupt: plan.interrupt,
-            memory_mb: None,
-        };
-        let runtimes: Vec<Box<dyn Runtime>> = plan
-            .runtimes
-            .iter()
-            .map(|&r| runtime::create_at(r, limits, plan.cold_boundary))
-            .collect::<anyhow::Result<_>>()?;
+        let Prepared {
+            workloads,
+            runtimes,
+            skipped,
+        } = setup::prepare(&mut plan, &options.artifacts)?;
         let probes = open::open_probes(&plan.probes).context("a probe cannot start, so nothing was measured")?;
         let schedule = Schedule::new(&plan);
         // Atomic: of two runs into one folder, one stops here; an older run's files are never taken for ours.
@@ -364,15 +345,7 @@ impl Session {
     /// The plan's load levels, after its invocations (see [`crate::load`]). Returns why it stopped early.
     fn run_load(&mut self, interrupted: &AtomicBool) -> Option<(RunStatus, String)> {
         let load = self.plan.load.clone()?;
-        let workloads: Vec<crate::load::LoadWorkload> = self
-            .workloads
-            .iter()
-            .map(|w| crate::load::LoadWorkload {
-                artifacts: &w.artifacts,
-                inputs: &w.inputs,
-            })
-            .collect();
-        let result = crate::load::run(&self.plan, &load, &workloads, &self.out, interrupted);
+        let result = crate::load::run(&self.plan, &load, &self.workloads, &self.out, interrupted);
         self.load_levels = Some(result.as_ref().map_or(0, |o| o.levels));
         match result {
             Ok(outcome) if outcome.interrupted => Some((
@@ -459,117 +432,6 @@ impl Session {
             load_levels: self.load_levels,
         })
     }
-}
-
-fn prepare_workloads(plan: &Plan, artifacts: &Path) -> anyhow::Result<Vec<PreparedWorkload>> {
-    let mut workloads = Vec::new();
-    for entry in &plan.workloads {
-        let artifacts = WorkloadArtifacts::for_plan(artifacts, entry)?;
-        if artifacts.command.is_some()
-            && plan.cold_boundary == crate::plan::ColdBoundary::Process
-            && plan.runtimes.iter().any(|r| r.is_wasm_in_process())
-        {
-            anyhow::bail!(
-                "workload `{}` is a WASI command, and cold_boundary = \"process\" runs only built-in modules in \
-                 `harness invoke-once`: measure commands at the default cold boundary (\"platform\")",
-                entry.name
-            );
-        }
-        runtime::ensure_artifacts(&plan.runtimes, &artifacts)?;
-        let inputs = artifacts.plan_inputs(entry)?;
-        workloads.push(PreparedWorkload { artifacts, inputs });
-    }
-    Ok(workloads)
-}
-
-fn initial_manifest(
-    plan: &Plan,
-    workloads: &[PreparedWorkload],
-    probes: &[OpenProbe],
-    schedule: &Schedule,
-) -> anyhow::Result<Manifest> {
-    let channels: Vec<_> = probes.iter().flat_map(|p| p.manifest.channels.iter()).collect();
-    let mut manifest = Manifest {
-        format_version: harness_data::manifest::MANIFEST_FORMAT_VERSION,
-        harness_version: env!("CARGO_PKG_VERSION").to_string(),
-        status: RunStatus::Partial,
-        status_reason: Some("running".into()),
-        seed: plan.seed,
-        anchor: clock::anchor(),
-        started_unix_ns: clock::unix_ns(),
-        finished_unix_ns: None,
-        host: crate::host::fingerprint(Path::new("/")),
-        engines: engine_versions(),
-        artifacts: workloads
-            .iter()
-            .map(|w| (w.artifacts.name.to_string(), w.artifacts.sizes()))
-            .collect(),
-        plan: plan.as_run(),
-        scheduled_invocations: schedule.slots.len() as u64,
-        recorded_invocations: 0,
-        probes: probes.iter().map(|p| p.manifest.clone()).collect(),
-        energy_estimated: !channels.is_empty() && channels.iter().all(|c| c.estimated),
-        batching: Vec::new(),
-        baseline_before_ns: None,
-        baseline_after_ns: None,
-        calibration_busy_ns: Vec::new(),
-        interrupt: Default::default(),
-        skipped: BTreeMap::new(),
-        serving: plan
-            .load
-            .as_ref()
-            .map(|_| crate::load::serving_models(&plan.runtimes))
-            .unwrap_or_default(),
-    };
-    runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
-    manifest.interrupt = runtime::interrupt_mechanisms(plan);
-    if let Some(pool) = runtime::wasmtime_pool::manifest_note(plan) {
-        manifest.engines.insert("wasmtime-pool".into(), pool);
-    }
-    Ok(manifest)
-}
-
-fn cell_labels(plan: &Plan, schedule: &Schedule) -> Vec<CellLabel> {
-    // A cell's group is the index of the first cell with its (workload, input). Found through a map: a
-    // `position` search per cell made plan setup quadratic (100k inputs 2.9 s, 1M over two minutes).
-    let mut first = std::collections::HashMap::with_capacity(schedule.cells.len());
-    schedule
-        .cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| CellLabel {
-            key: CellKey {
-                workload: plan.workloads[c.workload].name.clone(),
-                input: plan.workloads[c.workload].inputs[c.input].clone(),
-                runtime: plan.runtimes[c.runtime].to_string(),
-                mode: c.mode,
-            },
-            group: *first.entry((c.workload, c.input)).or_insert(i),
-        })
-        .collect()
-}
-
-/// Groups are the first cell of each (workload, input). 200k inputs: the old quadratic search would take
-/// hours here, the map a fraction of a second (a correctness test that cannot finish when quadratic).
-#[cfg(test)]
-#[test]
-fn cell_labels_groups_are_the_first_cell_of_each_input_and_setup_is_linear() {
-    let inputs: Vec<String> = (0..200_000).map(|i| format!("\"{i}\"")).collect();
-    let text = format!(
-        "seed = 1\nrepetitions = 1\nruntimes = [\"native\", \"wasmi\"]\nmodes = [\"cold\", \"warm\"]\n\
-         [[workloads]]\nname = \"noop\"\ninputs = [{}]\n",
-        inputs.join(",")
-    );
-    let plan = Plan::parse(&text, std::path::Path::new("big.toml")).unwrap();
-    let schedule = Schedule::new(&plan);
-    let labels = cell_labels(&plan, &schedule);
-    assert_eq!(labels.len(), 800_000);
-    for (i, (label, cell)) in labels.iter().zip(&schedule.cells).enumerate() {
-        let first = &schedule.cells[label.group];
-        assert!(label.group <= i);
-        assert_eq!((first.workload, first.input), (cell.workload, cell.input));
-    }
-    assert_eq!(labels[5].group, 4);
 }
 
 /// Idles for `ms` with the sampler running, and returns the span on the run clock. The span ends only once

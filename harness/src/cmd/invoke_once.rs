@@ -19,7 +19,7 @@ pub struct InvokeOnceArgs {
     timeout_ms: u64,
     /// The plan's `interrupt`: `epoch` or `none`.
     #[arg(long, default_value = "epoch")]
-    interrupt: harness::plan::Interrupt,
+    interrupt: harness_data::plan::Interrupt,
 }
 
 pub fn run(args: InvokeOnceArgs) -> anyhow::Result<Outcome> {

@@ -8,8 +8,8 @@ pub mod drive;
 pub mod monitor;
 pub mod summary;
 
-use crate::artifacts::WorkloadArtifacts;
 use crate::plan::Plan;
+use crate::runtime::setup::PreparedWorkload;
 use crate::runtime::{self, Limits, ServedBy};
 use anyhow::Context;
 use drive::{Driven, RawRequest, Servers, Target};
@@ -85,12 +85,6 @@ pub fn serving_models(runtimes: &[RuntimeKind]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A workload's artifacts and prepared inputs, as the session holds them.
-pub struct LoadWorkload<'a> {
-    pub artifacts: &'a WorkloadArtifacts,
-    pub inputs: &'a [Vec<u8>],
-}
-
 /// How the load part of a run ended.
 #[derive(Debug, Default)]
 pub struct LoadOutcome {
@@ -136,7 +130,7 @@ impl LoadFiles {
 pub fn run(
     plan: &Plan,
     load: &LoadPlan,
-    workloads: &[LoadWorkload],
+    workloads: &[PreparedWorkload],
     out: &Path,
     stop: &AtomicBool,
 ) -> anyhow::Result<LoadOutcome> {
@@ -286,7 +280,7 @@ fn idle(ms: u64, stop: &AtomicBool) -> [u64; 2] {
 struct LevelRunner<'a> {
     plan: &'a Plan,
     load: &'a LoadPlan,
-    workload: &'a LoadWorkload<'a>,
+    workload: &'a PreparedWorkload,
     level: &'a Level,
     sequence: u64,
     meter: &'a ServingMeter,
@@ -325,7 +319,7 @@ impl LevelRunner<'_> {
 
     fn target(&self) -> Target<'_> {
         Target {
-            artifacts: self.workload.artifacts,
+            artifacts: &self.workload.artifacts,
             input: &self.workload.inputs[self.level.input],
             in_process: self.kind().is_in_process(),
             timeout_ns: self.plan.timeout_ms * 1_000_000,
@@ -342,7 +336,7 @@ impl LevelRunner<'_> {
                 let (kind, limits, boundary) = (self.kind(), self.limits(), self.plan.cold_boundary);
                 // Cold native and cold at the process boundary spawn processes: the harness's memory and CPU
                 // are then not the serving side's, and the monitor's readings are left out.
-                let in_process = kind.is_wasm_in_process() && boundary == crate::plan::ColdBoundary::Platform;
+                let in_process = kind.is_wasm_in_process() && boundary == harness_data::plan::ColdBoundary::Platform;
                 let target = Target {
                     in_process,
                     ..self.target()
@@ -381,15 +375,15 @@ impl LevelRunner<'_> {
                 } else {
                     None
                 };
-                let mut pool = runtime::warm_pool(self.kind(), self.limits(), self.workload.artifacts, n)
+                let mut pool = runtime::warm_pool(self.kind(), self.limits(), &self.workload.artifacts, n)
                     .context("starting the warm pool")?;
                 // One request each first, so every instance has done its lazy set-up before it idles.
                 for instance in pool.iter_mut() {
                     let _ = instance.invoke(harness_data::Mode::Warm, target.artifacts, target.input);
                 }
                 *servers.lock().unwrap_or_else(|p| p.into_inner()) = pool.iter().map(|r| r.served_by()).collect();
-                for instance in pool.iter_mut() {
-                    instance
+                for shared in pool.iter_mut().filter_map(|r| r.shared_engine()) {
+                    shared
                         .hold_idle_instance(target.artifacts)
                         .context("keeping an idle instance for the pool's memory")?;
                 }
@@ -399,8 +393,8 @@ impl LevelRunner<'_> {
                     monitor::return_freed_memory();
                 }
                 let pool_memory = self.meter.memory(&flat);
-                for instance in pool.iter_mut() {
-                    instance.release_idle();
+                for shared in pool.iter_mut().filter_map(|r| r.shared_engine()) {
+                    shared.release_idle();
                 }
                 let memory_per_instance = pool_memory.map(|m| {
                     let empty = empty_host.map_or(0, |e| e.bytes);

@@ -10,22 +10,23 @@
 //! | `node-wasm`, `node-js` | spawn node, load, serve one request | request to a running node process |
 
 pub mod container;
-pub mod docker_engine;
 pub mod native;
 pub mod node;
 pub mod process_boundary;
 pub mod served;
-pub mod wasi_command;
-pub mod wasi_shim;
-pub mod wasmi_command;
-pub mod wasmi_rt;
-pub mod wasmtime_command;
-pub mod wasmtime_pool;
-pub mod wasmtime_rt;
+pub mod setup;
+pub mod wasi;
+pub mod wasmi;
+pub mod wasmtime;
 
-use crate::artifacts::WorkloadArtifacts;
-use crate::plan::{ColdBoundary, Interrupt, Plan};
+/// The path plan/commands.rs imports `check_module` from until it is re-pointed at [`wasi::contract`]
+/// (another branch owns it); remove at that merge.
+pub use wasi::contract as wasi_command;
+
+use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
+use crate::plan::Plan;
 use anyhow::Context;
+use harness_data::plan::{ColdBoundary, Interrupt};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use std::collections::BTreeMap;
 
@@ -80,26 +81,29 @@ pub trait Runtime: Send {
     /// One invocation. Failures are outcomes, not errors: the run records them and goes on.
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome;
 
-    /// The processes or containers serving warm invocations now (none for in-process runtimes).
-    fn served_by(&self) -> Vec<ServedBy> {
-        Vec::new()
-    }
+    /// The processes or containers serving warm invocations now; empty for a runtime that serves inside the
+    /// harness process (native, in-process Wasm).
+    fn served_by(&self) -> Vec<ServedBy>;
 
-    /// Another instance sharing this one's engine and prepared modules (in-process Wasm: one host, one
-    /// compiled module, a fresh instance per request), or `None` where an instance is its own process.
-    fn replicate(&self) -> Option<Box<dyn Runtime>> {
-        None
-    }
+    /// The engine its warm instances share, for load mode's pools: in-process Wasm has one; `None` where each
+    /// instance is its own (a node process, a container, native's direct call), so a pool of them is `n`
+    /// runtimes, each prepared on its own.
+    fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine>;
+}
 
-    /// Keeps one ready instance of `workload` alive and idle until [`Runtime::release_idle`], for the memory
-    /// of a warm pool. In-process Wasm instantiates one (store, instance, `_initialize`); a warm container or
-    /// node process already is one, and native has none to keep.
-    fn hold_idle_instance(&mut self, _workload: &WorkloadArtifacts) -> anyhow::Result<()> {
-        Ok(())
-    }
+/// What an in-process Wasm runtime adds to serve load: one host, one engine and one compiled module shared by
+/// the pool's workers, a fresh instance per request.
+pub trait SharedEngine {
+    /// Another worker sharing this runtime's engine and prepared modules.
+    fn replicate(&self) -> Box<dyn Runtime>;
 
-    /// Drops what [`Runtime::hold_idle_instance`] kept.
-    fn release_idle(&mut self) {}
+    /// Keeps one ready instance of `workload` (store, instance, `_initialize`) alive and idle until
+    /// [`SharedEngine::release_idle`], for the memory of a warm pool. (A warm container or node process
+    /// already is one, and native has none to keep.)
+    fn hold_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()>;
+
+    /// Drops what [`SharedEngine::hold_idle_instance`] kept.
+    fn release_idle(&mut self);
 }
 
 /// `n` warm instances of `kind` ready to serve `workload`, the way its platform serves concurrency: in-process
@@ -115,19 +119,19 @@ pub fn warm_pool(
     let mut first: Box<dyn Runtime> = match kind {
         RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => {
             let flavor = if kind == RuntimeKind::WasmtimeJit {
-                wasmtime_rt::Flavor::Jit
+                wasmtime::Flavor::Jit
             } else {
-                wasmtime_rt::Flavor::Aot
+                wasmtime::Flavor::Aot
             };
-            Box::new(wasmtime_rt::WasmtimeRuntime::with_pool(flavor, limits, n)?)
+            Box::new(wasmtime::WasmtimeRuntime::with_pool(flavor, limits, n)?)
         }
         _ => create(kind, limits)?,
     };
     first.prepare_warm(workload)?;
     let mut pool = Vec::with_capacity(n as usize);
     for _ in 1..n {
-        let instance = match first.replicate() {
-            Some(shared) => shared,
+        let instance = match first.shared_engine() {
+            Some(shared) => shared.replicate(),
             None => {
                 let mut own = create(kind, limits)?;
                 own.prepare_warm(workload)?;
@@ -166,9 +170,9 @@ pub fn create_at(kind: RuntimeKind, limits: Limits, boundary: ColdBoundary) -> a
 pub fn create(kind: RuntimeKind, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
     Ok(match kind {
         RuntimeKind::Native => Box::new(native::NativeRuntime::new(limits)),
-        RuntimeKind::WasmtimeJit => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Jit, limits)?),
-        RuntimeKind::WasmtimeAot => Box::new(wasmtime_rt::WasmtimeRuntime::new(wasmtime_rt::Flavor::Aot, limits)?),
-        RuntimeKind::Wasmi => Box::new(wasmi_rt::WasmiRuntime::new(limits)),
+        RuntimeKind::WasmtimeJit => Box::new(wasmtime::WasmtimeRuntime::new(wasmtime::Flavor::Jit, limits)?),
+        RuntimeKind::WasmtimeAot => Box::new(wasmtime::WasmtimeRuntime::new(wasmtime::Flavor::Aot, limits)?),
+        RuntimeKind::Wasmi => Box::new(wasmi::WasmiRuntime::new(limits)),
         RuntimeKind::Container => Box::new(container::ContainerRuntime::new(limits)?),
         RuntimeKind::NodeWasm => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
         RuntimeKind::NodeJs => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
@@ -185,34 +189,37 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
     for &kind in runtimes {
         match kind {
             RuntimeKind::Native => workload.require_native()?,
-            RuntimeKind::NodeJs => match &workload.command {
-                Some(command) if workload.spec.is_none() => {
+            RuntimeKind::NodeJs => match &workload.guest {
+                Guest::Command(command) if command.builtin.is_none() => {
                     node::user_js_module(workload.name, command)?;
                 }
-                _ => {
+                Guest::Command(_) | Guest::Builtin(_) => {
                     node::js_port(workload.name)?;
                 }
             },
-            RuntimeKind::Container if workload.command.is_some() && workload.container_image.get().is_none() => {
-                let image = container_command_image(workload)
-                    .with_context(|| format!("the container image of command workload `{}`", workload.name))?;
-                let _ = workload.container_image.set(image);
-            }
             RuntimeKind::Container if workload.container_image.get().is_none() => {
-                workload.require_musl()?;
-                let image = docker_engine::ensure_image(workload.name, &workload.musl)
-                    .with_context(|| format!("the container image of workload `{}`", workload.name))?;
+                let image = match &workload.guest {
+                    Guest::Command(command) => container_command_image(workload, command)
+                        .with_context(|| format!("the container image of command workload `{}`", workload.name))?,
+                    Guest::Builtin(_) => {
+                        workload.require_musl()?;
+                        container::docker_engine::ensure_image(workload.name, &workload.musl)
+                            .with_context(|| format!("the container image of workload `{}`", workload.name))?
+                    }
+                };
                 let _ = workload.container_image.set(image);
             }
             RuntimeKind::WasmtimeAot => {
                 for interrupt in [Interrupt::Epoch, Interrupt::None] {
-                    wasmtime_rt::ensure_cwasm(workload, interrupt)?;
+                    wasmtime::engine::ensure_cwasm(workload, interrupt)?;
                 }
             }
             _ => {}
         }
-        if workload.command.is_some() && matches!(kind, RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot) {
-            wasmtime_command::start_host_io();
+        if matches!(workload.guest, Guest::Command(_))
+            && matches!(kind, RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot)
+        {
+            wasmtime::command::start_host_io();
         }
     }
     Ok(())
@@ -221,9 +228,11 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
 /// A command workload's image: its static twin (a built-in's `benchmark.static`, or the plan's `native`, which
 /// must then be statically linked to run `FROM scratch`), its directory's files, and the static `noop`
 /// workload, whose serve loop keeps a warm container up.
-fn container_command_image(workload: &WorkloadArtifacts) -> anyhow::Result<crate::artifacts::ContainerImage> {
-    let command = workload.command.as_ref().expect("a command workload");
-    let executable = if workload.spec.is_some() {
+fn container_command_image(
+    workload: &WorkloadArtifacts,
+    command: &CommandArtifacts,
+) -> anyhow::Result<crate::artifacts::ContainerImage> {
+    let executable = if command.builtin.is_some() {
         command.dir.join("benchmark.static")
     } else {
         workload.native.clone()
@@ -232,7 +241,7 @@ fn container_command_image(workload: &WorkloadArtifacts) -> anyhow::Result<crate
         anyhow::bail!(
             "the static executable for its image is missing ({}): {}",
             executable.display(),
-            if workload.spec.is_some() {
+            if command.builtin.is_some() {
                 format!("run `{}`", crate::artifacts::BUILD_COMMANDS_SCRIPT)
             } else {
                 "give the plan's workload a statically linked `native` executable, or leave `container` out".into()
@@ -247,41 +256,7 @@ fn container_command_image(workload: &WorkloadArtifacts) -> anyhow::Result<crate
             keepalive.display()
         );
     }
-    docker_engine::ensure_command_image(workload.name, &executable, &keepalive, &command.dir)
-}
-
-/// Drops from the plan the runtimes this machine cannot run (the engine or node missing, an artifact that
-/// cannot be built), printing why; returns runtime -> reason for the manifest. At least one must remain.
-pub fn skip_unavailable(plan: &mut Plan, artifacts: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let limits = Limits {
-        timeout_ms: plan.timeout_ms,
-        interrupt: plan.interrupt,
-        memory_mb: None,
-    };
-    let mut skipped = BTreeMap::new();
-    plan.runtimes.retain(|&kind| {
-        let usable = create_at(kind, limits, plan.cold_boundary).and_then(|_| {
-            plan.workloads.iter().try_for_each(|entry| {
-                ensure_artifacts(
-                    &[kind],
-                    &crate::artifacts::WorkloadArtifacts::for_plan(artifacts, entry)?,
-                )
-            })
-        });
-        match usable {
-            Ok(()) => true,
-            Err(e) => {
-                let reason = format!("{e:#}");
-                eprintln!("skipping {kind}: {reason}");
-                skipped.insert(kind.to_string(), reason);
-                false
-            }
-        }
-    });
-    if plan.runtimes.is_empty() {
-        anyhow::bail!("no runtime of the plan can run on this machine: {skipped:?}");
-    }
-    Ok(skipped)
+    container::docker_engine::ensure_command_image(workload.name, &executable, &keepalive, &command.dir)
 }
 
 /// Adds the versions of the external engines the plan's runtimes use (node, the Docker engine) to the
@@ -293,7 +268,7 @@ pub fn add_engine_versions(runtimes: &[RuntimeKind], engines: &mut harness_data:
         engines.insert("node".into(), version);
     }
     if runtimes.contains(&RuntimeKind::Container)
-        && let Some(version) = docker_engine::engine_version()
+        && let Some(version) = container::docker_engine::engine_version()
     {
         engines.insert("docker".into(), version);
     }

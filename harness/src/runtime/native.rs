@@ -1,11 +1,12 @@
 //! `native`: the workload compiled for the host. Cold spawns its executable (one process per invocation);
 //! warm calls the same code directly inside the harness.
 
-use super::wasi_command::{self, Ended};
-use super::{Limits, Outcome, Runtime, span};
-use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
+use super::wasi::command::{self as wasi_command, Ended};
+use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
+use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
+use harness_workloads::WorkloadSpec;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -99,10 +100,7 @@ impl NativeRuntime {
         wasi_command::outcome(command, phases, ended, run.output, run.stderr.as_bytes())
     }
 
-    fn warm(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
-        let Some(spec) = workload.spec else {
-            return Outcome::failed(Phases::default(), Status::Error, "no in-process code for this workload");
-        };
+    fn warm(&self, spec: &WorkloadSpec, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
         let t0 = monotonic_ns();
         // A panicking workload is a trap, as in Wasm; the harness goes on. (An endless one cannot be stopped
@@ -385,13 +383,21 @@ impl Runtime for NativeRuntime {
     }
 
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
-        if let Some(command) = &workload.command {
-            return self.command(workload, command, input);
+        match (&workload.guest, mode) {
+            (Guest::Command(command), _) => self.command(workload, command, input),
+            (Guest::Builtin(_), Mode::Cold) => self.cold(workload, input),
+            (Guest::Builtin(spec), Mode::Warm) => self.warm(spec, input),
         }
-        match mode {
-            Mode::Cold => self.cold(workload, input),
-            Mode::Warm => self.warm(workload, input),
-        }
+    }
+
+    fn served_by(&self) -> Vec<ServedBy> {
+        // Warm is a call inside the harness; a cold process lives for one invocation.
+        Vec::new()
+    }
+
+    fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
+        // Each worker calls the workload directly: nothing to share or hold idle.
+        None
     }
 }
 

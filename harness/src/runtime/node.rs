@@ -8,9 +8,9 @@
 //! CLOCK_MONOTONIC on Linux, the harness's clock (checked by tests/node.rs).
 
 use super::served::{RequestError, Response, ServedProcess};
-use super::wasi_command::{self, Ended, Stamps};
-use super::{Limits, Outcome, Runtime, ServedBy, span};
-use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
+use super::wasi::command::{self as wasi_command, Ended, Stamps};
+use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
+use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use anyhow::{Context, bail};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
@@ -192,15 +192,15 @@ impl NodeRuntime {
             command.arg(format!("--max-old-space-size={mb}"));
         }
         command.arg(&self.runner);
-        match (self.flavor, &workload.command) {
-            (Flavor::Js, Some(wasi)) => command.arg("js").arg(user_js_module(workload.name, wasi)?),
-            (Flavor::Js, None) => command.arg("js").arg(js_port(workload.name)?),
-            (Flavor::Wasm, Some(wasi)) => command
+        match (self.flavor, &workload.guest) {
+            (Flavor::Js, Guest::Command(wasi)) => command.arg("js").arg(user_js_module(workload.name, wasi)?),
+            (Flavor::Js, Guest::Builtin(_)) => command.arg("js").arg(js_port(workload.name)?),
+            (Flavor::Wasm, Guest::Command(wasi)) => command
                 .arg("command")
                 .arg(&workload.wasm)
                 .arg(&wasi.dir)
                 .arg(serde_json::to_string(&wasi.args)?),
-            (Flavor::Wasm, None) => command.arg("wasm").arg(&workload.wasm),
+            (Flavor::Wasm, Guest::Builtin(_)) => command.arg("wasm").arg(&workload.wasm),
         };
         if once {
             command.arg("--once");
@@ -276,8 +276,11 @@ impl NodeRuntime {
         sent_ns: u64,
         answered_ns: u64,
     ) -> Outcome {
-        let Some(command) = &workload.command else {
-            return response.outcome(spawned_ns, sent_ns, answered_ns, self.flavor == Flavor::Wasm);
+        let command = match &workload.guest {
+            Guest::Command(command) => command,
+            Guest::Builtin(_) => {
+                return response.outcome(spawned_ns, sent_ns, answered_ns, self.flavor == Flavor::Wasm);
+            }
         };
         if self.flavor == Flavor::Js {
             // A user's JavaScript module: its output is held to the same expected stdout as the module's.
@@ -368,5 +371,10 @@ impl Runtime for NodeRuntime {
 
     fn served_by(&self) -> Vec<ServedBy> {
         self.warm.values().map(|p| ServedBy::Process(p.pid())).collect()
+    }
+
+    fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
+        // Each instance is its own node process, already idle between requests.
+        None
     }
 }

@@ -7,9 +7,9 @@
 //! watchdog is a backstop; with `none` its engine has no deadline, and the watchdog kills it at `timeout_ms`.
 
 use super::native::run_child;
-use super::{Limits, Outcome, Runtime, span};
+use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use crate::artifacts::WorkloadArtifacts;
-use crate::plan::Interrupt;
+use harness_data::plan::Interrupt;
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use serde::{Deserialize, Serialize};
 use std::process::Command;
@@ -135,5 +135,15 @@ impl Runtime for ProcessBoundary {
             Mode::Cold => self.cold(workload, input),
             Mode::Warm => self.inner.invoke(mode, workload, input),
         }
+    }
+
+    fn served_by(&self) -> Vec<ServedBy> {
+        // Each cold child lives for one invocation; load mode's pools never wrap a runtime in the boundary.
+        Vec::new()
+    }
+
+    fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
+        // Created per burst request, never pooled.
+        None
     }
 }

@@ -11,7 +11,7 @@
 
 use super::{Attached, ContainerRuntime, remove};
 use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
-use crate::runtime::wasi_command::{self, Ended};
+use crate::runtime::wasi::command::{self as wasi_command, Ended};
 use crate::runtime::{Outcome, span};
 use bollard::container::LogOutput;
 use bollard::exec::StartExecResults;

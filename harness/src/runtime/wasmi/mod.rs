@@ -4,12 +4,13 @@
 //! timeout ([`FUEL_PER_MS`]). Fuel exhaustion is recorded as `timeout`, with the budget in the message. With
 //! `interrupt = "none"` the engine consumes no fuel (its own speed) and in-process invocations have no deadline.
 
-use super::wasi_shim::{self, Served, WasiState};
-use super::wasmi_command;
-use super::{Limits, Outcome, Runtime, span};
-use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
-use crate::plan::Interrupt;
+pub mod command;
+
+use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
+use crate::runtime::wasi::shim::{self as wasi_shim, Served, WasiState};
+use crate::runtime::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use anyhow::{Context, bail};
+use harness_data::plan::Interrupt;
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
@@ -156,7 +157,7 @@ struct WarmModule {
 
 struct WarmCommand {
     module: Module,
-    linker: Linker<wasmi_command::CommandState>,
+    linker: Linker<command::CommandState>,
 }
 
 pub struct WasmiRuntime {
@@ -266,6 +267,31 @@ impl WasmiRuntime {
 }
 
 impl WasmiRuntime {
+    /// The built-in ABI, cold: a new engine, parse and validate, link, instantiate, call.
+    fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let mut phases = Phases::default();
+        let t0 = monotonic_ns();
+        let engine = engine(self.interrupt);
+        let t1 = monotonic_ns();
+        let loaded = Self::load(&engine, workload).and_then(|m| Ok((linker_for(&engine, &m)?, m)));
+        let t2 = monotonic_ns();
+        phases.startup_ns = span(t0, t1);
+        phases.compile_ns = span(t1, t2);
+        match loaded {
+            Ok((linker, module)) => self.instantiate_and_call(&engine, &module, &linker, input, phases),
+            Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
+        }
+    }
+
+    /// The built-in ABI, warm: the module parsed and linked once; a fresh store and instance.
+    fn warm(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let phases = Phases::default();
+        match self.warm.get(workload.name) {
+            Some(warm) => self.instantiate_and_call(&self.warm_engine, &warm.module, &warm.linker, input, phases),
+            None => Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm"),
+        }
+    }
+
     /// A WASI command: cold parses and links in a new engine, warm reuses the parsed module; a fresh store,
     /// WASI context and instance either way.
     fn invoke_command(
@@ -281,24 +307,24 @@ impl WasmiRuntime {
                 let t0 = monotonic_ns();
                 let engine = engine(self.interrupt);
                 let t1 = monotonic_ns();
-                let loaded = Self::load(&engine, workload).and_then(|m| Ok((wasmi_command::linker(&engine)?, m)));
+                let loaded = Self::load(&engine, workload).and_then(|m| Ok((command::linker(&engine)?, m)));
                 phases.startup_ns = span(t0, t1);
                 phases.compile_ns = span(t1, monotonic_ns());
                 match loaded {
                     Ok((linker, module)) => {
-                        let loaded = wasmi_command::Loaded {
+                        let loaded = command::Loaded {
                             engine: &engine,
                             module: &module,
                             linker: &linker,
                         };
-                        wasmi_command::run(loaded, workload, command, input, self.fuel, phases)
+                        command::run(loaded, workload, command, input, self.fuel, phases)
                     }
                     Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
                 }
             }
             Mode::Warm => match self.warm_commands.get(&workload.cache_key) {
-                Some(warm) => wasmi_command::run(
-                    wasmi_command::Loaded {
+                Some(warm) => command::run(
+                    command::Loaded {
                         engine: &self.warm_engine,
                         module: &warm.module,
                         linker: &warm.linker,
@@ -321,52 +347,45 @@ impl Runtime for WasmiRuntime {
     }
 
     fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
-        if workload.command.is_some() {
-            if !self.warm_commands.contains_key(&workload.cache_key) {
+        match &workload.guest {
+            Guest::Command(_) if !self.warm_commands.contains_key(&workload.cache_key) => {
                 let module = Self::load(&self.warm_engine, workload)?;
-                let linker = wasmi_command::linker(&self.warm_engine)?;
+                let linker = command::linker(&self.warm_engine)?;
                 self.warm_commands
                     .insert(workload.cache_key.clone(), Arc::new(WarmCommand { module, linker }));
             }
-            return Ok(());
-        }
-        if !self.warm.contains_key(workload.name) {
-            let module = Self::load(&self.warm_engine, workload)?;
-            let linker = linker_for(&self.warm_engine, &module)?;
-            self.warm
-                .insert(workload.name.to_string(), Arc::new(WarmModule { module, linker }));
+            Guest::Builtin(_) if !self.warm.contains_key(workload.name) => {
+                let module = Self::load(&self.warm_engine, workload)?;
+                let linker = linker_for(&self.warm_engine, &module)?;
+                self.warm
+                    .insert(workload.name.to_string(), Arc::new(WarmModule { module, linker }));
+            }
+            Guest::Command(_) | Guest::Builtin(_) => {}
         }
         Ok(())
     }
 
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
-        if let Some(command) = &workload.command {
-            return self.invoke_command(mode, workload, command, input);
-        }
-        let mut phases = Phases::default();
-        match mode {
-            Mode::Cold => {
-                let t0 = monotonic_ns();
-                let engine = engine(self.interrupt);
-                let t1 = monotonic_ns();
-                let loaded = Self::load(&engine, workload).and_then(|m| Ok((linker_for(&engine, &m)?, m)));
-                let t2 = monotonic_ns();
-                phases.startup_ns = span(t0, t1);
-                phases.compile_ns = span(t1, t2);
-                match loaded {
-                    Ok((linker, module)) => self.instantiate_and_call(&engine, &module, &linker, input, phases),
-                    Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
-                }
-            }
-            Mode::Warm => match self.warm.get(workload.name) {
-                Some(warm) => self.instantiate_and_call(&self.warm_engine, &warm.module, &warm.linker, input, phases),
-                None => Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm"),
-            },
+        match (&workload.guest, mode) {
+            (Guest::Command(command), _) => self.invoke_command(mode, workload, command, input),
+            (Guest::Builtin(_), Mode::Cold) => self.cold(workload, input),
+            (Guest::Builtin(_), Mode::Warm) => self.warm(workload, input),
         }
     }
 
-    fn replicate(&self) -> Option<Box<dyn Runtime>> {
-        Some(Box::new(WasmiRuntime {
+    fn served_by(&self) -> Vec<ServedBy> {
+        // Its instances run inside the harness process.
+        Vec::new()
+    }
+
+    fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
+        Some(self)
+    }
+}
+
+impl SharedEngine for WasmiRuntime {
+    fn replicate(&self) -> Box<dyn Runtime> {
+        Box::new(WasmiRuntime {
             fuel: self.fuel,
             interrupt: self.interrupt,
             memory_cap: self.memory_cap,
@@ -374,11 +393,11 @@ impl Runtime for WasmiRuntime {
             warm: self.warm.clone(),
             warm_commands: self.warm_commands.clone(),
             held: Vec::new(),
-        }))
+        })
     }
 
     fn hold_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
-        if workload.command.is_some() {
+        if let Guest::Command(_) = &workload.guest {
             bail!(
                 "load mode's idle instances are not kept for WASI command workloads (`{}`): measure them cold and warm",
                 workload.name

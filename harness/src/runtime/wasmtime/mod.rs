@@ -1,20 +1,22 @@
 //! `wasmtime-jit` and `wasmtime-aot`: the workload module in wasmtime, compiled by Cranelift at load or
 //! deserialized from a `.cwasm` precompiled ahead of time.
 
-use super::wasi_shim::{self, Served, WasiState};
-use super::wasmtime_command;
-use super::wasmtime_pool::{self, PoolSizing};
-use super::{Limits, Outcome, Runtime, span};
-use crate::artifacts::CommandArtifacts;
-use crate::artifacts::WorkloadArtifacts;
-use crate::plan::Interrupt;
+pub mod command;
+pub mod engine;
+pub mod pool;
+
+use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
+use crate::runtime::wasi::shim::{self as wasi_shim, Served, WasiState};
+use crate::runtime::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use anyhow::{Context, bail};
+use engine::{TICK, Ticking, new_engine};
+use harness_data::plan::Interrupt;
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
+use pool::PoolSizing;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
-use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, Store, Trap, Val};
+use std::sync::Arc;
+use wasmtime::{Engine, Instance, InstancePre, Linker, Module, Store, Trap, Val};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -22,30 +24,14 @@ pub enum Flavor {
     Aot,
 }
 
-/// The engine configuration every wasmtime path uses, AoT precompilation included: a `.cwasm` only loads into
-/// an engine configured the same way (so its file name carries `interrupt`, see artifacts.rs).
-pub fn engine_config(interrupt: Interrupt) -> Config {
-    let mut config = Config::new();
-    // Deadlines by epoch: a check at loop headers and function entries; cheaper than fuel, yet not free
-    // (`harness bench` prints what it costs), hence `Interrupt::None`.
-    config.epoch_interruption(interrupt == Interrupt::Epoch);
-    config
-}
-
-pub fn new_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
-    Engine::new(&engine_config(interrupt))
-        .map_err(anyhow::Error::from)
-        .context("creating the wasmtime engine")
-}
-
-/// How the pool of a warm engine for `workload` is sized (see wasmtime_pool.rs), and the module's bytes.
+/// How the pool of a warm engine for `workload` is sized (see pool.rs), and the module's bytes.
 pub fn warm_sizing(
     workload: &WorkloadArtifacts,
     concurrent: u32,
     memory_cap: Option<u64>,
 ) -> anyhow::Result<(Vec<u8>, PoolSizing)> {
     let wasm = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
-    let sizing = PoolSizing::new(concurrent, memory_cap, wasmtime_pool::declared_memory(&wasm));
+    let sizing = PoolSizing::new(concurrent, memory_cap, pool::declared_memory(&wasm));
     Ok((wasm, sizing))
 }
 
@@ -63,7 +49,7 @@ fn load_warm(
             .map_err(anyhow::Error::from)
             .with_context(|| format!("compiling {}", workload.wasm.display())),
         Flavor::Aot => {
-            let cwasm = wasmtime_pool::pooled_cwasm(engine, workload, interrupt, sizing)?;
+            let cwasm = pool::pooled_cwasm(engine, workload, interrupt, sizing)?;
             // SAFETY: the .cwasm was written by `precompile` or this engine's `precompile_module`, with this
             // wasmtime version and configuration (its name carries both; wasmtime checks them before loading).
             unsafe { Module::deserialize_file(engine, &cwasm) }
@@ -85,76 +71,9 @@ pub fn warm_engine_and_module(
     memory_cap: Option<u64>,
 ) -> anyhow::Result<(Engine, Module, PoolSizing)> {
     let (wasm, sizing) = warm_sizing(workload, concurrent, memory_cap)?;
-    let engine = wasmtime_pool::new_pooled_engine(interrupt, sizing)?;
+    let engine = pool::new_pooled_engine(interrupt, sizing)?;
     let module = load_warm(flavor, &engine, workload, &wasm, interrupt, sizing)?;
     Ok((engine, module, sizing))
-}
-
-/// Writes the workload's `.cwasm` for `interrupt` unless it is newer than the `.wasm`.
-pub fn ensure_cwasm(workload: &WorkloadArtifacts, interrupt: Interrupt) -> anyhow::Result<()> {
-    if !workload.cwasm_is_stale(interrupt) {
-        return Ok(());
-    }
-    let wasm = std::fs::read(&workload.wasm).with_context(|| format!("reading {}", workload.wasm.display()))?;
-    let cwasm = precompile(&wasm, interrupt).with_context(|| format!("precompiling {}", workload.wasm.display()))?;
-    crate::artifacts::write_atomically(&workload.cwasm_for(interrupt), &cwasm)
-}
-
-/// Compiles a module to the `.cwasm` bytes `Module::deserialize` accepts in an engine with `interrupt`.
-pub fn precompile(wasm: &[u8], interrupt: Interrupt) -> anyhow::Result<Vec<u8>> {
-    Ok(new_engine(interrupt)?.precompile_module(wasm)?)
-}
-
-/// Epoch length: deadlines are counted in ticks of this many milliseconds.
-const TICK: Duration = Duration::from_millis(10);
-
-/// One thread for the whole process advances the epoch of every engine in use, so an endless guest reaches its
-/// deadline. Engines register for as long as they run guest code.
-fn ticked_engines() -> &'static Mutex<Vec<Engine>> {
-    static ENGINES: OnceLock<Arc<Mutex<Vec<Engine>>>> = OnceLock::new();
-    ENGINES.get_or_init(|| {
-        let engines = Arc::new(Mutex::new(Vec::<Engine>::new()));
-        let ticked = Arc::clone(&engines);
-        std::thread::Builder::new()
-            .name("wasmtime-epoch".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(TICK);
-                    for engine in ticked.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                        engine.increment_epoch();
-                    }
-                }
-            })
-            .expect("spawning the epoch thread");
-        engines
-    })
-}
-
-/// Keeps an engine's epoch advancing while alive (nothing for an engine without epoch interruption).
-struct Ticking(Option<Engine>);
-
-impl Ticking {
-    fn start(engine: &Engine, interrupt: Interrupt) -> Ticking {
-        if interrupt == Interrupt::None {
-            return Ticking(None);
-        }
-        ticked_engines()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(engine.clone());
-        Ticking(Some(engine.clone()))
-    }
-}
-
-impl Drop for Ticking {
-    fn drop(&mut self) {
-        if let Some(engine) = &self.0 {
-            ticked_engines()
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|e| !Engine::same(e, engine));
-        }
-    }
 }
 
 /// A linker holding the WASI shim for exactly the imports `module` declares.
@@ -315,7 +234,7 @@ pub struct WasmtimeRuntime {
     warm_engines: HashMap<PoolSizing, (Engine, Arc<Ticking>)>,
     warm: HashMap<String, WarmModule>,
     /// WASI command workloads, linked once in the pooled engine of their sizing (keyed by the module's cache key).
-    warm_commands: HashMap<String, (Engine, wasmtime_command::WarmCommand)>,
+    warm_commands: HashMap<String, (Engine, command::WarmCommand)>,
     /// Instances kept idle for a warm pool's memory (load mode).
     held: Vec<Store<WasiState>>,
 }
@@ -340,7 +259,7 @@ impl WasmtimeRuntime {
         Self::with_pool(flavor, limits, 1)
     }
 
-    /// A runtime whose warm engine serves `concurrent` requests at once, with [`Runtime::replicate`] giving
+    /// A runtime whose warm engine serves `concurrent` requests at once, with [`SharedEngine::replicate`] giving
     /// the workers that share it.
     pub fn with_pool(flavor: Flavor, limits: Limits, concurrent: u32) -> anyhow::Result<WasmtimeRuntime> {
         Ok(WasmtimeRuntime {
@@ -429,15 +348,15 @@ impl WasmtimeRuntime {
             Ok(started) => started,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
-        let ready = wasmtime_command::prepare(&engine, &module)
-            .and_then(|pre| Ok((pre, wasmtime_command::new_store(&engine, workload, command, input)?)));
+        let ready = command::prepare(&engine, &module)
+            .and_then(|pre| Ok((pre, command::new_store(&engine, workload, command, input)?)));
         let (pre, (mut store, pipes)) = match ready {
             Ok(r) => r,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
         self.set_deadline(&mut store);
         phases.instantiate_ns = span(t2, monotonic_ns());
-        wasmtime_command::run(store, pipes, &pre, command, phases)
+        command::run(store, pipes, &pre, command, phases)
     }
 
     /// A WASI command, warm: the module linked once; a fresh WASI context and instance per request.
@@ -447,13 +366,13 @@ impl WasmtimeRuntime {
             return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
         };
         let t0 = monotonic_ns();
-        let (mut store, pipes) = match wasmtime_command::new_store(engine, workload, command, input) {
+        let (mut store, pipes) = match command::new_store(engine, workload, command, input) {
             Ok(s) => s,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
         self.set_deadline(&mut store);
         phases.instantiate_ns = span(t0, monotonic_ns());
-        wasmtime_command::run(store, pipes, pre, command, phases)
+        command::run(store, pipes, pre, command, phases)
     }
 
     fn set_deadline<T>(&self, store: &mut Store<T>) {
@@ -505,37 +424,47 @@ impl Runtime for WasmtimeRuntime {
         let memory_cap = self.memory_cap.map(|bytes| bytes as u64);
         let (wasm, sizing) = warm_sizing(workload, self.concurrent, memory_cap)?;
         if !self.warm_engines.contains_key(&sizing) {
-            let engine = wasmtime_pool::new_pooled_engine(self.interrupt, sizing)?;
+            let engine = pool::new_pooled_engine(self.interrupt, sizing)?;
             let ticking = Arc::new(Ticking::start(&engine, self.interrupt));
             self.warm_engines.insert(sizing, (engine, ticking));
         }
         let engine = self.warm_engines[&sizing].0.clone();
         let module = load_warm(self.flavor, &engine, workload, &wasm, self.interrupt, sizing)?;
-        if workload.command.is_some() {
-            let pre = wasmtime_command::prepare(&engine, &module)?;
-            self.warm_commands.insert(workload.cache_key.clone(), (engine, pre));
-            return Ok(());
+        match &workload.guest {
+            Guest::Command(_) => {
+                let pre = command::prepare(&engine, &module)?;
+                self.warm_commands.insert(workload.cache_key.clone(), (engine, pre));
+            }
+            Guest::Builtin(_) => {
+                let pre = linker_for(&engine, &module)?.instantiate_pre(&module)?;
+                self.warm.insert(workload.name.to_string(), WarmModule { engine, pre });
+            }
         }
-        let pre = linker_for(&engine, &module)?.instantiate_pre(&module)?;
-        self.warm.insert(workload.name.to_string(), WarmModule { engine, pre });
         Ok(())
     }
 
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
-        if let Some(command) = &workload.command {
-            return match mode {
-                Mode::Cold => self.command_cold(workload, command, input),
-                Mode::Warm => self.command_warm(workload, command, input),
-            };
-        }
-        match mode {
-            Mode::Cold => self.cold(workload, input),
-            Mode::Warm => self.warm(workload, input),
+        match (&workload.guest, mode) {
+            (Guest::Command(command), Mode::Cold) => self.command_cold(workload, command, input),
+            (Guest::Command(command), Mode::Warm) => self.command_warm(workload, command, input),
+            (Guest::Builtin(_), Mode::Cold) => self.cold(workload, input),
+            (Guest::Builtin(_), Mode::Warm) => self.warm(workload, input),
         }
     }
 
-    fn replicate(&self) -> Option<Box<dyn Runtime>> {
-        Some(Box::new(WasmtimeRuntime {
+    fn served_by(&self) -> Vec<ServedBy> {
+        // Its instances run inside the harness process.
+        Vec::new()
+    }
+
+    fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
+        Some(self)
+    }
+}
+
+impl SharedEngine for WasmtimeRuntime {
+    fn replicate(&self) -> Box<dyn Runtime> {
+        Box::new(WasmtimeRuntime {
             flavor: self.flavor,
             interrupt: self.interrupt,
             deadline_ticks: self.deadline_ticks,
@@ -545,11 +474,11 @@ impl Runtime for WasmtimeRuntime {
             warm: self.warm.clone(),
             warm_commands: self.warm_commands.clone(),
             held: Vec::new(),
-        }))
+        })
     }
 
     fn hold_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
-        if workload.command.is_some() {
+        if let Guest::Command(_) = &workload.guest {
             bail!(
                 "load mode's idle instances are not kept for WASI command workloads (`{}`): measure them cold and warm",
                 workload.name

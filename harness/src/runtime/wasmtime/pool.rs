@@ -8,10 +8,10 @@
 //! that would not fit, gets slots as large as the memory can grow instead: the module's maximum, else the
 //! plan's memory cap, else an equal share of the budget, behind a 64 KiB guard, and the code checks bounds.
 
-use super::wasmtime_rt::engine_config;
+use super::engine::engine_config;
 use crate::artifacts::WorkloadArtifacts;
-use crate::plan::Interrupt;
 use anyhow::Context;
+use harness_data::plan::Interrupt;
 use harness_data::{Mode, RuntimeKind};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -357,7 +357,7 @@ mod tests {
         // into the other.
         let plain = PoolSizing::new(1, None, DeclaredMemory::default());
         let pooled = new_pooled_engine(Interrupt::None, plain).unwrap();
-        let cold = super::super::wasmtime_rt::precompile(&module(1, None), Interrupt::None).unwrap();
+        let cold = super::super::engine::precompile(&module(1, None), Interrupt::None).unwrap();
         // SAFETY: the bytes were just produced by `precompile` with this wasmtime version.
         assert!(unsafe { wasmtime::Module::deserialize(&pooled, &cold) }.is_ok());
         // SAFETY: as above; a sized layout is another configuration, which wasmtime refuses.

@@ -15,17 +15,16 @@
 //! A container that exits before it answers (killed, out of memory) is a failure at once, not at the deadline;
 //! the engine's `oom` events (one stream per runtime) tell an out-of-memory kill from a `docker kill`.
 
-use super::docker_engine::{self, MANAGED_LABEL};
-use super::served::{Response, encode_request};
-use super::{Limits, Outcome, Runtime, ServedBy, span};
-use crate::artifacts::ContainerImage;
-use crate::artifacts::WorkloadArtifacts;
+use crate::artifacts::{ContainerImage, Guest, WorkloadArtifacts};
+use crate::runtime::served::{Response, encode_request};
+use crate::runtime::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, EventsOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
+use docker_engine::MANAGED_LABEL;
 use futures_util::{Stream, StreamExt};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
@@ -38,6 +37,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 mod command;
+pub mod docker_engine;
 
 type OutputStream = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
@@ -495,30 +495,30 @@ impl Runtime for ContainerRuntime {
             self.rt.block_on(remove(&self.docker, &old.id));
         }
         let image = Self::image(workload).map_err(anyhow::Error::msg)?.tag.clone();
-        let (container, _) = if workload.command.is_some() {
-            self.start_config(command::keepalive_config(self, &image))?
-        } else {
-            self.start(&image, false)?
+        let (container, _) = match &workload.guest {
+            Guest::Command(_) => self.start_config(command::keepalive_config(self, &image))?,
+            Guest::Builtin(_) => self.start(&image, false)?,
         };
         self.warm.insert(workload.name, container);
         Ok(())
     }
 
     fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
-        if let Some(wasi) = &workload.command {
-            return match mode {
-                Mode::Cold => command::cold(self, workload, wasi, input),
-                Mode::Warm => command::warm(self, workload, wasi, input),
-            };
-        }
-        match mode {
-            Mode::Cold => self.cold(workload, input),
-            Mode::Warm => self.warm(workload, input),
+        match (&workload.guest, mode) {
+            (Guest::Command(wasi), Mode::Cold) => command::cold(self, workload, wasi, input),
+            (Guest::Command(wasi), Mode::Warm) => command::warm(self, workload, wasi, input),
+            (Guest::Builtin(_), Mode::Cold) => self.cold(workload, input),
+            (Guest::Builtin(_), Mode::Warm) => self.warm(workload, input),
         }
     }
 
     fn served_by(&self) -> Vec<ServedBy> {
         self.warm.values().map(|c| ServedBy::Container(c.id.clone())).collect()
+    }
+
+    fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
+        // Each instance is its own container, already idle between requests.
+        None
     }
 }
 

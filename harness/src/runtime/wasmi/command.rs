@@ -5,9 +5,10 @@
 //! wasi-common grants a preopened directory whatever the operating system allows, so a read-only preopen is
 //! [`ReadOnlyDir`]: opening for writing or creating, and every change to the tree, is refused (`EPERM`/`ENOTSUP`).
 
-use super::Outcome;
-use super::wasi_command::{self, BENCH_MODULE, Ended, Stamps};
 use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
+use crate::runtime::Outcome;
+use crate::runtime::wasi::command::{self as wasi_command, Ended, Stamps};
+use crate::runtime::wasi::contract::BENCH_MODULE;
 use anyhow::Context;
 use harness_data::{Phases, Status};
 use harness_probes::clock::monotonic_ns;

@@ -3,9 +3,10 @@
 //! stderr into memory, the module's directory preopened as `.`), and `bench.start`/`bench.end` stamped on the
 //! run's clock.
 
-use super::Outcome;
-use super::wasi_command::{self, BENCH_MODULE, Ended, Stamps};
 use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
+use crate::runtime::Outcome;
+use crate::runtime::wasi::command::{self as wasi_command, Ended, Stamps};
+use crate::runtime::wasi::contract::BENCH_MODULE;
 use anyhow::Context;
 use harness_data::{Phases, Status};
 use harness_probes::clock::monotonic_ns;

@@ -24,7 +24,7 @@ fn rapl_probe() -> ProbeManifest {
             // the hardware's 1 ms).
             update_period_ns: 5_000_000,
             estimated: false,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         }],
         baselines: Default::default(),
         delay_ns: None,
@@ -50,7 +50,7 @@ fn model_probe() -> ProbeManifest {
             resolution: 15e-6,
             update_period_ns: 10_000_000,
             estimated: true,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         }],
         baselines: Default::default(),
         delay_ns: None,

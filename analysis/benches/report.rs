@@ -11,8 +11,8 @@
 mod common;
 
 use common::paired_from;
-use harness_analysis::load::load_run;
 use harness_analysis::report::{ReportOptions, build_report, write_report};
+use harness_analysis::run::read_run;
 use harness_data::{Anchor, HostFingerprint, InvocationRecord, Manifest, Mode, PairedRecord, RunStatus, Status};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -134,7 +134,7 @@ fn main() {
         let rows = write_run(&run_dir, with_energy);
         let out = run_dir.join("report");
         let t0 = Instant::now();
-        let run = load_run(&run_dir).unwrap();
+        let run = read_run(&run_dir).unwrap();
         let t1 = Instant::now();
         let options = ReportOptions {
             baseline: "native".into(),

@@ -91,7 +91,7 @@ impl ChannelSeries {
                             resolution: 0.0,
                             update_period_ns: 0,
                             estimated: false,
-                            scope: "machine".into(),
+                            scope: harness_data::Scope::Machine,
                         }
                     });
                 let delay = delay_ns(&probe);
@@ -296,7 +296,7 @@ mod tests {
             resolution: 1.0,
             update_period_ns: period,
             estimated: false,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         }
     }
 

@@ -194,7 +194,7 @@ mod tests {
             resolution: 0.001,
             update_period_ns: period,
             estimated: false,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         };
         ChannelSeries::new(info, samples, 0)
     }

@@ -7,7 +7,7 @@
 //! plans are not compared with each other.
 
 use crate::export::device_name;
-use crate::load::Run;
+use crate::run::Run;
 use harness_data::Status;
 use harness_data::plan::AsRunPlan;
 use std::collections::BTreeMap;
@@ -118,7 +118,7 @@ mod tests {
     /// The committed reference run of `plans/issue-spine.toml` (fibonacci 25 on five runtimes), as `device`.
     fn reference_run(device: &str, dir: &str) -> Run {
         let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/reference/vm-spine");
-        let mut run = crate::load::load_run(&reference).unwrap();
+        let mut run = crate::run::read_run(&reference).unwrap();
         run.manifest.host.device = Some(device.into());
         run.dir = PathBuf::from(dir);
         run

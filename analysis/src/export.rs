@@ -6,7 +6,7 @@
 //! `gross_j`, `net_j` and `power_w` empty for such rows even where a `paired.csv` holds values, so no
 //! downstream sum or mean picks them up.
 
-use crate::load::Run;
+use crate::run::Run;
 use harness_data::{EnergyFlag, EnergyQuality, LoadRecord, Mode, PairedRecord, Status};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -179,7 +179,7 @@ fn paired_row(device: &str, run: &str, p: &PairedRecord) -> ExportRecord {
         uncertainty_j: p.uncertainty_j,
         quality: Some(p.quality),
         estimated: Some(p.estimated),
-        scope: p.scope.clone(),
+        scope: p.scope.as_str().to_owned(),
         busy_share: p.busy_share,
         flag: p.flag,
     }
@@ -259,9 +259,9 @@ mod tests {
     #[test]
     fn a_run_given_twice_or_copied_is_refused() {
         let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/reference/vm-spine");
-        let run = crate::load::load_run(&reference).unwrap();
+        let run = crate::run::read_run(&reference).unwrap();
         assert!(check_distinct_runs(std::slice::from_ref(&run)).is_ok());
-        let mut again = crate::load::load_run(&reference.join(".")).unwrap();
+        let mut again = crate::run::read_run(&reference.join(".")).unwrap();
         let msg = check_distinct_runs(&[run.clone(), again.clone()])
             .unwrap_err()
             .to_string();
@@ -329,7 +329,7 @@ mod tests {
             uncertainty_j: Some(0.1),
             quality,
             estimated: false,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
             busy_share: Some(0.95),
             flag: Some(EnergyFlag::LowBusyShare),
         }
@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn the_device_is_the_export_flag_then_the_measure_flag_then_the_hostname() {
         let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/reference/vm-spine");
-        let mut run = crate::load::load_run(&reference).unwrap();
+        let mut run = crate::run::read_run(&reference).unwrap();
         assert_eq!(device_name(&run, None), "vm");
         run.manifest.host.device = Some("orin-1".into());
         assert_eq!(device_name(&run, None), "orin-1");

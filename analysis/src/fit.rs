@@ -147,7 +147,7 @@ mod tests {
             resolution: 1e-6,
             update_period_ns: 10_000_000,
             estimated,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         };
         ChannelSeries::new(info, rows, 0)
     }

@@ -5,9 +5,9 @@ mod common;
 
 use common::load_level;
 use harness_analysis::export::{load_export_rows, load_to_csv};
-use harness_analysis::load::load_run;
+use harness_analysis::pair::levels::{attribute_load_energy, write_load_csv};
 use harness_analysis::report::{ReportOptions, build_report, write_report};
-use harness_analysis::serving::energy::{attribute_load_energy, write_load_csv};
+use harness_analysis::run::read_run;
 use harness_data::*;
 use std::path::Path;
 
@@ -70,7 +70,7 @@ fn manifest(end_ms: u64) -> Manifest {
             resolution: 61.0,
             update_period_ns: MS,
             estimated: false,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         }],
         baselines: Default::default(),
         delay_ns: None,
@@ -123,7 +123,7 @@ fn a_run_of_load_levels_only_is_attributed_loaded_reported_and_exported() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_run(dir.path());
     assert_eq!(attribute_load_energy(dir.path(), &manifest).unwrap(), levels().len());
-    let run = load_run(dir.path()).unwrap();
+    let run = read_run(dir.path()).unwrap();
     assert!(run.invocations.is_empty());
     let native_2 = run
         .load
@@ -237,7 +237,7 @@ fn without_a_baseline_runtime_among_the_levels_the_report_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_run(dir.path());
     attribute_load_energy(dir.path(), &manifest).unwrap();
-    let run = load_run(dir.path()).unwrap();
+    let run = read_run(dir.path()).unwrap();
     let missing = ReportOptions {
         baseline: "wasmtime-aot".into(),
         ..options()

@@ -6,10 +6,10 @@ mod common;
 
 use common::{load_level, paired_from};
 use harness_analysis::export::{export_rows, load_export_rows, load_to_csv, to_csv};
-use harness_analysis::load::Run;
 use harness_analysis::report::model::Verdict;
 use harness_analysis::report::render::{render_html, render_json, render_markdown};
 use harness_analysis::report::{ReportOptions, build_report, plots};
+use harness_analysis::run::Run;
 use harness_data::*;
 
 fn invocation(

@@ -5,10 +5,10 @@
 mod common;
 
 use common::paired_from;
-use harness_analysis::load::Run;
 use harness_analysis::report::model::{Metric, Report, Verdict};
 use harness_analysis::report::render::render_markdown;
 use harness_analysis::report::{ReportOptions, build_report};
+use harness_analysis::run::Run;
 use harness_analysis::stats::mann_whitney::{mann_whitney, min_attainable_p};
 use harness_data::*;
 use rand::{Rng, SeedableRng};
@@ -316,7 +316,7 @@ fn paired_row(
         uncertainty_j: None,
         quality,
         estimated: true,
-        scope: "harness".into(),
+        scope: harness_data::Scope::Harness,
         busy_share,
         flag,
         ..paired_from(r, "model", "cpu", watts, 4.0)

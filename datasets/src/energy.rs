@@ -156,9 +156,10 @@ pub struct PairedRecord {
     pub quality: EnergyQuality,
     /// True when the energy comes from a model (the `model` probe), not a sensor: such figures are estimates.
     pub estimated: bool,
-    /// What the channel sees (`machine`, `harness`, `gpu`, ...), as [`ChannelInfo::scope`].
-    #[serde(default)]
-    pub scope: String,
+    /// What the channel sees, as [`ChannelInfo::scope`]; [`Scope::Unstated`] (an empty field) in rows
+    /// written before the column existed.
+    #[serde(default = "unstated_scope")]
+    pub scope: Scope,
     /// Sum of the member invocations' latencies / the window's length: how much of the window the runtime was
     /// busy with the cell's work (1 for a single invocation). Windows under [`MIN_BUSY_SHARE`] are flagged.
     #[serde(default)]
@@ -227,12 +228,68 @@ pub struct ChannelInfo {
     /// Whose work the channel sees: `machine` (a package or board sensor, or the model counting the whole
     /// machine's CPU time), `harness` (the model counting the harness, its live children and its containers),
     /// `gpu` (an NVML board).
-    #[serde(default = "default_scope")]
-    pub scope: String,
+    #[serde(default)]
+    pub scope: Scope,
 }
 
-fn default_scope() -> String {
-    "machine".into()
+/// Whose work a channel sees: what its energy can be compared across. Written as today's strings (`machine`,
+/// `harness`, `gpu`; an empty field where unstated).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// The whole machine: a package or board sensor, or the model counting the whole machine's CPU time.
+    #[default]
+    Machine,
+    /// The model counting the harness, its live children and its containers only.
+    Harness,
+    /// An NVML board: the GPU only.
+    Gpu,
+    /// A paired row written before the `scope` column existed: not known.
+    #[serde(rename = "")]
+    Unstated,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Machine => "machine",
+            Scope::Harness => "harness",
+            Scope::Gpu => "gpu",
+            Scope::Unstated => "",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = UnknownScope;
+
+    fn from_str(name: &str) -> Result<Scope, UnknownScope> {
+        [Scope::Machine, Scope::Harness, Scope::Gpu, Scope::Unstated]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| UnknownScope(name.to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a scope (machine, harness, gpu)")]
+pub struct UnknownScope(pub String);
+
+/// A scope compares with its written name: `scope == "machine"`.
+impl PartialEq<&str> for Scope {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+fn unstated_scope() -> Scope {
+    Scope::Unstated
 }
 
 /// Idle power of one channel, measured before and after the run.

@@ -5,6 +5,7 @@
 //! is the data dictionary for the same files.
 
 pub mod energy;
+pub mod fsio;
 pub mod invocation;
 pub mod load;
 pub mod manifest;
@@ -13,11 +14,11 @@ pub mod runtime;
 
 pub use energy::{
     Baseline, BatchPlan, ChannelInfo, EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest,
-    SampleKind, SampleRecord, Unit,
+    SampleKind, SampleRecord, Scope, Unit,
 };
 pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
 pub use load::{LoadKind, LoadPlan, LoadRecord, RequestRecord};
-pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, RunStatus};
+pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, ManifestError, RunStatus};
 pub use runtime::{RuntimeKind, UnknownRuntime};
 
 /// File names inside a run directory.

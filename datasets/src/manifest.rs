@@ -110,3 +110,39 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, String>,
 }
+
+/// Why a `manifest.json` could not be read as this harness's [`Manifest`].
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error(
+        "format_version {found}, but this harness ({reader}) reads format_version {MANIFEST_FORMAT_VERSION} only; the run was written by harness {writer}: read it with that version or a newer one",
+        reader = env!("CARGO_PKG_VERSION")
+    )]
+    UnknownFormat { found: u32, writer: String },
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl Manifest {
+    /// Parses a `manifest.json`, refusing one written in a format this harness does not know before its fields
+    /// are read: a newer format may mean something else by the same fields. Every reader of a run's manifest
+    /// (report, export, pair, fit-model, the replay probe) goes through here.
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: Option<u32>,
+            harness_version: Option<String>,
+        }
+        // Not JSON with those fields: the full parse names what is wrong.
+        if let Ok(version) = serde_json::from_slice::<Version>(bytes)
+            && let Some(found) = version.format_version
+            && found != MANIFEST_FORMAT_VERSION
+        {
+            return Err(ManifestError::UnknownFormat {
+                found,
+                writer: version.harness_version.unwrap_or_else(|| "unknown".into()),
+            });
+        }
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}

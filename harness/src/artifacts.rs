@@ -36,9 +36,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    let partial = path.with_extension(format!("partial.{}", std::process::id()));
-    std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
+    harness_data::fsio::write_bytes_atomically(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// What a WASI command workload (issue 14) needs beyond its files: how it is invoked and what it must print.

@@ -109,7 +109,7 @@ fn time_alignment(samples: usize, windows: usize) -> (u64, usize) {
         resolution: 1.0,
         update_period_ns: 1_000_000,
         estimated: false,
-        scope: "machine".into(),
+        scope: harness_data::Scope::Machine,
     };
     let rows: Vec<(u64, Option<f64>)> = (0..samples as u64)
         .map(|i| (i * 1_000_000, Some(i as f64 * 20_000.0)))

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use harness_analysis::align::{self, ChannelSeries};
 use harness_analysis::fit;
-use harness_data::{ChannelInfo, Manifest, ProbeManifest, SampleKind, SampleRecord, files};
+use harness_data::{ChannelInfo, ProbeManifest, SampleKind, SampleRecord, files};
 use harness_probes::model::PowerCurve;
 use std::path::{Path, PathBuf};
 
@@ -34,10 +34,7 @@ pub struct FitModelArgs {
 
 pub fn run(args: &FitModelArgs) -> anyhow::Result<()> {
     let dir = &args.run;
-    let path = dir.join(files::MANIFEST);
-    let manifest: Manifest =
-        serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
-            .with_context(|| format!("parsing {}", path.display()))?;
+    let manifest = harness_analysis::run::read_manifest(dir)?;
     let run_name = run_name(dir);
 
     let model_probe = manifest
@@ -56,7 +53,7 @@ pub fn run(args: &FitModelArgs) -> anyhow::Result<()> {
     }
 
     let samples_path = dir.join(files::SAMPLES);
-    let samples: Vec<SampleRecord> = harness_analysis::load::read_csv(&samples_path)?;
+    let samples: Vec<SampleRecord> = harness_analysis::run::read_csv(&samples_path)?;
     let channels: Vec<ChannelInfo> = manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
     let series = ChannelSeries::from_records(&samples, &channels, |probe| delay_ns(&manifest.probes, probe));
     let model = series.iter().find(|s| is_model_channel(&s.info)).with_context(|| {
@@ -122,7 +119,7 @@ fn is_model_channel(c: &ChannelInfo) -> bool {
 
 /// A measured channel that sees the whole machine, as the model's CPU time does.
 fn is_sensor_channel(c: &ChannelInfo) -> bool {
-    !c.estimated && c.scope == "machine" && c.kind != SampleKind::Gap
+    !c.estimated && c.scope == harness_data::Scope::Machine && c.kind != SampleKind::Gap
 }
 
 /// Samples are keyed by the probe's name (or, in older runs, its kind).

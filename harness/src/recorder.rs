@@ -10,7 +10,7 @@
 
 use crate::runtime::Outcome;
 use anyhow::Context;
-use harness_data::{CellKey, InvocationRecord, Manifest, Status, files};
+use harness_data::{CellKey, InvocationRecord, Manifest, Status, files, fsio};
 use std::fs::File;
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -474,13 +474,11 @@ fn check_digest(reference: &mut Reference, cells: &[CellLabel], cell: usize, dig
 /// Writes `manifest.json` atomically (temporary file, then rename), so a reader never sees half of one.
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     let path = dir.join(files::MANIFEST);
-    let tmp = dir.join(format!(".{}.tmp", files::MANIFEST));
-    let mut file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    serde_json::to_writer_pretty(&mut file, manifest)?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    fsio::write_atomically(&path, |out| {
+        serde_json::to_writer_pretty(&mut *out, manifest)?;
+        out.write_all(b"\n")
+    })
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

@@ -74,11 +74,16 @@ pub enum ModelScope {
 }
 
 impl ModelScope {
-    pub fn as_str(self) -> &'static str {
+    /// The scope of the model's channel: a plan can ask for the two a CPU-time model can count.
+    pub fn channel_scope(self) -> harness_data::Scope {
         match self {
-            ModelScope::Machine => "machine",
-            ModelScope::Harness => "harness",
+            ModelScope::Machine => harness_data::Scope::Machine,
+            ModelScope::Harness => harness_data::Scope::Harness,
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.channel_scope().as_str()
     }
 }
 
@@ -394,7 +399,7 @@ impl ModelSource {
             resolution: curve.busy_w_per_core * clock.resolution_ns() as f64 * 1e-9,
             update_period_ns: (interval_ms.max(0.1) * 1e6) as u64,
             estimated: true,
-            scope: scope.as_str().into(),
+            scope: scope.channel_scope(),
         }];
         ModelSource {
             curve,

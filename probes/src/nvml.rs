@@ -131,7 +131,7 @@ fn channel(index: u32, unit: Unit, kind: SampleKind, update_period_ns: u64) -> C
         resolution: 1.0,
         update_period_ns,
         estimated: false,
-        scope: "gpu".into(),
+        scope: harness_data::Scope::Gpu,
     }
 }
 

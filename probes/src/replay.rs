@@ -84,7 +84,7 @@ impl ReplaySource {
                         || row.probe == crate::model::KIND || row.probe.starts_with("model-"),
                         |c| c.estimated,
                     ),
-                    scope: declared.map_or_else(|| "machine".into(), |c| c.scope.clone()),
+                    scope: declared.map_or(harness_data::Scope::Machine, |c| c.scope),
                 });
                 channels.len() - 1
             });
@@ -119,13 +119,14 @@ impl ReplaySource {
     }
 }
 
-/// The channels declared in the manifest.json beside a recorded samples file, if there is one.
+/// The channels declared in the manifest.json beside a recorded samples file, if there is one and this
+/// harness reads its format.
 fn recorded_channels(samples: &Path) -> Vec<ChannelInfo> {
     let Some(dir) = samples.parent() else { return Vec::new() };
     let Ok(bytes) = std::fs::read(dir.join(harness_data::files::MANIFEST)) else {
         return Vec::new();
     };
-    serde_json::from_slice::<harness_data::Manifest>(&bytes)
+    harness_data::Manifest::from_json(&bytes)
         .map(|m| m.probes.into_iter().flat_map(|p| p.channels).collect())
         .unwrap_or_default()
 }

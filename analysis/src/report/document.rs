@@ -1,65 +1,17 @@
-//! The report laid out as blocks (headings, paragraphs, tables, figures), shared by the Markdown and HTML
-//! renderers so the two show the same numbers. Only formatting happens here.
+//! The report laid out as blocks (headings, paragraphs, tables, figures; [`Block`]), shared by the Markdown and
+//! HTML renderers so the two show the same numbers. Only formatting happens here, with the formatters of
+//! [`super::format`].
 
-use super::figures::{ENERGY_UNITS, TIME_UNITS, scale};
+use super::format::{Block, bytes, duration, joules, or_dash as opt, p_value, significant};
 use super::model::*;
 use crate::stats::RankTest;
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Block {
-    Heading(u8, String),
-    Paragraph(String),
-    Bullets(Vec<String>),
-    Table {
-        header: Vec<String>,
-        rows: Vec<Vec<String>>,
-    },
-    /// A figure of `Report::figures`, by index.
-    Figure(usize),
-    /// A matrix of `Report::glance`, by index: a table whose cells the HTML report colours
-    /// ([`super::glance::cell_colour`]); text as [`glance_header`] and [`glance_row`] give it.
-    Glance(usize),
-    /// The key to the matrices' colours (HTML only: Markdown has no colour, its cells say the same in words).
-    GlanceLegend,
-}
-
-/// A value with 4 significant digits in the unit that suits it.
-fn with_unit(value: f64, units: &[(&'static str, f64)]) -> String {
-    if !value.is_finite() {
-        return "-".into();
-    }
-    let (unit, factor) = scale(value, units);
-    let v = value / factor;
-    let decimals = (3 - v.abs().max(1e-12).log10().floor() as i32).clamp(0, 3) as usize;
-    format!("{v:.decimals$} {unit}")
-}
-
-pub fn ns(value: f64) -> String {
-    with_unit(value, &TIME_UNITS)
-}
-
-pub fn joules(value: f64) -> String {
-    with_unit(value, &ENERGY_UNITS)
-}
-
-fn opt(value: Option<f64>, f: impl Fn(f64) -> String) -> String {
-    value.map(f).unwrap_or_else(|| "-".into())
-}
 
 fn ratio(i: &crate::stats::Interval) -> String {
     if i.ci_low.is_finite() && i.ci_high.is_finite() {
         format!("{:.3} [{:.3}, {:.3}]", i.estimate, i.ci_low, i.ci_high)
     } else {
         format!("{:.3} [-]", i.estimate)
-    }
-}
-
-pub fn p_value(p: f64) -> String {
-    if p < 1e-4 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.4}")
     }
 }
 
@@ -158,24 +110,8 @@ pub fn layout(report: &Report) -> Vec<Block> {
             }
         }
     }
-    blocks.extend(crate::serving::layout::load_blocks(report));
+    blocks.extend(super::load::layout::load_blocks(report));
     blocks
-}
-
-/// Three significant digits: 0.00211, 0.405, 36.8, 1234.
-pub fn significant(value: f64) -> String {
-    if !value.is_finite() {
-        return "-".into();
-    }
-    if value == 0.0 {
-        return "0".into();
-    }
-    let decimals = |v: f64| (2 - v.abs().log10().floor() as i32).clamp(0, 9) as usize;
-    let d = decimals(value);
-    // Rounding may carry into the next power of ten (9.996 -> 10.00): then one decimal fewer.
-    let rounded: f64 = format!("{value:.d$}").parse().unwrap_or(value);
-    let d = decimals(rounded).min(d);
-    format!("{value:.d$}")
 }
 
 /// "cold: latency", "warm: energy model/cpu (estimated) [machine]".
@@ -227,7 +163,7 @@ pub fn glance_cell(cell: Option<&GlanceCell>) -> (String, String) {
 pub fn glance_row(table: &GlanceTable, row: &GlanceRow) -> Vec<String> {
     let median = match (&table.metric, row.baseline_median) {
         (_, None) => "-".into(),
-        (Metric::Latency, Some(v)) => ns(v),
+        (Metric::Latency, Some(v)) => duration(v),
         (Metric::Energy { estimated: e, .. }, Some(v)) => format!("{}{}", joules(v), estimated(*e)),
     };
     [row.workload.clone(), row.input.clone(), median]
@@ -241,23 +177,6 @@ pub fn glance_row(table: &GlanceTable, row: &GlanceRow) -> Vec<String> {
             }
         }))
         .collect()
-}
-
-/// 1234 B, 1.2 KiB, 3.4 MiB.
-pub fn bytes(value: u64) -> String {
-    const UNITS: [(&str, f64); 4] = [("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0)];
-    let value = value as f64;
-    let (unit, factor) = UNITS
-        .iter()
-        .rev()
-        .find(|(_, f)| value >= *f)
-        .copied()
-        .unwrap_or(UNITS[0]);
-    if factor == 1.0 {
-        format!("{value} {unit}")
-    } else {
-        format!("{:.1} {unit}", value / factor)
-    }
 }
 
 fn artifact_table(report: &Report) -> Block {
@@ -404,13 +323,13 @@ fn latency_table(groups: &[&GroupReport]) -> Block {
             ];
             match &g.latency_ns {
                 Some(s) => row.extend([
-                    ns(s.median),
-                    ns(s.mean),
-                    ns(s.p5),
-                    ns(s.p25),
-                    ns(s.p75),
-                    ns(s.p95),
-                    ns(s.p99),
+                    duration(s.median),
+                    duration(s.mean),
+                    duration(s.p5),
+                    duration(s.p25),
+                    duration(s.p75),
+                    duration(s.p95),
+                    duration(s.p99),
                     percent(s.cv),
                 ]),
                 None => row.extend(std::iter::repeat_n("-".to_string(), 8)),

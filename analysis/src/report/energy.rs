@@ -129,7 +129,7 @@ pub(super) fn flag_notes(gathered: &BTreeMap<CellKey, Gathered>) -> Vec<String> 
                     };
                     let entry = flagged
                         .entry((key.runtime.as_str(), format!("{probe}/{channel}{estimated}"), flag))
-                        .or_insert((0, r.scope.clone()));
+                        .or_insert((0, r.scope.as_str().to_owned()));
                     entry.0 += 1;
                 }
             }

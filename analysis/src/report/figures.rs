@@ -2,6 +2,7 @@
 //! so a report over a hundred thousand rows stays light; the statistics use every row.
 
 use super::energy::{channels, is_estimated, usable};
+use super::format::{ENERGY_UNITS, TIME_UNITS, scale};
 use super::gather::{Gathered, measured_ok};
 use super::model::{BoxStats, Figure, FigureData, Series};
 use crate::stats::describe::describe;
@@ -11,19 +12,6 @@ use std::collections::BTreeMap;
 const CDF_POINTS: usize = 300;
 const SCATTER_POINTS: usize = 1000;
 const TAIL_POINTS: usize = 200;
-
-/// A unit for values given in `base` units, chosen so the typical value reads between 1 and 1000.
-pub fn scale(typical: f64, units: &[(&'static str, f64)]) -> (&'static str, f64) {
-    units
-        .iter()
-        .rev()
-        .find(|(_, factor)| typical.abs() >= *factor)
-        .copied()
-        .unwrap_or(units[0])
-}
-
-pub const TIME_UNITS: [(&str, f64); 4] = [("ns", 1.0), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)];
-pub const ENERGY_UNITS: [(&str, f64); 4] = [("nJ", 1e-9), ("µJ", 1e-6), ("mJ", 1e-3), ("J", 1.0)];
 
 /// `k` evenly spaced picks from `n` items (all when `n <= k`).
 fn picks(n: usize, k: usize) -> Vec<usize> {

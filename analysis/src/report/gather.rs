@@ -1,7 +1,7 @@
 //! Rows of the runs grouped by cell (workload, input, runtime, mode), across runs: what every part of a report
 //! starts from.
 
-use crate::load::Run;
+use crate::run::Run;
 use harness_data::{CellKey, InvocationRecord, Mode, PairedRecord, Status};
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! colour scale the HTML report paints its cells with.
 
 use super::model::*;
-use crate::load::Run;
+use crate::run::Run;
 use harness_data::Mode;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -39,7 +39,7 @@ pub struct Report {
     pub load: Vec<LoadSection>,
 }
 
-pub use crate::serving::model::{LoadComparison, LoadCurve, LoadLevel, LoadSection, MemoryDensity};
+pub use super::load::model::{LoadComparison, LoadCurve, LoadLevel, LoadSection, MemoryDensity};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {

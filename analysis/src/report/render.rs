@@ -1,7 +1,8 @@
 //! Renderers: pure functions from the report to bytes. Markdown for papers, self-contained HTML (inline CSS
 //! and SVG, no scripts, no network) for people, JSON for programs.
 
-use super::document::{Block, glance_cell, glance_header, glance_row, layout};
+use super::document::{glance_cell, glance_header, glance_row, layout};
+use super::format::Block;
 use super::glance::{GREY, Rgb, cell_colour, legend_stops};
 use super::model::{Report, Verdict};
 

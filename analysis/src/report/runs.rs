@@ -5,7 +5,7 @@ use super::energy::flag_notes;
 use super::gather::{Gathered, key_of};
 use super::model::{CellKey, Incomplete};
 use super::options::{ReportError, ReportOptions};
-use crate::load::Run;
+use crate::run::Run;
 use harness_data::plan::AsRunPlan;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -29,7 +29,7 @@ pub fn paired_from(r: &InvocationRecord, probe: &str, channel: &str, watts: f64,
         uncertainty_j: Some(61e-6),
         quality: EnergyQuality::Ok,
         estimated: false,
-        scope: "machine".into(),
+        scope: harness_data::Scope::Machine,
         busy_share: Some(1.0),
         flag: None,
     }

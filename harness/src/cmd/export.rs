@@ -74,13 +74,7 @@ fn refuse_run_file(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a failed write leaves no half file.
+/// Writes `bytes` to `path` atomically, so a failed write leaves no half file.
 fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", path.display()))
+    harness_data::fsio::write_bytes_atomically(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

@@ -97,7 +97,7 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
     );
     // Results at a glance, from the files as written (a partial run's too).
     if summary.status != RunStatus::Failed
-        && let Ok(run) = harness_analysis::load::load_run(&args.out)
+        && let Ok(run) = harness_analysis::run::read_run(&args.out)
         && let Some(text) = harness::glance::summary(&run, &args.out.display().to_string())
     {
         println!("{text}");

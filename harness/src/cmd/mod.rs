@@ -58,10 +58,10 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
 
 /// Load run directories for `report` and `export`; a run given twice is refused, and so are runs of one plan
 /// that disagree on a digest (naming both devices).
-fn load_runs(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<harness_analysis::load::Run>> {
+fn load_runs(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<harness_analysis::run::Run>> {
     let runs = dirs
         .iter()
-        .map(|dir| harness_analysis::load::load_run(dir).map_err(anyhow::Error::from))
+        .map(|dir| harness_analysis::run::read_run(dir).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<Vec<_>>>()?;
     harness_analysis::export::check_distinct_runs(&runs)?;
     harness_analysis::digests::check_digests_agree(&runs)?;

@@ -1,7 +1,6 @@
 //! `harness pair`: pair a run's invocations with its samples again.
 
 use super::Outcome;
-use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -21,10 +20,7 @@ pub struct PairArgs {
 }
 
 pub fn run(args: PairArgs) -> anyhow::Result<Outcome> {
-    let path = args.run.join(harness_data::files::MANIFEST);
-    let manifest: harness_data::Manifest =
-        serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
-            .with_context(|| format!("parsing {}", path.display()))?;
+    let manifest = harness_analysis::run::read_manifest(&args.run)?;
     let pairing = harness_analysis::pair::pair_run(&args.run, &manifest, args.samples.as_deref())?;
     println!(
         "{} paired rows over {} windows in {}",

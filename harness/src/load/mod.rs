@@ -13,6 +13,8 @@ use crate::runtime::setup::PreparedWorkload;
 use crate::runtime::{self, Limits, ServedBy};
 use anyhow::Context;
 use drive::{Driven, RawRequest, Servers, Target};
+use harness_analysis::pair::levels::LoadCsv;
+use harness_analysis::report::format::{or_dash, short_duration};
 use harness_data::{LoadKind, LoadPlan, LoadRecord, RequestRecord, RuntimeKind, files};
 use harness_probes::clock::monotonic_ns;
 use monitor::{MemoryReading, ServingMeter, machine_busy_ns, machine_share};
@@ -95,7 +97,7 @@ pub struct LoadOutcome {
 
 /// `load.csv` and `requests.csv`, flushed after every level.
 struct LoadFiles {
-    load: csv::Writer<File>,
+    load: LoadCsv,
     requests: csv::Writer<File>,
 }
 
@@ -110,7 +112,7 @@ impl LoadFiles {
             Ok(writer)
         };
         Ok(LoadFiles {
-            load: open(files::LOAD, LoadRecord::COLUMNS)?,
+            load: LoadCsv::create(out).with_context(|| format!("creating {}", out.join(files::LOAD).display()))?,
             requests: open(files::REQUESTS, RequestRecord::COLUMNS)?,
         })
     }
@@ -120,8 +122,7 @@ impl LoadFiles {
             self.requests.serialize(request)?;
         }
         self.requests.flush()?;
-        self.load.serialize(row)?;
-        self.load.flush()?;
+        self.load.append(row)?;
         Ok(())
     }
 }
@@ -182,12 +183,9 @@ pub fn run(
     Ok(outcome)
 }
 
+/// A percentile for the progress line, as the summary at the end writes durations.
 fn format_ns(ns: Option<u64>) -> String {
-    match ns {
-        Some(ns) if ns >= 1_000_000 => format!("{:.1} ms", ns as f64 / 1e6),
-        Some(ns) => format!("{:.1} us", ns as f64 / 1e3),
-        None => "-".into(),
-    }
+    or_dash(ns, |ns| short_duration(ns as f64))
 }
 
 /// What the monitor thread saw over a level's window.

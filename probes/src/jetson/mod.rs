@@ -200,7 +200,7 @@ fn channel_info(rail: &Rail, interval_ms: f64) -> ChannelInfo {
         resolution,
         update_period_ns: (period_ms * 1e6) as u64,
         estimated: false,
-        scope: "machine".into(),
+        scope: harness_data::Scope::Machine,
     }
 }
 

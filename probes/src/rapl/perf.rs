@@ -30,7 +30,7 @@ impl PerfEvent {
             resolution: self.scale * 1e6,
             update_period_ns: (interval_ms.max(1.0) * 1e6) as u64,
             estimated: false,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         }
     }
 }

@@ -33,7 +33,7 @@ impl PowercapZone {
             // The hardware updates the counter about every millisecond; polling slower than that is the limit.
             update_period_ns: (interval_ms.max(1.0) * 1e6) as u64,
             estimated: false,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         }
     }
 

@@ -258,7 +258,7 @@ impl UsbMeterSource {
             resolution: model.power_resolution_w(),
             update_period_ns: (options.interval_ms * 1e6) as u64,
             estimated: false,
-            scope: "machine".into(),
+            scope: harness_data::Scope::Machine,
         }];
         let notes = vec![
             how,

@@ -12,10 +12,11 @@
 //!    with several sockets, `package-0` sees one socket only: psys is preferred where it exists), then the
 //!    rest (a USB meter's reading, the model's estimate), in the probe's channel order.
 
+use super::error::PairError;
+use super::series::{baseline, delay_ns};
 use crate::align::{self, ChannelSeries, Window};
-use crate::load::{LoadError, read_csv};
-use crate::pair::{PairError, baseline};
-use harness_data::{ChannelInfo, LoadRecord, Manifest, SampleRecord, files};
+use crate::run::{RunError, read_csv};
+use harness_data::{ChannelInfo, LoadRecord, Manifest, SampleRecord, Scope, files, fsio};
 use std::path::Path;
 
 /// Jetson's total input rails (JetPack 5/6, JetPack 4): the module's whole draw.
@@ -91,12 +92,7 @@ pub fn attribute_load_rows(
         row.unseen = false;
     }
     let info = choose_channel(samples, manifest, extra)?;
-    let delay = manifest
-        .probes
-        .iter()
-        .find(|p| p.key() == info.probe)
-        .and_then(|p| p.delay_ns)
-        .unwrap_or(0);
+    let delay = delay_ns(manifest, &info.probe);
     let readings: Vec<(u64, Option<f64>)> = samples
         .iter()
         .filter(|s| s.probe == info.probe && s.channel == info.channel)
@@ -175,10 +171,10 @@ pub fn choose_channel(samples: &[SampleRecord], manifest: &Manifest, extra: &[Ch
         .chain(std::iter::once(("", extra)));
     for (p, (kind, channels)) in probes.enumerate() {
         for (c, info) in channels.iter().enumerate() {
-            let scope_rank = match info.scope.as_str() {
-                "machine" => 0,
-                "harness" => 1,
-                _ => continue,
+            let scope_rank = match info.scope {
+                Scope::Machine => 0,
+                Scope::Harness => 1,
+                Scope::Gpu | Scope::Unstated => continue,
             };
             let Some(name_rank) = name_rank(kind, &info.channel) else {
                 continue;
@@ -219,28 +215,50 @@ fn name_rank(probe_kind: &str, channel: &str) -> Option<u8> {
     Some(if channel.starts_with("package") { 1 } else { 2 })
 }
 
-/// Writes `load.csv` through a temporary file in the same directory, so a reader never sees half a file.
+/// `load.csv` as load mode writes it, level by level: each row is appended and flushed when its level ends, so
+/// a stopped run keeps its finished levels. The energy columns are empty until pairing fills them with
+/// [`write_load_csv`]: between them, the only two ways the file is written (datasets/SCHEMA.md).
+pub struct LoadCsv {
+    writer: csv::Writer<std::fs::File>,
+}
+
+impl LoadCsv {
+    /// Creates `load.csv` in the run directory `dir`, with its header.
+    pub fn create(dir: &Path) -> Result<LoadCsv, csv::Error> {
+        let file = std::fs::File::create(dir.join(files::LOAD))?;
+        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        writer.write_record(LoadRecord::COLUMNS)?;
+        writer.flush()?;
+        Ok(LoadCsv { writer })
+    }
+
+    /// Appends a level's row and flushes it.
+    pub fn append(&mut self, row: &LoadRecord) -> Result<(), csv::Error> {
+        self.writer.serialize(row)?;
+        Ok(self.writer.flush()?)
+    }
+}
+
+/// Writes `load.csv` whole, atomically (a reader never sees half a file): pairing's rewrite with the energy
+/// columns filled, the same rows in the same order.
 pub fn write_load_csv(path: &Path, rows: &[LoadRecord]) -> Result<(), PairError> {
-    let temp = path.with_extension("csv.tmp");
-    let write = |e: &dyn std::fmt::Display| PairError::Write {
+    fsio::write_atomically(path, |out| {
+        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+        writer.write_record(LoadRecord::COLUMNS)?;
+        for row in rows {
+            writer.serialize(row)?;
+        }
+        writer.flush()?;
+        Ok::<(), csv::Error>(())
+    })
+    .map_err(|e| PairError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
-    let mut writer = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_path(&temp)
-        .map_err(|e| write(&e))?;
-    writer.write_record(LoadRecord::COLUMNS).map_err(|e| write(&e))?;
-    for row in rows {
-        writer.serialize(row).map_err(|e| write(&e))?;
-    }
-    writer.flush().map_err(|e| write(&e))?;
-    drop(writer);
-    std::fs::rename(&temp, path).map_err(|e| write(&e))
+    })
 }
 
 /// `load.csv` of a run directory, empty when the run has none.
-pub fn read_load_csv(dir: &Path) -> Result<Vec<LoadRecord>, LoadError> {
+pub fn read_load_csv(dir: &Path) -> Result<Vec<LoadRecord>, RunError> {
     let path = dir.join(files::LOAD);
     if path.is_file() {
         read_csv(&path)
@@ -250,5 +268,5 @@ pub fn read_load_csv(dir: &Path) -> Result<Vec<LoadRecord>, LoadError> {
 }
 
 #[cfg(test)]
-#[path = "energy_tests.rs"]
+#[path = "levels_tests.rs"]
 mod tests;

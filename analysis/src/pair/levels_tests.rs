@@ -1,4 +1,4 @@
-//! Tests of `energy.rs`: synthetic power and counter traces with known windows.
+//! Tests of `levels.rs`: synthetic power and counter traces with known windows.
 
 use super::*;
 use harness_data::{LoadKind, ProbeManifest, SampleKind, Unit};
@@ -25,7 +25,7 @@ fn channel(probe: &str, name: &str, kind: SampleKind, unit: Unit, scope: &str) -
         resolution: if kind == SampleKind::EnergyCounter { 61.0 } else { 0.0 },
         update_period_ns: MS,
         estimated: probe == "model",
-        scope: scope.into(),
+        scope: scope.parse().unwrap(),
     }
 }
 

@@ -1,29 +1,26 @@
-//! Pairing: energy per measured invocation or batch window from a run's samples (`paired.csv`), and the
-//! probes' delays measured from the calibration pattern. Re-analysis: `harness measure` runs it once the
-//! samples are on disk, `harness pair` runs it again.
+//! Pairing: energy per measured invocation or batch window from a run's samples (`paired.csv`), energy per
+//! load level ([`levels`], the energy columns of `load.csv`), and the probes' delays measured from the
+//! calibration pattern. Re-analysis: `harness measure` runs it once the samples are on disk, `harness pair`
+//! runs it again.
 
 use crate::align::{self, ChannelSeries, Window};
 use crate::calibrate;
-use crate::load::{LoadError, read_csv, read_invocations};
-use crate::serving::energy::{LoadAttribution, rewrite_load_csv};
+use crate::run::{read_csv, read_invocations};
 use harness_data::{
     Baseline, ChannelInfo, EnergyFlag, EnergyQuality, InvocationRecord, MIN_BUSY_SHARE, Manifest, PairedRecord,
-    SampleRecord, Status, files,
+    SampleRecord, Status, files, fsio,
 };
+use levels::rewrite_load_csv;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
-pub enum PairError {
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error("writing {path}: {message}")]
-    Write { path: PathBuf, message: String },
-    #[error(
-        "{path}: no samples to pair with ({why}); paired.csv and load.csv were left as they were: give a samples.csv with at least one sample (`--samples`)"
-    )]
-    NoSamples { path: PathBuf, why: &'static str },
-}
+mod error;
+pub mod levels;
+pub mod series;
+
+pub use error::PairError;
+pub use levels::LoadAttribution;
+use series::baseline;
 
 /// Measures each probe's delay behind the calibration pattern recorded in the manifest, from the run's
 /// samples, and records it there (attribution then subtracts it). Returns one line per probe for the log.
@@ -138,32 +135,22 @@ fn pair_and_write(
     Ok(pairing)
 }
 
-/// Writes `paired.csv`, its header even when there are no rows (a run of load levels only). Through a
-/// temporary file and a rename: a failed write (a full disk) leaves the previous paired.csv whole.
+/// Writes `paired.csv`, its header even when there are no rows (a run of load levels only), atomically: a
+/// failed write (a full disk) leaves the previous paired.csv whole.
 pub fn write_paired(path: &Path, rows: &[PairedRecord]) -> Result<(), PairError> {
-    let write = |e: csv::Error| PairError::Write {
+    fsio::write_atomically(path, |out| {
+        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+        writer.write_record(PairedRecord::COLUMNS)?;
+        for row in rows {
+            writer.serialize(row)?;
+        }
+        writer.flush()?;
+        Ok::<(), csv::Error>(())
+    })
+    .map_err(|e| PairError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let written = (|| {
-        let mut writer = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_path(&tmp)
-            .map_err(write)?;
-        writer.write_record(PairedRecord::COLUMNS).map_err(write)?;
-        for row in rows {
-            writer.serialize(row).map_err(write)?;
-        }
-        let file = writer.into_inner().map_err(|e| write(e.into_error().into()))?;
-        file.sync_all().map_err(|e| write(e.into()))?;
-        std::fs::rename(&tmp, path).map_err(|e| write(e.into()))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    })
 }
 
 /// Attributes energy from `samples` to every measured invocation or batch window of `invocations`, with the
@@ -184,13 +171,8 @@ pub fn pair(
             channels.push(c.clone());
         }
     }
-    let delays: BTreeMap<String, i64> = manifest
-        .probes
-        .iter()
-        .filter_map(|p| Some((p.key().to_string(), p.delay_ns?)))
-        .collect();
     let unseen: BTreeMap<&str, &[String]> = manifest.probes.iter().map(|p| (p.key(), p.unseen.as_slice())).collect();
-    let series = ChannelSeries::from_records(samples, &channels, |probe| delays.get(probe).copied().unwrap_or(0));
+    let series = ChannelSeries::from_records(samples, &channels, |probe| series::delay_ns(manifest, probe));
     let groups = windows(invocations);
     let windows: Vec<Window> = groups.iter().map(|g| g.window).collect();
 
@@ -253,7 +235,7 @@ pub fn pair(
                     uncertainty_j: a.uncertainty_j.map(|u| u / count),
                     quality,
                     estimated: s.info.estimated,
-                    scope: s.info.scope.clone(),
+                    scope: s.info.scope,
                     busy_share: Some(busy_share),
                     flag,
                 },
@@ -263,22 +245,6 @@ pub fn pair(
     rows.sort_by_key(|(g, c, _)| (*g, *c));
     pairing.rows = rows.len();
     (rows.into_iter().map(|(_, _, r)| r).collect(), pairing)
-}
-
-/// A channel's idle power from the manifest's idle spans before and after the run: what pairing and the load
-/// levels subtract.
-pub(crate) fn baseline(series: &ChannelSeries, manifest: &Manifest) -> Baseline {
-    let span = |w: Option<[u64; 2]>| w.and_then(|[a, b]| align::mean_power(series, a, b));
-    let (before_w, after_w) = (span(manifest.baseline_before_ns), span(manifest.baseline_after_ns));
-    let used_w = match (before_w, after_w) {
-        (Some(a), Some(b)) => Some((a + b) / 2.0),
-        (a, b) => a.or(b),
-    };
-    Baseline {
-        before_w,
-        after_w,
-        used_w,
-    }
 }
 
 /// A measured invocation, or a batch window of them.
@@ -343,10 +309,9 @@ fn windows(invocations: &[InvocationRecord]) -> Vec<Group<'_>> {
     groups
 }
 
-/// The manifest.json beside a samples file, when there is one.
+/// The manifest.json beside a samples file, when there is one (and this harness reads its format).
 fn sibling_manifest(samples: &Path) -> Option<Manifest> {
-    let bytes = std::fs::read(samples.parent()?.join(files::MANIFEST)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    crate::run::read_manifest(samples.parent()?).ok()
 }
 
 #[cfg(test)]
@@ -383,7 +348,7 @@ mod tests {
                 resolution: 61.0,
                 update_period_ns: 1_000_000,
                 estimated: false,
-                scope: "machine".into(),
+                scope: harness_data::Scope::Machine,
             }],
             baselines: BTreeMap::new(),
             delay_ns: None,

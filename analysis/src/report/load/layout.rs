@@ -2,18 +2,12 @@
 //! happens here.
 
 use super::model::{LoadComparison, LoadLevel, MemoryDensity};
-use crate::report::document::{Block, joules, ns};
+use crate::report::format::{Block, DASH, duration, joules, memory, or_dash as opt};
 use crate::report::model::Report;
 use harness_data::LoadKind;
 
-const DASH: &str = "-";
-
-fn opt<T>(value: Option<T>, f: impl Fn(T) -> String) -> String {
-    value.map(f).unwrap_or_else(|| DASH.into())
-}
-
 fn nanos(value: Option<u64>) -> String {
-    opt(value, |v| if v == 0 { "0".into() } else { ns(v as f64) })
+    opt(value, |v| if v == 0 { "0".into() } else { duration(v as f64) })
 }
 
 fn rate(value: f64) -> String {
@@ -35,17 +29,6 @@ fn level(kind: LoadKind, value: f64) -> String {
         LoadKind::Rate => format!("{number}/s"),
         LoadKind::Clients | LoadKind::Burst => number,
     }
-}
-
-fn bytes(value: f64) -> String {
-    const UNITS: [(&str, f64); 4] = [("B", 1.0), ("KiB", 1024.0), ("MiB", 1048576.0), ("GiB", 1073741824.0)];
-    let (unit, factor) = UNITS
-        .iter()
-        .rev()
-        .find(|(_, f)| value.abs() >= *f)
-        .copied()
-        .unwrap_or(UNITS[0]);
-    format!("{:.1} {unit}", value / factor)
 }
 
 fn yes(flag: bool) -> String {
@@ -199,7 +182,7 @@ fn burst_table(bursts: &[&LoadLevel], several_runs: bool) -> Block {
                     nanos(r.p99_ns),
                     nanos(r.p999_ns),
                     opt(r.offered_rps, rate),
-                    opt(r.memory_bytes, |b| bytes(b as f64)),
+                    opt(r.memory_bytes, |b| memory(b as f64)),
                     energy_cell(l),
                 ],
             )
@@ -235,8 +218,8 @@ fn density_table(density: &[MemoryDensity]) -> Block {
                 d.runtime.clone(),
                 d.instances.to_string(),
                 d.levels.to_string(),
-                opt(d.memory_per_instance_bytes, bytes),
-                opt(d.memory_bytes, |b| bytes(b as f64)),
+                opt(d.memory_per_instance_bytes, memory),
+                opt(d.memory_bytes, |b| memory(b as f64)),
                 if d.memory_source.is_empty() {
                     DASH.into()
                 } else {

@@ -1,5 +1,5 @@
 //! The report's load section as data: what `report.md`, `report.html` and `results.json` show of the load
-//! levels, computed once by [`super::section`]. Times are nanoseconds, energies joules, powers watts, memory
+//! levels, computed once by `section.rs`. Times are nanoseconds, energies joules, powers watts, memory
 //! bytes.
 
 use harness_data::{LoadKind, LoadRecord};

@@ -2,9 +2,10 @@
 //! observation: nothing here resamples or tests, and no interval is made up for a single level.
 
 use super::model::{LoadComparison, LoadCurve, LoadLevel, LoadSection, MemoryDensity};
-use crate::load::Run;
-use crate::report::figures::{ENERGY_UNITS, TIME_UNITS, scale, slug};
+use crate::report::figures::slug;
+use crate::report::format::{ENERGY_UNITS, TIME_UNITS, scale};
 use crate::report::model::{Figure, FigureData};
+use crate::run::Run;
 use crate::summary::median;
 use harness_data::{LoadKind, LoadRecord};
 use std::collections::{BTreeMap, BTreeSet};

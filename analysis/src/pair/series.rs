@@ -1,0 +1,32 @@
+//! What pairing of invocations and of load levels both take from the manifest for a channel: its probe's
+//! delay (measured from the calibration pattern) and its idle baseline. One place, so the two subtract the
+//! same figures.
+
+use crate::align::{self, ChannelSeries};
+use harness_data::{Baseline, Manifest};
+
+/// The delay measured for `probe` (by its key) and recorded in the manifest; 0 when none was.
+pub fn delay_ns(manifest: &Manifest, probe: &str) -> i64 {
+    manifest
+        .probes
+        .iter()
+        .find(|p| p.key() == probe)
+        .and_then(|p| p.delay_ns)
+        .unwrap_or(0)
+}
+
+/// A channel's idle power from the manifest's idle spans before and after the run: what pairing and the load
+/// levels subtract.
+pub fn baseline(series: &ChannelSeries, manifest: &Manifest) -> Baseline {
+    let span = |w: Option<[u64; 2]>| w.and_then(|[a, b]| align::mean_power(series, a, b));
+    let (before_w, after_w) = (span(manifest.baseline_before_ns), span(manifest.baseline_after_ns));
+    let used_w = match (before_w, after_w) {
+        (Some(a), Some(b)) => Some((a + b) / 2.0),
+        (a, b) => a.or(b),
+    };
+    Baseline {
+        before_w,
+        after_w,
+        used_w,
+    }
+}

@@ -7,9 +7,7 @@ use crate::input::{InputError, check_range, parse_count, pseudo_random_bytes};
 /// Input layout: u32 LE side, then side x side x 3 bytes of a smooth gradient with noise. `range` bounds the
 /// side (8192: a 192 MiB image, which a wasm32 guest still holds beside its output).
 pub fn prepare(spec: &str, range: crate::Range) -> Result<Vec<u8>, InputError> {
-    let side = parse_count(spec)?;
-    check_range(spec, side, range, " pixels")?;
-    let side = side as usize;
+    let side = side_in_range(spec, range)? as usize;
     let noise = pseudo_random_bytes(side * side);
     let mut out = Vec::with_capacity(4 + side * side * 3);
     out.extend_from_slice(&(side as u32).to_le_bytes());
@@ -22,6 +20,17 @@ pub fn prepare(spec: &str, range: crate::Range) -> Result<Vec<u8>, InputError> {
         }
     }
     Ok(out)
+}
+
+/// What [`prepare`] refuses, without allocating the image.
+pub fn check(spec: &str, range: crate::Range) -> Result<(), InputError> {
+    side_in_range(spec, range).map(|_| ())
+}
+
+fn side_in_range(spec: &str, range: crate::Range) -> Result<u64, InputError> {
+    let side = parse_count(spec)?;
+    check_range(spec, side, range, " pixels")?;
+    Ok(side)
 }
 
 pub fn run(input: &[u8]) -> Result<Vec<u8>, String> {

@@ -56,6 +56,8 @@ pub struct WorkloadSpec {
     pub small_input: &'static str,
     pub run: fn(&[u8]) -> Result<Vec<u8>, String>,
     prepare: fn(&str, Range) -> Result<Vec<u8>, InputError>,
+    /// What `prepare` refuses, found without preparing: a plan is checked without allocating its inputs.
+    check: fn(&str, Range) -> Result<(), InputError>,
     /// The inputs the workload accepts: a count (`fibonacci`'s n, an image side) or a size in bytes. Bounded so
     /// that no plan can ask for an input the host (or a 4 GiB wasm32 memory) cannot hold: a plan with
     /// `100GiB` is refused with its line instead of aborting the harness mid-run.
@@ -68,6 +70,12 @@ impl WorkloadSpec {
     /// Input bytes for a plan's input spec; deterministic, so every runtime gets the same bytes.
     pub fn prepare_input(&self, spec: &str) -> Result<Vec<u8>, InputError> {
         (self.prepare)(spec, self.range)
+    }
+
+    /// Whether [`WorkloadSpec::prepare_input`] would accept `spec`, with its error, decided from the spec and
+    /// the range alone: nothing is allocated for the input.
+    pub fn check_input(&self, spec: &str) -> Result<(), InputError> {
+        (self.check)(spec, self.range)
     }
 }
 
@@ -87,33 +95,56 @@ const fn range(min: u64, max: u64) -> Range {
 const MAX_BLOB: u64 = 256 << 20;
 
 fn ascii_number(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
+    Ok(count_in_range(spec, range)?.to_string().into_bytes())
+}
+
+fn count_in_range(spec: &str, range: Range) -> Result<u64, InputError> {
     let n = input::parse_count(spec)?;
     input::check_range(spec, n, range, "")?;
-    Ok(n.to_string().into_bytes())
+    Ok(n)
+}
+
+fn check_count(spec: &str, range: Range) -> Result<(), InputError> {
+    count_in_range(spec, range).map(|_| ())
 }
 
 fn blob(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
-    let n = parse_size(spec)?;
-    input::check_range(spec, n as u64, range, " bytes")?;
-    Ok(input::pseudo_random_bytes(n))
+    Ok(input::pseudo_random_bytes(size_in_range(spec, range)?))
 }
 
 fn text(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
+    Ok(input::pseudo_text(size_in_range(spec, range)?))
+}
+
+fn size_in_range(spec: &str, range: Range) -> Result<usize, InputError> {
     let n = parse_size(spec)?;
     input::check_range(spec, n as u64, range, " bytes")?;
-    Ok(input::pseudo_text(n))
+    Ok(n)
+}
+
+fn check_size(spec: &str, range: Range) -> Result<(), InputError> {
+    size_in_range(spec, range).map(|_| ())
 }
 
 /// The input string itself (its length is bounded by `range.max` bytes).
 fn as_is(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
-    input::check_range(spec, spec.len() as u64, range, " bytes long")?;
+    check_length(spec, range)?;
     Ok(spec.as_bytes().to_vec())
 }
 
+fn check_length(spec: &str, range: Range) -> Result<(), InputError> {
+    input::check_range(spec, spec.len() as u64, range, " bytes long")
+}
+
 /// `fault` accepts only what it knows: anything else would fail every invocation instead of the plan.
-fn fault_input(spec: &str, _range: Range) -> Result<Vec<u8>, InputError> {
+fn fault_input(spec: &str, range: Range) -> Result<Vec<u8>, InputError> {
+    check_fault(spec, range)?;
+    Ok(spec.as_bytes().to_vec())
+}
+
+fn check_fault(spec: &str, _range: Range) -> Result<(), InputError> {
     match spec {
-        "trap" | "loop" => Ok(spec.as_bytes().to_vec()),
+        "trap" | "loop" => Ok(()),
         other => Err(InputError(format!("`{other}` is not a fault; use `trap` or `loop`"))),
     }
 }
@@ -126,6 +157,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "0",
         run: noop::run,
         prepare: as_is,
+        check: check_length,
         range: range(0, 1 << 20),
         test_only: false,
     },
@@ -135,6 +167,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "20",
         run: fibonacci::run,
         prepare: ascii_number,
+        check: check_count,
         range: range(0, 90),
         test_only: false,
     },
@@ -144,6 +177,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "100000",
         run: sieve::run,
         prepare: ascii_number,
+        check: check_count,
         range: range(0, 1_000_000_000),
         test_only: false,
     },
@@ -153,6 +187,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "10000",
         run: nbody::run,
         prepare: ascii_number,
+        check: check_count,
         range: range(0, 1_000_000_000),
         test_only: false,
     },
@@ -162,6 +197,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "128",
         run: mandelbrot::run,
         prepare: ascii_number,
+        check: check_count,
         range: range(1, 16_000),
         test_only: false,
     },
@@ -171,6 +207,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64",
         run: matmul::run,
         prepare: ascii_number,
+        check: check_count,
         range: range(1, 4096),
         test_only: false,
     },
@@ -180,6 +217,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: sha256::run,
         prepare: blob,
+        check: check_size,
         range: range(0, MAX_BLOB),
         test_only: false,
     },
@@ -189,6 +227,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: aes::run,
         prepare: blob,
+        check: check_size,
         range: range(0, MAX_BLOB),
         test_only: false,
     },
@@ -198,6 +237,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "1000",
         run: json::run,
         prepare: ascii_number,
+        check: check_count,
         range: range(0, 2_000_000),
         test_only: false,
     },
@@ -207,6 +247,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: fuzzy::run,
         prepare: text,
+        check: check_size,
         range: range(0, MAX_BLOB),
         test_only: false,
     },
@@ -216,6 +257,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "256",
         run: image_resize::run,
         prepare: image_resize::prepare,
+        check: image_resize::check,
         range: range(2, 8192),
         test_only: false,
     },
@@ -225,6 +267,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: transfer::run,
         prepare: blob,
+        check: check_size,
         range: range(0, MAX_BLOB),
         test_only: false,
     },
@@ -237,6 +280,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "64KiB",
         run: transfer::run,
         prepare: blob,
+        check: check_size,
         range: range(0, MAX_BLOB),
         test_only: false,
     },
@@ -246,6 +290,7 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         small_input: "trap",
         run: fault::run,
         prepare: fault_input,
+        check: check_fault,
         range: range(4, 4),
         test_only: true,
     },
@@ -325,5 +370,36 @@ mod tests {
                 .prepare_input("256MiB")
                 .is_ok_and(|b| b.len() == 256 << 20)
         );
+    }
+
+    /// A plan is checked with `check_input`, a run prepares with `prepare_input`: they must agree.
+    #[test]
+    fn checking_an_input_refuses_what_preparing_it_refuses() {
+        let specs = [
+            "",
+            "0",
+            "1",
+            "91",
+            "trap",
+            "loop",
+            "oops",
+            "2XB",
+            "64KiB",
+            "1_000",
+            "300MiB",
+            "100GiB",
+            "4294967296",
+            "18446744073709551615",
+        ];
+        for w in WORKLOADS {
+            for spec in specs.iter().chain([&w.small_input]) {
+                assert_eq!(
+                    w.check_input(spec),
+                    w.prepare_input(spec).map(|_| ()),
+                    "{} {spec:?}",
+                    w.name
+                );
+            }
+        }
     }
 }

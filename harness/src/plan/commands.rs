@@ -3,9 +3,11 @@
 //! environment. Paths are relative to the plan file (`stdin` to the module's directory); each is checked
 //! here, so a bad module is a plan error with its line, not a failed run.
 
-use super::{SpannedError, WorkloadFile};
+use super::file::WorkloadFile;
+use super::span::SpannedError;
 use crate::runtime::wasi_command;
-use harness_data::plan::CommandWorkload;
+use harness_data::plan::{CommandWorkload, PlanWorkload};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -47,6 +49,46 @@ pub fn expand(value: &str, vars: &Vars) -> Result<String, String> {
     Ok(out)
 }
 
+/// A command workload: a name no built-in has, no `inputs`, named once (`seen` holds the (workload, input)
+/// pairs so far); its module and files resolved and checked.
+pub(super) fn validate<'a>(
+    entry: &'a WorkloadFile,
+    seen: &mut HashSet<(&'a str, &'a str)>,
+    plan_dir: &Path,
+    vars: &Vars,
+) -> Result<PlanWorkload, SpannedError> {
+    let name = entry.name.get_ref();
+    if harness_workloads::find(name).is_some() {
+        return Err((
+            entry.name.span(),
+            format!(
+                "field `workloads.name`: `{name}` is a built-in workload; give the command module at `wasm` \
+                 another name"
+            ),
+        ));
+    }
+    if let Some(inputs) = &entry.inputs {
+        return Err((
+            inputs.span(),
+            format!(
+                "field `workloads.inputs` of `{name}`: a command module takes its input from `stdin` (a file \
+                 beside it) and `args`; remove `inputs`"
+            ),
+        ));
+    }
+    if !seen.insert((name.as_str(), COMMAND_INPUT)) {
+        return Err((
+            entry.name.span(),
+            format!("field `workloads.name`: `{name}` names two workloads; name each once"),
+        ));
+    }
+    Ok(PlanWorkload {
+        name: name.clone(),
+        inputs: vec![COMMAND_INPUT.to_string()],
+        command: Some(resolve(entry, plan_dir, vars)?),
+    })
+}
+
 /// Whether the table names a command module (any of the command keys) rather than a built-in workload.
 pub(super) fn is_command(entry: &WorkloadFile) -> bool {
     entry.wasm.is_some()
@@ -84,7 +126,7 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// Resolves and checks a command table: the module exists, is a command (`_start`), imports only what every
 /// Wasm runtime provides; `stdin` is a file inside the module's directory; `native` and `js` exist.
-pub(super) fn resolve(entry: &WorkloadFile, plan_dir: &Path, vars: &Vars) -> Result<CommandWorkload, SpannedError> {
+fn resolve(entry: &WorkloadFile, plan_dir: &Path, vars: &Vars) -> Result<CommandWorkload, SpannedError> {
     let name = entry.name.get_ref();
     let wasm_key = entry.wasm.as_ref().expect("is_command");
     let wasm = path_key(wasm_key, "wasm", name, plan_dir, vars)?;
@@ -142,7 +184,6 @@ pub(super) fn resolve(entry: &WorkloadFile, plan_dir: &Path, vars: &Vars) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Plan;
 
     #[test]
     fn variables_come_from_the_command_line_then_the_environment() {
@@ -157,47 +198,5 @@ mod tests {
         let unset = expand("${HARNESS_SURELY_UNSET_VARIABLE}/x", &vars).unwrap_err();
         assert!(unset.contains("--var HARNESS_SURELY_UNSET_VARIABLE=<value>"), "{unset}");
         assert!(expand("${OPEN", &vars).is_err());
-    }
-
-    fn plan_in(dir: &Path, workload: &str) -> Result<Plan, String> {
-        let text = format!("repetitions = 1\nruntimes = [\"wasmi\"]\nmodes = [\"cold\"]\n[[workloads]]\n{workload}");
-        Plan::parse_with_vars(&text, &dir.join("p.toml"), &[]).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn a_command_table_is_checked_with_its_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let module = wat::parse_str(r#"(module (import "env" "foo" (func)) (func (export "_start")))"#).unwrap();
-        std::fs::create_dir(dir.path().join("m")).unwrap();
-        std::fs::write(dir.path().join("m/bad.wasm"), module).unwrap();
-        let good = wat::parse_str(r#"(module (func (export "_start")))"#).unwrap();
-        std::fs::write(dir.path().join("m/good.wasm"), good).unwrap();
-        std::fs::write(dir.path().join("outside.input"), b"x").unwrap();
-        let e = plan_in(dir.path(), "name = \"b\"\nwasm = \"m/bad.wasm\"\n").unwrap_err();
-        assert!(e.contains("p.toml:6:8") && e.contains("imports `env.foo`"), "{e}");
-        let e = plan_in(
-            dir.path(),
-            "name = \"g\"\nwasm = \"m/good.wasm\"\nstdin = \"../outside.input\"\n",
-        )
-        .unwrap_err();
-        assert!(
-            e.contains("p.toml:7:9") && e.contains("outside the module's directory"),
-            "{e}"
-        );
-        let e = plan_in(dir.path(), "name = \"g\"\nwasm = \"m/none.wasm\"\n").unwrap_err();
-        assert!(e.contains("does not exist"), "{e}");
-        let e = plan_in(dir.path(), "name = \"sha256\"\nwasm = \"m/good.wasm\"\n").unwrap_err();
-        assert!(e.contains("built-in"), "{e}");
-        let e = plan_in(dir.path(), "name = \"fibonacci\"\ninputs = [\"20\"]\nargs = [\"x\"]\n").unwrap_err();
-        assert!(e.contains("`args`"), "{e}");
-        let plan = plan_in(
-            dir.path(),
-            "name = \"g\"\nwasm = \"m/good.wasm\"\nargs = [\"-n\", \"3\"]\n",
-        )
-        .unwrap();
-        let command = plan.workloads[0].command.as_ref().unwrap();
-        assert_eq!(plan.workloads[0].inputs, [COMMAND_INPUT]);
-        assert_eq!(command.args, ["-n", "3"]);
-        assert!(Path::new(&command.wasm).is_absolute());
     }
 }

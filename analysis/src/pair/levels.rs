@@ -13,8 +13,8 @@
 //!    rest (a USB meter's reading, the model's estimate), in the probe's channel order.
 
 use super::error::PairError;
-use super::series::{baseline, delay_ns};
-use crate::align::{self, ChannelSeries, Window};
+use super::series::{baseline, channel_series};
+use crate::align::{self, Window};
 use crate::run::{RunError, read_csv};
 use harness_data::{ChannelInfo, LoadRecord, Manifest, SampleRecord, Scope, files, fsio};
 use std::path::Path;
@@ -92,22 +92,7 @@ pub fn attribute_load_rows(
         row.unseen = false;
     }
     let info = choose_channel(samples, manifest, extra)?;
-    let delay = delay_ns(manifest, &info.probe);
-    let readings: Vec<(u64, Option<f64>)> = samples
-        .iter()
-        .filter(|s| s.probe == info.probe && s.channel == info.channel)
-        .map(|s| {
-            (
-                s.t_ns,
-                if s.kind == harness_data::SampleKind::Gap {
-                    None
-                } else {
-                    s.value
-                },
-            )
-        })
-        .collect();
-    let series = ChannelSeries::new(info.clone(), readings, delay);
+    let series = channel_series(samples, info.clone(), manifest);
     let baseline_w = baseline(&series, manifest).used_w;
     let unseen: &[String] = manifest
         .probes

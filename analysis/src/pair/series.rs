@@ -3,7 +3,7 @@
 //! same figures.
 
 use crate::align::{self, ChannelSeries};
-use harness_data::{Baseline, Manifest};
+use harness_data::{Baseline, ChannelInfo, Manifest, SampleKind, SampleRecord};
 
 /// The delay measured for `probe` (by its key) and recorded in the manifest; 0 when none was.
 pub fn delay_ns(manifest: &Manifest, probe: &str) -> i64 {
@@ -13,6 +13,18 @@ pub fn delay_ns(manifest: &Manifest, probe: &str) -> i64 {
         .find(|p| p.key() == probe)
         .and_then(|p| p.delay_ns)
         .unwrap_or(0)
+}
+
+/// One channel's series from a run's samples, as [`ChannelSeries::from_records`] builds every channel's: its
+/// gap rows as gaps, its probe's delay subtracted.
+pub fn channel_series(samples: &[SampleRecord], info: ChannelInfo, manifest: &Manifest) -> ChannelSeries {
+    let readings: Vec<(u64, Option<f64>)> = samples
+        .iter()
+        .filter(|s| s.probe == info.probe && s.channel == info.channel)
+        .map(|s| (s.t_ns, if s.kind == SampleKind::Gap { None } else { s.value }))
+        .collect();
+    let delay = delay_ns(manifest, &info.probe);
+    ChannelSeries::new(info, readings, delay)
 }
 
 /// A channel's idle power from the manifest's idle spans before and after the run: what pairing and the load

@@ -284,6 +284,15 @@ struct LevelRunner<'a> {
     meter: &'a ServingMeter,
 }
 
+/// What a level's driving and monitoring gave, for its row.
+struct LevelRun {
+    window: [u64; 2],
+    instances: u32,
+    driven: Driven,
+    pool: PoolFacts,
+    monitored: Monitored,
+}
+
 /// The pool side of a closed- or open-loop level: what the idle pool measured.
 struct PoolFacts {
     idle: Option<[u64; 2]>,
@@ -325,121 +334,139 @@ impl LevelRunner<'_> {
     }
 
     fn run(&self, stop: &AtomicBool) -> anyhow::Result<(LoadRecord, Vec<RequestRecord>)> {
-        let target = self.target();
         let servers: Servers = Mutex::new(Vec::new());
         let done = AtomicBool::new(false);
-        let (window, instances, driven, pool, monitored) = match self.level.kind {
-            LoadKind::Burst => {
-                let n = self.level.level as u32;
-                let (kind, limits, boundary) = (self.kind(), self.limits(), self.plan.cold_boundary);
-                // Cold native and cold at the process boundary spawn processes: the harness's memory and CPU
-                // are then not the serving side's, and the monitor's readings are left out.
-                let in_process = kind.is_wasm_in_process() && boundary == harness_data::plan::ColdBoundary::Platform;
-                let target = Target {
-                    in_process,
-                    ..self.target()
-                };
-                let make = move || runtime::create_at(kind, limits, boundary);
-                let ((release, driven), monitored) = std::thread::scope(|scope| {
-                    let watcher = scope.spawn(|| monitor(self.meter, &servers, 0, &done));
-                    let result = drive::burst(&make, &target, n, stop);
-                    done.store(true, Ordering::Relaxed);
-                    (result, watcher.join().unwrap_or_default())
-                });
-                let monitored = if in_process {
-                    monitored
-                } else {
-                    Monitored {
-                        peak_memory: None,
-                        serving_cpu_ns: None,
-                        ..monitored
-                    }
-                };
-                let end = driven.requests.iter().map(|r| r.end_ns).max().unwrap_or(release);
-                let facts = PoolFacts {
-                    idle: None,
-                    memory_per_instance: None,
-                };
-                ([release, end.max(release + 1)], n, driven, facts, monitored)
-            }
-            LoadKind::Clients | LoadKind::Rate => {
-                let n = match self.level.kind {
-                    LoadKind::Clients => self.level.level as u32,
-                    _ => self.load.instances,
-                };
-                let empty_host = if target.in_process {
-                    monitor::return_freed_memory();
-                    self.meter.memory(&[])
-                } else {
-                    None
-                };
-                let mut pool = runtime::warm_pool(self.kind(), self.limits(), &self.workload.artifacts, n)
-                    .context("starting the warm pool")?;
-                // One request each first, so every instance has done its lazy set-up before it idles.
-                for instance in pool.iter_mut() {
-                    let _ = instance.invoke(harness_data::Mode::Warm, target.artifacts, target.input);
-                }
-                *servers.lock().unwrap_or_else(|p| p.into_inner()) = pool.iter().map(|r| r.served_by()).collect();
-                for shared in pool.iter_mut().filter_map(|r| r.shared_engine()) {
-                    shared
-                        .hold_idle_instance(target.artifacts)
-                        .context("keeping an idle instance for the pool's memory")?;
-                }
-                let idle_span = idle(self.load.idle_ms, stop);
-                let flat: Vec<ServedBy> = pool.iter().flat_map(|r| r.served_by()).collect();
-                if target.in_process {
-                    monitor::return_freed_memory();
-                }
-                let pool_memory = self.meter.memory(&flat);
-                for shared in pool.iter_mut().filter_map(|r| r.shared_engine()) {
-                    shared.release_idle();
-                }
-                let memory_per_instance = pool_memory.map(|m| {
-                    let empty = empty_host.map_or(0, |e| e.bytes);
-                    (m.bytes as f64 - empty as f64) / f64::from(n)
-                });
-                let start = monotonic_ns();
-                let window_start = start + self.load.warmup_ms * 1_000_000;
-                let window_end = window_start + self.load.duration_ms * 1_000_000;
-                let (driven, monitored) = std::thread::scope(|scope| {
-                    let watcher = scope.spawn(|| monitor(self.meter, &servers, window_start, &done));
-                    let driven = match self.level.kind {
-                        LoadKind::Clients => drive::closed_loop(&mut pool, &target, window_end, stop, &servers),
-                        _ => {
-                            // A saturated level's backlog is served for at most this long after the window.
-                            let drain_ns = (self.plan.timeout_ms * 1_000_000).min(5_000_000_000);
-                            let seed = self.plan.seed ^ self.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                            drive::open_loop(
-                                &mut pool,
-                                &target,
-                                self.level.level,
-                                start,
-                                window_end,
-                                drain_ns,
-                                seed,
-                                stop,
-                                &servers,
-                            )
-                        }
-                    };
-                    done.store(true, Ordering::Relaxed);
-                    (driven, watcher.join().unwrap_or_default())
-                });
-                // Containers are removed and node processes ended here, before the next level.
-                drop(pool);
-                let end = if driven.interrupted {
-                    monotonic_ns().clamp(window_start, window_end)
-                } else {
-                    window_end
-                };
-                let facts = PoolFacts {
-                    idle: (self.load.idle_ms > 0).then_some(idle_span),
-                    memory_per_instance,
-                };
-                ([window_start, end.max(window_start + 1)], n, driven, facts, monitored)
+        let run = match self.level.kind {
+            LoadKind::Burst => self.burst(&servers, &done, stop),
+            LoadKind::Clients | LoadKind::Rate => self.pooled(&servers, &done, stop)?,
+        };
+        Ok(self.record(run.window, run.instances, &run.driven, &run.pool, &run.monitored))
+    }
+
+    /// A burst level: `n` fresh runtimes, nothing warm, released at one instant.
+    fn burst(&self, servers: &Servers, done: &AtomicBool, stop: &AtomicBool) -> LevelRun {
+        let n = self.level.level as u32;
+        let (kind, limits, boundary) = (self.kind(), self.limits(), self.plan.cold_boundary);
+        // Cold native and cold at the process boundary spawn processes: the harness's memory and CPU
+        // are then not the serving side's, and the monitor's readings are left out.
+        let in_process = kind.is_wasm_in_process() && boundary == harness_data::plan::ColdBoundary::Platform;
+        let target = Target {
+            in_process,
+            ..self.target()
+        };
+        let make = move || runtime::create_at(kind, limits, boundary);
+        let ((release, driven), monitored) = std::thread::scope(|scope| {
+            let watcher = scope.spawn(|| monitor(self.meter, servers, 0, done));
+            let result = drive::burst(&make, &target, n, stop);
+            done.store(true, Ordering::Relaxed);
+            (result, watcher.join().unwrap_or_default())
+        });
+        let monitored = if in_process {
+            monitored
+        } else {
+            Monitored {
+                peak_memory: None,
+                serving_cpu_ns: None,
+                ..monitored
             }
         };
-        Ok(self.record(window, instances, &driven, &pool, &monitored))
+        let end = driven.requests.iter().map(|r| r.end_ns).max().unwrap_or(release);
+        let facts = PoolFacts {
+            idle: None,
+            memory_per_instance: None,
+        };
+        LevelRun {
+            window: [release, end.max(release + 1)],
+            instances: n,
+            driven,
+            pool: facts,
+            monitored,
+        }
+    }
+
+    /// A closed- or open-loop level: a warm pool sized for it, its idle span, then warm-up and the window.
+    fn pooled(&self, servers: &Servers, done: &AtomicBool, stop: &AtomicBool) -> anyhow::Result<LevelRun> {
+        let target = self.target();
+        let n = match self.level.kind {
+            LoadKind::Clients => self.level.level as u32,
+            _ => self.load.instances,
+        };
+        let empty_host = if target.in_process {
+            monitor::return_freed_memory();
+            self.meter.memory(&[])
+        } else {
+            None
+        };
+        let mut pool = runtime::warm_pool(self.kind(), self.limits(), &self.workload.artifacts, n)
+            .context("starting the warm pool")?;
+        // One request each first, so every instance has done its lazy set-up before it idles.
+        for instance in pool.iter_mut() {
+            let _ = instance.invoke(harness_data::Mode::Warm, target.artifacts, target.input);
+        }
+        *servers.lock().unwrap_or_else(|p| p.into_inner()) = pool.iter().map(|r| r.served_by()).collect();
+        for shared in pool.iter_mut().filter_map(|r| r.shared_engine()) {
+            shared
+                .hold_idle_instance(target.artifacts)
+                .context("keeping an idle instance for the pool's memory")?;
+        }
+        let idle_span = idle(self.load.idle_ms, stop);
+        let flat: Vec<ServedBy> = pool.iter().flat_map(|r| r.served_by()).collect();
+        if target.in_process {
+            monitor::return_freed_memory();
+        }
+        let pool_memory = self.meter.memory(&flat);
+        for shared in pool.iter_mut().filter_map(|r| r.shared_engine()) {
+            shared.release_idle();
+        }
+        let memory_per_instance = pool_memory.map(|m| {
+            let empty = empty_host.map_or(0, |e| e.bytes);
+            (m.bytes as f64 - empty as f64) / f64::from(n)
+        });
+        let start = monotonic_ns();
+        let window_start = start + self.load.warmup_ms * 1_000_000;
+        let window_end = window_start + self.load.duration_ms * 1_000_000;
+        let (driven, monitored) = std::thread::scope(|scope| {
+            let watcher = scope.spawn(|| monitor(self.meter, servers, window_start, done));
+            let driven = match self.level.kind {
+                LoadKind::Clients => drive::closed_loop(&mut pool, &target, window_end, stop, servers),
+                _ => {
+                    // A saturated level's backlog is served for at most this long after the window.
+                    let drain_ns = (self.plan.timeout_ms * 1_000_000).min(5_000_000_000);
+                    let seed = self.plan.seed ^ self.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    drive::open_loop(
+                        &mut pool,
+                        &target,
+                        self.level.level,
+                        start,
+                        window_end,
+                        drain_ns,
+                        seed,
+                        stop,
+                        servers,
+                    )
+                }
+            };
+            done.store(true, Ordering::Relaxed);
+            (driven, watcher.join().unwrap_or_default())
+        });
+        // Containers are removed and node processes ended here, before the next level.
+        drop(pool);
+        let end = if driven.interrupted {
+            monotonic_ns().clamp(window_start, window_end)
+        } else {
+            window_end
+        };
+        let facts = PoolFacts {
+            idle: (self.load.idle_ms > 0).then_some(idle_span),
+            memory_per_instance,
+        };
+        Ok(LevelRun {
+            window: [window_start, end.max(window_start + 1)],
+            instances: n,
+            driven,
+            pool: facts,
+            monitored,
+        })
     }
 
     fn record(

@@ -1,5 +1,6 @@
 //! `wasmtime-jit` and `wasmtime-aot`: the workload module in wasmtime, compiled by Cranelift at load or
-//! deserialized from a `.cwasm` precompiled ahead of time.
+//! deserialized from a `.cwasm` precompiled ahead of time. The engine configuration every path shares (and
+//! the epoch thread) is [`engine`], the warm engines' instance pool [`pool`], WASI commands [`command`].
 
 pub mod command;
 pub mod engine;

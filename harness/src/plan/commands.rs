@@ -5,7 +5,7 @@
 
 use super::file::WorkloadFile;
 use super::span::SpannedError;
-use crate::runtime::wasi_command;
+use crate::runtime::wasi::contract;
 use harness_data::plan::{CommandWorkload, PlanWorkload};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -136,7 +136,7 @@ fn resolve(entry: &WorkloadFile, plan_dir: &Path, vars: &Vars) -> Result<Command
             format!("field `workloads.wasm` of `{name}`: reading {}: {e}", wasm.display()),
         )
     })?;
-    wasi_command::check_module(&bytes, &wasm.display().to_string())
+    contract::check_module(&bytes, &wasm.display().to_string())
         .map_err(|e| (wasm_key.span(), format!("workload `{name}`: {e}")))?;
     let dir = wasm.parent().map(Path::to_path_buf).unwrap_or_default();
     let stdin = match &entry.stdin {

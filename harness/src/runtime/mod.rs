@@ -19,10 +19,6 @@ pub mod wasi;
 pub mod wasmi;
 pub mod wasmtime;
 
-/// The path plan/commands.rs imports `check_module` from until it is re-pointed at [`wasi::contract`]
-/// (another branch owns it); remove at that merge.
-pub use wasi::contract as wasi_command;
-
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use crate::plan::Plan;
 use anyhow::Context;

@@ -1,6 +1,6 @@
 //! Fixtures shared by this crate's tests and its benchmark (`benches/report.rs` includes this file by path).
 //!
-//! `paired_from` lives in `paired.rs`, which the top-level end-to-end tests (`tests/common/mod.rs`, crate
+//! `paired_from` lives in `paired.rs`, which the top-level end-to-end tests (`tests/all/common/mod.rs`, crate
 //! `harness`) include by path too: one fixture for both crates' tests.
 #![allow(dead_code)]
 

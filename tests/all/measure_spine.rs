@@ -1,8 +1,6 @@
 //! The measurement spine end to end: the plan, every workload on every runtime, the run directory.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{Mode, RunStatus, Status};
 use std::collections::{BTreeMap, BTreeSet};
 

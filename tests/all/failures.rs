@@ -1,9 +1,7 @@
 //! Failures are recorded and the run goes on; interruptions keep what was measured; disagreeing runtimes
 //! fail the run.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{Mode, RunStatus, Status};
 use std::time::{Duration, Instant};
 

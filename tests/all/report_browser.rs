@@ -2,9 +2,7 @@
 //! must render with no console output at all (it has no scripts, so any console line is an error: a parse
 //! error, a blocked load) and every plot must be in the rendered DOM as an SVG inside its figure.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 
@@ -15,6 +13,7 @@ fn render(page: &Path, profile: &Path) -> (String, Vec<String>) {
 
 /// As [`render`], in a window `width` pixels wide where given.
 fn render_at(page: &Path, profile: &Path, width: Option<u32>) -> (String, Vec<String>) {
+    machine::share();
     let chromium = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|name| {

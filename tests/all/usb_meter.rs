@@ -1,9 +1,7 @@
 //! The `usb-meter` probe end to end: `harness measure` reads a UM25C emulator on a pseudo-terminal pair through
 //! the real serial code, parser, sampler and attribution.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{EnergyQuality, PairedRecord, RunStatus, SampleKind, SampleRecord};
 use harness_probes::usbmeter::emulator::MeterEmulator;
 use harness_probes::usbmeter::rdtech_um::UmFields;

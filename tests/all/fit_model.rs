@@ -1,9 +1,7 @@
 //! `harness fit-model` end to end on synthetic runs: a RAPL-like package counter whose power is 7 W + 11 W per
 //! busy core beside the model's counter (the default curve, 10 W + 15 W per busy core) over a varying load.
 
-mod common;
-
-use common::harness;
+use crate::common::harness;
 use harness_data::{ChannelInfo, Manifest, ProbeManifest, SampleKind, SampleRecord};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -121,7 +119,7 @@ fn fit_model_recovers_the_sensor_curve_from_the_model_counter() {
     write_run(&run, vec![rapl_probe(), model_probe()]);
     let output = harness().arg("fit-model").arg(&run).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{stdout}\n{}", common::stderr(&output));
+    assert!(output.status.success(), "{stdout}\n{}", crate::common::stderr(&output));
 
     assert!(stdout.contains("[[probes]]\nkind = \"model\"\n"), "{stdout}");
     assert!(stdout.contains("fitted = \"lab-xeon from xeon-fit\""), "{stdout}");
@@ -156,7 +154,7 @@ fn fit_model_refuses_a_run_without_a_sensor_or_without_the_model() {
         let run = tmp.path().join(name);
         write_run(&run, probes);
         let output = harness().arg("fit-model").arg(&run).output().unwrap();
-        let stderr = common::stderr(&output);
+        let stderr = crate::common::stderr(&output);
         assert!(!output.status.success(), "{name}: {stderr}");
         assert!(stderr.contains(missing), "{name}: {stderr}");
         assert!(

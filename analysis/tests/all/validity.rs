@@ -2,9 +2,7 @@
 //! must not use. Reference values for the exact Mann-Whitney are computed here by enumerating every rank
 //! arrangement, independently of the implementation's recurrence.
 
-mod common;
-
-use common::paired_from;
+use crate::common::paired_from;
 use harness_analysis::report::model::{Metric, Report, Verdict};
 use harness_analysis::report::render::render_markdown;
 use harness_analysis::report::{ReportOptions, build_report};

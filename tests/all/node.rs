@@ -2,9 +2,7 @@
 //! ports and the module in node compute what wasmtime computes, and the faults (a wrong port, node missing or
 //! too old, an unported workload, traps and endless loops) are reported as the issue asks.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{Mode, RunStatus, Status};
 use std::collections::HashMap;
 use std::process::Command;
@@ -24,6 +22,7 @@ const PORTED: &[(&str, &str)] = &[
 
 #[test]
 fn node_hrtime_reads_the_harness_clock() {
+    machine::share();
     // process.hrtime.bigint() read by a child must fall between two CLOCK_MONOTONIC readings around it; a
     // realtime or process-relative clock would be far outside. (CLOCK_BOOTTIME equals CLOCK_MONOTONIC on a
     // machine that never suspended, so this cannot tell those two apart; libuv documents CLOCK_MONOTONIC.)

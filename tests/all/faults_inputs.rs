@@ -2,9 +2,7 @@
 //! were accepted without a word. Each one now ends in an error naming the file (and line) and what to do, or,
 //! for a partial run killed mid-write, in a note; never in a panic, an abort or a silently wrong number.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_probes::testing::FakePowercap;
 use std::path::{Path, PathBuf};
 use std::process::Output;

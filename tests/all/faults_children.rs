@@ -3,9 +3,7 @@
 //! sweep spares other runs' containers, an out-of-memory container is a trap at once, and the engine settings
 //! (DOCKER_HOST, HARNESS_CONTAINER_MEMORY_MB, HARNESS_JS_DIR, the JavaScript search) fail clearly.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::Status;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -519,6 +517,8 @@ fn a_js_dir_that_does_not_exist_is_named_as_such() {
 
 #[test]
 fn a_copied_harness_looks_for_js_next_to_itself_and_says_where_it_looked() {
+    // Starts a copy of the harness, not through `harness()`.
+    machine::share();
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();

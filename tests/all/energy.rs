@@ -1,9 +1,7 @@
 //! Energy on the same clock, end to end: the real sampler, probes and attribution against a fake powercap tree
 //! whose counters advance at a known rate, and the model probe on this machine.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{EnergyQuality, Mode, PairedRecord, RunStatus, SampleKind};
 use harness_probes::testing::FakePowercap;
 

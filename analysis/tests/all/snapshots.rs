@@ -1,10 +1,8 @@
 //! The renderers are pure functions from results to bytes: each is compared with a committed snapshot
 //! (`tests/snapshots/`). After an intended change: `UPDATE_SNAPSHOTS=1 cargo test --release -p harness-analysis
-//! --test snapshots`, then review the diff.
+//! --test all snapshots::`, then review the diff.
 
-mod common;
-
-use common::{load_level, paired_from};
+use crate::common::{load_level, paired_from};
 use harness_analysis::export::{export_rows, load_export_rows, load_to_csv, to_csv};
 use harness_analysis::report::model::Verdict;
 use harness_analysis::report::render::{render_html, render_json, render_markdown};

@@ -6,9 +6,7 @@
 //! Needs `ansible-playbook`, `sshd` and `ssh-keygen`: `scripts/setup-lab.sh` installs them (`scripts/setup.sh`
 //! runs it); without them the test fails and says so.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::Manifest;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -240,6 +238,8 @@ fn window(manifest: &Manifest) -> (u128, u128) {
 
 #[test]
 fn the_playbook_measures_two_devices_and_pools_them_and_serial_measures_one_at_a_time() {
+    // The playbook starts the harness, not `harness()`.
+    machine::share();
     require("ansible-playbook");
     require("ssh-keygen");
     assert!(

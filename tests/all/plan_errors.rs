@@ -1,8 +1,6 @@
 //! Bad input gets an error that says where and what to do, never a panic.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const PLAN: &str = r#"seed = 7
 repetitions = 2

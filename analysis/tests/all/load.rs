@@ -1,9 +1,7 @@
 //! A run directory of load levels only (no invocations.csv), on disk: energy attributed from its samples,
 //! loaded, reported and exported like any run.
 
-mod common;
-
-use common::load_level;
+use crate::common::load_level;
 use harness_analysis::export::{load_export_rows, load_to_csv};
 use harness_analysis::pair::levels::{attribute_load_energy, write_load_csv};
 use harness_analysis::report::{ReportOptions, build_report, write_report};

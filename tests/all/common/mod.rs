@@ -7,6 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use toml::Value;
 
+pub mod machine;
+
 /// Starts `harness measure` of `plan` into `run` in the background and returns once `rows` measured rows are on
 /// disk (at most a minute), for tests that interrupt or kill a run midway.
 pub fn spawn_measure_until(plan: &Path, run: &Path, rows: usize) -> std::process::Child {
@@ -32,7 +34,9 @@ pub fn spawn_measure_until(plan: &Path, run: &Path, rows: usize) -> std::process
     child
 }
 
+/// The harness binary, to run. The calling test shares the machine from here on ([`machine`]).
 pub fn harness() -> Command {
+    machine::share();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
     cmd.env("CI", "true");
     cmd
@@ -268,10 +272,8 @@ pub fn samples(run: &Path) -> Vec<SampleRecord> {
 }
 
 // One fixture for both crates' tests: the analysis tests' own file.
-#[path = "../../analysis/tests/common/paired.rs"]
+#[path = "../../../analysis/tests/common/paired.rs"]
 mod paired;
-// Not every test binary uses it.
-#[allow(unused_imports)]
 pub use paired::paired_from;
 
 /// Writes `rows` as the run's paired.csv (a run measured without a probe has none).

@@ -1,9 +1,9 @@
 //! The fault matrix, run directories and writers (issue 11): two runs into one folder, an older run's files,
 //! exports over a run, SIGTERM/SIGHUP/SIGKILL, a full disk, and re-pairing from no samples.
 
-mod common;
-
-use common::{PlanBuilder, csv_rows, harness, manifest, measure, paired_from, rows, spawn_measure_until, stderr};
+use crate::common::{
+    PlanBuilder, csv_rows, harness, manifest, measure, paired_from, rows, spawn_measure_until, stderr,
+};
 use harness_data::{InvocationRecord, RunStatus};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,7 +55,7 @@ fn two_runs_into_one_folder_one_is_refused() {
             .arg("--out")
             .arg(&run)
             .arg("--artifacts")
-            .arg(common::artifacts())
+            .arg(crate::common::artifacts())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
@@ -240,7 +240,7 @@ fn a_full_disk_ends_the_run_as_failed_with_whole_rows_and_the_reason() {
 fn pair_refuses_empty_or_unreadable_samples_and_keeps_paired_csv() {
     let dir = tempfile::tempdir().unwrap();
     let run = small_run(dir.path());
-    common::write_paired(
+    crate::common::write_paired(
         &run,
         rows(&run)
             .iter()

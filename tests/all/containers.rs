@@ -3,9 +3,7 @@
 //! the run going on, a clear error without an engine, and no container left behind by a finished, interrupted,
 //! killed or crashed run.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{Mode, RunStatus, Status};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -271,6 +269,8 @@ fn no_docker_engine_is_a_clear_error_naming_the_socket_before_any_invocation() {
 
 #[test]
 fn a_docker_socket_the_user_may_not_use_is_a_clear_error_with_the_fix() {
+    // Starts the harness as another user, not through `harness()`.
+    machine::share();
     // A listening socket with mode 000. Root ignores file modes, so as root the harness runs as `nobody`.
     let dir = tempfile::tempdir().unwrap();
     let open =

@@ -4,20 +4,12 @@
 //! container is not seen, so its rows are flagged and left out of comparisons. Also: the baseline before the
 //! run exists, including in a run stopped by Ctrl-C, and replays of a model trace stay estimated.
 
-mod common;
-
-use common::*;
+// The machine scope counts every process on the machine, this binary's other tests included: these run alone.
+use crate::common::machine::alone;
+use crate::common::*;
 use harness_data::{EnergyFlag, PairedRecord, RunStatus};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
-
-/// The machine scope counts every process on the machine, this binary's other tests included: they take turns.
-static MACHINE: Mutex<()> = Mutex::new(());
-
-fn alone() -> std::sync::MutexGuard<'static, ()> {
-    MACHINE.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn plan(dir: &Path, runtimes: &[&str], scope: &str, repetitions: u32) -> std::path::PathBuf {
     PlanBuilder::new()

@@ -3,9 +3,7 @@
 //! its requests and is replaced; Ctrl-C mid-level keeps finished levels and leaves no container; the memory
 //! cap fails a request with its reason; the generator's send-lag bench writes its figures.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{LoadKind, LoadRecord, RequestRecord, RunStatus, Status};
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -3,9 +3,7 @@
 //! The modules are WAT written into tempdirs here, in the sightglass convention: `_start`, input on stdin or
 //! from a file in the module's directory, output on stdout, `bench.start`/`bench.end` around the kernel.
 
-mod common;
-
-use common::{measure, rows, stderr, write_plan};
+use crate::common::{measure, rows, stderr, write_plan};
 use harness_data::{InvocationRecord, Status};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -97,7 +95,7 @@ fn input_text() -> Vec<u8> {
 }
 
 fn median(rows: &[&InvocationRecord], phase: impl Fn(&InvocationRecord) -> Option<u64>) -> u64 {
-    common::median(rows.iter().map(|r| phase(r).unwrap_or(0)).collect())
+    crate::common::median(rows.iter().map(|r| phase(r).unwrap_or(0)).collect())
 }
 
 const WASM_RUNTIMES: [&str; 4] = ["wasmtime-jit", "wasmtime-aot", "wasmi", "node-wasm"];
@@ -289,7 +287,7 @@ fn a_module_importing_what_no_runtime_provides_is_a_plan_error_naming_the_import
             ),
         );
         let run = root.path().join(format!("run-{dir}"));
-        let output = common::harness()
+        let output = crate::common::harness()
             .args(["measure", "--plan"])
             .arg(&plan)
             .arg("--out")

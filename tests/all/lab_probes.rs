@@ -1,9 +1,7 @@
 //! Lab-device probes end to end: Jetson rails from a fake JetPack 5 tree, NVML's absence, and delay
 //! calibration recovering a delay injected into a replayed trace.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{EnergyQuality, PairedRecord, RunStatus};
 use harness_probes::testing::FakeJetson;
 

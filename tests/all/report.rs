@@ -1,9 +1,7 @@
 //! `harness report` and `harness export` end to end, on real runs of the spine plan (plans/issue-spine.toml)
 //! with a paired.csv written here, exactly per `PairedRecord`, where a test needs energy.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use harness_data::{EnergyQuality, InvocationRecord, PairedRecord, Status};
 use serde_json::Value;
 use std::path::Path;

@@ -2,9 +2,7 @@
 //! artifact is kept per setting, the manifest records what stopped each runtime, and at the process boundary a
 //! watchdog stands in for the missing in-process deadline.
 
-mod common;
-
-use common::{PlanBuilder, artifacts, manifest, measure, rows, stderr};
+use crate::common::{PlanBuilder, artifacts, machine, manifest, measure, rows, stderr};
 use harness::artifacts::WorkloadArtifacts;
 use harness::plan::Interrupt;
 use harness::runtime::wasmtime::engine as wasmtime_engine;
@@ -22,6 +20,8 @@ fn limits(interrupt: Interrupt) -> Limits {
 
 #[test]
 fn engines_without_deadlines_compute_the_same_digest_as_with_them() {
+    // Runs the engines in this process, not through `harness()`.
+    machine::share();
     let spec = harness_workloads::find("fibonacci").unwrap();
     let workload = WorkloadArtifacts::at(&artifacts(), spec);
     let names = [RuntimeKind::WasmtimeJit, RuntimeKind::WasmtimeAot, RuntimeKind::Wasmi];
@@ -52,6 +52,8 @@ fn engines_without_deadlines_compute_the_same_digest_as_with_them() {
 
 #[test]
 fn the_aot_artifact_is_kept_per_interrupt_setting() {
+    // Runs the engines in this process, not through `harness()`.
+    machine::share();
     let workload = WorkloadArtifacts::at(&artifacts(), harness_workloads::find("noop").unwrap());
     runtime::ensure_artifacts(&[RuntimeKind::WasmtimeAot], &workload).unwrap();
     let (epoch, none) = (

@@ -1,0 +1,29 @@
+//! The end-to-end tests, one module per topic, in one test binary: the harness library and its heavy
+//! dependencies (wasmtime, wasmi, bollard) are linked once rather than once per topic. They drive the real
+//! `harness` binary on the real built workloads (scripts/build-workloads.sh, which scripts/test.sh runs first).
+//!
+//! All modules share one process: a test needs nothing process-wide of its own (no environment variables, no
+//! fixed temporary names or ports), and a test whose figures count the whole machine runs alone
+//! ([`common::machine`]).
+
+mod common;
+
+mod commands;
+mod containers;
+mod energy;
+mod failures;
+mod faults_children;
+mod faults_inputs;
+mod faults_integrity;
+mod fit_model;
+mod fleet;
+mod interrupt;
+mod lab_probes;
+mod load;
+mod measure_spine;
+mod model_scope;
+mod node;
+mod plan_errors;
+mod report;
+mod report_browser;
+mod usb_meter;

@@ -20,6 +20,7 @@ use harness_analysis::summary::{median, quantile};
 use harness_data::plan::Interrupt;
 use harness_data::{Mode, RuntimeKind};
 use harness_probes::clock::monotonic_ns;
+use harness_probes::model::ContainerLedger;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -154,7 +155,7 @@ fn speed(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<(Vec<Latency
     };
     let mut latencies = Vec::new();
     for name in RUNTIMES {
-        let mut runtime = runtime::create(name, limits)?;
+        let mut runtime = runtime::create(name, limits, &ContainerLedger::default())?;
         runtime.prepare_warm(&noop)?;
         for (mode, count) in [(Mode::Warm, args.warm), (Mode::Cold, args.cold)] {
             // Untimed warm-up: page in code, fill caches, let the allocator settle.
@@ -220,7 +221,7 @@ pub fn interrupt_cost(dir: &std::path::Path, reps: usize) -> anyhow::Result<Vec<
                     interrupt,
                     memory_mb: None,
                 };
-                let mut runtime = runtime::create(runtime_name, limits)?;
+                let mut runtime = runtime::create(runtime_name, limits, &ContainerLedger::default())?;
                 runtime.prepare_warm(&artifacts)?;
                 runtimes.push(runtime);
             }
@@ -271,7 +272,7 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
         interrupt: Interrupt::Epoch,
         memory_mb: None,
     };
-    let mut harness_runtime = runtime::create(RuntimeKind::WasmtimeAot, limits)?;
+    let mut harness_runtime = runtime::create(RuntimeKind::WasmtimeAot, limits, &ContainerLedger::default())?;
     harness_runtime.prepare_warm(noop)?;
     let scratch = std::env::temp_dir().join(format!("harness-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;

@@ -11,6 +11,7 @@ use clap::Args;
 use harness_data::RuntimeKind;
 use harness_data::plan::Interrupt;
 use harness_probes::clock::monotonic_ns;
+use harness_probes::model::ContainerLedger;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -80,7 +81,13 @@ pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench>
     let stop = AtomicBool::new(false);
     let mut figures = Vec::new();
     for (i, &rate) in args.rates.iter().enumerate() {
-        let mut pool = runtime::warm_pool(RuntimeKind::Native, limits, &artifacts, args.instances)?;
+        let mut pool = runtime::warm_pool(
+            RuntimeKind::Native,
+            limits,
+            &artifacts,
+            args.instances,
+            &ContainerLedger::default(),
+        )?;
         let servers: Servers = Mutex::new(vec![Vec::new(); args.instances as usize]);
         let start = monotonic_ns();
         let until = start + args.duration_ms * 1_000_000;

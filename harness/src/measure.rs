@@ -16,6 +16,7 @@ use crate::scheduler::{Schedule, Slot};
 use anyhow::Context;
 use harness_data::{Manifest, Mode, RunStatus, Status, files};
 use harness_probes::clock;
+use harness_probes::model::ContainerLedger;
 use harness_probes::open::{self, OpenProbe};
 use harness_probes::sampler::Sampler;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -107,6 +108,8 @@ struct Session {
     prepared: HashSet<(usize, usize)>,
     /// Executed order of the next invocation.
     sequence: u64,
+    /// The containers this run's runtimes start, for a harness-scoped model probe.
+    containers: ContainerLedger,
 }
 
 impl Session {
@@ -116,12 +119,14 @@ impl Session {
         let mut plan = Plan::load_with_vars(&options.plan, &options.vars)?;
         let out = options.out.clone();
         crate::run_dir::check_free(&out)?;
+        let containers = ContainerLedger::default();
         let Prepared {
             workloads,
             runtimes,
             skipped,
-        } = setup::prepare(&mut plan, &options.artifacts)?;
-        let probes = open::open_probes(&plan.probes).context("a probe cannot start, so nothing was measured")?;
+        } = setup::prepare(&mut plan, &options.artifacts, &containers)?;
+        let probes =
+            open::open_probes(&plan.probes, &containers).context("a probe cannot start, so nothing was measured")?;
         let schedule = Schedule::new(&plan);
         // Atomic: of two runs into one folder, one stops here; an older run's files are never taken for ours.
         crate::run_dir::claim(&out)?;
@@ -153,6 +158,7 @@ impl Session {
             prepared: HashSet::new(),
             load_levels: None,
             sequence: 0,
+            containers,
         })
     }
 
@@ -345,7 +351,14 @@ impl Session {
     /// The plan's load levels, after its invocations (see [`crate::load`]). Returns why it stopped early.
     fn run_load(&mut self, interrupted: &AtomicBool) -> Option<(RunStatus, String)> {
         let load = self.plan.load.clone()?;
-        let result = crate::load::run(&self.plan, &load, &self.workloads, &self.out, interrupted);
+        let result = crate::load::run(
+            &self.plan,
+            &load,
+            &self.workloads,
+            &self.out,
+            interrupted,
+            &self.containers,
+        );
         self.load_levels = Some(result.as_ref().map_or(0, |o| o.levels));
         match result {
             Ok(outcome) if outcome.interrupted => Some((

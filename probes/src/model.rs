@@ -14,7 +14,7 @@ use crate::source::{Reading, Source, TimedReading};
 use harness_data::{ChannelInfo, SampleKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub const KIND: &str = "model";
 
@@ -226,15 +226,25 @@ pub fn container_cpu_ns(root: &Path, id: &str) -> Option<u64> {
         .or_else(|| cpu_stat_usage_ns(&cgroup.join(format!("docker/{id}/cpu.stat"))))
 }
 
-/// Containers a runtime started, so a harness-scoped model can read their cgroups: (runtime, container id).
-/// Global because runtimes and probes are opened independently of each other.
-static CONTAINERS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+/// The containers a run's runtimes started, cold ones included: (runtime, container id). One handle per measure
+/// session, given to the container runtime (which records each container as it creates it) and to the model
+/// probe (which reads their cgroups while they live). Not `Runtime::served_by`: that names what serves a warm
+/// pool *now*; a cold container lives only inside one invocation and must still be counted.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerLedger(Arc<Mutex<Vec<(String, String)>>>);
 
-/// Called by a container runtime right after it creates a container.
-pub fn register_container(runtime: &str, id: &str) {
-    let mut list = CONTAINERS.lock().unwrap_or_else(|p| p.into_inner());
-    if !list.iter().any(|(_, i)| i == id) {
-        list.push((runtime.to_string(), id.to_string()));
+impl ContainerLedger {
+    /// Called by a container runtime right after it creates a container.
+    pub fn record(&self, runtime: &str, id: &str) {
+        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !list.iter().any(|(_, i)| i == id) {
+            list.push((runtime.to_string(), id.to_string()));
+        }
+    }
+
+    /// Every (runtime, container id) recorded so far.
+    pub fn containers(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -244,16 +254,18 @@ pub struct HarnessCpu {
     pid: u32,
     /// Last value read of each container's cgroup: a removed container keeps what it used.
     containers: BTreeMap<String, (String, Option<u64>)>,
+    ledger: ContainerLedger,
     /// The last total, so a child moving from "live" (clock ticks) to "reaped" (microseconds) never steps back.
     last: u64,
 }
 
 impl HarnessCpu {
-    pub fn new(root: &Path) -> HarnessCpu {
+    pub fn new(root: &Path, ledger: ContainerLedger) -> HarnessCpu {
         HarnessCpu {
             root: root.to_path_buf(),
             pid: std::process::id(),
             containers: BTreeMap::new(),
+            ledger,
             last: 0,
         }
     }
@@ -347,7 +359,7 @@ fn read_stat(path: &Path) -> Option<(u32, u64)> {
 impl CpuClock for HarnessCpu {
     fn cpu_ns(&mut self) -> Option<u64> {
         let own = rusage_ns()?;
-        let registered = CONTAINERS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let registered = self.ledger.containers();
         for (runtime, id) in registered {
             let now = self.container_ns(&id);
             let entry = self.containers.entry(id).or_insert((runtime, None));
@@ -410,11 +422,18 @@ impl ModelSource {
         }
     }
 
-    /// Opens the model with the clock its scope reads, under `root` (`/` on a real machine).
-    pub fn open(curve: PowerCurve, interval_ms: f64, scope: ModelScope, root: &Path) -> Result<Self, ProbeError> {
+    /// Opens the model with the clock its scope reads, under `root` (`/` on a real machine); a harness-scoped
+    /// model also reads the containers `ledger` names.
+    pub fn open(
+        curve: PowerCurve,
+        interval_ms: f64,
+        scope: ModelScope,
+        root: &Path,
+        ledger: &ContainerLedger,
+    ) -> Result<Self, ProbeError> {
         let clock: Box<dyn CpuClock> = match scope {
             ModelScope::Machine => Box::new(MachineCpu::open(root)?),
-            ModelScope::Harness => Box::new(HarnessCpu::new(root)),
+            ModelScope::Harness => Box::new(HarnessCpu::new(root, ledger.clone())),
         };
         Ok(ModelSource::new(curve, interval_ms, scope, clock))
     }

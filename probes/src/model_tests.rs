@@ -146,7 +146,7 @@ fn harness_scope_walks_the_kernels_children_lists() {
         "proc/70003/stat",
         "70003 (other) S 1 1 1 0 -1 0 0 0 0 0 999 999 0 0 20 0 1 0",
     );
-    let clock = HarnessCpu::new(root.path());
+    let clock = HarnessCpu::new(root.path(), ContainerLedger::default());
     assert_eq!(clock.descendants_ns(), 500 * 1_000_000_000 / clock_ticks());
 }
 
@@ -170,14 +170,15 @@ fn harness_scope_adds_live_descendants_and_containers() {
         "proc/70003/stat",
         "70003 (other) S 1 1 1 0 -1 0 0 0 0 0 999 999 0 0 20 0 1 0",
     );
-    register_container("container", "abc123");
-    register_container("container-b", "gone456");
+    let ledger = ContainerLedger::default();
+    ledger.record("container", "abc123");
+    ledger.record("container-b", "gone456");
     write(
         root.path(),
         "sys/fs/cgroup/cpuacct/docker/abc123/cpuacct.usage",
         "2000000000\n",
     );
-    let mut clock = HarnessCpu::new(root.path());
+    let mut clock = HarnessCpu::new(root.path(), ledger);
     let own = rusage_ns().unwrap();
     let total = clock.cpu_ns().unwrap();
     let descendants = 500 * 1_000_000_000 / clock_ticks();

@@ -2,7 +2,7 @@
 //! (`harness probes`).
 
 use crate::jetson::JetsonSource;
-use crate::model::{ModelScope, ModelSource, PowerCurve};
+use crate::model::{ContainerLedger, ModelScope, ModelSource, PowerCurve};
 use crate::nvml::{Nvml, NvmlSource};
 use crate::rapl::{self, RaplOptions};
 use crate::replay::ReplaySource;
@@ -30,18 +30,25 @@ fn model(
     tdp_w: Option<f64>,
     interval_ms: f64,
     scope: ModelScope,
+    ledger: &ContainerLedger,
 ) -> Result<Box<dyn Source>, ProbeError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let curve = PowerCurve::from_options(idle_w, busy_w_per_core, tdp_w, cores)?;
-    Ok(Box::new(ModelSource::open(curve, interval_ms, scope, Path::new("/"))?))
+    Ok(Box::new(ModelSource::open(
+        curve,
+        interval_ms,
+        scope,
+        Path::new("/"),
+        ledger,
+    )?))
 }
 
 /// Opens every probe a plan names and gives each its name: the plan's, or its kind, then `kind-2`, ... so two
-/// probes of one kind never merge.
-pub fn open_probes(specs: &[ProbeSpec]) -> Result<Vec<OpenProbe>, ProbeError> {
+/// probes of one kind never merge. A harness-scoped model counts the containers `ledger` names.
+pub fn open_probes(specs: &[ProbeSpec], ledger: &ContainerLedger) -> Result<Vec<OpenProbe>, ProbeError> {
     let mut opened: Vec<OpenProbe> = Vec::new();
     for spec in specs {
-        let mut probe = open_probe(spec)?;
+        let mut probe = open_probe(spec, ledger)?;
         let name = match spec.name() {
             Some(name) => name.to_string(),
             None => {
@@ -111,8 +118,8 @@ impl Source for Renamed {
 }
 
 /// Opens one probe a plan names. Errors say why it cannot start (and how to fix it).
-pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
-    let (source, interval_ms, note) = open_source(spec)?;
+pub fn open_probe(spec: &ProbeSpec, ledger: &ContainerLedger) -> Result<OpenProbe, ProbeError> {
+    let (source, interval_ms, note) = open_source(spec, ledger)?;
     let manifest = ProbeManifest {
         name: source.kind().to_string(),
         kind: source.kind().to_string(),
@@ -135,7 +142,7 @@ pub fn open_probe(spec: &ProbeSpec) -> Result<OpenProbe, ProbeError> {
 /// An opened source, its poll interval in ms, and a note for the manifest.
 type Opened = (Box<dyn Source>, f64, Option<String>);
 
-fn open_source(spec: &ProbeSpec) -> Result<Opened, ProbeError> {
+fn open_source(spec: &ProbeSpec, ledger: &ContainerLedger) -> Result<Opened, ProbeError> {
     let mut note = None;
     let (source, interval_ms): (Box<dyn Source>, f64) = match spec {
         ProbeSpec::Rapl {
@@ -169,6 +176,7 @@ fn open_source(spec: &ProbeSpec) -> Result<Opened, ProbeError> {
                     *tdp_w,
                     interval_ms,
                     scope.unwrap_or_default(),
+                    ledger,
                 )?,
                 interval_ms,
             )
@@ -249,7 +257,12 @@ fn open_auto(sysfs_root: Option<&Path>, interval_ms: Option<f64>) -> Result<Open
         return Ok((Box::new(source), 10.0, None));
     }
     let note = format!("auto: no RAPL ({rapl_missing}) and no Jetson rails; energy is ESTIMATED by the model");
-    Ok((model(None, None, None, 10.0, ModelScope::Machine)?, 10.0, Some(note)))
+    let ledger = ContainerLedger::default(); // machine scope: it sees every container anyway
+    Ok((
+        model(None, None, None, 10.0, ModelScope::Machine, &ledger)?,
+        10.0,
+        Some(note),
+    ))
 }
 
 /// Every probe kind and what this machine has of it, for `harness probes`.
@@ -260,7 +273,8 @@ pub fn discover_all(sysfs_root: &Path) -> Vec<Discovery> {
 /// [`discover_all`] as it would answer on a CPU of architecture `arch` (only RAPL depends on it).
 pub fn discover_all_on(sysfs_root: &Path, arch: &str) -> Vec<Discovery> {
     // The model reads the real machine's CPU time, whatever sysfs root the sensors are looked for under.
-    let model = ModelSource::open(PowerCurve::DEFAULT, 10.0, ModelScope::Machine, Path::new("/"));
+    let ledger = ContainerLedger::default();
+    let model = ModelSource::open(PowerCurve::DEFAULT, 10.0, ModelScope::Machine, Path::new("/"), &ledger);
     let (model_channels, model_missing) = match &model {
         Ok(m) => (m.channels().to_vec(), None),
         Err(e) => (Vec::new(), Some(e.to_string())),

@@ -30,7 +30,7 @@ fn engines_without_deadlines_compute_the_same_digest_as_with_them() {
     for name in names {
         let mut digests = Vec::new();
         for interrupt in [Interrupt::Epoch, Interrupt::None] {
-            let mut runtime = runtime::create(name, limits(interrupt)).unwrap();
+            let mut runtime = runtime::create(name, limits(interrupt), &Default::default()).unwrap();
             runtime.prepare_warm(&workload).unwrap();
             for mode in [Mode::Cold, Mode::Warm] {
                 let outcome = runtime.invoke(mode, &workload, &input);

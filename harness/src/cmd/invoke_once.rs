@@ -36,6 +36,8 @@ pub fn run(args: InvokeOnceArgs) -> anyhow::Result<Outcome> {
             interrupt: args.interrupt,
             memory_mb: None,
         },
+        // In-process Wasm only (the process boundary's child): no containers to record.
+        &harness_probes::model::ContainerLedger::default(),
     )?;
     let mut input = Vec::new();
     std::io::stdin().read_to_end(&mut input)?;

@@ -20,6 +20,7 @@ use harness_analysis::pair::levels::LoadCsv;
 use harness_analysis::report::format::{or_dash, short_duration};
 use harness_data::{LoadKind, LoadPlan, LoadRecord, RequestRecord, RuntimeKind, files};
 use harness_probes::clock::monotonic_ns;
+use harness_probes::model::ContainerLedger;
 use monitor::{MemoryReading, ServingMeter, machine_busy_ns, machine_share};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -75,6 +76,7 @@ pub fn run(
     workloads: &[PreparedWorkload],
     out: &Path,
     stop: &AtomicBool,
+    ledger: &ContainerLedger,
 ) -> anyhow::Result<LoadOutcome> {
     let mut files = LoadFiles::create(out)?;
     let meter = ServingMeter::new(Path::new("/"));
@@ -92,6 +94,7 @@ pub fn run(
             level,
             sequence: sequence as u64,
             meter: &meter,
+            ledger,
         };
         let (row, requests) = runner.run(stop).with_context(|| runner.describe())?;
         eprintln!(
@@ -223,6 +226,8 @@ struct LevelRunner<'a> {
     level: &'a Level,
     sequence: u64,
     meter: &'a ServingMeter,
+    /// Where burst levels' fresh container runtimes record their containers (for a harness-scoped model).
+    ledger: &'a ContainerLedger,
 }
 
 /// What a level's driving and monitoring gave, for its row.
@@ -295,7 +300,8 @@ impl LevelRunner<'_> {
             in_process,
             ..self.target()
         };
-        let make = move || runtime::create_at(kind, limits, boundary);
+        let ledger = self.ledger;
+        let make = move || runtime::create_at(kind, limits, boundary, ledger);
         let ((release, driven), monitored) = std::thread::scope(|scope| {
             let watcher = scope.spawn(|| monitor(self.meter, servers, 0, done));
             let result = drive::burst(&make, &target, n, stop);
@@ -338,7 +344,7 @@ impl LevelRunner<'_> {
         } else {
             None
         };
-        let mut pool = runtime::warm_pool(self.kind(), self.limits(), &self.workload.artifacts, n)
+        let mut pool = runtime::warm_pool(self.kind(), self.limits(), &self.workload.artifacts, n, self.ledger)
             .context("starting the warm pool")?;
         // One request each first, so every instance has done its lazy set-up before it idles.
         for instance in pool.iter_mut() {

@@ -24,6 +24,7 @@ use crate::plan::Plan;
 use anyhow::Context;
 use harness_data::plan::{ColdBoundary, Interrupt};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
+use harness_probes::model::ContainerLedger;
 use std::collections::BTreeMap;
 
 /// What one invocation produced. The scheduler stamps start and end around the call; the runtime fills in the
@@ -111,6 +112,7 @@ pub fn warm_pool(
     limits: Limits,
     workload: &WorkloadArtifacts,
     n: u32,
+    ledger: &ContainerLedger,
 ) -> anyhow::Result<Vec<Box<dyn Runtime>>> {
     let mut first: Box<dyn Runtime> = match kind {
         RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => {
@@ -121,7 +123,7 @@ pub fn warm_pool(
             };
             Box::new(wasmtime::WasmtimeRuntime::with_pool(flavor, limits, n)?)
         }
-        _ => create(kind, limits)?,
+        _ => create(kind, limits, ledger)?,
     };
     first.prepare_warm(workload)?;
     let mut pool = Vec::with_capacity(n as usize);
@@ -129,7 +131,7 @@ pub fn warm_pool(
         let instance = match first.shared_engine() {
             Some(shared) => shared.replicate(),
             None => {
-                let mut own = create(kind, limits)?;
+                let mut own = create(kind, limits, ledger)?;
                 own.prepare_warm(workload)?;
                 own
             }
@@ -154,8 +156,14 @@ pub struct Limits {
 /// Creates the runtime a plan names, at the plan's cold boundary: with `Process`, Wasm cold invocations run
 /// in a fresh `harness invoke-once` process (native, container and node cold starts already cross one).
 /// `limits.interrupt` configures the Wasm engines (see [`interrupt_mechanism`] for what stops what).
-pub fn create_at(kind: RuntimeKind, limits: Limits, boundary: ColdBoundary) -> anyhow::Result<Box<dyn Runtime>> {
-    let runtime = create(kind, limits)?;
+/// A container runtime records every container it starts in `ledger`, for a harness-scoped model probe.
+pub fn create_at(
+    kind: RuntimeKind,
+    limits: Limits,
+    boundary: ColdBoundary,
+    ledger: &ContainerLedger,
+) -> anyhow::Result<Box<dyn Runtime>> {
+    let runtime = create(kind, limits, ledger)?;
     Ok(if boundary == ColdBoundary::Process && kind.is_wasm_in_process() {
         Box::new(process_boundary::ProcessBoundary::new(runtime, limits))
     } else {
@@ -163,13 +171,13 @@ pub fn create_at(kind: RuntimeKind, limits: Limits, boundary: ColdBoundary) -> a
     })
 }
 
-pub fn create(kind: RuntimeKind, limits: Limits) -> anyhow::Result<Box<dyn Runtime>> {
+pub fn create(kind: RuntimeKind, limits: Limits, ledger: &ContainerLedger) -> anyhow::Result<Box<dyn Runtime>> {
     Ok(match kind {
         RuntimeKind::Native => Box::new(native::NativeRuntime::new(limits)),
         RuntimeKind::WasmtimeJit => Box::new(wasmtime::WasmtimeRuntime::new(wasmtime::Flavor::Jit, limits)?),
         RuntimeKind::WasmtimeAot => Box::new(wasmtime::WasmtimeRuntime::new(wasmtime::Flavor::Aot, limits)?),
         RuntimeKind::Wasmi => Box::new(wasmi::WasmiRuntime::new(limits)),
-        RuntimeKind::Container => Box::new(container::ContainerRuntime::new(limits)?),
+        RuntimeKind::Container => Box::new(container::ContainerRuntime::new(limits, ledger.clone())?),
         RuntimeKind::NodeWasm => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
         RuntimeKind::NodeJs => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
     })

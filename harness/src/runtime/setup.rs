@@ -7,6 +7,7 @@ use super::{Limits, Runtime, create_at, ensure_artifacts};
 use crate::artifacts::{Guest, WorkloadArtifacts};
 use crate::plan::Plan;
 use harness_data::plan::{ColdBoundary, PlanWorkload};
+use harness_probes::model::ContainerLedger;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -28,8 +29,8 @@ pub struct Prepared {
 
 /// Prepares `plan` with the artifacts under `dir`. Without `skip_unavailable`, the first runtime that cannot
 /// run a workload is the error; with it, such runtimes leave `plan.runtimes` (printing why), and at least one
-/// must remain.
-pub fn prepare(plan: &mut Plan, dir: &Path) -> anyhow::Result<Prepared> {
+/// must remain. Container runtimes record the containers they start in `ledger`.
+pub fn prepare(plan: &mut Plan, dir: &Path, ledger: &ContainerLedger) -> anyhow::Result<Prepared> {
     let limits = Limits {
         timeout_ms: plan.timeout_ms,
         interrupt: plan.interrupt,
@@ -49,7 +50,7 @@ pub fn prepare(plan: &mut Plan, dir: &Path) -> anyhow::Result<Prepared> {
         let runtimes = plan
             .runtimes
             .iter()
-            .map(|&r| create_at(r, limits, plan.cold_boundary))
+            .map(|&r| create_at(r, limits, plan.cold_boundary, ledger))
             .collect::<anyhow::Result<_>>()?;
         return Ok(Prepared {
             workloads,
@@ -64,7 +65,7 @@ pub fn prepare(plan: &mut Plan, dir: &Path) -> anyhow::Result<Prepared> {
         .map(|entry| WorkloadArtifacts::for_plan(dir, entry).map_err(|e| format!("{e:#}")))
         .collect();
     let mut skipped = BTreeMap::new();
-    let runtimes = usable_runtimes(plan, limits, &resolved, &mut skipped)?;
+    let runtimes = usable_runtimes(plan, limits, &resolved, &mut skipped, ledger)?;
     let workloads = plan
         .workloads
         .iter()
@@ -90,11 +91,12 @@ fn usable_runtimes(
     limits: Limits,
     resolved: &[Result<WorkloadArtifacts, String>],
     skipped: &mut BTreeMap<String, String>,
+    ledger: &ContainerLedger,
 ) -> anyhow::Result<Vec<Box<dyn Runtime>>> {
     let boundary = plan.cold_boundary;
     let mut runtimes = Vec::new();
     plan.runtimes.retain(|&kind| {
-        let usable = create_at(kind, limits, boundary).and_then(|runtime| {
+        let usable = create_at(kind, limits, boundary, ledger).and_then(|runtime| {
             for artifacts in resolved {
                 let artifacts = artifacts.as_ref().map_err(|e| anyhow::Error::msg(e.clone()))?;
                 ensure_artifacts(&[kind], artifacts)?;

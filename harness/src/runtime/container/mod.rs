@@ -28,6 +28,7 @@ use docker_engine::MANAGED_LABEL;
 use futures_util::{Stream, StreamExt};
 use harness_data::{Mode, Phases, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
+use harness_probes::model::ContainerLedger;
 use std::collections::HashMap;
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -66,6 +67,8 @@ pub struct ContainerRuntime {
     /// Ids of this harness's containers the engine reported `oom` for (its events stream, read in the
     /// background whenever the runtime is driven).
     oom_killed: Arc<Mutex<HashSet<String>>>,
+    /// Where every container this runtime starts is recorded, for a harness-scoped model probe.
+    ledger: ContainerLedger,
 }
 
 /// Why a request to a container got no response.
@@ -101,7 +104,7 @@ fn memory_cap_bytes(source: &str, value: &str) -> anyhow::Result<i64> {
 
 impl ContainerRuntime {
     /// Connects to the engine (a clear error if it is not there) and sweeps leftovers of crashed runs.
-    pub fn new(limits: Limits) -> anyhow::Result<ContainerRuntime> {
+    pub fn new(limits: Limits, ledger: ContainerLedger) -> anyhow::Result<ContainerRuntime> {
         let rt = docker_engine::tokio_runtime()?;
         let docker = docker_engine::connect(&rt)?;
         let removed = docker_engine::sweep(&rt, &docker)?;
@@ -126,6 +129,7 @@ impl ContainerRuntime {
             memory_bytes,
             warm: HashMap::new(),
             oom_killed,
+            ledger,
         })
     }
 
@@ -186,7 +190,7 @@ impl ContainerRuntime {
             let created_ns = monotonic_ns();
             let id = created.id;
             // A harness-scoped model reads the container's cgroup.
-            harness_probes::model::register_container(RuntimeKind::Container.as_str(), &id);
+            self.ledger.record(RuntimeKind::Container.as_str(), &id);
             let attach = AttachContainerOptionsBuilder::new()
                 .stdin(true)
                 .stdout(true)

@@ -82,3 +82,30 @@ impl Drop for Alone {
         CHANGED.notify_all();
     }
 }
+
+/// Threads stand in for tests here: each thread's share is its own.
+#[test]
+fn a_test_alone_waits_for_the_tests_sharing_and_holds_new_ones_off() {
+    use std::time::{Duration, Instant};
+    let hold = Duration::from_millis(300);
+    let (shared, started) = std::sync::mpsc::channel();
+    let sharing = std::thread::spawn(move || {
+        share();
+        shared.send(()).unwrap();
+        std::thread::sleep(hold);
+    });
+    started.recv().unwrap();
+    let asked = Instant::now();
+    let alone = alone();
+    assert!(asked.elapsed() >= hold / 2, "alone after {:?}", asked.elapsed());
+    sharing.join().unwrap();
+    let waiting = std::thread::spawn(|| {
+        let asked = Instant::now();
+        share();
+        asked.elapsed()
+    });
+    std::thread::sleep(hold);
+    drop(alone);
+    let waited = waiting.join().unwrap();
+    assert!(waited >= hold / 2, "shared after {waited:?}");
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium for the headless-browser test of report.html (tests/report_browser.rs).
+# Installs Debian's chromium for the headless-browser test of report.html (tests/all/report_browser.rs).
 # Idempotent: does nothing when chromium is already installed. Needs root (CI runs as root) or sudo.
 set -euo pipefail
 if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then

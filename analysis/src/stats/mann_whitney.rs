@@ -4,7 +4,7 @@
 //!
 //! The normal approximation is statrs's (`statrs::stats_tests::mannwhitneyu`). The exact path is computed
 //! here: statrs 0.19.1 returns the complement of the exact p-value when the first sample is not the larger one
-//! (`[1..=5]` against `[6..=10]` gives p = 1 instead of SciPy's 0.0079; see `tests/reference.rs`).
+//! (`[1..=5]` against `[6..=10]` gives p = 1 instead of SciPy's 0.0079; see `analysis/tests/all/reference.rs`).
 
 use super::{RankTest, RankTestResult, StatsError};
 use statrs::distribution::{ContinuousCDF, Normal};

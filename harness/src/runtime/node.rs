@@ -5,7 +5,7 @@
 //! timed from the spawn to the response, and the invocation ends once the process is reaped (its exit is part
 //! of its cost, and its CPU time must land in its own energy window). Warm: one running node process per workload; node-wasm instantiates the compiled
 //! module afresh per request, as the wasmtime and wasmi hosts do. node's `process.hrtime.bigint()` reads
-//! CLOCK_MONOTONIC on Linux, the harness's clock (checked by tests/node.rs).
+//! CLOCK_MONOTONIC on Linux, the harness's clock (checked by tests/all/node.rs).
 
 use super::served::{RequestError, Response, ServedProcess};
 use super::wasi::command::{self as wasi_command, Ended, Stamps};

@@ -140,7 +140,10 @@ mod tests {
         assert!(harness >= 100_000_000, "{harness} ns");
         // /proc/stat counts in ticks (10 ms per CPU): allow a few.
         let machine = b.machine_busy_ns - a.machine_busy_ns;
-        assert!(machine + 50_000_000 >= harness, "machine {machine} ns, harness {harness} ns");
+        assert!(
+            machine + 50_000_000 >= harness,
+            "machine {machine} ns, harness {harness} ns"
+        );
         let load = b.load_since(&a);
         assert!(load.harness_cores > 0.0 && load.machine_cores > 0.0, "{load:?}");
     }

@@ -116,6 +116,8 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         batching: vec![],
         baseline_before_ns: None,
         baseline_after_ns: None,
+        baseline_load_before: None,
+        baseline_load_after: None,
         calibration_busy_ns: vec![],
         interrupt: Default::default(),
         serving: Default::default(),

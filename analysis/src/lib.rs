@@ -5,6 +5,7 @@ pub mod calibrate;
 pub mod digests;
 pub mod export;
 pub mod fit;
+pub mod net;
 pub mod pair;
 pub mod report;
 pub mod run;

@@ -182,6 +182,17 @@ pub enum EnergyFlag {
     Unseen,
     /// A batch window with `busy_share` under [`MIN_BUSY_SHARE`].
     LowBusyShare,
+    /// The channel's idle baseline was taken while the machine was not idle (the manifest's
+    /// [`Baseline::busy_baseline`] says why): `net_j` is left out of comparisons; `gross_j` stays usable.
+    BusyBaseline,
+}
+
+impl EnergyFlag {
+    /// Whether a row with this flag still has a usable gross figure: only the baseline, so only net, is
+    /// in doubt for `busy_baseline`; the other flags bias the window's energy itself.
+    pub fn keeps_gross(self) -> bool {
+        matches!(self, EnergyFlag::BusyBaseline)
+    }
 }
 
 impl PairedRecord {
@@ -299,7 +310,29 @@ pub struct Baseline {
     pub after_w: Option<f64>,
     /// What attribution subtracted: the mean of the two where both exist.
     pub used_w: Option<f64>,
+    /// Standard error of `before_w` and of `after_w` (from the spread of the span's tenths), W: the noise the
+    /// two are compared within. Absent where a span had too few samples to say, and in older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_se_w: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_se_w: Option<f64>,
+    /// Why this baseline is not the machine's idle power (foreign load in an idle span, or before and after
+    /// differing beyond their noise): the channel's paired rows carry `flag = busy_baseline` and their net
+    /// energy is left out of comparisons. Absent: the baseline is clean (or the run predates the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_baseline: Option<String>,
 }
+
+/// An idle span above this many cores of foreign busy CPU (machine busy CPU minus the harness's own,
+/// averaged over the span) is not idle: the baseline of a machine-scope channel taken there is flagged.
+/// A quiet machine shows 0.00-0.05 cores of background work; one busy thread elsewhere shows ~1.
+pub const BUSY_BASELINE_FOREIGN_CORES: f64 = 0.25;
+
+/// Before and after differ beyond their noise when they are further apart than this many standard errors of
+/// the difference plus [`BASELINE_DRIFT_SHARE`] of the larger: idle power of a steady machine drifts a little
+/// (temperature, clocks), which is not a reason to drop its net figures.
+pub const BASELINE_DIFFER_SE: f64 = 4.0;
+pub const BASELINE_DRIFT_SHARE: f64 = 0.1;
 
 /// A probe as it ran: its options, channels, baselines, and any delay measured and applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

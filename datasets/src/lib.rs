@@ -13,12 +13,14 @@ pub mod plan;
 pub mod runtime;
 
 pub use energy::{
-    Baseline, BatchPlan, ChannelInfo, EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest,
-    SampleKind, SampleRecord, Scope, Unit,
+    BASELINE_DIFFER_SE, BASELINE_DRIFT_SHARE, BUSY_BASELINE_FOREIGN_CORES, Baseline, BatchPlan, ChannelInfo,
+    EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest, SampleKind, SampleRecord, Scope, Unit,
 };
 pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
 pub use load::{LoadKind, LoadPlan, LoadRecord, RequestRecord};
-pub use manifest::{Anchor, ArtifactSizes, EngineVersions, HostFingerprint, Manifest, ManifestError, RunStatus};
+pub use manifest::{
+    Anchor, ArtifactSizes, EngineVersions, HostFingerprint, IdleLoad, Manifest, ManifestError, RunStatus,
+};
 pub use runtime::{RuntimeKind, UnknownRuntime};
 
 /// File names inside a run directory.

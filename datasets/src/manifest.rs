@@ -95,6 +95,12 @@ pub struct Manifest {
     pub baseline_before_ns: Option<[u64; 2]>,
     #[serde(default)]
     pub baseline_after_ns: Option<[u64; 2]>,
+    /// What the machine's CPUs did during each idle span (absent in runs written before it was measured, and
+    /// where `/proc/stat` is unreadable): a span busy with foreign load flags the baselines taken there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_load_before: Option<crate::IdleLoad>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_load_after: Option<crate::IdleLoad>,
     /// The busy spans of the load pattern played for delay calibration (empty: no calibration).
     #[serde(default)]
     pub calibration_busy_ns: Vec<[u64; 2]>,
@@ -109,6 +115,26 @@ pub struct Manifest {
     /// Runtimes of the plan left out because this machine cannot run them (`skip_unavailable`), and why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, String>,
+}
+
+/// What the machine's CPUs did over one idle span: the whole machine's busy CPU (from `/proc/stat`), the
+/// harness's own (its threads and reaped children: `getrusage`), and the rest, in cores (CPU-seconds per
+/// second of the span).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdleLoad {
+    pub machine_cores: f64,
+    pub harness_cores: f64,
+    /// `machine_cores - harness_cores`, at least 0: what other processes kept busy.
+    pub foreign_cores: f64,
+    /// Where `machine_cores` came from (`/proc/stat`).
+    pub source: String,
+}
+
+impl IdleLoad {
+    /// Whether the span was busy beyond [`crate::BUSY_BASELINE_FOREIGN_CORES`].
+    pub fn is_busy(&self) -> bool {
+        self.foreign_cores > crate::BUSY_BASELINE_FOREIGN_CORES
+    }
 }
 
 /// Why a `manifest.json` could not be read as this harness's [`Manifest`].

@@ -14,14 +14,15 @@ use crate::runtime::setup::{self, Prepared, PreparedWorkload};
 use crate::runtime::{Outcome, Runtime};
 use crate::scheduler::{Schedule, Slot};
 use anyhow::Context;
-use harness_data::{Manifest, Mode, RunStatus, Status, files};
+use harness_data::{IdleLoad, Manifest, Mode, RunStatus, Status, files};
+use harness_probes::busy::BusyMeter;
 use harness_probes::clock;
 use harness_probes::model::ContainerLedger;
 use harness_probes::open::{self, OpenProbe};
 use harness_probes::sampler::Sampler;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -189,7 +190,9 @@ impl Session {
                 .track_manifest(&self.out, &self.manifest)?;
         }
         if self.plan.baseline_ms > 0 {
-            self.manifest.baseline_before_ns = Some(idle(&sampler, self.plan.baseline_ms));
+            let (span, load) = idle(&sampler, self.plan.baseline_ms);
+            self.manifest.baseline_before_ns = Some(span);
+            self.manifest.baseline_load_before = load;
             self.recorder
                 .as_ref()
                 .expect("recording")
@@ -387,7 +390,9 @@ impl Session {
             return Ok(None);
         };
         if self.plan.baseline_ms > 0 && status == RunStatus::Complete {
-            self.manifest.baseline_after_ns = Some(idle(&sampler, self.plan.baseline_ms));
+            let (span, load) = idle(&sampler, self.plan.baseline_ms);
+            self.manifest.baseline_after_ns = Some(span);
+            self.manifest.baseline_load_after = load;
         }
         let stats = sampler.stop();
         for (probe, stat) in self.manifest.probes.iter_mut().zip(&stats) {
@@ -447,14 +452,19 @@ impl Session {
     }
 }
 
-/// Idles for `ms` with the sampler running, and returns the span on the run clock. The span ends only once
-/// every probe has a sample at or after its end, so the span is bracketed by real samples.
-fn idle(sampler: &Sampler, ms: u64) -> [u64; 2] {
+/// Idles for `ms` with the sampler running, and returns the span on the run clock with what the machine's CPUs
+/// did over it (busy CPU, the harness's share, the foreign rest: pairing flags a baseline taken on a busy
+/// machine). The span ends only once every probe has a sample at or after its end, so the span is bracketed
+/// by real samples.
+fn idle(sampler: &Sampler, ms: u64) -> ([u64; 2], Option<IdleLoad>) {
+    let meter = BusyMeter::new(Path::new("/"));
+    let before = meter.snapshot();
     let start = clock::monotonic_ns();
     std::thread::sleep(Duration::from_millis(ms));
     let end = clock::monotonic_ns();
+    let load = before.zip(meter.snapshot()).map(|(a, b)| b.load_since(&a));
     sampler.wait_for_samples_after(end, FIRST_SAMPLE_TIMEOUT);
-    [start, end]
+    ([start, end], load)
 }
 
 /// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder (which waits

@@ -4,6 +4,7 @@
 //! before each poll, on the run's one clock. Discovery (what exists on this machine, and why not) is separate
 //! from open handles: [`discover`] reports, a probe's `open` returns a [`Source`].
 
+pub mod busy;
 pub mod clock;
 pub mod counter;
 pub mod error;

@@ -42,8 +42,28 @@ fn energy_per_invocation_matches_a_known_rate_across_wraps_and_batches_short_inv
     assert_eq!(probe.kind, "rapl");
     assert_eq!(probe.channels.len(), 2);
     assert!(manifest.baseline_before_ns.is_some() && manifest.baseline_after_ns.is_some());
-    let baseline = probe.baselines["package-0"].used_w.unwrap();
-    assert!((baseline - WATTS).abs() / WATTS < 0.01, "baseline {baseline} W");
+    // Every idle span records the machine's busy CPU. On a busy machine (other tests beside this one) the
+    // thread driving the fake counter is descheduled, so the baseline is only known when the harness found its
+    // spans idle; otherwise the harness flags it, and the flag is checked instead of the figure.
+    assert!(manifest.baseline_load_before.is_some() && manifest.baseline_load_after.is_some());
+    let package_baseline = &probe.baselines["package-0"];
+    let baseline = package_baseline.used_w.unwrap();
+    if package_baseline.busy_baseline.is_some() {
+        let flagged = paired(&run)
+            .iter()
+            .filter(|p| p.channel == "package-0" && p.quality == EnergyQuality::Ok)
+            .all(|p| p.flag.is_some());
+        assert!(flagged, "a busy baseline flags every row with energy");
+        eprintln!("busy baseline ({package_baseline:?}): {baseline} W not checked, the flag is");
+    } else {
+        // A clean baseline: neither idle span was busy (the harness flags a busy one), and the figure holds.
+        let loads = [&manifest.baseline_load_before, &manifest.baseline_load_after];
+        assert!(
+            loads.iter().all(|l| l.as_ref().is_some_and(|l| !l.is_busy())),
+            "{loads:?}"
+        );
+        assert!((baseline - WATTS).abs() / WATTS < 0.01, "baseline {baseline} W");
+    }
 
     // Batching kicked in for the short warm cells and is recorded; cold ones were measured one by one.
     assert!(

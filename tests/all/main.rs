@@ -8,6 +8,7 @@
 
 mod common;
 
+mod busy_baseline;
 mod commands;
 mod containers;
 mod energy;

@@ -29,7 +29,8 @@ fn plan(dir: &Path, runtimes: &[&str], scope: &str, repetitions: u32) -> std::pa
 /// usable rows.
 fn watts(paired: &[PairedRecord], energy: impl Fn(&PairedRecord) -> Option<f64>) -> BTreeMap<String, f64> {
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for p in paired.iter().filter(|p| p.flag.is_none()) {
+    // Rows flagged busy_baseline keep their gross figure (only their baseline is in doubt).
+    for p in paired.iter().filter(|p| p.flag.is_none_or(|f| f.keeps_gross())) {
         if let Some(joules) = energy(p) {
             by.entry(p.runtime.clone())
                 .or_default()
@@ -60,10 +61,15 @@ fn the_machine_scope_sees_node_servers_and_containers() {
     assert!(probe.channels[0].estimated && probe.channels[0].scope == "machine");
     assert!(probe.baselines["cpu-estimate"].before_w.is_some());
     let paired = paired(&run);
+    // No row is flagged, except busy_baseline on every row when the harness found the machine busy in an idle
+    // span (another job on a shared CI host): then net energy is not checked, the flag is.
+    let busy = probe.baselines["cpu-estimate"].busy_baseline.clone();
+    let expected_flag = busy.as_ref().map(|_| EnergyFlag::BusyBaseline);
     assert!(
         paired
             .iter()
-            .all(|p| p.estimated && p.scope == "machine" && p.flag.is_none())
+            .all(|p| p.estimated && p.scope == "machine" && p.flag == expected_flag),
+        "baseline {busy:?}: {paired:?}"
     );
     // Batch windows are busy with the cell's work.
     assert!(paired.iter().all(|p| p.busy_share.unwrap() > 0.9), "{paired:?}");
@@ -89,7 +95,11 @@ fn the_machine_scope_sees_node_servers_and_containers() {
         .zip(baseline.after_w)
         .is_some_and(|(b, a)| (b - a).abs() < 1.0);
     let net = watts(&paired, |p| p.net_j);
-    if stable {
+    if let Some(why) = &busy {
+        // The harness saw it: the net figures are flagged (asserted above) and the manifest says why.
+        assert!(why.contains("other processes kept") || why.contains("differ"), "{why}");
+        eprintln!("busy baseline ({why}): net {net:?} not checked, the flag is");
+    } else if stable {
         for runtime in ["node-js", "container"] {
             let ratio = net[runtime] / net["wasmtime-aot"];
             assert!(

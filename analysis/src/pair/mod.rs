@@ -14,6 +14,7 @@ use levels::rewrite_load_csv;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod busy;
 mod error;
 pub mod levels;
 pub mod series;
@@ -208,6 +209,8 @@ pub fn pair(
                 Some(EnergyFlag::Unseen)
             } else if group.window.count > 1 && busy_share < MIN_BUSY_SHARE {
                 Some(EnergyFlag::LowBusyShare)
+            } else if baseline.busy_baseline.is_some() && used.is_some() {
+                Some(EnergyFlag::BusyBaseline)
             } else {
                 None
             };
@@ -423,3 +426,6 @@ mod tests {
         assert_eq!(pairing.qualities[&EnergyQuality::Gap], 1);
     }
 }
+
+#[cfg(test)]
+mod busy_tests;

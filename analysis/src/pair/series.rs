@@ -2,7 +2,8 @@
 //! delay (measured from the calibration pattern) and its idle baseline. One place, so the two subtract the
 //! same figures.
 
-use crate::align::{self, ChannelSeries};
+use super::busy::{busy_reason, span_power};
+use crate::align::ChannelSeries;
 use harness_data::{Baseline, ChannelInfo, Manifest, SampleKind, SampleRecord};
 
 /// The delay measured for `probe` (by its key) and recorded in the manifest; 0 when none was.
@@ -27,18 +28,24 @@ pub fn channel_series(samples: &[SampleRecord], info: ChannelInfo, manifest: &Ma
     ChannelSeries::new(info, readings, delay)
 }
 
-/// A channel's idle power from the manifest's idle spans before and after the run: what pairing and the load
-/// levels subtract.
+/// A channel's idle power from the manifest's idle spans before and after the run, with each span's noise and,
+/// where the baseline is not the machine's idle power, why ([`super::busy`]): what pairing and the load levels
+/// subtract.
 pub fn baseline(series: &ChannelSeries, manifest: &Manifest) -> Baseline {
-    let span = |w: Option<[u64; 2]>| w.and_then(|[a, b]| align::mean_power(series, a, b));
-    let (before_w, after_w) = (span(manifest.baseline_before_ns), span(manifest.baseline_after_ns));
+    let (before_w, before_se_w) = span_power(series, manifest.baseline_before_ns);
+    let (after_w, after_se_w) = span_power(series, manifest.baseline_after_ns);
     let used_w = match (before_w, after_w) {
         (Some(a), Some(b)) => Some((a + b) / 2.0),
         (a, b) => a.or(b),
     };
-    Baseline {
+    let mut baseline = Baseline {
         before_w,
         after_w,
         used_w,
-    }
+        before_se_w,
+        after_se_w,
+        busy_baseline: None,
+    };
+    baseline.busy_baseline = busy_reason(series.info.scope, manifest, &baseline);
+    baseline
 }

@@ -1,6 +1,6 @@
 //! A group's energy per probe channel: which paired rows count, which are left out and why, and the notes
 //! that say so. A flagged row (`unseen`, `low_busy_share`) is counted and named, never used: a number biased
-//! in a known direction is worse than none.
+//! in a known direction is worse than none. A `busy_baseline` row keeps its gross figure, not its net one.
 
 use super::gather::Gathered;
 use super::model::{CellKey, ChannelEnergy};
@@ -12,13 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Paired rows of one channel, each with its run's name.
 pub(super) type ChannelRows<'a> = Vec<(&'a str, &'a PairedRecord)>;
 
-/// A paired row's energy counts when it was measured (or modelled) without a gap, is above resolution, and
-/// carries no flag.
+/// A paired row's gross energy counts when it was measured (or modelled) without a gap, is above resolution,
+/// and carries no flag that biases it (`busy_baseline` only takes its net figure out: [`crate::net`]).
 pub(super) fn usable(r: &PairedRecord) -> Option<f64> {
-    (r.flag.is_none() && r.quality.has_energy())
-        .then_some(r.gross_j)
-        .flatten()
-        .filter(|v| v.is_finite())
+    crate::net::gross_usable(r)
 }
 
 pub(super) fn is_estimated(r: &PairedRecord) -> bool {
@@ -104,7 +101,7 @@ pub(super) fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 used: used.len(),
                 between_run_cv: between_run_cv(rows.iter().filter_map(|(run, r)| usable(r).map(|e| (*run, e)))),
                 gross_j: describe(&collect(&|r| r.gross_j)),
-                net_j: describe(&collect(&|r| r.net_j)),
+                net_j: describe(&collect(&crate::net::net_usable)),
                 power_w: describe(&collect(&|r| r.power_w)),
                 edp_js: describe(&collect(&|r| r.gross_j.map(|e| e * r.latency_ns * 1e-9))),
                 baseline_w: (!baselines.is_empty()).then(|| baselines.iter().sum::<f64>() / baselines.len() as f64),
@@ -120,7 +117,8 @@ pub(super) fn flag_notes(gathered: &BTreeMap<CellKey, Gathered>) -> Vec<String> 
     for (key, g) in gathered {
         for ((probe, channel), rows) in channels(g) {
             for (_, r) in &rows {
-                if let Some(flag) = r.flag {
+                // A busy baseline is noted per channel, with why, from the manifest (`crate::net`).
+                if let Some(flag) = r.flag.filter(|f| !f.keeps_gross()) {
                     // Estimates stay labelled wherever they appear.
                     let estimated = if rows.iter().any(|(_, r)| is_estimated(r)) {
                         " (estimated)"
@@ -151,6 +149,9 @@ pub(super) fn flag_notes(gathered: &BTreeMap<CellKey, Gathered>) -> Vec<String> 
             EnergyFlag::LowBusyShare => format!(
                 "energy of {runtime} on {channel}: {rows} batch window{} with busy share under {MIN_BUSY_SHARE} left out of comparisons (idle time inside a window would bias its energy per invocation high)",
                 if rows == 1 { "" } else { "s" }
+            ),
+            EnergyFlag::BusyBaseline => format!(
+                "net energy of {runtime} on {channel} left out of comparisons: {rows} rows flagged busy_baseline"
             ),
         })
         .collect()

@@ -104,6 +104,7 @@ pub(super) fn notes(
         if run.paired.is_none() {
             notes.push(format!("run {} has no paired.csv: latency only", run.name));
         }
+        notes.extend(crate::net::busy_baseline_notes(m, &run.name));
         if m.energy_estimated || run.paired.iter().flatten().any(|r| r.estimated) {
             notes.push(format!("run {}: energy figures marked \"estimated\" come from a model (CPU time x a declared power curve), not a sensor", run.name));
         }

@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 /// The channel the summary shows: the first one (in manifest order) with energy on any row, whole-machine
 /// channels first. The report has all of them.
 fn shown_channel(paired: &[PairedRecord]) -> Option<ShownChannel> {
-    let usable = |r: &&PairedRecord| r.quality.has_energy() && r.flag.is_none() && r.net_j.is_some();
     paired
         .iter()
-        .filter(usable)
+        .filter(|r| crate::net::net_usable(r).is_some())
         .min_by_key(|r| (r.scope != Scope::Machine, r.channel.contains('/')))
         .map(|r| ShownChannel {
             probe: r.probe.clone(),
@@ -53,7 +52,7 @@ fn measured_cells(run: &Run, channel: Option<&ShownChannel>) -> Cells {
             .iter()
             .filter(|r| r.probe == shown.probe && r.channel == shown.channel)
         {
-            if let (true, None, Some(net)) = (row.quality.has_energy(), row.flag, row.net_j)
+            if let Some(net) = crate::net::net_usable(row)
                 && let Some(cell) = cells.get_mut(&(row.workload.clone(), row.input.clone(), row.mode))
                 && let Some(entry) = cell.get_mut(&row.runtime)
             {
@@ -144,5 +143,6 @@ pub fn build(run: &Run) -> Option<TerminalSummary> {
         cells,
         load: (!run.load.is_empty()).then(|| best_load_levels(&run.load)),
         baseline,
+        energy_notes: crate::net::busy_baseline_notes(&run.manifest, ""),
     })
 }

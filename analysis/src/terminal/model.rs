@@ -15,6 +15,9 @@ pub struct TerminalSummary {
     pub load: Option<Vec<BestLoadLevel>>,
     /// The runtime most often fastest: the natural baseline of the report the summary points to.
     pub baseline: String,
+    /// Why net energy is missing where it is: channels whose idle baseline was taken on a busy machine.
+    #[serde(default)]
+    pub energy_notes: Vec<String>,
 }
 
 /// A channel as the summary names it.

@@ -24,6 +24,9 @@ pub fn render(summary: &TerminalSummary, out_display: &str) -> String {
     for cell in &summary.cells {
         render_cell(&mut text, cell, summary.energy_channel.is_some());
     }
+    for note in &summary.energy_notes {
+        let _ = writeln!(text, "  note: {note}");
+    }
     if let Some(load) = &summary.load {
         let _ = writeln!(
             text,

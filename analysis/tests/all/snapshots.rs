@@ -138,6 +138,8 @@ fn fixture_run() -> Run {
             batching: vec![],
             baseline_before_ns: None,
             baseline_after_ns: None,
+            baseline_load_before: None,
+            baseline_load_after: None,
             calibration_busy_ns: vec![],
             interrupt: [("native", "none"), ("wasmi", "fuel")]
                 .map(|(r, m)| (r.to_string(), m.to_string()))

@@ -411,6 +411,8 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             batching: vec![],
             baseline_before_ns: None,
             baseline_after_ns: None,
+            baseline_load_before: None,
+            baseline_load_after: None,
             calibration_busy_ns: vec![],
             interrupt: Default::default(),
             serving: Default::default(),

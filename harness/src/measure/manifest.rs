@@ -49,6 +49,8 @@ pub(super) fn initial_manifest(
         batching: Vec::new(),
         baseline_before_ns: None,
         baseline_after_ns: None,
+        baseline_load_before: None,
+        baseline_load_after: None,
         calibration_busy_ns: Vec::new(),
         interrupt: Default::default(),
         skipped: BTreeMap::new(),

@@ -4,6 +4,7 @@
 
 use super::gather::Gathered;
 use super::model::{CellKey, ChannelEnergy};
+use crate::energy_summary::{majority, usable_gross};
 use crate::stats::describe::describe;
 use crate::summary::median;
 use harness_data::{EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord};
@@ -13,12 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) type ChannelRows<'a> = Vec<(&'a str, &'a PairedRecord)>;
 
 /// A paired row's energy counts when it was measured (or modelled) without a gap, is above resolution, and
-/// carries no flag.
+/// carries no flag: the one rule of [`crate::energy_summary`].
 pub(super) fn usable(r: &PairedRecord) -> Option<f64> {
-    (r.flag.is_none() && r.quality.has_energy())
-        .then_some(r.gross_j)
-        .flatten()
-        .filter(|v| v.is_finite())
+    usable_gross(r)
 }
 
 pub(super) fn is_estimated(r: &PairedRecord) -> bool {
@@ -89,8 +87,14 @@ pub(super) fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 *quality.entry(snake_name(r.quality)).or_insert(0) += 1;
             }
             let used: Vec<&PairedRecord> = rows.iter().map(|(_, r)| *r).filter(|r| usable(r).is_some()).collect();
-            let collect =
-                |f: &dyn Fn(&PairedRecord) -> Option<f64>| used.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
+            // Figures only where at least half of the units are usable: a minority's median is no figure.
+            let shown = majority(used.len(), rows.len());
+            let collect = |f: &dyn Fn(&PairedRecord) -> Option<f64>| {
+                used.iter()
+                    .filter(|_| shown)
+                    .filter_map(|r| f(r))
+                    .collect::<Vec<f64>>()
+            };
             let baselines: Vec<f64> = rows.iter().filter_map(|(_, r)| r.baseline_w).collect();
             ChannelEnergy {
                 probe: probe.into(),
@@ -102,7 +106,11 @@ pub(super) fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 quality,
                 flagged: flag_counts(&rows),
                 used: used.len(),
-                between_run_cv: between_run_cv(rows.iter().filter_map(|(run, r)| usable(r).map(|e| (*run, e)))),
+                between_run_cv: between_run_cv(
+                    rows.iter()
+                        .filter(|_| shown)
+                        .filter_map(|(run, r)| usable(r).map(|e| (*run, e))),
+                ),
                 gross_j: describe(&collect(&|r| r.gross_j)),
                 net_j: describe(&collect(&|r| r.net_j)),
                 power_w: describe(&collect(&|r| r.power_w)),

@@ -235,7 +235,8 @@ impl EnergySummary {
     /// The figure alone, when there is one that is neither within noise nor below idle.
     pub fn clean(&self) -> Option<f64> {
         let f = self.figure?;
-        (!self.within_noise() && !(self.basis == Basis::Net && f.ci_high < 0.0)).then_some(f.estimate)
+        let below_idle = self.basis == Basis::Net && f.ci_high < 0.0;
+        (!(self.within_noise() || below_idle)).then_some(f.estimate)
     }
 }
 
@@ -305,9 +306,13 @@ pub fn shown_channel<'a>(runs: impl IntoIterator<Item = &'a Run>) -> Option<Show
         .flat_map(|run| &run.manifest.probes)
         .map(|p| (p.kind.as_str(), p.channels.as_slice()))
         .chain(std::iter::once(("", extra.as_slice())));
-    let info = machine_channel::choose(probes, |c| with_energy.contains(&(c.probe.as_str(), c.channel.as_str())))?;
+    let info = machine_channel::choose(probes, |c| {
+        with_energy.contains(&(c.probe.as_str(), c.channel.as_str()))
+    })?;
     let estimated = info.estimated
-        || rows().any(|r| r.probe == info.probe && r.channel == info.channel && (r.estimated || r.quality == EnergyQuality::Estimated));
+        || rows().any(|r| {
+            r.probe == info.probe && r.channel == info.channel && (r.estimated || r.quality == EnergyQuality::Estimated)
+        });
     Some(ShownChannel {
         probe: info.probe,
         channel: info.channel,

@@ -29,7 +29,8 @@ pub fn choose<'a>(
     has_data: impl Fn(&ChannelInfo) -> bool,
 ) -> Option<ChannelInfo> {
     // (scope rank, probe index, name rank, channel index) of each candidate.
-    let mut candidates: Vec<((u8, usize, u8, usize), &ChannelInfo)> = Vec::new();
+    type Rank = (u8, usize, u8, usize);
+    let mut candidates: Vec<(Rank, &ChannelInfo)> = Vec::new();
     for (p, (kind, channels)) in probes.into_iter().enumerate() {
         for (c, info) in channels.iter().enumerate() {
             let scope_rank = match info.scope {
@@ -103,6 +104,10 @@ mod tests {
             "a harness-scoped model is the last resort"
         );
         assert_eq!(choose(all(), |i| i.probe == "nvml"), None, "never a gpu channel");
-        assert_eq!(choose(all(), |i| i.channel == "package-0/core"), None, "never a sub-domain");
+        assert_eq!(
+            choose(all(), |i| i.channel == "package-0/core"),
+            None,
+            "never a sub-domain"
+        );
     }
 }

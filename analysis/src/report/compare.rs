@@ -8,9 +8,9 @@
 
 use super::energy::{ChannelRows, channels, flag_counts, is_estimated, scope_of, usable};
 use super::gather::{Gathered, measured_ok};
-use crate::energy_summary::{left_out_reason, majority, minority_reason};
 use super::model::*;
 use super::options::ReportOptions;
+use crate::energy_summary::{left_out_reason, majority, minority_reason};
 use crate::stats::bootstrap::{Clustered, ratio_of_medians};
 use crate::stats::brunner_munzel::brunner_munzel;
 use crate::stats::cliff::cliffs_delta;

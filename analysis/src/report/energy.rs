@@ -90,10 +90,7 @@ pub(super) fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
             // Figures only where at least half of the units are usable: a minority's median is no figure.
             let shown = majority(used.len(), rows.len());
             let collect = |f: &dyn Fn(&PairedRecord) -> Option<f64>| {
-                used.iter()
-                    .filter(|_| shown)
-                    .filter_map(|r| f(r))
-                    .collect::<Vec<f64>>()
+                used.iter().filter(|_| shown).filter_map(|r| f(r)).collect::<Vec<f64>>()
             };
             let baselines: Vec<f64> = rows.iter().filter_map(|(_, r)| r.baseline_w).collect();
             ChannelEnergy {

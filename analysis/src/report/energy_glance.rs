@@ -30,13 +30,20 @@ pub fn energy_cell(e: &EnergySummary) -> String {
 pub fn premium_cells(p: &ColdPremium) -> (String, String) {
     match (&p.premium_j, &p.reason) {
         (Some(i), _) => (
-            format!("{}{}", short_joules(i.estimate), if p.basis == Basis::Gross { " (gross)" } else { "" }),
+            format!(
+                "{}{}",
+                short_joules(i.estimate),
+                if p.basis == Basis::Gross { " (gross)" } else { "" }
+            ),
             format!(
                 "[{}, {}]{}",
                 short_joules(i.ci_low),
                 short_joules(i.ci_high),
                 if i.ci_low <= 0.0 && i.ci_high >= 0.0 {
-                    format!(" within noise: {}", plus_minus(i.estimate, (i.ci_high - i.ci_low) / 2.0))
+                    format!(
+                        " within noise: {}",
+                        plus_minus(i.estimate, (i.ci_high - i.ci_low) / 2.0)
+                    )
                 } else {
                     String::new()
                 }
@@ -100,9 +107,18 @@ pub fn energy_blocks(report: &Report) -> Vec<Block> {
             "Energy of a cold start minus the energy of a warm invocation (medians on the channel above, net of idle where both sides allow), with a seeded {:.0}% percentile-bootstrap interval over the sampled units; only where both sides have usable energy on at least half their units. Beside it, the latency ratio of medians, cold / warm.",
             report.settings.level * 100.0
         )));
-        let header = ["workload", "input", "runtime", "cold", "warm", "cold premium", "interval", "latency cold/warm"]
-            .map(String::from)
-            .to_vec();
+        let header = [
+            "workload",
+            "input",
+            "runtime",
+            "cold",
+            "warm",
+            "cold premium",
+            "interval",
+            "latency cold/warm",
+        ]
+        .map(String::from)
+        .to_vec();
         let rows = report
             .cold_premium
             .iter()

@@ -47,8 +47,8 @@ pub struct Report {
 }
 
 pub use super::cold_premium::ColdPremium;
-pub use crate::energy_summary::{Basis, EnergySummary, ShownChannel};
 pub use super::load::model::{LoadComparison, LoadCurve, LoadLevel, LoadSection, MemoryDensity};
+pub use crate::energy_summary::{Basis, EnergySummary, ShownChannel};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {

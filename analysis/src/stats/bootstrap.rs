@@ -221,7 +221,13 @@ pub fn median_interval(sample: &Clustered, resamples: usize, level: f64, seed: u
 
 /// Median of `a` minus median of `b` with a percentile bootstrap interval, the two samples resampled
 /// independently. `None` when either is empty.
-pub fn difference_of_medians(a: &Clustered, b: &Clustered, resamples: usize, level: f64, seed: u64) -> Option<Interval> {
+pub fn difference_of_medians(
+    a: &Clustered,
+    b: &Clustered,
+    resamples: usize,
+    level: f64,
+    seed: u64,
+) -> Option<Interval> {
     if a.clusters.is_empty() || b.clusters.is_empty() {
         return None;
     }

@@ -18,12 +18,19 @@ fn channel_label(ch: &ShownChannel) -> String {
     )
 }
 
-/// A cell: the summary's text, `(gross)` where the figure is not net of idle.
+/// A cell: the summary's text, `(gross)` where the figure is not net of idle, `(estimated)` where a model's.
 pub fn energy_cell(e: &EnergySummary) -> String {
-    match e.basis {
-        Basis::Gross if e.figure.is_some() => format!("{} (gross)", e.text()),
-        _ => e.text(),
-    }
+    let gross = if e.basis == Basis::Gross && e.figure.is_some() {
+        " (gross)"
+    } else {
+        ""
+    };
+    let estimated = if e.estimated && e.figure.is_some() {
+        " (estimated)"
+    } else {
+        ""
+    };
+    format!("{}{gross}{estimated}", e.text())
 }
 
 /// The premium with its interval, or the reason there is none.
@@ -31,9 +38,14 @@ pub fn premium_cells(p: &ColdPremium) -> (String, String) {
     match (&p.premium_j, &p.reason) {
         (Some(i), _) => (
             format!(
-                "{}{}",
+                "{}{}{}",
                 short_joules(i.estimate),
-                if p.basis == Basis::Gross { " (gross)" } else { "" }
+                if p.basis == Basis::Gross { " (gross)" } else { "" },
+                if p.cold.estimated || p.warm.estimated {
+                    " (estimated)"
+                } else {
+                    ""
+                }
             ),
             format!(
                 "[{}, {}]{}",

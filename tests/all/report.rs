@@ -291,6 +291,28 @@ fn export_over_two_runs_gives_one_tidy_dataset() {
             .filter(|r| r.channel == "cpu")
             .all(|r| r.estimated == Some(true))
     );
+    // The cold premium beside it: one row per runtime of the run with energy, on its whole-machine channel
+    // (rapl/package-0 before the model), every side usable.
+    let premiums: Vec<harness_analysis::export::ColdPremiumRecord> =
+        csv::Reader::from_path(dir.path().join("study.cold-premium.csv"))
+            .unwrap()
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    assert_eq!(premiums.len(), 4, "{premiums:?}");
+    for p in &premiums {
+        assert_eq!(
+            (p.run.as_str(), p.probe.as_str(), p.channel.as_str()),
+            ("xeon-a", "rapl", "package-0")
+        );
+        let (cold, warm, premium) = (p.cold_j.unwrap(), p.warm_j.unwrap(), p.premium_j.unwrap());
+        assert!((premium - (cold - warm)).abs() < 1e-12, "{p:?}");
+        assert!(
+            p.ci_low_j.unwrap() <= premium && premium <= p.ci_high_j.unwrap(),
+            "{p:?}"
+        );
+        assert!(p.reason.is_empty() && p.latency_ratio.is_some(), "{p:?}");
+    }
 
     let output = harness()
         .arg("export")

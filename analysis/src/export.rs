@@ -6,6 +6,8 @@
 //! `gross_j`, `net_j` and `power_w` empty for such rows even where a `paired.csv` holds values, so no
 //! downstream sum or mean picks them up.
 
+use crate::energy_summary::{Basis, Resampling, shown_channel};
+use crate::report::cold_premium::cold_premiums;
 use crate::run::Run;
 use harness_data::{EnergyFlag, EnergyQuality, LoadRecord, Mode, PairedRecord, Status};
 use serde::{Deserialize, Serialize};
@@ -249,6 +251,89 @@ pub fn load_to_csv(rows: &[LoadExportRecord]) -> Vec<u8> {
 /// Where the load file of an export to `out` goes: `study.csv` -> `study.load.csv`.
 pub fn load_export_path(out: &Path) -> PathBuf {
     out.with_extension("load.csv")
+}
+
+/// One row of the export's cold premium file (`study.cold-premium.csv`): per run and (workload, input,
+/// runtime) measured cold and warm, the energy of a cold start minus a warm invocation on the run's
+/// whole-machine channel, as the report's cold premium table computes it (default resamples and seed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColdPremiumRecord {
+    pub device: String,
+    pub run: String,
+    pub workload: String,
+    pub input: String,
+    pub runtime: String,
+    pub probe: String,
+    pub channel: String,
+    pub estimated: bool,
+    /// `net` (of idle) or `gross`, both sides alike.
+    pub basis: Basis,
+    /// Median energy per cold start / per warm invocation, J; empty where under half the units are usable.
+    pub cold_j: Option<f64>,
+    pub warm_j: Option<f64>,
+    /// Sampled units (invocations or batch windows) and those with usable energy, per side.
+    pub cold_units: usize,
+    pub cold_usable: usize,
+    pub warm_units: usize,
+    pub warm_usable: usize,
+    /// cold_j - warm_j with its bootstrap interval (`level`); empty where either side has no figure.
+    pub premium_j: Option<f64>,
+    pub ci_low_j: Option<f64>,
+    pub ci_high_j: Option<f64>,
+    pub level: f64,
+    /// Median cold latency / median warm latency.
+    pub latency_ratio: Option<f64>,
+    /// Why there is no premium ("cold: 9 of 10 below resolution"); empty when there is one.
+    pub reason: String,
+}
+
+/// The cold premium rows of one run, `device` overriding the manifest's hostname; none without usable energy.
+pub fn cold_premium_rows(run: &Run, device: Option<&str>) -> Vec<ColdPremiumRecord> {
+    let Some(channel) = shown_channel([run]) else {
+        return Vec::new();
+    };
+    let device = device_name(run, device);
+    let resampling = Resampling::default();
+    cold_premiums(std::slice::from_ref(run), &channel, resampling)
+        .into_iter()
+        .map(|p| ColdPremiumRecord {
+            device: device.clone(),
+            run: run.name.clone(),
+            probe: channel.probe.clone(),
+            channel: channel.channel.clone(),
+            estimated: p.cold.estimated || p.warm.estimated,
+            basis: p.basis,
+            cold_j: p.cold.figure.map(|f| f.estimate),
+            warm_j: p.warm.figure.map(|f| f.estimate),
+            cold_units: p.cold.units,
+            cold_usable: p.cold.usable,
+            warm_units: p.warm.units,
+            warm_usable: p.warm.usable,
+            premium_j: p.premium_j.map(|i| i.estimate),
+            ci_low_j: p.premium_j.map(|i| i.ci_low),
+            ci_high_j: p.premium_j.map(|i| i.ci_high),
+            level: resampling.level,
+            latency_ratio: p.latency_ratio,
+            reason: p.reason.unwrap_or_default(),
+            workload: p.workload,
+            input: p.input,
+            runtime: p.runtime,
+        })
+        .collect()
+}
+
+/// The CSV bytes of the export's cold premium file (header first).
+pub fn cold_premium_to_csv(rows: &[ColdPremiumRecord]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row).expect("writing to memory");
+    }
+    writer.into_inner().expect("writing to memory")
+}
+
+/// Where the cold premium file of an export to `out` goes: `study.csv` -> `study.cold-premium.csv`.
+pub fn cold_premium_export_path(out: &Path) -> PathBuf {
+    out.with_extension("cold-premium.csv")
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 pub mod align;
 pub mod calibrate;
 pub mod digests;
+pub mod energy_summary;
 pub mod export;
 pub mod fit;
+pub mod machine_channel;
 pub mod net;
 pub mod pair;
 pub mod report;

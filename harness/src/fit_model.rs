@@ -3,9 +3,9 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use harness_analysis::align::{self, ChannelSeries};
+use harness_analysis::align::ChannelSeries;
 use harness_analysis::fit;
-use harness_data::{ChannelInfo, ProbeManifest, SampleKind, SampleRecord, files};
+use harness_data::{ChannelInfo, Manifest, ProbeManifest, SampleKind, SampleRecord, files};
 use harness_probes::model::PowerCurve;
 use std::path::{Path, PathBuf};
 
@@ -23,8 +23,9 @@ const PLAN_HINT: &str = "fitting needs a run measured with both a real sensor an
 pub struct FitModelArgs {
     /// Run directory measured with a sensor and `[[probes]] kind = "model"`.
     pub run: PathBuf,
-    /// The sensor channel to fit against, as PROBE/CHANNEL (e.g. rapl/package-0) [default: of the non-estimated
-    /// machine-scope channels, the one with the highest mean power, i.e. that sees the most of the machine].
+    /// The sensor channel to fit against, as PROBE/CHANNEL (e.g. rapl/package-0) [default: among the
+    /// non-estimated machine-scope channels, the one whole-machine rule every summary uses: psys or a total
+    /// input rail, then a package, never a sub-domain].
     #[arg(long)]
     pub channel: Option<String>,
     /// Window length in milliseconds; raised to twice the slower channel's update period.
@@ -62,7 +63,7 @@ pub fn run(args: &FitModelArgs) -> anyhow::Result<()> {
             samples_path.display()
         )
     })?;
-    let sensor = pick_sensor(&series, args.channel.as_deref())?;
+    let sensor = pick_sensor(&series, &manifest, args.channel.as_deref())?;
 
     let curve = model_curve(model_probe, manifest.host.logical_cores)?;
     let slowest = sensor.info.update_period_ns.max(model.info.update_period_ns);
@@ -131,7 +132,11 @@ fn delay_ns(probes: &[ProbeManifest], probe: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn pick_sensor<'a>(series: &'a [ChannelSeries], wanted: Option<&str>) -> anyhow::Result<&'a ChannelSeries> {
+fn pick_sensor<'a>(
+    series: &'a [ChannelSeries],
+    manifest: &Manifest,
+    wanted: Option<&str>,
+) -> anyhow::Result<&'a ChannelSeries> {
     let candidates: Vec<&ChannelSeries> = series.iter().filter(|s| is_sensor_channel(&s.info)).collect();
     let names = || {
         candidates
@@ -147,14 +152,34 @@ fn pick_sensor<'a>(series: &'a [ChannelSeries], wanted: Option<&str>) -> anyhow:
             .copied()
             .with_context(|| format!("no sensor channel `{wanted}` in the run; it has: {}", names()));
     }
-    // The package (or board) channel sees more of the machine than its subzones, so it draws the most.
-    let mean = |s: &ChannelSeries| match (s.t_ns.first(), s.t_ns.last()) {
-        (Some(&a), Some(&b)) => align::mean_power(s, a, b).unwrap_or(f64::NEG_INFINITY),
-        _ => f64::NEG_INFINITY,
-    };
+    // The one whole-machine rule (psys or a total input rail, then a package, never a sub-domain), among the
+    // measured machine-scope channels with samples.
+    let by_probe: Vec<(&str, Vec<ChannelInfo>)> = manifest
+        .probes
+        .iter()
+        .map(|p| {
+            let of_probe = candidates
+                .iter()
+                .filter(|s| s.info.probe == p.key())
+                .map(|s| s.info.clone());
+            (p.kind.as_str(), of_probe.collect())
+        })
+        .collect();
+    let probes = by_probe.iter().map(|(kind, channels)| (*kind, channels.as_slice()));
+    let chosen = harness_analysis::machine_channel::choose(probes, |info| {
+        candidates
+            .iter()
+            .any(|s| s.info.probe == info.probe && s.info.channel == info.channel && !s.t_ns.is_empty())
+    })
+    .with_context(|| {
+        format!(
+            "the run's samples hold no whole-machine sensor channel ({}): {PLAN_HINT}",
+            names()
+        )
+    })?;
     candidates
         .into_iter()
-        .max_by(|a, b| mean(a).total_cmp(&mean(b)))
+        .find(|s| s.info.probe == chosen.probe && s.info.channel == chosen.channel)
         .with_context(|| format!("the run's samples hold no sensor channel: {PLAN_HINT}"))
 }
 

@@ -291,6 +291,28 @@ fn export_over_two_runs_gives_one_tidy_dataset() {
             .filter(|r| r.channel == "cpu")
             .all(|r| r.estimated == Some(true))
     );
+    // The cold premium beside it: one row per runtime of the run with energy, on its whole-machine channel
+    // (rapl/package-0 before the model), every side usable.
+    let premiums: Vec<harness_analysis::export::ColdPremiumRecord> =
+        csv::Reader::from_path(dir.path().join("study.cold-premium.csv"))
+            .unwrap()
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    assert_eq!(premiums.len(), 4, "{premiums:?}");
+    for p in &premiums {
+        assert_eq!(
+            (p.run.as_str(), p.probe.as_str(), p.channel.as_str()),
+            ("xeon-a", "rapl", "package-0")
+        );
+        let (cold, warm, premium) = (p.cold_j.unwrap(), p.warm_j.unwrap(), p.premium_j.unwrap());
+        assert!((premium - (cold - warm)).abs() < 1e-12, "{p:?}");
+        assert!(
+            p.ci_low_j.unwrap() <= premium && premium <= p.ci_high_j.unwrap(),
+            "{p:?}"
+        );
+        assert!(p.reason.is_empty() && p.latency_ratio.is_some(), "{p:?}");
+    }
 
     let output = harness()
         .arg("export")
@@ -306,4 +328,75 @@ fn export_over_two_runs_gives_one_tidy_dataset() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(rows.iter().all(|r| r.device == "lab-xeon"));
+}
+
+/// Issue 20: the summary `harness measure` prints and the report's energy glance give the same energy for the
+/// same cell (one energy summary, one channel rule), on a real run with the model probe.
+#[test]
+fn the_terminal_summary_and_the_report_give_the_same_energy_per_cell() {
+    use harness_analysis::report::Report;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = PlanBuilder::spine()
+        .baseline_ms(200)
+        .probe(Probe::new("model"))
+        .write(dir.path(), "glance.toml");
+    let run = dir.path().join("run");
+    let output = measure(&plan, &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    // Default resamples and seed: the terminal's.
+    let out = dir.path().join("report");
+    let status = harness()
+        .arg("report")
+        .arg(&run)
+        .args(["--baseline", "native", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr(&status));
+    let report: Report = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let channel = report.energy_channel.as_ref().expect("the model's channel");
+    assert!(
+        printed.contains(&format!("({}/{})", channel.probe, channel.channel)),
+        "{printed}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let mut compared = 0;
+    for group in &report.groups {
+        let energy = group
+            .energy_at_a_glance
+            .as_ref()
+            .expect("every group has the glance's energy");
+        let cell = format!(
+            "{} {}, {}\n",
+            group.key.workload,
+            group.key.input,
+            group.key.mode.as_str()
+        );
+        let lines = printed
+            .split(&cell)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {cell} in\n{printed}"));
+        let line = lines
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .find(|l| l.trim_start().starts_with(&format!("{} ", group.key.runtime)))
+            .unwrap_or_else(|| panic!("no {} line in\n{printed}", group.key.runtime));
+        // The printed figure is the report's, or the printed dash carries the report's reason.
+        let expected = match (energy.clean(), energy.reason()) {
+            (Some(j), _) => harness_analysis::report::format::short_joules(j),
+            (None, Some(reason)) => format!("[energy: {reason}]"),
+            (None, None) => format!("[energy {}]", energy.text()),
+        };
+        assert!(line.contains(&expected), "report {expected:?}, terminal {line:?}");
+        assert!(md.contains(&energy.text()), "report.md shows {:?}", energy.text());
+        compared += 1;
+    }
+    assert_eq!(compared, 8, "4 runtimes, cold and warm");
+    assert_eq!(
+        report.cold_premium.len(),
+        4,
+        "a cold premium row per runtime: {:?}",
+        report.cold_premium
+    );
 }

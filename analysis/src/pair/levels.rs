@@ -2,28 +2,15 @@
 //! run, with the run's baseline subtracted as pairing subtracts it.
 //!
 //! Which channel: a load level's energy is a whole-machine figure (the harness, the clients, the serving
-//! processes and containers all draw from it), so one channel that sees the whole machine is chosen per run:
-//! 1. only declared channels with at least one reading; never a `gpu`-scoped channel, nor a sub-domain of a
-//!    package (`package-0/core`, `dram`, `core`, `uncore`), nor a Jetson rail other than the total input rail;
-//! 2. `machine`-scoped channels before `harness`-scoped ones (a harness-scoped model is the last resort: its
-//!    blind spots are flagged `unseen`);
-//! 3. then the first probe in the manifest's order;
-//! 4. within the probe, `psys` (the platform) or a total input rail first, then `package-N` (on a machine
-//!    with several sockets, `package-0` sees one socket only: psys is preferred where it exists), then the
-//!    rest (a USB meter's reading, the model's estimate), in the probe's channel order.
+//! processes and containers all draw from it), so one channel that sees the whole machine is chosen per run, by
+//! the rule every whole-machine figure uses (`crate::machine_channel`).
 
 use super::error::PairError;
 use super::series::{baseline, channel_series};
 use crate::align::{self, Window};
 use crate::run::{RunError, read_csv};
-use harness_data::{ChannelInfo, LoadRecord, Manifest, SampleRecord, Scope, files, fsio};
+use harness_data::{ChannelInfo, LoadRecord, Manifest, SampleRecord, files, fsio};
 use std::path::Path;
-
-/// Jetson's total input rails (JetPack 5/6, JetPack 4): the module's whole draw.
-const TOTAL_INPUT_RAILS: [&str; 2] = ["VDD_IN", "POM_5V_IN"];
-
-/// Package sub-domains: each sees one part of a package.
-const SUB_DOMAINS: [&str; 3] = ["core", "uncore", "dram"];
 
 /// Recomputes the energy columns of the run's `load.csv` from its `samples.csv` and rewrites the file (rows
 /// and order kept). Returns the rows rewritten: 0 when the run has no `load.csv`. A run without `samples.csv`
@@ -145,59 +132,23 @@ fn window(start_ns: u64, end_ns: u64) -> Window {
     }
 }
 
-/// The run's load energy channel, by the rule in the module's documentation.
+/// The run's load energy channel: the one whole-machine rule ([`crate::machine_channel::choose`]) over the
+/// manifest's probes and `extra`, among the channels with at least one reading.
 pub fn choose_channel(samples: &[SampleRecord], manifest: &Manifest, extra: &[ChannelInfo]) -> Option<ChannelInfo> {
-    // (scope rank, probe index, name rank, channel index) of each candidate.
-    let mut candidates: Vec<((u8, usize, u8, usize), ChannelInfo)> = Vec::new();
     let probes = manifest
         .probes
         .iter()
         .map(|p| (p.kind.as_str(), p.channels.as_slice()))
         .chain(std::iter::once(("", extra)));
-    for (p, (kind, channels)) in probes.enumerate() {
-        for (c, info) in channels.iter().enumerate() {
-            let scope_rank = match info.scope {
-                Scope::Machine => 0,
-                Scope::Harness => 1,
-                Scope::Gpu | Scope::Unstated => continue,
-            };
-            let Some(name_rank) = name_rank(kind, &info.channel) else {
-                continue;
-            };
-            if !candidates
-                .iter()
-                .any(|(_, k)| (&k.probe, &k.channel) == (&info.probe, &info.channel))
-            {
-                candidates.push(((scope_rank, p, name_rank, c), info.clone()));
-            }
-        }
-    }
-    candidates.sort_by_key(|(rank, _)| *rank);
     // Only channels that actually read something: a declared channel can stay silent (permissions, a gap).
-    let mut read = vec![false; candidates.len()];
-    for s in samples.iter().filter(|s| s.value.is_some()) {
-        if let Some(i) = candidates
-            .iter()
-            .position(|(_, k)| k.probe == s.probe && k.channel == s.channel)
-        {
-            read[i] = true;
-        }
-    }
-    candidates
-        .into_iter()
-        .zip(read)
-        .find_map(|((_, info), read)| read.then_some(info))
-}
-
-/// 0: the platform or the total input; 1: a package; 2: anything else whole; none: a part of the machine.
-fn name_rank(probe_kind: &str, channel: &str) -> Option<u8> {
-    if channel == "psys" || TOTAL_INPUT_RAILS.contains(&channel) {
-        return Some(0);
-    }
-    if probe_kind == "jetson" || channel.contains('/') || SUB_DOMAINS.contains(&channel) {
-        return None;
-    }
-    Some(if channel.starts_with("package") { 1 } else { 2 })
+    let read: std::collections::BTreeSet<(&str, &str)> = samples
+        .iter()
+        .filter(|s| s.value.is_some())
+        .map(|s| (s.probe.as_str(), s.channel.as_str()))
+        .collect();
+    crate::machine_channel::choose(probes, |info| {
+        read.contains(&(info.probe.as_str(), info.channel.as_str()))
+    })
 }
 
 /// `load.csv` as load mode writes it, level by level: each row is appended and flushed when its level ends, so

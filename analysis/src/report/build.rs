@@ -1,5 +1,6 @@
 //! From loaded runs to a [`Report`]: grouping, descriptive statistics, comparisons against the baseline.
 
+use super::cold_premium::cold_premiums;
 use super::compare::{SPREAD_RATIO, adjust, compare, interrupt_pair};
 use super::energy::{between_run_cv, channel_energy};
 use super::figures::{figures, gathered_energy, gathered_latencies};
@@ -9,6 +10,7 @@ use super::load::section::{load_runtimes, load_sections};
 use super::model::*;
 use super::options::{ReportError, ReportOptions};
 use super::runs::{check_same_plan, incomplete_groups, notes};
+use crate::energy_summary::{Resampling, figure_name, shown_channel, summarize};
 use crate::run::Run;
 use crate::stats::describe::describe;
 use crate::stats::outliers::tukey_outliers;
@@ -29,7 +31,26 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
             present: runtimes.into_iter().collect::<Vec<_>>().join(", "),
         });
     }
-    let groups: Vec<GroupReport> = gathered.iter().map(|(k, g)| group_report(k, g)).collect();
+    let energy_channel = shown_channel(runs);
+    let resampling = Resampling {
+        resamples: options.resamples,
+        level: options.level,
+        seed: options.seed,
+    };
+    let groups: Vec<GroupReport> = gathered
+        .iter()
+        .map(|(k, g)| GroupReport {
+            energy_at_a_glance: energy_channel.as_ref().map(|ch| {
+                let name = figure_name(&k.workload, &k.input, k.mode, &k.runtime, ch);
+                summarize(ch, &g.paired, &name, resampling)
+            }),
+            ..group_report(k, g)
+        })
+        .collect();
+    let cold_premium = energy_channel
+        .as_ref()
+        .map(|ch| cold_premiums(runs, ch, resampling))
+        .unwrap_or_default();
     let interrupt = interrupt_of(runs);
     let mut comparisons = Vec::new();
     for (key, candidate) in &gathered {
@@ -68,6 +89,8 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
             energy_metric: "gross energy per invocation (window energy / invocations in the window); rows below resolution or with a gap, and rows flagged unseen or low_busy_share, are counted, not used".into(),
         },
         runs: runs.iter().map(run_info).collect(),
+        energy_channel,
+        cold_premium,
         glance: glance_tables(runs, &options.baseline, &groups, &comparisons),
         artifacts: artifact_rows(runs),
         groups,
@@ -154,6 +177,7 @@ fn group_report(key: &CellKey, g: &Gathered) -> GroupReport {
         latency_ns: describe(&latencies),
         outliers,
         energy: channel_energy(g),
+        energy_at_a_glance: None,
     }
 }
 

@@ -10,6 +10,7 @@ use super::energy::{ChannelRows, channels, flag_counts, is_estimated, scope_of, 
 use super::gather::{Gathered, measured_ok};
 use super::model::*;
 use super::options::ReportOptions;
+use crate::energy_summary::{left_out_reason, majority, minority_reason};
 use crate::stats::bootstrap::{Clustered, ratio_of_medians};
 use crate::stats::brunner_munzel::brunner_munzel;
 use crate::stats::cliff::cliffs_delta;
@@ -69,12 +70,15 @@ pub(super) fn latency_sample(g: &Gathered) -> Sample {
     }
 }
 
-/// Energy as one value per usable paired row (a batch window's energy per invocation, or an invocation's).
+/// Energy as one value per usable paired row (a batch window's energy per invocation, or an invocation's);
+/// empty where fewer than half of the rows are usable (the majority rule of [`crate::energy_summary`]).
 fn energy_sample(rows: &ChannelRows) -> Sample {
     let mut runs = RunIndex::default();
     let mut clusters = Clustered::default();
     let (mut invocations, mut windows) = (0, false);
-    for &(run, r) in rows {
+    let used = rows.iter().filter(|(_, r)| usable(r).is_some()).count();
+    let shown = majority(used, rows.len());
+    for &(run, r) in rows.iter().filter(|_| shown) {
         if let Some(e) = usable(r) {
             clusters.clusters.push(vec![e]);
             clusters.run_of.push(runs.of(run));
@@ -184,6 +188,17 @@ fn comparison(
     }
 }
 
+/// Rows left out, by reason in words.
+fn left_out_counts(rows: &ChannelRows) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (_, r) in rows {
+        if let Some(reason) = left_out_reason(r) {
+            *counts.entry(reason.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 /// "unseen 24, low_busy_share 2"
 fn flags_text(flags: &BTreeMap<String, usize>) -> String {
     flags
@@ -224,12 +239,17 @@ pub(super) fn compare(
         c.flagged_candidate = flag_counts(&rows);
         c.flagged_baseline = flag_counts(base_rows);
         if c.test.is_none() {
-            let side = |runtime: &str, n: usize, flags: &BTreeMap<String, usize>| {
-                (n == 0 && !flags.is_empty()).then(|| format!("{runtime} rows flagged ({})", flags_text(flags)))
+            let side = |runtime: &str, n: usize, flags: &BTreeMap<String, usize>, rows: &ChannelRows| {
+                let used = rows.iter().filter(|(_, r)| usable(r).is_some()).count();
+                if used == 0 && !flags.is_empty() {
+                    Some(format!("{runtime} rows flagged ({})", flags_text(flags)))
+                } else {
+                    (n == 0).then(|| format!("{runtime}: {}", minority_reason(rows.len(), &left_out_counts(rows))))
+                }
             };
             let left_out: Vec<String> = [
-                side(&c.runtime, c.n_candidate, &c.flagged_candidate),
-                side(&c.baseline, c.n_baseline, &c.flagged_baseline),
+                side(&c.runtime, c.n_candidate, &c.flagged_candidate, &rows),
+                side(&c.baseline, c.n_baseline, &c.flagged_baseline, base_rows),
             ]
             .into_iter()
             .flatten()

@@ -2,6 +2,7 @@
 //! HTML renderers so the two show the same numbers. Only formatting happens here, with the formatters of
 //! [`super::format`].
 
+use super::energy_glance::energy_blocks;
 use super::format::{Block, bytes, duration, joules, or_dash as opt, p_value, significant};
 use super::model::*;
 use crate::stats::RankTest;
@@ -224,7 +225,7 @@ fn artifact_table(report: &Report) -> Block {
 }
 
 fn glance_blocks(report: &Report) -> Vec<Block> {
-    if report.glance.is_empty() && report.artifacts.is_empty() {
+    if report.glance.is_empty() && report.artifacts.is_empty() && report.energy_channel.is_none() {
         return Vec::new();
     }
     let mut blocks = vec![Block::Heading(2, "Results at a glance".into())];
@@ -241,6 +242,7 @@ fn glance_blocks(report: &Report) -> Vec<Block> {
         blocks.push(Block::Heading(3, glance_title(table)));
         blocks.push(Block::Glance(i));
     }
+    blocks.extend(energy_blocks(report));
     if !report.artifacts.is_empty() {
         blocks.push(Block::Heading(3, "Artifact sizes".into()));
         blocks.push(artifact_table(report));

@@ -4,6 +4,7 @@
 
 use super::gather::Gathered;
 use super::model::{CellKey, ChannelEnergy};
+use crate::energy_summary::{majority, usable_gross};
 use crate::stats::describe::describe;
 use crate::summary::median;
 use harness_data::{EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord};
@@ -12,10 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Paired rows of one channel, each with its run's name.
 pub(super) type ChannelRows<'a> = Vec<(&'a str, &'a PairedRecord)>;
 
-/// A paired row's gross energy counts when it was measured (or modelled) without a gap, is above resolution,
-/// and carries no flag that biases it (`busy_baseline` only takes its net figure out: [`crate::net`]).
+/// A paired row's energy counts when it was measured (or modelled) without a gap, is above resolution, and
+/// carries no flag that biases it: the one rule of [`crate::energy_summary`] (`busy_baseline` only takes the
+/// row's net figure out: [`crate::net`]).
 pub(super) fn usable(r: &PairedRecord) -> Option<f64> {
-    crate::net::gross_usable(r)
+    usable_gross(r)
 }
 
 pub(super) fn is_estimated(r: &PairedRecord) -> bool {
@@ -86,8 +88,11 @@ pub(super) fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 *quality.entry(snake_name(r.quality)).or_insert(0) += 1;
             }
             let used: Vec<&PairedRecord> = rows.iter().map(|(_, r)| *r).filter(|r| usable(r).is_some()).collect();
-            let collect =
-                |f: &dyn Fn(&PairedRecord) -> Option<f64>| used.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
+            // Figures only where at least half of the units are usable: a minority's median is no figure.
+            let shown = majority(used.len(), rows.len());
+            let collect = |f: &dyn Fn(&PairedRecord) -> Option<f64>| {
+                used.iter().filter(|_| shown).filter_map(|r| f(r)).collect::<Vec<f64>>()
+            };
             let baselines: Vec<f64> = rows.iter().filter_map(|(_, r)| r.baseline_w).collect();
             ChannelEnergy {
                 probe: probe.into(),
@@ -99,7 +104,11 @@ pub(super) fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 quality,
                 flagged: flag_counts(&rows),
                 used: used.len(),
-                between_run_cv: between_run_cv(rows.iter().filter_map(|(run, r)| usable(r).map(|e| (*run, e)))),
+                between_run_cv: between_run_cv(
+                    rows.iter()
+                        .filter(|_| shown)
+                        .filter_map(|(run, r)| usable(r).map(|e| (*run, e))),
+                ),
                 gross_j: describe(&collect(&|r| r.gross_j)),
                 net_j: describe(&collect(&crate::net::net_usable)),
                 power_w: describe(&collect(&|r| r.power_w)),

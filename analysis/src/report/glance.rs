@@ -65,6 +65,16 @@ fn left_out(c: &Comparison) -> Option<String> {
     if c.ratio_of_medians.is_some() || !matches!(c.metric, Metric::Energy { .. }) {
         return None;
     }
+    // A side with a minority of usable units says so in the comparison's note ("wasmi: 9 of 10 below
+    // resolution"); sides wholly flagged are counted by flag below.
+    if let Some(note) = c
+        .verdict_note
+        .as_deref()
+        .and_then(|n| n.strip_prefix("energy left out: "))
+        && note.split("; ").any(|part| !part.contains(" rows flagged ("))
+    {
+        return Some(note.to_owned());
+    }
     let mut flags: BTreeMap<&str, usize> = BTreeMap::new();
     for (side, n) in [
         (&c.flagged_candidate, c.n_candidate),

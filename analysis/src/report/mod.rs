@@ -3,9 +3,11 @@
 //! self-contained `report.html`, plus each figure as an SVG file.
 
 pub mod build;
+pub mod cold_premium;
 pub mod compare;
 pub mod document;
 pub mod energy;
+pub mod energy_glance;
 pub mod figures;
 pub mod format;
 pub mod gather;

@@ -34,12 +34,21 @@ pub struct Report {
     pub figures: Vec<Figure>,
     /// Things a reader must know (estimated energy, partial runs, missing baselines), in plain words.
     pub notes: Vec<String>,
+    /// The whole-machine channel the energy glance and the cold premium use (the terminal summary's), by the
+    /// one rule of `crate::machine_channel`; absent without usable energy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_channel: Option<ShownChannel>,
+    /// Per (workload, input, runtime) measured cold and warm: energy of a cold start minus a warm invocation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cold_premium: Vec<ColdPremium>,
     /// Serving under load, one section per (workload, input) with load levels; absent when the runs have none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load: Vec<LoadSection>,
 }
 
+pub use super::cold_premium::ColdPremium;
 pub use super::load::model::{LoadComparison, LoadCurve, LoadLevel, LoadSection, MemoryDensity};
+pub use crate::energy_summary::{Basis, EnergySummary, ShownChannel};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -104,6 +113,9 @@ pub struct GroupReport {
     pub latency_ns: Option<Summary>,
     pub outliers: Option<LatencyOutliers>,
     pub energy: Vec<ChannelEnergy>,
+    /// Energy per invocation on the report's `energy_channel`, as the terminal summary shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_at_a_glance: Option<EnergySummary>,
 }
 
 /// Tukey-fence outliers of a group's latency: counted and listed, never dropped.

@@ -184,6 +184,65 @@ pub fn ratio_of_medians(
     })
 }
 
+/// Percentile interval at `level` of `resampled` (sorted here), around `estimate`; NaN ends when empty.
+fn percentile_interval(estimate: f64, mut resampled: Vec<f64>, level: f64) -> Interval {
+    if resampled.is_empty() {
+        return Interval {
+            estimate,
+            ci_low: f64::NAN,
+            ci_high: f64::NAN,
+            level,
+        };
+    }
+    resampled.sort_by(f64::total_cmp);
+    let tail = (1.0 - level) / 2.0;
+    Interval {
+        estimate,
+        ci_low: quantile_sorted(&resampled, tail),
+        ci_high: quantile_sorted(&resampled, 1.0 - tail),
+        level,
+    }
+}
+
+/// The median of one sample with a percentile bootstrap interval (clusters and runs resampled as
+/// [`ratio_of_medians`] does). `None` for an empty sample.
+pub fn median_interval(sample: &Clustered, resamples: usize, level: f64, seed: u64) -> Option<Interval> {
+    if sample.clusters.is_empty() {
+        return None;
+    }
+    let prepared = Prepared::new(sample);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut buffer = Vec::new();
+    let medians = (0..resamples)
+        .map(|_| prepared.resampled_median(&mut rng, &mut buffer))
+        .collect();
+    Some(percentile_interval(median_of(sample), medians, level))
+}
+
+/// Median of `a` minus median of `b` with a percentile bootstrap interval, the two samples resampled
+/// independently. `None` when either is empty.
+pub fn difference_of_medians(
+    a: &Clustered,
+    b: &Clustered,
+    resamples: usize,
+    level: f64,
+    seed: u64,
+) -> Option<Interval> {
+    if a.clusters.is_empty() || b.clusters.is_empty() {
+        return None;
+    }
+    let (pa, pb) = (Prepared::new(a), Prepared::new(b));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut buffer = Vec::new();
+    let differences = (0..resamples)
+        .map(|_| {
+            let x = pa.resampled_median(&mut rng, &mut buffer);
+            x - pb.resampled_median(&mut rng, &mut buffer)
+        })
+        .collect();
+    Some(percentile_interval(median_of(a) - median_of(b), differences, level))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,38 +1,27 @@
 //! From a run as read to its [`TerminalSummary`]: per workload and input and mode, each runtime's median
-//! latency, its median energy per invocation when probes ran, and how it compares with the fastest.
+//! latency, its energy per invocation when probes ran (the one energy summary, `crate::energy_summary`, on the
+//! whole-machine channel: what the report's energy glance shows for the same cell), and how it compares with
+//! the fastest.
 
 use super::model::{BestLoadLevel, RuntimeLine, ShownChannel, SummaryCell, TerminalSummary};
+use crate::energy_summary::{Resampling, figure_name, shown_channel, summarize};
 use crate::run::Run;
 use crate::summary::median;
-use harness_data::{InvocationRecord, LoadKind, LoadRecord, Mode, PairedRecord, Scope, Status};
+use harness_data::{InvocationRecord, LoadKind, LoadRecord, Mode, PairedRecord, Status};
 use std::collections::BTreeMap;
 
-/// The channel the summary shows: the first one (in manifest order) with energy on any row, whole-machine
-/// channels first. The report has all of them.
-fn shown_channel(paired: &[PairedRecord]) -> Option<ShownChannel> {
-    paired
-        .iter()
-        .filter(|r| crate::net::net_usable(r).is_some())
-        .min_by_key(|r| (r.scope != Scope::Machine, r.channel.contains('/')))
-        .map(|r| ShownChannel {
-            probe: r.probe.clone(),
-            channel: r.channel.clone(),
-            estimated: r.estimated,
-        })
-}
-
-/// One runtime's measured invocations in one cell: ok latencies, failures, net energies.
+/// One runtime's measured invocations in one cell: ok latencies, failures, paired rows on the shown channel.
 #[derive(Debug, Default)]
-struct Measured {
+struct Measured<'a> {
     latencies: Vec<f64>,
     failed: usize,
-    energies: Vec<f64>,
+    paired: Vec<(&'a str, &'a PairedRecord)>,
 }
 
 /// (workload, input, mode) -> runtime -> what it measured.
-type Cells = BTreeMap<(String, String, Mode), BTreeMap<String, Measured>>;
+type Cells<'a> = BTreeMap<(String, String, Mode), BTreeMap<String, Measured<'a>>>;
 
-fn measured_cells(run: &Run, channel: Option<&ShownChannel>) -> Cells {
+fn measured_cells<'a>(run: &'a Run, channel: Option<&ShownChannel>) -> Cells<'a> {
     let mut cells = Cells::new();
     let measured = |r: &&InvocationRecord| !r.warmup;
     for row in run.invocations.iter().filter(measured) {
@@ -52,18 +41,21 @@ fn measured_cells(run: &Run, channel: Option<&ShownChannel>) -> Cells {
             .iter()
             .filter(|r| r.probe == shown.probe && r.channel == shown.channel)
         {
-            if let Some(net) = crate::net::net_usable(row)
-                && let Some(cell) = cells.get_mut(&(row.workload.clone(), row.input.clone(), row.mode))
+            if let Some(cell) = cells.get_mut(&(row.workload.clone(), row.input.clone(), row.mode))
                 && let Some(entry) = cell.get_mut(&row.runtime)
             {
-                entry.energies.push(net);
+                entry.paired.push((run.name.as_str(), row));
             }
         }
     }
     cells
 }
 
-fn summary_cell((workload, input, mode): (String, String, Mode), runtimes: BTreeMap<String, Measured>) -> SummaryCell {
+fn summary_cell(
+    (workload, input, mode): (String, String, Mode),
+    runtimes: BTreeMap<String, Measured>,
+    channel: Option<&ShownChannel>,
+) -> SummaryCell {
     let mut lines: Vec<RuntimeLine> = runtimes
         .iter()
         .filter_map(|(runtime, m)| {
@@ -73,7 +65,11 @@ fn summary_cell((workload, input, mode): (String, String, Mode), runtimes: BTree
                 slower_than_fastest: None,
                 ok: m.latencies.len(),
                 failed: m.failed,
-                median_energy_j: median(&m.energies),
+                // The one energy summary, as the report's energy glance computes it for the same cell.
+                energy: channel.map(|ch| {
+                    let name = figure_name(&workload, &input, mode, runtime, ch);
+                    summarize(ch, &m.paired, &name, Resampling::default())
+                }),
             })
         })
         .collect();
@@ -119,10 +115,10 @@ fn best_load_levels(load: &[LoadRecord]) -> Vec<BestLoadLevel> {
 
 /// The summary of a finished run, or `None` when it has no measured invocation and no load level.
 pub fn build(run: &Run) -> Option<TerminalSummary> {
-    let energy_channel = run.paired.as_deref().and_then(shown_channel);
+    let energy_channel = shown_channel([run]);
     let cells: Vec<SummaryCell> = measured_cells(run, energy_channel.as_ref())
         .into_iter()
-        .map(|(key, runtimes)| summary_cell(key, runtimes))
+        .map(|(key, runtimes)| summary_cell(key, runtimes, energy_channel.as_ref()))
         .collect();
     if cells.is_empty() && run.load.is_empty() {
         return None;

@@ -20,13 +20,7 @@ pub struct TerminalSummary {
     pub energy_notes: Vec<String>,
 }
 
-/// A channel as the summary names it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShownChannel {
-    pub probe: String,
-    pub channel: String,
-    pub estimated: bool,
-}
+pub use crate::energy_summary::{EnergySummary, ShownChannel};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryCell {
@@ -50,8 +44,9 @@ pub struct RuntimeLine {
     /// Invocations that ended ok.
     pub ok: usize,
     pub failed: usize,
-    /// Median net energy per invocation on the shown channel; none where its windows had no usable energy.
-    pub median_energy_j: Option<f64>,
+    /// Energy per invocation on the shown channel (a figure only where at least half its units are usable);
+    /// none without a shown channel.
+    pub energy: Option<EnergySummary>,
 }
 
 /// A closed-loop level with the best throughput of its (workload, input, runtime).

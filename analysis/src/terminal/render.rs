@@ -1,6 +1,7 @@
 //! A [`TerminalSummary`] as the text `harness measure` prints.
 
-use super::model::{SummaryCell, TerminalSummary};
+use super::model::{EnergySummary, SummaryCell, TerminalSummary};
+use crate::energy_summary::Basis;
 use crate::report::format::{short_duration, short_joules};
 use std::fmt::Write;
 
@@ -9,11 +10,11 @@ pub fn render(summary: &TerminalSummary, out_display: &str) -> String {
     let mut text = String::new();
     let energy_label = match &summary.energy_channel {
         Some(c) if c.estimated => format!(
-            "; energy per invocation net of idle, ESTIMATED by the model ({}/{})",
+            "; energy per invocation net of idle, ESTIMATED by the model ({}/{}), from at least half the units",
             c.probe, c.channel
         ),
         Some(c) => format!(
-            "; energy per invocation net of idle, measured by {}/{}",
+            "; energy per invocation net of idle, measured by {}/{}, from at least half the units",
             c.probe, c.channel
         ),
         None => String::new(),
@@ -65,11 +66,11 @@ fn render_cell(text: &mut String, cell: &SummaryCell, has_channel: bool) {
             None => "fastest".to_string(),
             Some(ratio) => format!("{ratio:.2}x slower"),
         };
-        // A dash where the channel exists but this runtime's windows were below its resolution.
-        let energy = match (line.median_energy_j, has_channel) {
-            (Some(j), _) => short_joules(j),
-            (None, true) => "-".into(),
-            (None, false) => String::new(),
+        // A figure only from a majority of usable units; otherwise a dash, and why at the end of the line.
+        let (energy, note) = match (&line.energy, has_channel) {
+            (Some(e), _) => energy_cells(e),
+            (None, true) => ("-".into(), String::new()),
+            (None, false) => (String::new(), String::new()),
         };
         let failed = if line.failed > 0 {
             format!("  ({} failed)", line.failed)
@@ -78,7 +79,7 @@ fn render_cell(text: &mut String, cell: &SummaryCell, has_channel: bool) {
         };
         let _ = writeln!(
             text,
-            "    {:<14}{:>11}  {:>10}  {compared}  (n={}){failed}",
+            "    {:<14}{:>11}  {:>10}  {compared}  (n={}){failed}{note}",
             line.runtime,
             short_duration(line.median_latency_ns),
             energy,
@@ -87,5 +88,17 @@ fn render_cell(text: &mut String, cell: &SummaryCell, has_channel: bool) {
     }
     for (runtime, failed) in &cell.all_failed {
         let _ = writeln!(text, "    {runtime:<14}{:>11}  all {failed} failed", "-");
+    }
+}
+
+/// The energy column and the note at the end of the line: `12.30 mJ`; `-` with `[energy: 8 of 10 below
+/// resolution]`; `~0` with `[energy within noise: 0.10 +- 0.60 mJ]`; a gross figure says so.
+fn energy_cells(e: &EnergySummary) -> (String, String) {
+    match (e.clean(), e.reason()) {
+        (Some(j), _) if e.basis == Basis::Gross => (short_joules(j), "  [energy gross: no idle baseline]".into()),
+        (Some(j), _) => (short_joules(j), String::new()),
+        (None, Some(reason)) => ("-".into(), format!("  [energy: {reason}]")),
+        (None, None) if e.within_noise() => ("~0".into(), format!("  [energy {}]", e.text())),
+        (None, None) => ("-".into(), format!("  [energy {}]", e.text())),
     }
 }

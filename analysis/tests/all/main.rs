@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod energy_summary;
 mod load;
 mod reference;
 mod snapshots;

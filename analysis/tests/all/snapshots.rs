@@ -453,8 +453,17 @@ fn glance_snapshots() {
         md.contains("## json a\\|b \\*c\\* \\<i>, cold\n"),
         "the heading is one escaped line"
     );
-    for line in glance.lines().filter(|l| l.starts_with("| json")) {
+    // The ratio matrices and the energy glance have 7 cells a row (workload, input, 5 runtimes), the cold
+    // premium table 8 (workload, input, runtime, cold, warm, premium, interval, latency ratio).
+    let (matrices, premium) = glance.split_once("### Cold premium").expect("a cold premium table");
+    for line in matrices.lines().filter(|l| l.starts_with("| json")) {
         assert_eq!(line.matches(" | ").count(), 6, "7 cells: {line}");
+    }
+    let premium = premium.split("### Artifact sizes").next().unwrap_or(premium);
+    let premium_rows: Vec<&str> = premium.lines().filter(|l| l.starts_with("| json")).collect();
+    assert_eq!(premium_rows.len(), 5, "one per runtime");
+    for line in premium_rows {
+        assert_eq!(line.matches(" | ").count(), 7, "8 cells: {line}");
     }
 
     let svgs: Vec<String> = report.figures.iter().map(|f| plots::render_svg(f).unwrap()).collect();

@@ -24,9 +24,13 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
-    use harness_analysis::export::{export_rows, load_export_path, load_export_rows, load_to_csv, to_csv};
+    use harness_analysis::export::{
+        cold_premium_export_path, cold_premium_rows, cold_premium_to_csv, export_rows, load_export_path,
+        load_export_rows, load_to_csv, to_csv,
+    };
     refuse_run_file(&args.out)?;
     refuse_run_file(&load_export_path(&args.out))?;
+    refuse_run_file(&cold_premium_export_path(&args.out))?;
     let runs = super::load_runs(&args.runs)?;
     for run in &runs {
         for note in &run.notes {
@@ -52,6 +56,19 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         let path = load_export_path(&args.out);
         write_whole(&path, &load_to_csv(&levels))?;
         eprintln!("export: {} load levels in {}", levels.len(), path.display());
+    }
+    let premiums: Vec<_> = runs
+        .iter()
+        .flat_map(|run| cold_premium_rows(run, args.device.as_deref()))
+        .collect();
+    if !premiums.is_empty() {
+        let path = cold_premium_export_path(&args.out);
+        write_whole(&path, &cold_premium_to_csv(&premiums))?;
+        eprintln!(
+            "export: {} cold premiums (cold start minus warm invocation) in {}",
+            premiums.len(),
+            path.display()
+        );
     }
     Ok(Outcome::Complete)
 }

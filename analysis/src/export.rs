@@ -48,6 +48,8 @@ pub struct ExportRecord {
     pub busy_share: Option<f64>,
     /// `unseen` or `low_busy_share`: the row's energy must stay out of comparisons; empty when usable.
     pub flag: Option<EnergyFlag>,
+    /// Cold rows: `in_window` or `deferred` (see `PairedRecord::teardown`); empty otherwise.
+    pub teardown: Option<harness_data::Teardown>,
 }
 
 impl ExportRecord {
@@ -137,6 +139,7 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
                 scope: String::new(),
                 busy_share: None,
                 flag: None,
+                teardown: None,
             })
             .collect(),
     }
@@ -184,6 +187,7 @@ fn paired_row(device: &str, run: &str, p: &PairedRecord) -> ExportRecord {
         scope: p.scope.as_str().to_owned(),
         busy_share: p.busy_share,
         flag: p.flag,
+        teardown: p.teardown,
     }
 }
 
@@ -417,6 +421,7 @@ mod tests {
             scope: harness_data::Scope::Machine,
             busy_share: Some(0.95),
             flag: Some(EnergyFlag::LowBusyShare),
+            teardown: None,
         }
     }
 

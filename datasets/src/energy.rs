@@ -167,6 +167,30 @@ pub struct PairedRecord {
     /// Why this row must stay out of energy comparisons (empty: it may be used).
     #[serde(default)]
     pub flag: Option<EnergyFlag>,
+    /// Cold rows: whether the window holds each cold start's teardown (empty for warm rows, and in rows
+    /// written before the column existed).
+    #[serde(default)]
+    pub teardown: Option<Teardown>,
+}
+
+/// Where a cold start's teardown (removing a finished container, dropping an engine, a process's exit) falls
+/// relative to its energy window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Teardown {
+    /// Inside: the window holds each cold start's teardown (a one-shot process's exit, say).
+    InWindow,
+    /// After the window: what a cold start leaves behind is held until the window closed, then torn down.
+    Deferred,
+}
+
+impl Teardown {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Teardown::InWindow => "in_window",
+            Teardown::Deferred => "deferred",
+        }
+    }
 }
 
 /// Batch windows whose members kept the runtime busy for less than this share of the window carry the
@@ -196,7 +220,7 @@ impl EnergyFlag {
 }
 
 impl PairedRecord {
-    pub const COLUMNS: [&'static str; 23] = [
+    pub const COLUMNS: [&'static str; 24] = [
         "workload",
         "input",
         "runtime",
@@ -220,6 +244,7 @@ impl PairedRecord {
         "scope",
         "busy_share",
         "flag",
+        "teardown",
     ];
 }
 
@@ -364,18 +389,24 @@ impl ProbeManifest {
 }
 
 impl BatchPlan {
-    /// The cell it batched (batching is for warm invocations only).
+    /// The cell it batched.
     pub fn key(&self) -> crate::CellKey {
         crate::CellKey {
             workload: self.workload.clone(),
             input: self.input.clone(),
             runtime: self.runtime.clone(),
-            mode: crate::Mode::Warm,
+            mode: self.mode,
         }
     }
 }
 
-/// A warm cell measured in batches because its invocations are shorter than a probe can resolve.
+fn warm() -> crate::Mode {
+    crate::Mode::Warm
+}
+
+/// A cell measured in batch windows: a warm cell whose invocations are shorter than a probe can resolve, or
+/// any cold cell of a run with probes (cold windows hold K complete cold starts, K >= 1, teardown deferred
+/// where the runtime allows).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchPlan {
     pub workload: String,
@@ -387,6 +418,15 @@ pub struct BatchPlan {
     pub pilot_latency_ns: u64,
     /// The window the batch must fill: about 20 x the coarsest channel's update period.
     pub target_window_ns: u64,
+    /// `warm`, or `cold` for cold batch windows (manifests before cold windows: warm).
+    #[serde(default = "warm")]
+    pub mode: crate::Mode,
+    /// Cold windows: whether each cold start's teardown is inside the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<Teardown>,
+    /// Cold windows: what the window holds of a cold start's teardown and what was deferred, in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub teardown_note: String,
 }
 
 #[cfg(test)]

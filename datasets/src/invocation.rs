@@ -135,6 +135,16 @@ impl InvocationRecord {
             output_ns: self.output_ns,
         }
     }
+
+    /// The cell this row belongs to.
+    pub fn key(&self) -> CellKey {
+        CellKey {
+            workload: self.workload.clone(),
+            input: self.input.clone(),
+            runtime: self.runtime.clone(),
+            mode: self.mode,
+        }
+    }
 }
 
 /// One cell of a plan: a workload with one input on one runtime in one mode. Rows, batches and report groups

@@ -14,7 +14,8 @@ pub mod runtime;
 
 pub use energy::{
     BASELINE_DIFFER_SE, BASELINE_DRIFT_SHARE, BUSY_BASELINE_FOREIGN_CORES, Baseline, BatchPlan, ChannelInfo,
-    EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest, SampleKind, SampleRecord, Scope, Unit,
+    EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest, SampleKind, SampleRecord, Scope, Teardown,
+    Unit,
 };
 pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
 pub use load::{LoadKind, LoadPlan, LoadRecord, RequestRecord};

@@ -5,7 +5,10 @@
 //! 3. The harness's own bookkeeping per invocation: `measure::invoke_and_record` (clock reads, the runtime
 //!    wrapper, the row handed to the recorder) against a bare loop making the same wasmtime calls. Blocks of the
 //!    two alternate, and the medians of the block means are compared, so drift affects both alike.
-//! 4. What deadlines cost: the execute phase of warm invocations of compute workloads with the deadline
+//! 4. The same for cold windows: per wasmtime-aot cold start, `invoke_and_record` in a cold window (teardown
+//!    deferred) against bare cold starts with teardown deferred alike, and what deferral moves out of the window
+//!    (bare cold starts that tear down inside).
+//! 5. What deadlines cost: the execute phase of warm invocations of compute workloads with the deadline
 //!    mechanism (wasmtime epoch interruption, wasmi fuel) against without (`interrupt = "none"`), through the
 //!    runtimes `harness measure` uses; the two alternate, and the medians are compared.
 
@@ -105,7 +108,25 @@ pub struct BenchReport {
     pub wasmi: String,
     pub latencies: Vec<LatencyFigure>,
     pub bookkeeping: Option<BookkeepingFigure>,
+    pub cold_window: Option<ColdWindowFigure>,
     pub interrupt_cost: Vec<InterruptCostFigure>,
+}
+
+/// Per wasmtime-aot noop cold start in a cold window: the harness's bookkeeping, and the teardown it defers.
+#[derive(Debug, Serialize)]
+pub struct ColdWindowFigure {
+    /// `runtime.invoke(cold)` back to back, teardown deferred, nothing else.
+    pub bare_ns_per_cold_start: f64,
+    /// `invoke_and_record` back to back in a cold window, as `harness measure` runs one.
+    pub harness_ns_per_cold_start: f64,
+    pub bookkeeping_ns: f64,
+    pub bookkeeping_percent: f64,
+    /// Bare cold starts that tear down inside the loop (no window): what deferral moves out of it.
+    pub in_window_teardown_ns_per_cold_start: f64,
+    /// The deferred teardown, done after the window, per cold start.
+    pub deferred_teardown_ns_per_cold_start: f64,
+    pub blocks: usize,
+    pub block_size: usize,
 }
 
 const RUNTIMES: [RuntimeKind; 4] = [
@@ -121,11 +142,16 @@ const INTERRUPT_WORKLOADS: [(&str, &str); 3] = [("fibonacci", "30"), ("mandelbro
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = args.artifacts.clone().unwrap_or_else(artifacts::default_dir);
-    let (latencies, bookkeeping) = if args.interrupt_only {
-        (Vec::new(), None)
+    let (latencies, bookkeeping, cold_window) = if args.interrupt_only {
+        (Vec::new(), None, None)
     } else {
         let (latencies, bookkeeping) = speed(&dir, args)?;
-        (latencies, Some(bookkeeping))
+        let noop = WorkloadArtifacts::at(&dir, harness_workloads::find("noop").expect("noop exists"));
+        (
+            latencies,
+            Some(bookkeeping),
+            Some(cold_window_bookkeeping(&noop, args)?),
+        )
     };
     let interrupt_cost = interrupt_cost(&dir, args.interrupt_reps)?;
     let report = BenchReport {
@@ -134,6 +160,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         wasmi: env!("HARNESS_WASMI_VERSION").into(),
         latencies,
         bookkeeping,
+        cold_window,
         interrupt_cost,
     };
     print!("{}", render(&report));
@@ -362,6 +389,91 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
     })
 }
 
+/// Part 4: cold windows. Three loops per block, in rotating order: bare cold starts with teardown deferred,
+/// the harness's cold window (`invoke_and_record`, teardown deferred), and bare cold starts tearing down inside;
+/// medians of the block means.
+fn cold_window_bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<ColdWindowFigure> {
+    let limits = Limits {
+        timeout_ms: 10_000,
+        interrupt: Interrupt::Epoch,
+        memory_mb: None,
+    };
+    let mut runtime = runtime::create(RuntimeKind::WasmtimeAot, limits, &ContainerLedger::default())?;
+    let scratch = std::env::temp_dir().join(format!("harness-bench-cold-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let label = CellLabel {
+        key: harness_data::CellKey {
+            workload: "noop".into(),
+            input: "0".into(),
+            runtime: RuntimeKind::WasmtimeAot.to_string(),
+            mode: Mode::Cold,
+        },
+        group: 0,
+    };
+    let mut recorder = Recorder::create(&scratch, vec![label])?;
+    let size = args.cold.max(1);
+    let (mut bare, mut harnessed, mut inside, mut teardown) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut sequence = 0u64;
+    for block in 0..args.blocks + 1 {
+        let mut block_ns = [0u64; 3];
+        for turn in 0..3 {
+            let which = (turn + block) % 3;
+            if which < 2 {
+                runtime.defer_teardown(noop);
+            }
+            let t0 = monotonic_ns();
+            for i in 0..size {
+                match which {
+                    1 => {
+                        let slot = SlotInfo {
+                            iteration: i as u32,
+                            warmup: false,
+                            sequence: sequence + i as u64,
+                            batch: Some(sequence),
+                        };
+                        invoke_and_record(runtime.as_mut(), 0, Mode::Cold, noop, b"", slot, &mut recorder);
+                    }
+                    _ => {
+                        std::hint::black_box(runtime.invoke(Mode::Cold, noop, b""));
+                    }
+                }
+            }
+            block_ns[which] = monotonic_ns() - t0;
+            sequence += size as u64;
+            if which == 1 {
+                recorder.settle();
+            }
+            if which < 2 {
+                let t1 = monotonic_ns();
+                runtime.finish_teardown();
+                if block > 0 {
+                    teardown.push((monotonic_ns() - t1) as f64 / size as f64);
+                }
+            }
+        }
+        // The first block is a warm-up.
+        if block > 0 {
+            bare.push(block_ns[0] as f64 / size as f64);
+            harnessed.push(block_ns[1] as f64 / size as f64);
+            inside.push(block_ns[2] as f64 / size as f64);
+        }
+    }
+    recorder.finish()?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let bare_ns = median(&bare).unwrap_or(f64::NAN);
+    let harness_ns = median(&harnessed).unwrap_or(f64::NAN);
+    Ok(ColdWindowFigure {
+        bare_ns_per_cold_start: bare_ns,
+        harness_ns_per_cold_start: harness_ns,
+        bookkeeping_ns: harness_ns - bare_ns,
+        bookkeeping_percent: 100.0 * (harness_ns - bare_ns) / bare_ns,
+        in_window_teardown_ns_per_cold_start: median(&inside).unwrap_or(f64::NAN),
+        deferred_teardown_ns_per_cold_start: median(&teardown).unwrap_or(f64::NAN),
+        blocks: args.blocks,
+        block_size: size,
+    })
+}
+
 /// The report as Markdown tables, as pasted into docs/benchmarks.md.
 pub fn render(report: &BenchReport) -> String {
     let mut out = format!(
@@ -397,6 +509,19 @@ pub fn render(report: &BenchReport) -> String {
             b.bookkeeping_ns,
             b.bookkeeping_percent,
             b.writer_cpu_ns_per_row
+        );
+    }
+    if let Some(c) = &report.cold_window {
+        out += &format!(
+            "\ncold windows (wasmtime-aot noop cold starts, {} blocks x {}): bare (teardown deferred) {:.0} ns/cold start, in a harness cold window {:.0} ns/cold start: {:.0} ns ({:.2}%) of bookkeeping; tearing down inside the loop instead: {:.0} ns/cold start; the deferred teardown after the window: {:.0} ns/cold start\n",
+            c.blocks,
+            c.block_size,
+            c.bare_ns_per_cold_start,
+            c.harness_ns_per_cold_start,
+            c.bookkeeping_ns,
+            c.bookkeeping_percent,
+            c.in_window_teardown_ns_per_cold_start,
+            c.deferred_teardown_ns_per_cold_start
         );
     }
     if !report.interrupt_cost.is_empty() {

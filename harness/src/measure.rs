@@ -3,11 +3,12 @@
 //! A run is a [`Session`] taken through named steps, each of which leaves the run directory valid:
 //! [`Session::prepare`] (everything that can fail before the first invocation) -> [`Session::start_energy`]
 //! (sampler, calibration pattern, idle baseline) -> [`Session::run_slots`] (the shuffled schedule, warm cells
-//! batched by the [`Batcher`] when a probe cannot resolve single invocations) -> [`Session::finish_energy`]
+//! batched by the [`Batcher`] when a probe cannot resolve single invocations, cold cells in cold windows of K
+//! complete cold starts with their teardown deferred past the window) -> [`Session::finish_energy`]
 //! (idle baseline, stop the sampler, pair invocations with samples) -> [`Session::close`].
 
 use crate::artifacts::WorkloadArtifacts;
-use crate::batcher::{Batcher, PILOT_INVOCATIONS};
+use crate::batcher::{Batcher, pilot_invocations};
 use crate::plan::Plan;
 use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, Written, write_manifest};
 use crate::runtime::setup::{self, Prepared, PreparedWorkload};
@@ -259,7 +260,7 @@ impl Session {
             });
             return;
         }
-        let batch_size = if slot.warmup || cell.mode == Mode::Cold || !self.batcher.enabled() {
+        let batch_size = if slot.warmup || !self.batcher.enabled() {
             1
         } else {
             match self.batcher.size_of(slot.cell) {
@@ -267,33 +268,57 @@ impl Session {
                 None => self.pilot(slot.cell),
             }
         };
+        let cold_window = cell.mode == Mode::Cold && self.batcher.enabled() && !slot.warmup;
+        if cold_window {
+            let runtime = self.runtimes[cell.runtime].as_mut();
+            runtime.defer_teardown(&self.workloads[cell.workload].artifacts);
+        }
         if batch_size == 1 {
             let info = self.next_slot_info(slot.iteration, slot.warmup, None);
             self.invoke(slot.cell, info);
         } else {
             self.run_batch(slot, batch_size);
         }
+        if cold_window {
+            // After the window, and after any wait for the writer: not timed, in no window.
+            self.recorder().settle();
+            self.runtimes[cell.runtime].finish_teardown();
+        }
     }
 
-    /// A few timed invocations (kept, as warm-up rows) size the cell's batch.
+    /// A few timed invocations (kept, as warm-up rows) size the cell's batch. Cold ones run as in their
+    /// window: teardown deferred where the runtime allows, so the pilot times what the window will hold.
     fn pilot(&mut self, cell: usize) -> u32 {
         let mut pilot = Vec::new();
-        for i in 0..PILOT_INVOCATIONS {
+        let (mode, runtime, workload) = {
+            let c = &self.schedule.cells[cell];
+            (c.mode, c.runtime, c.workload)
+        };
+        let mut teardown = None;
+        let pilot_length = pilot_invocations(mode);
+        for i in 0..pilot_length {
+            if mode == Mode::Cold {
+                teardown = Some(self.runtimes[runtime].defer_teardown(&self.workloads[workload].artifacts));
+            }
             let info = self.next_slot_info(self.plan.warmup + i, true, None);
             if let (latency, Status::Ok) = self.invoke(cell, info) {
                 pilot.push(latency as f64);
             }
+            if mode == Mode::Cold {
+                self.runtimes[runtime].finish_teardown();
+            }
         }
-        let size = self.batcher.decide(cell, &self.labels[cell].key, pilot);
-        self.manifest.scheduled_invocations += u64::from(PILOT_INVOCATIONS);
+        let size = self.batcher.decide(cell, &self.labels[cell].key, pilot, teardown);
+        self.manifest.scheduled_invocations += u64::from(pilot_length);
         if size > 1 {
             self.manifest.scheduled_invocations += u64::from(size - 1) * u64::from(self.plan.repetitions);
         }
         size
     }
 
-    /// A batch window: `size` invocations back to back, each doing no more than its two clock reads and one
-    /// row handed to the recorder, so the window stays busy with the cell's work.
+    /// A batch window: `size` invocations back to back (warm calls, or complete cold starts), each doing no
+    /// more than its two clock reads and one row handed to the recorder, so the window stays busy with the
+    /// cell's work.
     fn run_batch(&mut self, slot: &Slot, size: u32) {
         let cell = &self.schedule.cells[slot.cell];
         let runtime = self.runtimes[cell.runtime].as_mut();

@@ -175,6 +175,7 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool, newest: 
             kind: kind_name(c.kind),
         })
         .collect();
+    let priority = raise_priority();
     let mut stats = ProbeStats {
         kind: probe.source.kind().to_string(),
         ..Default::default()
@@ -240,11 +241,33 @@ fn run_probe(mut probe: ProbeRun, sink: &SampleSink, stop: &AtomicBool, newest: 
     }
     sink.append(&text);
     stats.notes = probe.source.notes();
+    stats.notes.push(priority.to_string());
     stats.notes.extend(sink.failure());
     stats.unseen = probe.source.unseen_runtimes();
     stats.cpu_ns = thread_cpu_ns();
     stats.wall_ns = monotonic_ns() - started;
     stats
+}
+
+/// A late poll is a lost window edge: a counter is interpolated between polls, and polls more than 3 update
+/// periods apart at an edge make the window a gap. On a busy machine (a node or container cold start keeps both
+/// cores of a small board busy) a normal thread's 1 ms poll can come 20 ms late, so the sampler thread asks for a
+/// real-time slot (SCHED_FIFO: it sleeps between polls, so it takes little), else a higher priority, and says
+/// which it got.
+fn raise_priority() -> &'static str {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: pid 0 is the calling thread; `param` lives across the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
+        return "sampler thread at real-time priority (SCHED_FIFO 10): a busy machine does not delay its polls";
+    }
+    // SAFETY: gettid has no preconditions; PRIO_PROCESS with a thread id sets that thread's nice value.
+    let raised = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -10) } == 0;
+    if raised {
+        "sampler thread at nice -10 (SCHED_FIFO refused): a busy machine can still delay its polls a little"
+    } else {
+        "sampler thread at normal priority (no CAP_SYS_NICE to raise it): on a busy machine its polls can come \
+         late, and windows whose edges it missed are gaps; grant it with `setcap cap_sys_nice+ep $(which harness)`"
+    }
 }
 
 /// Sleeps until `deadline_ns` on CLOCK_MONOTONIC (absolute, so the schedule does not drift).

@@ -85,6 +85,13 @@ impl FakePowercap {
     /// `period_us` (real RAPL: about 1000) and wrapping at its `max_energy_range_uj`, until the returned
     /// guard is dropped.
     pub fn drive(&self, id: &str, watts: f64, period_us: u64) -> CounterDriver {
+        self.drive_wave(id, PowerWave::constant(watts), period_us)
+    }
+
+    /// As [`FakePowercap::drive`], with a power that follows `wave`: the counter holds the wave's exact
+    /// integral since the driver started, so a test knows the true energy of any span
+    /// ([`CounterDriver::true_energy_j`]).
+    pub fn drive_wave(&self, id: &str, wave: PowerWave, period_us: u64) -> CounterDriver {
         let path = self.energy_file(id);
         let max: u64 = std::fs::read_to_string(self.zone_dir(id).join("max_energy_range_uj"))
             .ok()
@@ -96,12 +103,17 @@ impl FakePowercap {
             .unwrap_or(0);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
+        let t0 = crate::clock::monotonic_ns();
         let thread = std::thread::spawn(move || {
+            // Hardware counts whether or not the machine is busy: a starved driver would be a stalled counter.
+            // A real-time slot where the process may take one (it sleeps between updates).
+            let param = libc::sched_param { sched_priority: 20 };
+            // SAFETY: pid 0 is the calling thread; `param` lives across the call. Failure leaves it as it was.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
             let file = OpenOptions::new().write(true).open(&path).expect("energy_uj");
-            let t0 = crate::clock::monotonic_ns();
             while !stopping.load(Ordering::Relaxed) {
-                let elapsed_s = (crate::clock::monotonic_ns() - t0) as f64 * 1e-9;
-                let total = start + (watts * elapsed_s * 1e6) as u64;
+                let elapsed_ns = crate::clock::monotonic_ns() - t0;
+                let total = start + (wave.energy_j(elapsed_ns) * 1e6) as u64;
                 let value = if max == 0 || max == u64::MAX {
                     total
                 } else {
@@ -115,7 +127,42 @@ impl FakePowercap {
         CounterDriver {
             stop,
             thread: Some(thread),
+            t0,
+            wave,
         }
+    }
+}
+
+/// A power known at every instant of CLOCK_MONOTONIC: `low_w` and `high_w` alternating every `half_period_ns`
+/// from the driver's start (equal for a constant power).
+#[derive(Debug, Clone, Copy)]
+pub struct PowerWave {
+    pub low_w: f64,
+    pub high_w: f64,
+    pub half_period_ns: u64,
+}
+
+impl PowerWave {
+    pub fn constant(watts: f64) -> PowerWave {
+        PowerWave {
+            low_w: watts,
+            high_w: watts,
+            half_period_ns: 1_000_000_000,
+        }
+    }
+
+    /// The exact energy from 0 to `t_ns`, in joules.
+    pub fn energy_j(&self, t_ns: u64) -> f64 {
+        let half = self.half_period_ns.max(1);
+        let period_j = (self.low_w + self.high_w) * half as f64 * 1e-9;
+        let periods = t_ns / (2 * half);
+        let rest = t_ns % (2 * half);
+        let partial = if rest <= half {
+            self.low_w * rest as f64 * 1e-9
+        } else {
+            self.low_w * half as f64 * 1e-9 + self.high_w * (rest - half) as f64 * 1e-9
+        };
+        periods as f64 * period_j + partial
     }
 }
 
@@ -123,6 +170,16 @@ impl FakePowercap {
 pub struct CounterDriver {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    t0: u64,
+    wave: PowerWave,
+}
+
+impl CounterDriver {
+    /// The true energy the zone drew between two instants of CLOCK_MONOTONIC (the run's clock), in joules.
+    pub fn true_energy_j(&self, start_ns: u64, end_ns: u64) -> f64 {
+        let at = |t: u64| self.wave.energy_j(t.saturating_sub(self.t0));
+        at(end_ns) - at(start_ns)
+    }
 }
 
 impl Drop for CounterDriver {

@@ -9,6 +9,7 @@
 mod common;
 
 mod busy_baseline;
+mod cold_windows;
 mod commands;
 mod containers;
 mod energy;

@@ -7,8 +7,8 @@ use crate::align::{self, ChannelSeries, Window};
 use crate::calibrate;
 use crate::run::{read_csv, read_invocations};
 use harness_data::{
-    Baseline, ChannelInfo, EnergyFlag, EnergyQuality, InvocationRecord, MIN_BUSY_SHARE, Manifest, PairedRecord,
-    SampleRecord, Status, files, fsio,
+    Baseline, CellKey, ChannelInfo, EnergyFlag, EnergyQuality, InvocationRecord, MIN_BUSY_SHARE, Manifest, Mode,
+    PairedRecord, SampleRecord, Status, Teardown, files, fsio,
 };
 use levels::rewrite_load_csv;
 use std::collections::BTreeMap;
@@ -176,6 +176,11 @@ pub fn pair(
     let series = ChannelSeries::from_records(samples, &channels, |probe| series::delay_ns(manifest, probe));
     let groups = windows(invocations);
     let windows: Vec<Window> = groups.iter().map(|g| g.window).collect();
+    let teardowns: BTreeMap<CellKey, Teardown> = manifest
+        .batching
+        .iter()
+        .filter_map(|b| Some((b.key(), b.teardown?)))
+        .collect();
 
     let mut pairing = Pairing {
         windows: windows.len(),
@@ -202,6 +207,9 @@ pub fn pair(
             *pairing.qualities.entry(quality).or_default() += 1;
             let first = group.first;
             let busy_share = group.busy_share();
+            // A cold start measured on its own (no cold window recorded) holds its whole teardown.
+            let teardown =
+                (first.mode == Mode::Cold).then(|| teardowns.get(&first.key()).copied().unwrap_or(Teardown::InWindow));
             let flag = if unseen
                 .get(s.info.probe.as_str())
                 .is_some_and(|u| u.contains(&first.runtime))
@@ -241,6 +249,7 @@ pub fn pair(
                     scope: s.info.scope,
                     busy_share: Some(busy_share),
                     flag,
+                    teardown,
                 },
             ));
         }

@@ -179,6 +179,7 @@ fn a_probe_of_gaps_only_is_noted() {
         scope: harness_data::Scope::Machine,
         busy_share: None,
         flag: None,
+        teardown: None,
     };
     let mut writer = csv::Writer::from_path(dir.path().join(files::PAIRED)).unwrap();
     for r in &run.invocations {

@@ -32,5 +32,6 @@ pub fn paired_from(r: &InvocationRecord, probe: &str, channel: &str, watts: f64,
         scope: harness_data::Scope::Machine,
         busy_share: Some(1.0),
         flag: None,
+        teardown: None,
     }
 }

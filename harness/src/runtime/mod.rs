@@ -15,6 +15,7 @@ pub mod node;
 pub mod process_boundary;
 pub mod served;
 pub mod setup;
+pub mod teardown;
 pub mod wasi;
 pub mod wasmi;
 pub mod wasmtime;
@@ -23,7 +24,7 @@ use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use crate::plan::Plan;
 use anyhow::Context;
 use harness_data::plan::{ColdBoundary, Interrupt};
-use harness_data::{Mode, Phases, RuntimeKind, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::model::ContainerLedger;
 use std::collections::BTreeMap;
 
@@ -86,6 +87,16 @@ pub trait Runtime: Send {
     /// instance is its own (a node process, a container, native's direct call), so a pool of them is `n`
     /// runtimes, each prepared on its own.
     fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine>;
+
+    /// Opens a cold batch window for `workload`: until [`Runtime::finish_teardown`], what each cold start
+    /// leaves behind and the next one does not need (an engine, a served process, a finished container) is
+    /// kept rather than torn down, so the window holds cold starts only. Returns whether the window still
+    /// holds a teardown, and what is deferred or not, in words (for the manifest).
+    fn defer_teardown(&mut self, workload: &WorkloadArtifacts) -> (Teardown, &'static str);
+
+    /// Closes the cold window: tears down what the cold starts since [`Runtime::defer_teardown`] left. Not
+    /// timed, outside every window.
+    fn finish_teardown(&mut self);
 }
 
 /// What an in-process Wasm runtime adds to serve load: one host, one engine and one compiled module shared by

@@ -4,7 +4,7 @@
 use super::wasi::command::{self as wasi_command, Ended};
 use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
-use harness_data::{Mode, Phases, RuntimeKind, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
 use harness_workloads::WorkloadSpec;
 use std::io::{Read, Write};
@@ -399,6 +399,16 @@ impl Runtime for NativeRuntime {
         // Each worker calls the workload directly: nothing to share or hold idle.
         None
     }
+
+    fn defer_teardown(&mut self, _: &WorkloadArtifacts) -> (Teardown, &'static str) {
+        // The child's exit is how its output ends (the pipe closes after its address space is torn down).
+        (
+            Teardown::InWindow,
+            "in the window: each one-shot process's exit and reaping (its output ends only at its exit)",
+        )
+    }
+
+    fn finish_teardown(&mut self) {}
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::wasi::command::{self as wasi_command, Ended, Stamps};
 use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use anyhow::{Context, bail};
-use harness_data::{Mode, Phases, RuntimeKind, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -160,6 +160,9 @@ pub struct NodeRuntime {
     /// `--max-old-space-size`: the plan's `memory_mb` caps node's heap.
     memory_mb: Option<u64>,
     warm: HashMap<&'static str, ServedProcess>,
+    /// In an open cold window (`Some`): the cold node processes that answered, kept serving idle until the
+    /// window closed, then killed and reaped.
+    cold_window: Option<Vec<ServedProcess>>,
 }
 
 impl NodeRuntime {
@@ -182,6 +185,7 @@ impl NodeRuntime {
             timeout: Duration::from_millis(limits.timeout_ms),
             memory_mb: limits.memory_mb,
             warm: HashMap::new(),
+            cold_window: None,
         })
     }
 
@@ -220,7 +224,8 @@ impl NodeRuntime {
     }
 
     fn cold(&mut self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
-        let command = match self.command(workload, true) {
+        // In a cold window node is not told to exit after its answer (`--once`): it idles until the window closed.
+        let command = match self.command(workload, self.cold_window.is_none()) {
             Ok(c) => c,
             Err(e) => return Outcome::failed(Phases::default(), Status::Error, format!("{e:#}")),
         };
@@ -237,7 +242,10 @@ impl NodeRuntime {
         };
         match process.request(input, self.timeout) {
             Ok((sent_ns, response, answered_ns)) => {
-                process.reap(self.timeout);
+                match &mut self.cold_window {
+                    Some(kept) => kept.push(process),
+                    None => process.reap(self.timeout),
+                }
                 self.outcome(workload, response, Some(spawned_ns), sent_ns, answered_ns)
             }
             // Dropping the process kills and reaps it.
@@ -376,5 +384,19 @@ impl Runtime for NodeRuntime {
     fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
         // Each instance is its own node process, already idle between requests.
         None
+    }
+
+    fn defer_teardown(&mut self, _: &WorkloadArtifacts) -> (Teardown, &'static str) {
+        self.cold_window = Some(Vec::new());
+        (
+            Teardown::Deferred,
+            "deferred: each cold node process answers and then idles (no --once); it is killed and reaped after \
+             the window",
+        )
+    }
+
+    fn finish_teardown(&mut self) {
+        // Dropping a served process kills and reaps it.
+        self.cold_window = None;
     }
 }

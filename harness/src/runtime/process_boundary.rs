@@ -10,7 +10,7 @@ use super::native::run_child;
 use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use crate::artifacts::WorkloadArtifacts;
 use harness_data::plan::Interrupt;
-use harness_data::{Mode, Phases, RuntimeKind, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use serde::{Deserialize, Serialize};
 use std::process::Command;
 use std::time::Duration;
@@ -146,4 +146,13 @@ impl Runtime for ProcessBoundary {
         // Created per burst request, never pooled.
         None
     }
+
+    fn defer_teardown(&mut self, _: &WorkloadArtifacts) -> (Teardown, &'static str) {
+        (
+            Teardown::InWindow,
+            "in the window: each invoke-once child's exit and reaping (its answer ends only at its exit)",
+        )
+    }
+
+    fn finish_teardown(&mut self) {}
 }

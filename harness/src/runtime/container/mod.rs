@@ -26,7 +26,7 @@ use bollard::query_parameters::{
 };
 use docker_engine::MANAGED_LABEL;
 use futures_util::{Stream, StreamExt};
-use harness_data::{Mode, Phases, RuntimeKind, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
 use harness_probes::model::ContainerLedger;
 use std::collections::HashMap;
@@ -69,6 +69,9 @@ pub struct ContainerRuntime {
     oom_killed: Arc<Mutex<HashSet<String>>>,
     /// Where every container this runtime starts is recorded, for a harness-scoped model probe.
     ledger: ContainerLedger,
+    /// In an open cold window (`Some`): the cold containers that answered, kept serving idle (their stdin
+    /// open) until the window closed, then removed.
+    cold_window: Option<Vec<Attached>>,
 }
 
 /// Why a request to a container got no response.
@@ -128,6 +131,7 @@ impl ContainerRuntime {
             timeout: Duration::from_millis(limits.timeout_ms),
             memory_bytes,
             warm: HashMap::new(),
+            cold_window: None,
             oom_killed,
             ledger,
         })
@@ -400,7 +404,10 @@ impl ContainerRuntime {
             Err(e) => return Outcome::failed(Phases::default(), Status::Error, e),
         };
         let t_create = monotonic_ns();
-        let (mut container, created_ns) = match self.start(&image, true) {
+        // In a cold window the container is not told to exit after its answer (`--once`): it waits, idle,
+        // for its removal after the window.
+        let once = self.cold_window.is_none();
+        let (mut container, created_ns) = match self.start(&image, once) {
             Ok(c) => c,
             Err(e) => {
                 return Outcome::failed(
@@ -413,9 +420,12 @@ impl ContainerRuntime {
         let (sent_ns, result, answered_ns) = self.exchange(&mut container, input);
         match result {
             Ok(response) => {
-                // The container exits after its one answer and the engine removes it (AutoRemove). Its exit is
-                // part of the invocation: waited for here, so the engine's work lands in this window.
-                if container.exit_code.is_none() {
+                // The container exits after its one answer and the engine removes it (AutoRemove). Measured
+                // alone, its exit is part of the invocation: waited for here, so the engine's work lands in
+                // this window. In a cold window both come after the window.
+                if let Some(kept) = &mut self.cold_window {
+                    kept.push(container);
+                } else if container.exit_code.is_none() {
                     let exit = container.exit;
                     let wait = self.timeout;
                     self.rt.block_on(async {
@@ -524,10 +534,41 @@ impl Runtime for ContainerRuntime {
         // Each instance is its own container, already idle between requests.
         None
     }
+
+    fn defer_teardown(&mut self, workload: &WorkloadArtifacts) -> (Teardown, &'static str) {
+        match workload.guest {
+            // A command ends with its exit (its exit code is part of the outcome); AutoRemove follows it.
+            Guest::Command(_) => (
+                Teardown::InWindow,
+                "in the window: each command container's exit (its exit code ends the invocation) and the \
+                 engine's removal of it",
+            ),
+            Guest::Builtin(_) => {
+                self.cold_window = Some(Vec::new());
+                (
+                    Teardown::Deferred,
+                    "deferred: each cold container answers and then idles (no --once); it is stopped and removed \
+                     after the window",
+                )
+            }
+        }
+    }
+
+    fn finish_teardown(&mut self) {
+        let kept = self.cold_window.take().unwrap_or_default();
+        for container in &kept {
+            container.exit.abort();
+        }
+        let docker = &self.docker;
+        self.rt.block_on(futures_util::future::join_all(
+            kept.iter().map(|c| remove(docker, &c.id)),
+        ));
+    }
 }
 
 impl Drop for ContainerRuntime {
     fn drop(&mut self) {
+        self.finish_teardown();
         for (_, container) in self.warm.drain() {
             container.exit.abort();
             self.rt.block_on(remove(&self.docker, &container.id));

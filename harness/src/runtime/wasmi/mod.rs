@@ -7,12 +7,14 @@
 pub mod command;
 
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
+use crate::runtime::teardown::Leftovers;
 use crate::runtime::wasi::shim::{self as wasi_shim, Served, WasiState};
 use crate::runtime::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use anyhow::{Context, bail};
 use harness_data::plan::Interrupt;
-use harness_data::{Mode, Phases, RuntimeKind, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmi::{Config, Engine, Instance, Linker, Module, Store, TrapCode, Val};
@@ -172,6 +174,8 @@ pub struct WasmiRuntime {
     warm_commands: HashMap<String, Arc<WarmCommand>>,
     /// Instances kept idle for a warm pool's memory (load mode).
     held: Vec<Store<WasiState>>,
+    /// Engines and modules of cold starts in an open cold window, dropped once it closed.
+    leftovers: RefCell<Leftovers>,
 }
 
 impl wasmi::ResourceLimiter for WasiState {
@@ -221,6 +225,7 @@ impl WasmiRuntime {
             warm: HashMap::new(),
             warm_commands: HashMap::new(),
             held: Vec::new(),
+            leftovers: RefCell::default(),
         }
     }
 
@@ -259,10 +264,13 @@ impl WasmiRuntime {
             return Outcome::failed(phases, status, message);
         }
         phases.instantiate_ns = span(t0, monotonic_ns());
-        match call_workload(&mut store, &instance, input, &mut phases, self.fuel) {
+        let outcome = match call_workload(&mut store, &instance, input, &mut phases, self.fuel) {
             Ok(output) => Outcome::ok(phases, output),
             Err((status, message)) => Outcome::failed(phases, status, message),
-        }
+        };
+        // Dropped now, or after an open cold window (warm calls never run in one).
+        self.leftovers.borrow_mut().keep(store);
+        outcome
     }
 }
 
@@ -278,7 +286,11 @@ impl WasmiRuntime {
         phases.startup_ns = span(t0, t1);
         phases.compile_ns = span(t1, t2);
         match loaded {
-            Ok((linker, module)) => self.instantiate_and_call(&engine, &module, &linker, input, phases),
+            Ok((linker, module)) => {
+                let outcome = self.instantiate_and_call(&engine, &module, &linker, input, phases);
+                self.leftovers.borrow_mut().keep((linker, module, engine));
+                outcome
+            }
             Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
         }
     }
@@ -317,7 +329,9 @@ impl WasmiRuntime {
                             module: &module,
                             linker: &linker,
                         };
-                        command::run(loaded, workload, command, input, self.fuel, phases)
+                        let outcome = command::run(loaded, workload, command, input, self.fuel, phases);
+                        self.leftovers.borrow_mut().keep((linker, module, engine));
+                        outcome
                     }
                     Err(e) => Outcome::failed(phases, Status::Error, format!("{e:#}")),
                 }
@@ -381,6 +395,19 @@ impl Runtime for WasmiRuntime {
     fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
         Some(self)
     }
+
+    fn defer_teardown(&mut self, _: &WorkloadArtifacts) -> (Teardown, &'static str) {
+        self.leftovers.get_mut().open();
+        (
+            Teardown::Deferred,
+            "deferred: each cold start's store, engine, parsed module and linker are dropped after the window (a \
+             WASI command's store within it)",
+        )
+    }
+
+    fn finish_teardown(&mut self) {
+        self.leftovers.get_mut().close();
+    }
 }
 
 impl SharedEngine for WasmiRuntime {
@@ -393,6 +420,7 @@ impl SharedEngine for WasmiRuntime {
             warm: self.warm.clone(),
             warm_commands: self.warm_commands.clone(),
             held: Vec::new(),
+            leftovers: RefCell::default(),
         })
     }
 

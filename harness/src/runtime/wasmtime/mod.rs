@@ -7,12 +7,13 @@ pub mod engine;
 pub mod pool;
 
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
+use crate::runtime::teardown::Leftovers;
 use crate::runtime::wasi::shim::{self as wasi_shim, Served, WasiState};
 use crate::runtime::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use anyhow::{Context, bail};
 use engine::{TICK, Ticking, new_engine};
 use harness_data::plan::Interrupt;
-use harness_data::{Mode, Phases, RuntimeKind, Status};
+use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
 use pool::PoolSizing;
 use std::collections::HashMap;
@@ -238,6 +239,8 @@ pub struct WasmtimeRuntime {
     warm_commands: HashMap<String, (Engine, command::WarmCommand)>,
     /// Instances kept idle for a warm pool's memory (load mode).
     held: Vec<Store<WasiState>>,
+    /// Engines, modules and stores of cold starts in an open cold window, dropped once it closed.
+    leftovers: Leftovers,
 }
 
 impl wasmtime::ResourceLimiter for WasiState {
@@ -273,6 +276,7 @@ impl WasmtimeRuntime {
             warm: HashMap::new(),
             warm_commands: HashMap::new(),
             held: Vec::new(),
+            leftovers: Leftovers::default(),
         })
     }
 
@@ -322,9 +326,9 @@ impl WasmtimeRuntime {
         Ok((engine, ticking, module, t2))
     }
 
-    fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+    fn cold(&mut self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
-        let (engine, _ticking, module, t2) = match self.cold_start(workload, &mut phases) {
+        let (engine, ticking, module, t2) = match self.cold_start(workload, &mut phases) {
             Ok(started) => started,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
@@ -339,13 +343,16 @@ impl WasmtimeRuntime {
             return Outcome::failed(phases, status, message);
         }
         phases.instantiate_ns = span(t2, monotonic_ns());
-        finish(call_workload(&mut store, &instance, input, &mut phases), phases)
+        let outcome = finish(call_workload(&mut store, &instance, input, &mut phases), phases);
+        // In a cold window the store, module and engine are dropped after it (store first, engine last).
+        self.leftovers.keep((store, module, ticking, engine));
+        outcome
     }
 
     /// A WASI command, cold: new engine, compile or deserialize, link WASI, instantiate, `_start`.
-    fn command_cold(&self, workload: &WorkloadArtifacts, command: &CommandArtifacts, input: &[u8]) -> Outcome {
+    fn command_cold(&mut self, workload: &WorkloadArtifacts, command: &CommandArtifacts, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
-        let (engine, _ticking, module, t2) = match self.cold_start(workload, &mut phases) {
+        let (engine, ticking, module, t2) = match self.cold_start(workload, &mut phases) {
             Ok(started) => started,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
@@ -357,7 +364,9 @@ impl WasmtimeRuntime {
         };
         self.set_deadline(&mut store);
         phases.instantiate_ns = span(t2, monotonic_ns());
-        command::run(store, pipes, &pre, command, phases)
+        let outcome = command::run(store, pipes, &pre, command, phases);
+        self.leftovers.keep((pre, module, ticking, engine));
+        outcome
     }
 
     /// A WASI command, warm: the module linked once; a fresh WASI context and instance per request.
@@ -461,6 +470,18 @@ impl Runtime for WasmtimeRuntime {
     fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
         Some(self)
     }
+
+    fn defer_teardown(&mut self, _: &WorkloadArtifacts) -> (Teardown, &'static str) {
+        self.leftovers.open();
+        (
+            Teardown::Deferred,
+            "deferred: each cold start's store, module and engine (its epoch ticker too) are dropped after the window",
+        )
+    }
+
+    fn finish_teardown(&mut self) {
+        self.leftovers.close();
+    }
 }
 
 impl SharedEngine for WasmtimeRuntime {
@@ -475,6 +496,7 @@ impl SharedEngine for WasmtimeRuntime {
             warm: self.warm.clone(),
             warm_commands: self.warm_commands.clone(),
             held: Vec::new(),
+            leftovers: Leftovers::default(),
         })
     }
 

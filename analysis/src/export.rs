@@ -457,7 +457,7 @@ mod tests {
         );
         let csv = String::from_utf8(to_csv(&[row])).unwrap();
         assert!(
-            csv.lines().nth(1).unwrap().ends_with(",machine,0.95,low_busy_share"),
+            csv.lines().nth(1).unwrap().ends_with(",machine,0.95,low_busy_share,"),
             "{csv}"
         );
     }

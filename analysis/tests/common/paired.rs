@@ -4,7 +4,7 @@ use harness_data::{EnergyQuality, InvocationRecord, PairedRecord};
 
 /// The paired row of `r` measured alone in its own window by `probe`'s `channel`: `watts` drawn over its latency
 /// against a `baseline_w` idle draw, 2 samples, RAPL's 61 uJ energy unit as the uncertainty, quality ok, machine
-/// scope, busy throughout. A test changes the rest with struct update syntax:
+/// scope, busy throughout, a cold start's teardown deferred past its window. A test changes the rest with struct update syntax:
 /// `PairedRecord { estimated: true, ..paired_from(r, "model", "cpu", 15.0, 5.0) }`.
 pub fn paired_from(r: &InvocationRecord, probe: &str, channel: &str, watts: f64, baseline_w: f64) -> PairedRecord {
     let seconds = r.latency_ns as f64 * 1e-9;
@@ -32,6 +32,6 @@ pub fn paired_from(r: &InvocationRecord, probe: &str, channel: &str, watts: f64,
         scope: harness_data::Scope::Machine,
         busy_share: Some(1.0),
         flag: None,
-        teardown: None,
+        teardown: (r.mode == harness_data::Mode::Cold).then_some(harness_data::Teardown::Deferred),
     }
 }

@@ -234,7 +234,7 @@ impl WorkloadArtifacts {
                 Some(builtin) => builtin.spec(),
                 None => {
                     return Ok(vec![match &command.stdin {
-                        Some(file) => std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+                        Some(file) => read_stdin_file(file)?,
                         None => Vec::new(),
                     }]);
                 }
@@ -336,6 +336,20 @@ impl WorkloadArtifacts {
             container_image_architecture: self.container_image.get().map(|i| i.architecture.clone()),
         }
     }
+}
+
+/// A command's `stdin` file, read whole but never past the size limit the plan was checked against (it may have
+/// grown since).
+fn read_stdin_file(file: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = crate::runtime::wasi::contract::MAX_FILE_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("reading {}", file.display()))?;
+    crate::runtime::wasi::contract::check_file_size(file, bytes.len() as u64, "the command's stdin")
+        .map_err(anyhow::Error::msg)?;
+    Ok(bytes)
 }
 
 /// A plan's workload name for the life of the process ([`WorkloadArtifacts::name`] is `&'static` as the

@@ -77,7 +77,7 @@ fn command_wat(bench: bool, source: Source, spin: u32) -> String {
 }
 
 /// Writes `benchmark.wasm` (from WAT) into `dir/name/`, with `files` beside it; returns the directory.
-fn module_dir(root: &Path, name: &str, wat: &str, files: &[(&str, &[u8])]) -> std::path::PathBuf {
+pub(crate) fn module_dir(root: &Path, name: &str, wat: &str, files: &[(&str, &[u8])]) -> std::path::PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("benchmark.wasm"), wat::parse_str(wat).unwrap()).unwrap();
@@ -313,7 +313,7 @@ fn a_module_importing_what_no_runtime_provides_is_a_plan_error_naming_the_import
 /// A statically linked C program with the command contract: copies FILE (argv[1], relative to its working
 /// directory) or stdin to stdout. Built here with the system's C compiler (`-static`), so that it runs in a
 /// `FROM scratch` image.
-fn static_cat(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn static_cat(dir: &Path) -> std::path::PathBuf {
     let source = dir.join("cat.c");
     std::fs::write(
         &source,

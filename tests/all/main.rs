@@ -15,6 +15,7 @@ mod containers;
 mod energy;
 mod failures;
 mod faults_children;
+mod faults_commands;
 mod faults_inputs;
 mod faults_integrity;
 mod fit_model;

@@ -8,7 +8,7 @@
 //                                                  a WASI command (`_start`): the request is its stdin, <dir> is
 //                                                  preopened as `.`; bench.start/bench.end are stamped
 //
-// Request: u32 length + input. Response: u32 status (0 ok, 1 workload error, 2 trap), u32 length, then six u64
+// Request: u32 length + input. Response: u32 status (0 ok, 1 workload error, 2 trap, 3 output over the cap), u32 length, then six u64
 // readings of process.hrtime.bigint() (CLOCK_MONOTONIC on Linux, the harness's clock): main, loaded, received,
 // ready, input, executed; then the output (or the error text). All little-endian. `--once` serves one request
 // (a cold invocation); otherwise the loop ends at EOF.
@@ -19,8 +19,14 @@ const [kind, file, ...rest] = process.argv.slice(2);
 const flags = rest.filter((a) => a.startsWith('--'));
 const operands = rest.filter((a) => !a.startsWith('--'));
 const once = flags.includes('--once');
+// A command's output cap (stdout and stderr together, harness/src/runtime/wasi/output.rs), given by the harness
+// for command workloads: output past it is status 3 with no payload, never read into memory.
+const capFlag = flags.find((a) => a.startsWith('--output-cap='));
+const outputCap = capFlag ? Number(capFlag.slice('--output-cap='.length)) : Infinity;
+const OVER_CAP = 3;
 
 class Trap extends Error {}
+class OverCap extends Error {}
 
 function loadJs(path) {
   const port = require(path);
@@ -29,6 +35,7 @@ function loadJs(path) {
     stamps.input = stamps.received;
     const out = port.run(input);
     stamps.executed = process.hrtime.bigint();
+    if (out && out.length > outputCap) throw new OverCap('output over the cap');
     return out;
   };
 }
@@ -114,6 +121,7 @@ function loadCommand(path, dir, argsJson) {
       }
       const returned = process.hrtime.bigint();
       stamps.executed = returned;
+      if (fs.fstatSync(fds[1]).size + fs.fstatSync(fds[2]).size > outputCap) throw new OverCap('output over the cap');
       const out = readBack(fds[1]);
       const err = readBack(fds[2]);
       const head = Buffer.alloc(40);
@@ -178,7 +186,7 @@ for (;;) {
     payload = Buffer.from(handler(input, stamps));
   } catch (e) {
     const workloadError = e.workloadError || (e.constructor && e.constructor.name === 'WorkloadError');
-    status = workloadError ? 1 : 2;
+    status = e instanceof OverCap ? OVER_CAP : workloadError ? 1 : 2;
     payload = Buffer.from(workloadError ? e.message : `${e.name}: ${e.message}`);
   }
   const now = process.hrtime.bigint();

@@ -67,6 +67,9 @@ pub(super) fn validate<'a>(
             ),
         ));
     }
+    if let Err(why) = check_name(name) {
+        return Err((entry.name.span(), format!("field `workloads.name`: {why}")));
+    }
     if let Some(inputs) = &entry.inputs {
         return Err((
             inputs.span(),
@@ -87,6 +90,39 @@ pub(super) fn validate<'a>(
         inputs: vec![COMMAND_INPUT.to_string()],
         command: Some(resolve(entry, plan_dir, vars)?),
     })
+}
+
+/// The longest command workload name, in bytes: the name is part of file names (its `.cwasm`, about 70 bytes
+/// more) and of its container image's name, which must stay under the file system's 255 bytes.
+pub const MAX_NAME_BYTES: usize = 100;
+
+/// A command workload's name goes into file names under `--artifacts` and an image name, so it may not leave
+/// that folder (`/`, `\`, a leading `.` as in `..`), hold control characters, or be too long for a file name.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let fix = "name it with letters, digits, spaces, `-`, `_` or `.` (not first)";
+    if name.trim().is_empty() {
+        return Err(format!("a command workload needs a name; {fix}"));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "`{}...` is {} bytes long; a command workload's name is part of file names under --artifacts, so at \
+             most {MAX_NAME_BYTES} bytes",
+            name.chars().take(40).collect::<String>(),
+            name.len()
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\') || c.is_control()) {
+        return Err(format!(
+            "{name:?} holds {c:?}; a command workload's name is part of file names under --artifacts, so it \
+             may not name another folder; {fix}"
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(format!(
+            "{name:?} starts with `.`; a command workload's name is part of file names under --artifacts; {fix}"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the table names a command module (any of the command keys) rather than a built-in workload.
@@ -154,6 +190,9 @@ fn resolve(entry: &WorkloadFile, plan_dir: &Path, vars: &Vars) -> Result<Command
                     ),
                 ));
             }
+            let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            contract::check_file_size(&file, bytes, "it is read into memory before the run")
+                .map_err(|e| (value.span(), format!("field `workloads.stdin` of `{name}`: {e}")))?;
             Some(file.display().to_string())
         }
     };
@@ -198,5 +237,28 @@ mod tests {
         let unset = expand("${HARNESS_SURELY_UNSET_VARIABLE}/x", &vars).unwrap_err();
         assert!(unset.contains("--var HARNESS_SURELY_UNSET_VARIABLE=<value>"), "{unset}");
         assert!(expand("${OPEN", &vars).is_err());
+    }
+
+    #[test]
+    fn names_that_would_leave_the_artifacts_folder_or_overflow_a_file_name_are_refused() {
+        for fine in ["pulldown-cmark", "Cat Static", "a.b_c", "b\u{e9}b\u{e9}"] {
+            assert_eq!(check_name(fine), Ok(()), "{fine}");
+        }
+        for (bad, said) in [
+            ("../../../../tmp/x", "'/'"),
+            ("..", "starts with `.`"),
+            (".hidden", "starts with `.`"),
+            ("a\\b", "'\\\\'"),
+            ("tab\there", "'\\t'"),
+            ("", "needs a name"),
+            ("  ", "needs a name"),
+        ] {
+            let e = check_name(bad).unwrap_err();
+            assert!(e.contains(said), "{bad:?}: {e}");
+        }
+        let long = "x".repeat(300);
+        let e = check_name(&long).unwrap_err();
+        assert!(e.contains("300 bytes long") && e.contains("at most 100 bytes"), "{e}");
+        assert_eq!(check_name(&"x".repeat(MAX_NAME_BYTES)), Ok(()));
     }
 }

@@ -2,6 +2,7 @@
 //! warm calls the same code directly inside the harness.
 
 use super::wasi::command::{self as wasi_command, Ended};
+use super::wasi::output::{self, Capture, Stream};
 use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
@@ -72,7 +73,7 @@ impl NativeRuntime {
         let phases = Phases::default();
         let mut child = Command::new(&workload.native);
         child.args(&command.args).current_dir(&command.dir);
-        let run = match run_child(&mut child, input, self.timeout) {
+        let run = match run_child_capped(&mut child, input, self.timeout, Capture::default()) {
             Ok(run) => run,
             Err(e) => {
                 return Outcome::failed(
@@ -97,6 +98,7 @@ impl NativeRuntime {
             },
             Err(e) => Ended::Failed(Status::Error, format!("waiting for the child: {e}")),
         };
+        let ended = output::over_cap(ended, run.over_cap);
         wasi_command::outcome(command, phases, ended, run.output, run.stderr.as_bytes())
     }
 
@@ -153,6 +155,9 @@ pub(crate) struct ChildRun {
     pub stderr: String,
     pub killed: bool,
     pub exit: std::io::Result<std::process::ExitStatus>,
+    /// Stdout and stderr together passed the capture's limit: reading stopped there (the child then meets a
+    /// closed pipe).
+    pub over_cap: bool,
 }
 
 /// Makes a child go away with the harness, even when the harness dies by SIGKILL: it leads its own process
@@ -265,6 +270,31 @@ const PIPE_GRACE: Duration = Duration::from_millis(500);
 /// the group id) cannot have been reused. What the child left running in its group is killed when it exits,
 /// and a pipe a stray grandchild keeps open does not block the harness.
 pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) -> std::io::Result<ChildRun> {
+    run_child_capped(command, input, timeout, Capture::unlimited())
+}
+
+/// Reads `pipe` to its end into `capture`; stops (closing the pipe) at the capture's limit. Whether the read
+/// ended without an error, and when.
+fn read_into(mut pipe: impl Read, capture: &Capture, stream: Stream) -> (bool, u64) {
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        match pipe.read(&mut chunk) {
+            Ok(0) => return (true, monotonic_ns()),
+            Ok(n) if capture.write(stream, &chunk[..n]) => {}
+            Ok(_) => return (true, monotonic_ns()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return (false, monotonic_ns()),
+        }
+    }
+}
+
+/// [`run_child`], its stdout and stderr together held to `capture`'s limit (a command's output cap).
+pub(crate) fn run_child_capped(
+    command: &mut Command,
+    input: &[u8],
+    timeout: Duration,
+    capture: Capture,
+) -> std::io::Result<ChildRun> {
     let (pid_tx, pid_rx) = mpsc::channel::<libc::pid_t>();
     let (done, deadline) = mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
@@ -301,16 +331,14 @@ pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) 
     // Readers on their own threads: the harness waits for the child, not for the pipes' ends, which a
     // grandchild may hold open forever.
     let (out_tx, out_rx) = mpsc::channel();
+    let out_capture = capture.clone();
     std::thread::spawn(move || {
-        let mut output = Vec::new();
-        let ok = stdout.read_to_end(&mut output).is_ok();
-        let _ = out_tx.send((output, ok, monotonic_ns()));
+        let _ = out_tx.send(read_into(&mut stdout, &out_capture, Stream::Stdout));
     });
     let (err_tx, err_rx) = mpsc::channel();
+    let err_capture = capture.clone();
     std::thread::spawn(move || {
-        let mut diagnostics = Vec::new();
-        let _ = stderr.read_to_end(&mut diagnostics);
-        let _ = err_tx.send(diagnostics);
+        let _ = err_tx.send(read_into(&mut stderr, &err_capture, Stream::Stderr));
     });
     // The child reads all of stdin before it writes, so writing first cannot deadlock; a child that dies
     // early (or is killed at the deadline) closes the pipe and the write error is moot.
@@ -323,11 +351,11 @@ pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) 
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     unguard_group(pid);
     let exit = exited.and_then(|_| child.wait());
-    let (output, read_ok, read_ns) = match out_rx.recv_timeout(PIPE_GRACE) {
-        Ok(read) => read,
-        Err(_) => (Vec::new(), false, monotonic_ns()),
-    };
-    let mut diagnostics = err_rx.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    let (read_ok, read_ns) = out_rx
+        .recv_timeout(PIPE_GRACE)
+        .unwrap_or_else(|_| (false, monotonic_ns()));
+    let _ = err_rx.recv_timeout(PIPE_GRACE);
+    let (output, mut diagnostics) = capture.take();
     if !read_ok {
         diagnostics.extend_from_slice(
             b"\nthe output pipe stayed open after the workload exited (a process it started left its group)",
@@ -341,6 +369,7 @@ pub(crate) fn run_child(command: &mut Command, input: &[u8], timeout: Duration) 
         stderr: String::from_utf8_lossy(&diagnostics).into_owned(),
         killed,
         exit,
+        over_cap: capture.over(),
     })
 }
 

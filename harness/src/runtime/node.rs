@@ -9,6 +9,7 @@
 
 use super::served::{RequestError, Response, ServedProcess};
 use super::wasi::command::{self as wasi_command, Ended, Stamps};
+use super::wasi::output;
 use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use anyhow::{Context, bail};
@@ -209,6 +210,9 @@ impl NodeRuntime {
         if once {
             command.arg("--once");
         }
+        if let Guest::Command(_) = &workload.guest {
+            command.arg(format!("--output-cap={}", output::OUTPUT_CAP));
+        }
         Ok(command)
     }
 
@@ -290,6 +294,9 @@ impl NodeRuntime {
                 return response.outcome(spawned_ns, sent_ns, answered_ns, self.flavor == Flavor::Wasm);
             }
         };
+        if response.status == OVER_CAP {
+            return Outcome::failed(Phases::default(), Status::Error, output::over_cap_message());
+        }
         if self.flavor == Flavor::Js {
             // A user's JavaScript module: its output is held to the same expected stdout as the module's.
             let outcome = response.outcome(spawned_ns, sent_ns, answered_ns, false);
@@ -319,6 +326,9 @@ impl NodeRuntime {
         wasi_command::outcome(command, phases, Ended::Exit(code), stdout.to_vec(), stderr)
     }
 }
+
+/// runner.js's status for a command whose output passed `--output-cap` (not read back).
+const OVER_CAP: u32 = 3;
 
 /// runner.js's command payload: exit code, four clock readings (0: not taken), stdout length, stdout, stderr.
 fn decode_command_payload(payload: &[u8]) -> Option<(i32, Stamps, &[u8], &[u8])> {

@@ -12,6 +12,7 @@
 use super::{Attached, ContainerRuntime, remove};
 use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
 use crate::runtime::wasi::command::{self as wasi_command, Ended};
+use crate::runtime::wasi::output::{self, Capture};
 use crate::runtime::{Outcome, span};
 use bollard::container::LogOutput;
 use bollard::exec::StartExecResults;
@@ -35,32 +36,48 @@ pub(super) fn keepalive_config(runtime: &ContainerRuntime, image: &str) -> Conta
 
 type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
+/// What a container's command wrote: its streams, or that they passed the output cap (reading stopped there).
+enum Collected {
+    Streams(Vec<u8>, Vec<u8>),
+    OverCap,
+}
+
 /// Writes `input` to the process's stdin and closes it, while reading its stdout and stderr to their end (both
-/// at once, so a command that writes before it has read everything cannot block on a full pipe).
+/// at once, so a command that writes before it has read everything cannot block on a full pipe), or to the
+/// output cap.
 async fn feed_and_collect(
     stdin: &mut Pin<Box<dyn AsyncWrite + Send>>,
     output: &mut Output,
     input: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>), String> {
+) -> Result<Collected, String> {
     let feed = async {
         // A command may exit without reading all of its input: a closed stdin is not its failure.
         let _ = stdin.write_all(input).await;
         let _ = stdin.shutdown().await;
     };
     let collect = async {
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let capture = Capture::default();
         while let Some(item) = output.next().await {
-            match item {
-                Ok(LogOutput::StdOut { message }) => stdout.extend_from_slice(&message),
-                Ok(LogOutput::StdErr { message }) => stderr.extend_from_slice(&message),
-                Ok(_) => {}
+            let kept = match item {
+                Ok(LogOutput::StdOut { message }) => capture.write(output::Stream::Stdout, &message),
+                Ok(LogOutput::StdErr { message }) => capture.write(output::Stream::Stderr, &message),
+                Ok(_) => true,
                 Err(e) => return Err(format!("attach stream: {e}")),
+            };
+            if !kept {
+                return Ok(Collected::OverCap);
             }
         }
-        Ok((stdout, stderr))
+        let (stdout, stderr) = capture.take();
+        Ok(Collected::Streams(stdout, stderr))
     };
     let ((), collected) = futures_util::future::join(feed, collect).await;
     collected
+}
+
+/// The row of a command that wrote past the output cap; its container is removed by the caller.
+fn over_cap(phases: Phases) -> Outcome {
+    Outcome::failed(phases, Status::Error, output::over_cap_message())
 }
 
 fn timed_out(timeout: Duration, phases: Phases) -> Outcome {
@@ -111,12 +128,12 @@ pub(super) fn cold(
         let collected = tokio::time::timeout(timeout, feed_and_collect(&mut stdin, &mut output, input)).await;
         let code = match &collected {
             // The exit is part of the invocation, as for built-ins: the engine's work lands in its window.
-            Ok(_) => tokio::time::timeout(timeout, &mut exit)
+            Ok(Ok(Collected::Streams(..))) => tokio::time::timeout(timeout, &mut exit)
                 .await
                 .ok()
                 .and_then(|r| r.ok())
                 .flatten(),
-            Err(_) => None,
+            _ => None,
         };
         (collected, code)
     });
@@ -130,7 +147,12 @@ pub(super) fn cold(
             runtime.rt.block_on(remove(&runtime.docker, &id));
             Outcome::failed(phases, Status::Trap, message)
         }
-        (Ok(Ok((stdout, stderr))), code) => {
+        (Ok(Ok(Collected::OverCap)), _) => {
+            exit.abort();
+            runtime.rt.block_on(remove(&runtime.docker, &id));
+            over_cap(phases)
+        }
+        (Ok(Ok(Collected::Streams(stdout, stderr))), code) => {
             let ended = match code {
                 Some(code) => Ended::Exit(code as i32),
                 None => Ended::Failed(Status::Trap, "the container's exit code is unknown".into()),
@@ -204,7 +226,13 @@ pub(super) fn warm(
                     outcome
                 }
                 Ok(Err(message)) => Outcome::failed(phases, Status::Trap, message),
-                Ok(Ok((stdout, stderr))) => {
+                Ok(Ok(Collected::OverCap)) => {
+                    // As at the deadline: the exec'd process cannot be stopped on its own.
+                    let outcome = over_cap(phases);
+                    let _ = runtime.prepare_warm(workload);
+                    outcome
+                }
+                Ok(Ok(Collected::Streams(stdout, stderr))) => {
                     let ended = match code {
                         Some(code) => Ended::Exit(code as i32),
                         None => Ended::Failed(Status::Trap, "the exec's exit code is unknown".into()),

@@ -20,6 +20,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+mod command_image;
+pub use command_image::ensure_command_image;
+
 pub const MANAGED_LABEL: &str = "harness.managed";
 pub const OWNER_LABEL: &str = "harness.owner";
 pub const OWNER_PIDNS_LABEL: &str = "harness.owner.pidns";
@@ -238,79 +241,19 @@ pub fn ensure_image(workload: &str, executable: &Path) -> anyhow::Result<Contain
     // The workloads' output digest (SHA-256, 16 hex digits) names the content.
     let hash = harness_workloads::digest(&binary);
     let tag = format!("harness-workload/{workload}:{hash}");
-    build_unless_present(&tag, || build_context(&binary))
+    build_unless_present(&tag, || build_context(&binary).map(BuildContext::Bytes))
 }
 
-/// The image of a WASI command workload (see `container/command.rs`): its static executable as `/command`,
-/// the regular files of the module's directory `dir` in `/work` (the working directory, as the directory is `.`
-/// under WASI), and `keepalive` (the static `noop` workload) as `/keepalive` for warm containers.
-pub fn ensure_command_image(
-    workload: &str,
-    executable: &Path,
-    keepalive: &Path,
-    dir: &Path,
-) -> anyhow::Result<ContainerImage> {
-    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-    let mut files = vec![
-        ("command".to_string(), read(executable)?, 0o755),
-        ("keepalive".to_string(), read(keepalive)?, 0o755),
-    ];
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("listing {}", dir.display()))?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        files.push((format!("work/{name}"), read(&entry.path())?, 0o644));
-    }
-    let mut content = Vec::new();
-    for (name, bytes, _) in &files {
-        content.extend_from_slice(name.as_bytes());
-        content.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        content.extend_from_slice(bytes);
-    }
-    // Image names are lowercase `[a-z0-9._-]`; a plan's workload name may be anything.
-    let repository: String = workload
-        .chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9' | '.' | '_' | '-') => c,
-            _ => '-',
-        })
-        .collect();
-    let tag = format!("harness-command/{repository}:{}", harness_workloads::digest(&content));
-    let dockerfile = format!(
-        "FROM scratch\nLABEL {MANAGED_LABEL}=true\nCOPY command keepalive /\nCOPY work /work\nWORKDIR /work\nENTRYPOINT [\"/command\"]\n"
-    );
-    build_unless_present(&tag, || {
-        let mut archive = tar::Builder::new(Vec::new());
-        let mut dir_header = tar::Header::new_gnu();
-        dir_header.set_entry_type(tar::EntryType::Directory);
-        dir_header.set_size(0);
-        dir_header.set_mode(0o755);
-        dir_header.set_cksum();
-        archive
-            .append_data(&mut dir_header, "work/", std::io::empty())
-            .context("writing the image build context")?;
-        let dockerfile = ("Dockerfile".to_string(), dockerfile.clone().into_bytes(), 0o644);
-        for (name, bytes, mode) in std::iter::once(&dockerfile).chain(&files) {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(*mode);
-            header.set_cksum();
-            archive
-                .append_data(&mut header, name, bytes.as_slice())
-                .context("writing the image build context")?;
-        }
-        archive.into_inner().context("writing the image build context")
-    })
+/// An image's build context (a tar): small ones in memory, a command's directory streamed from a file.
+enum BuildContext {
+    Bytes(Vec<u8>),
+    File(std::fs::File),
 }
 
 /// Builds `tag` from the context `context` makes unless the engine has it; returns its tag and size.
 fn build_unless_present(
     tag: &str,
-    context: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+    context: impl FnOnce() -> anyhow::Result<BuildContext>,
 ) -> anyhow::Result<ContainerImage> {
     let tag = tag.to_string();
     let architecture = image_architecture(std::env::consts::ARCH);
@@ -328,7 +271,25 @@ fn build_unless_present(
             .build();
         let mut log = String::new();
         rt.block_on(async {
-            let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+            let body = match context {
+                BuildContext::Bytes(bytes) => bollard::body_full(bytes.into()),
+                // Streamed in chunks, so an image of large files never sits in memory.
+                BuildContext::File(file) => {
+                    bollard::body_try_stream(futures_util::stream::unfold(file, |mut file| async move {
+                        use std::io::Read;
+                        let mut chunk = vec![0u8; 1 << 20];
+                        match file.read(&mut chunk) {
+                            Ok(0) => None,
+                            Ok(n) => {
+                                chunk.truncate(n);
+                                Some((Ok(chunk.into()), file))
+                            }
+                            Err(e) => Some((Err(e), file)),
+                        }
+                    }))
+                }
+            };
+            let mut stream = docker.build_image(options, None, Some(body));
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| anyhow!("building {tag}: {e}"))?;
                 if let Some(detail) = info.error_detail {

@@ -4,6 +4,23 @@
 /// The sightglass convention's import module: `bench.start()` and `bench.end()`, no params, no results.
 pub const BENCH_MODULE: &str = "bench";
 
+/// The largest file a command may be given: its `stdin` file (read into memory before the run) and each file
+/// beside its module (copied into its container image). The same 256 MiB as a built-in's largest input.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Checks one of a command's files against [`MAX_FILE_BYTES`]; the error says what the file is for and the fix.
+pub fn check_file_size(path: &std::path::Path, bytes: u64, used_as: &str) -> Result<(), String> {
+    if bytes > MAX_FILE_BYTES {
+        return Err(format!(
+            "{} is {bytes} bytes, more than the {} MiB a command's file may hold ({used_as}); give a smaller \
+             file, or move this one out of the module's directory",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    Ok(())
+}
+
 /// Every function of WASI preview1 (`wasi_snapshot_preview1`), which all four Wasm runtimes implement.
 pub const PREVIEW1: &[&str] = &[
     "args_get",

@@ -4,4 +4,5 @@
 
 pub mod command;
 pub mod contract;
+pub mod output;
 pub mod shim;

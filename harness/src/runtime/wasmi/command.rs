@@ -1,31 +1,111 @@
 //! WASI command workloads on `wasmi`, with wasmi's own WASI crate (`wasmi_wasi`, preview1 on wasi-common): a
-//! fresh WASI context per invocation (stdin from the input bytes, stdout and stderr into memory, the module's
-//! directory preopened as `.`), and `bench.start`/`bench.end` stamped on the run's clock.
+//! fresh WASI context per invocation (stdin from the input bytes, stdout and stderr into one [`Capture`] under
+//! the output cap, the module's directory preopened as `.`), and `bench.start`/`bench.end` stamped on the run's
+//! clock.
 //!
 //! wasi-common grants a preopened directory whatever the operating system allows, so a read-only preopen is
 //! [`ReadOnlyDir`]: opening for writing or creating, and every change to the tree, is refused (`EPERM`/`ENOTSUP`).
+//!
+//! Fuel counts guest instructions only, so a guest that spends its time in host calls (a sleep, a loop of reads
+//! past the end of its input) would outlive its deadline by far. With a deadline, the plan's timeout is also
+//! kept on the wall clock: [`DeadlineSched`] wakes a sleep at the deadline, and a call hook ends the guest at
+//! its first host call past it (or past the output cap).
 
 use crate::artifacts::{CommandArtifacts, WorkloadArtifacts};
 use crate::runtime::Outcome;
 use crate::runtime::wasi::command::{self as wasi_command, Ended, Stamps};
 use crate::runtime::wasi::contract::BENCH_MODULE;
+use crate::runtime::wasi::output::{self, Capture, Stream};
 use anyhow::Context;
 use harness_data::{Phases, Status};
 use harness_probes::clock::monotonic_ns;
 use std::any::Any;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use wasi_common::dir::{OpenResult, ReaddirCursor, ReaddirEntity};
 use wasi_common::file::{FdFlags, Filestat, OFlags};
 use wasi_common::pipe::{ReadPipe, WritePipe};
+use wasi_common::sched::{Poll, WasiSched};
 use wasi_common::{Error, ErrorExt, WasiDir};
-use wasmi::{Caller, Engine, Linker, Module, Store, TrapCode};
+use wasmi::{CallHook, Caller, Engine, Linker, Module, Store, TrapCode};
 use wasmi_wasi::wasi_common;
+
+/// An invocation's wall-clock deadline, and whether the guest was stopped there.
+#[derive(Debug)]
+struct Deadline {
+    at: Instant,
+    reached: AtomicBool,
+}
+
+impl Deadline {
+    fn stop(&self) -> Error {
+        self.reached.store(true, Ordering::Relaxed);
+        Error::trap(anyhow::anyhow!("deadline reached"))
+    }
+}
+
+/// wasi-common's scheduler (sleeps, `poll_oneoff`), with no wait past the deadline: one that would end after it
+/// ends at it, and the guest is stopped there.
+struct DeadlineSched {
+    inner: Box<dyn WasiSched>,
+    deadline: Arc<Deadline>,
+}
+
+#[async_trait::async_trait]
+impl WasiSched for DeadlineSched {
+    async fn poll_oneoff<'a>(&self, poll: &mut Poll<'a>) -> Result<(), Error> {
+        let remaining = self.deadline.at.saturating_duration_since(Instant::now());
+        // Stdio and preopened files are always ready, so only a poll of clocks alone can wait.
+        let waits_past = poll
+            .earliest_clock_deadline()
+            .is_some_and(|clock| clock.duration_until().unwrap_or_default() > remaining);
+        if waits_past && poll.rw_subscriptions().next().is_none() {
+            std::thread::sleep(remaining);
+            return Err(self.deadline.stop());
+        }
+        self.inner.poll_oneoff(poll).await
+    }
+
+    async fn sched_yield(&self) -> Result<(), Error> {
+        self.inner.sched_yield().await
+    }
+
+    async fn sleep(&self, duration: Duration) -> Result<(), Error> {
+        let remaining = self.deadline.at.saturating_duration_since(Instant::now());
+        if duration > remaining {
+            std::thread::sleep(remaining);
+            return Err(self.deadline.stop());
+        }
+        self.inner.sleep(duration).await
+    }
+}
 
 pub struct CommandState {
     wasi: wasmi_wasi::WasiCtx,
     bench_start: Option<u64>,
     bench_end: Option<u64>,
+    capture: Capture,
+    deadline: Option<Arc<Deadline>>,
+}
+
+/// Run before and after every host call when there is a deadline: the guest stops at its first host call past
+/// the deadline or the output cap (a refused write is an error the guest could ignore and loop on).
+fn at_host_call(state: &mut CommandState, hook: CallHook) -> Result<(), wasmi::Error> {
+    if !matches!(hook, CallHook::CallingHost | CallHook::ReturningFromHost) {
+        return Ok(());
+    }
+    if state.capture.over() {
+        return Err(wasmi::Error::new(output::over_cap_message()));
+    }
+    match &state.deadline {
+        Some(deadline) if Instant::now() >= deadline.at => {
+            deadline.reached.store(true, Ordering::Relaxed);
+            Err(wasmi::Error::new("deadline reached"))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<CommandState>> {
@@ -41,22 +121,34 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<CommandState>> {
     Ok(linker)
 }
 
-type SharedBytes = Arc<RwLock<Vec<u8>>>;
-
 fn wasi_context(
     workload: &WorkloadArtifacts,
     command: &CommandArtifacts,
     input: &[u8],
-) -> anyhow::Result<(wasmi_wasi::WasiCtx, SharedBytes, SharedBytes)> {
-    let (stdout, stderr) = (SharedBytes::default(), SharedBytes::default());
-    let mut builder = wasmi_wasi::WasiCtxBuilder::new();
-    builder
-        .args(&wasi_command::argv(&workload.wasm, command))
-        .map_err(|e| anyhow::anyhow!("the command's arguments: {e}"))?
-        .stdin(Box::new(ReadPipe::new(std::io::Cursor::new(input.to_vec()))))
-        .stdout(Box::new(WritePipe::from_shared(stdout.clone())))
-        .stderr(Box::new(WritePipe::from_shared(stderr.clone())));
-    let ctx = builder.build();
+    capture: &Capture,
+    deadline: Option<&Arc<Deadline>>,
+) -> anyhow::Result<wasmi_wasi::WasiCtx> {
+    let sched = match deadline {
+        Some(deadline) => Box::new(DeadlineSched {
+            inner: wasi_common::sync::sched_ctx(),
+            deadline: Arc::clone(deadline),
+        }) as Box<dyn WasiSched>,
+        None => wasi_common::sync::sched_ctx(),
+    };
+    // As wasi-common's builder makes it, with the scheduler above.
+    let mut ctx = wasmi_wasi::WasiCtx::new(
+        wasi_common::sync::random_ctx(),
+        wasi_common::sync::clocks_ctx(),
+        sched,
+        wasi_common::Table::new(),
+    );
+    for arg in wasi_command::argv(&workload.wasm, command) {
+        ctx.push_arg(&arg)
+            .map_err(|e| anyhow::anyhow!("the command's arguments: {e}"))?;
+    }
+    ctx.set_stdin(Box::new(ReadPipe::new(std::io::Cursor::new(input.to_vec()))));
+    ctx.set_stdout(Box::new(WritePipe::new(capture.writer(Stream::Stdout))));
+    ctx.set_stderr(Box::new(WritePipe::new(capture.writer(Stream::Stderr))));
     let dir = wasmi_wasi::Dir::open_ambient_dir(&command.dir, wasmi_wasi::ambient_authority())
         .with_context(|| format!("preopening {}", command.dir.display()))?;
     let dir: Box<dyn WasiDir> = Box::new(wasi_common::sync::dir::Dir::from_cap_std(dir));
@@ -67,7 +159,7 @@ fn wasi_context(
     };
     ctx.push_preopened_dir(dir, ".")
         .map_err(|e| anyhow::anyhow!("preopening {}: {e}", command.dir.display()))?;
-    Ok((ctx, stdout, stderr))
+    Ok(ctx)
 }
 
 /// A parsed module and its linker, in the engine they belong to.
@@ -88,7 +180,15 @@ pub fn run(
 ) -> Outcome {
     let Loaded { engine, module, linker } = loaded;
     let t0 = monotonic_ns();
-    let (wasi, stdout, stderr) = match wasi_context(workload, command, input) {
+    // The fuel budget is the plan's timeout in FUEL_PER_MS units: the same timeout, on the wall clock.
+    let deadline = fuel.map(|fuel| {
+        Arc::new(Deadline {
+            at: Instant::now() + Duration::from_millis(fuel / super::FUEL_PER_MS),
+            reached: AtomicBool::new(false),
+        })
+    });
+    let capture = Capture::default();
+    let wasi = match wasi_context(workload, command, input, &capture, deadline.as_ref()) {
         Ok(c) => c,
         Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
     };
@@ -98,8 +198,13 @@ pub fn run(
             wasi,
             bench_start: None,
             bench_end: None,
+            capture: capture.clone(),
+            deadline: deadline.clone(),
         },
     );
+    if deadline.is_some() {
+        store.call_hook(at_host_call);
+    }
     if let Some(fuel) = fuel
         && let Err(e) = store.set_fuel(fuel)
     {
@@ -123,8 +228,13 @@ pub fn run(
     let returned = monotonic_ns();
     let ended = match result {
         Ok(()) => Ended::Exit(0),
+        Err(_) if deadline.as_ref().is_some_and(|d| d.reached.load(Ordering::Relaxed)) => Ended::Failed(
+            Status::Timeout,
+            "deadline reached in a host call (a sleep, or I/O past the deadline)".into(),
+        ),
         Err(e) => classify(&e, fuel),
     };
+    let ended = output::over_cap(ended, capture.over());
     let stamps = Stamps {
         called,
         bench_start: store.data().bench_start,
@@ -132,8 +242,7 @@ pub fn run(
         returned,
     };
     drop(store);
-    let stdout = std::mem::take(&mut *stdout.write().unwrap_or_else(|p| p.into_inner()));
-    let stderr = std::mem::take(&mut *stderr.write().unwrap_or_else(|p| p.into_inner()));
+    let (stdout, stderr) = capture.take();
     let phases = wasi_command::phases_from(phases, stamps, monotonic_ns());
     wasi_command::outcome(command, phases, ended, stdout, &stderr)
 }

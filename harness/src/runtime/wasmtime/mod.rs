@@ -356,8 +356,12 @@ impl WasmtimeRuntime {
             Ok(started) => started,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
-        let ready = command::prepare(&engine, &module)
-            .and_then(|pre| Ok((pre, command::new_store(&engine, workload, command, input)?)));
+        let ready = command::prepare(&engine, &module).and_then(|pre| {
+            Ok((
+                pre,
+                command::new_store(&engine, workload, command, input, self.host_deadline())?,
+            ))
+        });
         let (pre, (mut store, pipes)) = match ready {
             Ok(r) => r,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
@@ -376,13 +380,20 @@ impl WasmtimeRuntime {
             return Outcome::failed(phases, Status::Error, "warm invocation before prepare_warm");
         };
         let t0 = monotonic_ns();
-        let (mut store, pipes) = match command::new_store(engine, workload, command, input) {
+        let (mut store, pipes) = match command::new_store(engine, workload, command, input, self.host_deadline()) {
             Ok(s) => s,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("{e:#}")),
         };
         self.set_deadline(&mut store);
         phases.instantiate_ns = span(t0, monotonic_ns());
         command::run(store, pipes, pre, command, phases)
+    }
+
+    /// The instant the epoch deadline of a store made now falls at, for host calls that wait (a command's
+    /// `poll_oneoff`), which the epoch cannot interrupt.
+    fn host_deadline(&self) -> Option<std::time::Instant> {
+        (self.interrupt == Interrupt::Epoch)
+            .then(|| std::time::Instant::now() + TICK.saturating_mul(self.deadline_ticks.saturating_sub(1) as u32))
     }
 
     fn set_deadline<T>(&self, store: &mut Store<T>) {

@@ -62,7 +62,35 @@ pub struct GeneratorBench {
     pub highest_rate_within: Option<f64>,
 }
 
+/// Refuses what the generator cannot run, before anything starts: a NaN rate once spun until out of memory
+/// and `--duration-ms 0` printed "inf cores". The bounds are the plan's `[load]` ones.
+fn check_args(args: &BenchLoadArgs) -> anyhow::Result<()> {
+    use crate::plan::{MAX_CONCURRENCY, check_duration_ms, check_rate, level_requests};
+    check_duration_ms(args.duration_ms).map_err(|e| anyhow::anyhow!("--duration-ms: {e}"))?;
+    if args.rates.is_empty() {
+        anyhow::bail!("--rates is empty: give requests per second, e.g. --rates 1000,5000");
+    }
+    for &rate in &args.rates {
+        check_rate(rate).map_err(|e| anyhow::anyhow!("--rates: {e}"))?;
+        level_requests(rate, args.duration_ms).map_err(|e| anyhow::anyhow!("--rates: {e}"))?;
+    }
+    if !(1..=MAX_CONCURRENCY).contains(&args.instances) {
+        anyhow::bail!(
+            "--instances {} is not a pool size; use 1 to {MAX_CONCURRENCY}",
+            args.instances
+        );
+    }
+    if !(args.max_lag_us.is_finite() && args.max_lag_us > 0.0) {
+        anyhow::bail!(
+            "--max-lag-us {} is not a lag; use microseconds above 0",
+            args.max_lag_us
+        );
+    }
+    Ok(())
+}
+
 pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench> {
+    check_args(args)?;
     let spec = harness_workloads::find("noop").expect("noop is a workload");
     let artifacts = WorkloadArtifacts::at(&args.artifacts.clone().unwrap_or_else(default_dir), spec);
     runtime::ensure_artifacts(&[RuntimeKind::Native], &artifacts)?;

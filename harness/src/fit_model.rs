@@ -81,6 +81,8 @@ pub fn run(args: &FitModelArgs) -> anyhow::Result<()> {
         );
     }
 
+    refuse_weak_fit(&fit, &run_name)?;
+
     let fitted = format!("{} from {run_name}", manifest.host.hostname);
     println!(
         "# sensor {}/{} against {}/{} (run with idle {} W + {} W per busy core), windows of {:.0} ms",
@@ -101,6 +103,29 @@ pub fn run(args: &FitModelArgs) -> anyhow::Result<()> {
         "# fit: R^2 = {:.4}, median absolute error {:.3} W per window, {} windows (busy cores {:.2} to {:.2})",
         fit.r_squared, fit.median_abs_error_w, fit.windows, fit.busy_cores_min, fit.busy_cores_max
     );
+    Ok(())
+}
+
+/// The least share of the sensor's variation the model's CPU time must explain for its curve to be printed.
+const MIN_R_SQUARED: f64 = 0.5;
+
+/// Refuses a fit the model cannot use: a sensor that ignores the load (R^2 0.08) once gave `busy_w_per_core =
+/// 0.000`, a curve under which every workload costs nothing.
+fn refuse_weak_fit(fit: &fit::ModelFit, run_name: &str) -> anyhow::Result<()> {
+    // What `{:.3}` prints as 0.000: the printed curve would charge no work.
+    let flat = fit.busy_w_per_core < 0.0005;
+    if fit.r_squared < MIN_R_SQUARED || flat {
+        bail!(
+            "the fit gives idle {:.3} W and {:.4} W per busy core with R^2 {:.3} over {} windows (busy cores {:.2}              to {:.2}): the sensor does not follow the CPU time in {run_name} (R^2 under {MIN_R_SQUARED}{}), so              no curve is printed; fit on a run whose workloads load the machine unevenly, against a sensor that              sees the CPU (pick one with --channel)",
+            fit.idle_w,
+            fit.busy_w_per_core,
+            fit.r_squared,
+            fit.windows,
+            fit.busy_cores_min,
+            fit.busy_cores_max,
+            if flat { ", or no watts per busy core" } else { "" }
+        );
+    }
     Ok(())
 }
 

@@ -127,6 +127,7 @@ impl Session {
             runtimes,
             skipped,
         } = setup::prepare(&mut plan, &options.artifacts, &containers)?;
+        crate::plan::check_instance_memory(&options.plan, &plan, &workloads)?;
         let probes =
             open::open_probes(&plan.probes, &containers).context("a probe cannot start, so nothing was measured")?;
         let schedule = Schedule::new(&plan);
@@ -387,7 +388,11 @@ impl Session {
             interrupted,
             &self.containers,
         );
-        self.load_levels = Some(result.as_ref().map_or(0, |o| o.levels));
+        // A failed level leaves the levels before it in load.csv: the summary counts those, not 0.
+        self.load_levels = Some(match &result {
+            Ok(outcome) => outcome.levels,
+            Err(_) => harness_analysis::pair::levels::read_load_csv(&self.out).map_or(0, |rows| rows.len() as u64),
+        });
         match result {
             Ok(outcome) if outcome.interrupted => Some((
                 RunStatus::Partial,

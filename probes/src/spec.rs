@@ -141,6 +141,15 @@ impl ProbeSpec {
                     field,
                     format!("field `{field}` is {w}; use a finite number of watts, 0 or more"),
                 )),
+                // The model charges work by its watts per busy core (a TDP spreads over the cores): at 0 every
+                // invocation costs nothing and pairing finds no energy in its counter.
+                Some(w) if *w == 0.0 && field != "idle_w" => Err((
+                    field,
+                    format!(
+                        "field `{field}` is 0, under which the model charges no work and the run records no \
+                         energy; use watts above 0 (`harness fit-model` fits them from a run with a sensor)"
+                    ),
+                )),
                 _ => Ok(()),
             }),
             _ => Ok(()),
@@ -189,5 +198,28 @@ mod tests {
             fitted: None,
         };
         assert_eq!(model.check().unwrap_err().0, "idle_w");
+    }
+
+    /// Issue 21: a model declaring 0 W per busy core (as a fit against a sensor that ignores the load once
+    /// printed) recorded no energy.
+    #[test]
+    fn a_model_charging_no_watts_per_busy_core_is_refused() {
+        let model = |idle_w, busy_w_per_core, tdp_w| ProbeSpec::Model {
+            name: None,
+            idle_w,
+            busy_w_per_core,
+            tdp_w,
+            interval_ms: None,
+            scope: None,
+            fitted: None,
+        };
+        let (field, message) = model(Some(7.0), Some(0.0), None).check().unwrap_err();
+        assert_eq!(field, "busy_w_per_core");
+        assert!(message.contains("no energy"), "{message}");
+        assert_eq!(model(None, None, Some(0.0)).check().unwrap_err().0, "tdp_w");
+        assert!(
+            model(Some(0.0), Some(11.0), None).check().is_ok(),
+            "an idle of 0 W still charges work"
+        );
     }
 }

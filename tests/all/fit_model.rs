@@ -6,7 +6,7 @@ use harness_data::{ChannelInfo, Manifest, ProbeManifest, SampleKind, SampleRecor
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 
-fn rapl_probe() -> ProbeManifest {
+pub(crate) fn rapl_probe() -> ProbeManifest {
     ProbeManifest {
         unseen: Vec::new(),
         name: "rapl".into(),
@@ -31,7 +31,7 @@ fn rapl_probe() -> ProbeManifest {
 }
 
 /// The model with nothing declared: options as the plan serializes them, the default curve.
-fn model_probe() -> ProbeManifest {
+pub(crate) fn model_probe() -> ProbeManifest {
     ProbeManifest {
         unseen: Vec::new(),
         name: "model".into(),
@@ -62,6 +62,11 @@ fn model_probe() -> ProbeManifest {
 /// A run directory with the reference manifest's shape, this host name, these probes, and 6 s of samples
 /// every 5 ms over a load that changes every 250 ms (seeded, 0 to 4 busy cores), the package with some noise.
 fn write_run(dir: &Path, probes: Vec<ProbeManifest>) {
+    write_run_with(dir, probes, 11.0);
+}
+
+/// [`write_run`] with the package drawing `busy_w_per_core` per busy core (0: a sensor that ignores the load).
+pub(crate) fn write_run_with(dir: &Path, probes: Vec<ProbeManifest>, busy_w_per_core: f64) {
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/reference/vm-spine/manifest.json");
     let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(reference).unwrap()).unwrap();
     manifest.host.hostname = "lab-xeon".into();
@@ -98,7 +103,7 @@ fn write_run(dir: &Path, probes: Vec<ProbeManifest>) {
         let busy = loads[(k * step / 250_000_000) as usize];
         let seconds = step as f64 * 1e-9;
         // The package also draws what the CPU time does not explain: noise of up to 1 W.
-        package_uj += (7.0 + 11.0 * busy + rng.random_range(-1.0..1.0)) * seconds * 1e6;
+        package_uj += (7.0 + busy_w_per_core * busy + rng.random_range(-1.0..1.0)) * seconds * 1e6;
         model_j += (10.0 + 15.0 * busy) * seconds;
     }
     writer.flush().unwrap();

@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SSHD: &str = "/usr/sbin/sshd";
-const HOSTS: [(&str, Ipv4Addr); 2] = [
+pub(crate) const SSHD: &str = "/usr/sbin/sshd";
+pub(crate) const HOSTS: [(&str, Ipv4Addr); 2] = [
     ("device-a", Ipv4Addr::new(127, 0, 0, 2)),
     ("device-b", Ipv4Addr::new(127, 0, 0, 3)),
 ];
 
 /// `program` runs here, or the test fails naming the script that installs it.
-fn require(program: &str) {
+pub(crate) fn require(program: &str) {
     let found = Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())
@@ -34,7 +34,7 @@ fn require(program: &str) {
 }
 
 /// The sshd of the fleet; killed with their sessions and waited for when dropped, a panic included.
-struct SshDaemons(Vec<Child>);
+pub(crate) struct SshDaemons(Vec<Child>);
 
 impl Drop for SshDaemons {
     fn drop(&mut self) {
@@ -87,7 +87,7 @@ fn keygen(path: &Path) {
 }
 
 /// A port free on both loopback addresses.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     for _ in 0..20 {
         let port = TcpListener::bind(SocketAddrV4::new(HOSTS[0].1, 0))
             .unwrap()
@@ -105,7 +105,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts one sshd per host on `port`, accepting the client key in `dir`, and waits until each listens.
-fn start_sshd(dir: &Path, port: u16) -> SshDaemons {
+pub(crate) fn start_sshd(dir: &Path, port: u16) -> SshDaemons {
     keygen(&dir.join("host_key"));
     keygen(&dir.join("client_key"));
     std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
@@ -166,7 +166,7 @@ fn user() -> String {
 }
 
 /// An inventory of the two devices, each with its own harness_home under `dir`.
-fn write_inventory(dir: &Path, port: u16) -> PathBuf {
+pub(crate) fn write_inventory(dir: &Path, port: u16) -> PathBuf {
     let mut text = String::from("[harness]\n");
     for (name, ip) in HOSTS {
         text += &format!(
@@ -185,7 +185,7 @@ fn write_inventory(dir: &Path, port: u16) -> PathBuf {
     path
 }
 
-fn repository() -> PathBuf {
+pub(crate) fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 

@@ -18,6 +18,7 @@ mod faults_children;
 mod faults_commands;
 mod faults_inputs;
 mod faults_integrity;
+mod faults_plans;
 mod fit_model;
 mod fleet;
 mod interrupt;

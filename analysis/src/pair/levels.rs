@@ -8,7 +8,7 @@
 use super::error::PairError;
 use super::series::{baseline, channel_series};
 use crate::align::{self, Window};
-use crate::run::{RunError, read_csv};
+use crate::run::{RunError, read_csv, read_load_rows};
 use harness_data::{ChannelInfo, LoadRecord, Manifest, SampleRecord, files, fsio};
 use std::path::Path;
 
@@ -52,7 +52,7 @@ pub(crate) fn rewrite_load_csv(
     if !path.is_file() {
         return Ok(LoadAttribution::default());
     }
-    let mut rows: Vec<LoadRecord> = read_csv(&path)?;
+    let mut rows: Vec<LoadRecord> = read_load_rows(&path)?;
     let channel = attribute_load_rows(&mut rows, samples, manifest, extra);
     write_load_csv(&path, &rows)?;
     Ok(LoadAttribution {
@@ -197,7 +197,7 @@ pub fn write_load_csv(path: &Path, rows: &[LoadRecord]) -> Result<(), PairError>
 pub fn read_load_csv(dir: &Path) -> Result<Vec<LoadRecord>, RunError> {
     let path = dir.join(files::LOAD);
     if path.is_file() {
-        read_csv(&path)
+        read_load_rows(&path)
     } else {
         Ok(Vec::new())
     }

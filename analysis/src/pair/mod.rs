@@ -129,6 +129,8 @@ fn pair_and_write(
 ) -> Result<Pairing, PairError> {
     let mut notes = Vec::new();
     let invocations: Vec<InvocationRecord> = read_invocations(dir, manifest, &mut notes)?;
+    // A damaged load.csv is refused before paired.csv is rewritten: pairing writes both files or neither.
+    levels::read_load_csv(dir)?;
     let (rows, mut pairing) = pair(samples, &invocations, manifest, extra);
     pairing.notes = notes;
     write_paired(&dir.join(files::PAIRED), &rows)?;

@@ -4,9 +4,13 @@
 //! file, and for CSV the line.
 
 mod error;
+mod load;
+mod names;
 mod rows;
 
 pub use error::RunError;
+pub use load::read_load_rows;
+pub use names::distinct_names;
 pub use rows::read_csv;
 
 use harness_data::{EnergyQuality, InvocationRecord, LoadRecord, Manifest, PairedRecord, RunStatus, files};
@@ -65,8 +69,9 @@ pub fn read_run(dir: &Path) -> Result<Run, RunError> {
         read_invocations(dir, &manifest, &mut notes)?
     };
     let load = if load_path.is_file() {
-        read_csv(&load_path)?
+        read_load_rows(&load_path)?
     } else {
+        notes.extend(missing_load_csv(&load_path, &manifest));
         Vec::new()
     };
     let paired_path = dir.join(files::PAIRED);
@@ -118,6 +123,22 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, RunError> {
     Manifest::from_json(&bytes).map_err(|e| RunError::Manifest {
         path,
         message: e.to_string(),
+    })
+}
+
+/// A plan with `[load]` levels whose run has no `load.csv`: its levels are not in the report or the export,
+/// and the user must hear it (a deleted file once went unmentioned).
+fn missing_load_csv(path: &Path, manifest: &Manifest) -> Option<String> {
+    manifest.plan.load.as_ref()?;
+    Some(match manifest.status {
+        RunStatus::Complete => format!(
+            "{} is missing, but the plan has `[load]` levels and the run is complete: the file was moved or              deleted, so no load level of this run is reported or exported; restore it or measure again",
+            path.display()
+        ),
+        _ => format!(
+            "{} is missing though the plan has `[load]` levels: the run stopped before its first level (or the              file was deleted), so no load level of this run is reported or exported",
+            path.display()
+        ),
     })
 }
 

@@ -131,15 +131,19 @@ fn complete_lines_len(file: &mut std::fs::File, len: u64) -> std::io::Result<u64
 /// Every row of a CSV file with a header; a row that does not parse is an error naming its line (1-based,
 /// the header being line 1), and so is an `inf` or `NaN` in a numeric column: it was once dropped silently.
 pub fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, RunError> {
+    read_csv_checked(path, |_: &T, _| Ok(()))
+}
+
+/// [`read_csv`] with `check` run on every row and its line: an error it returns names that line.
+pub(crate) fn read_csv_checked<T: DeserializeOwned>(
+    path: &Path,
+    check: impl FnMut(&T, u64) -> Result<(), String>,
+) -> Result<Vec<T>, RunError> {
     let file = std::fs::File::open(path).map_err(|source| RunError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_csv(
-        path,
-        std::io::BufReader::with_capacity(1 << 16, file),
-        |_: &T, _| Ok(()),
-    )
+    parse_csv(path, std::io::BufReader::with_capacity(1 << 16, file), check)
 }
 
 /// Columns of free text, where `inf` or `nan` may be a legitimate value (a plan input, an error message).

@@ -31,7 +31,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
     refuse_run_file(&args.out)?;
     refuse_run_file(&load_export_path(&args.out))?;
     refuse_run_file(&cold_premium_export_path(&args.out))?;
-    let runs = super::load_runs(&args.runs)?;
+    let mut runs = super::load_runs(&args.runs)?;
+    harness_analysis::run::distinct_names(&mut runs);
     for run in &runs {
         for note in &run.notes {
             eprintln!("note: run {}: {note}", run.name);
@@ -56,6 +57,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
         let path = load_export_path(&args.out);
         write_whole(&path, &load_to_csv(&levels))?;
         eprintln!("export: {} load levels in {}", levels.len(), path.display());
+    } else {
+        remove_stale(&load_export_path(&args.out), "load levels")?;
     }
     let premiums: Vec<_> = runs
         .iter()
@@ -69,8 +72,26 @@ pub fn run(args: ExportArgs) -> anyhow::Result<Outcome> {
             premiums.len(),
             path.display()
         );
+    } else {
+        remove_stale(&cold_premium_export_path(&args.out), "cold premiums")?;
     }
     Ok(Outcome::Complete)
+}
+
+/// A sibling file an earlier export to the same `--out` wrote, which these runs do not have rows for: left,
+/// it would pass for part of this export (it is the export's own name, which a later export overwrites).
+fn remove_stale(path: &Path, what: &str) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            eprintln!(
+                "export: removed {}, left by an earlier export to this --out: these runs have no {what}",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing the stale {} of an earlier export", path.display())),
+    }
 }
 
 /// Refuses an output inside a run directory (its folder holds a manifest.json or the run's claim) or named

@@ -9,6 +9,7 @@ mod bounds;
 pub mod commands;
 mod file;
 mod load;
+mod memory;
 mod modes;
 mod probes;
 mod runtimes;
@@ -20,6 +21,8 @@ mod workloads;
 pub use bounds::{MAX_IDLE_MS, MAX_SCHEDULED, MAX_TIMEOUT_MS};
 pub use harness_data::plan::{ColdBoundary, Interrupt, PlanWorkload};
 pub use harness_probes::spec::ProbeSpec;
+pub use load::{MAX_CONCURRENCY, check_duration_ms, check_rate, level_requests};
+pub use memory::check_instance_memory;
 
 use file::PlanFile;
 use harness_data::load::LoadPlan;
@@ -142,6 +145,13 @@ fn validate(file: PlanFile, text: &str, plan_dir: &Path, vars: &commands::Vars) 
     let interrupt = interrupt(file.interrupt.as_ref())?;
     let probes = probes::validate(text, file.probes)?;
     let workloads = workloads::validate(file.workloads.get_ref(), plan_dir, vars)?;
+    load::fits(
+        file.load.as_ref(),
+        load.as_ref(),
+        &runtimes,
+        file.workloads.get_ref(),
+        &workloads,
+    )?;
     let waits = bounds::Waits {
         timeout_ms: file.timeout_ms,
         cooldown_ms: file.cooldown_ms,

@@ -212,15 +212,23 @@ pub fn run(
     }
     let start = linker
         .instantiate_and_start(&mut store, module)
-        .map_err(|e| format!("instantiating: {e}"))
+        .map_err(|e| {
+            // A start section runs here: its deadline (fuel) or trap is the row's status, as in `_start`.
+            let status = match e.as_trap_code() {
+                Some(TrapCode::OutOfFuel) => Status::Timeout,
+                Some(_) => Status::Trap,
+                None => Status::Error,
+            };
+            (status, format!("instantiating: {e}"))
+        })
         .and_then(|instance| {
             instance
                 .get_typed_func::<(), ()>(&store, "_start")
-                .map_err(|e| format!("the command's `_start`: {e}"))
+                .map_err(|e| (Status::Error, format!("the command's `_start`: {e}")))
         });
     let start = match start {
         Ok(f) => f,
-        Err(message) => return Outcome::failed(phases, Status::Error, message),
+        Err((status, message)) => return Outcome::failed(phases, status, message),
     };
     let called = monotonic_ns();
     phases.instantiate_ns = Some(phases.instantiate_ns.unwrap_or(0) + called.saturating_sub(t0));

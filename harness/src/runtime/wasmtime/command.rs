@@ -322,7 +322,15 @@ pub fn run(
     let t0 = monotonic_ns();
     let instance = match pre.instantiate(&mut store) {
         Ok(i) => i,
-        Err(e) => return Outcome::failed(phases, Status::Error, format!("instantiating: {e:#}")),
+        Err(e) => {
+            // A start section runs here: its deadline or trap is the row's status, as in `_start`.
+            let status = match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => Status::Timeout,
+                Some(_) => Status::Trap,
+                None => Status::Error,
+            };
+            return Outcome::failed(phases, status, format!("instantiating: {e:#}"));
+        }
     };
     let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
         Ok(f) => f,

@@ -44,7 +44,7 @@ fn cold_windows_give_every_runtime_energy_per_cold_start_on_a_1ms_counter() {
         .warmup(1)
         .baseline_ms(200)
         .runtimes(&ALL_RUNTIMES)
-        .modes(&["cold"])
+        .modes(&["cold", "warm"])
         .workload("noop", &["0"])
         .workload("fibonacci", &["25"])
         .probe(Probe::new("rapl").path("sysfs_root", fake.root()).set("interval_ms", 1))
@@ -76,10 +76,12 @@ fn cold_windows_give_every_runtime_energy_per_cold_start_on_a_1ms_counter() {
         .unwrap();
     assert!(aot_noop.batch_size >= 5, "{aot_noop:?}");
 
-    let package: Vec<PairedRecord> = paired(&run).into_iter().filter(|p| p.channel == "package-0").collect();
+    let package: Vec<PairedRecord> = paired(&run)
+        .into_iter()
+        .filter(|p| p.channel == "package-0" && p.mode == Mode::Cold)
+        .collect();
     let mut cells: BTreeMap<(String, String), Vec<&PairedRecord>> = BTreeMap::new();
     for p in &package {
-        assert_eq!(p.mode, Mode::Cold);
         cells
             .entry((p.workload.clone(), p.runtime.clone()))
             .or_default()
@@ -131,6 +133,46 @@ fn cold_windows_give_every_runtime_energy_per_cold_start_on_a_1ms_counter() {
         errors.last().unwrap()
     );
     assert!(median_error < 0.01, "median relative error {median_error}");
+
+    // The cold premium: every runtime has one (native noop's warm call, 0.1 us, cannot fill a window even
+    // 10,000 at a time, so its warm side is flagged and it has none), with its interval.
+    let report = dir.path().join("report");
+    let output = harness()
+        .args(["report"])
+        .arg(&run)
+        .args(["--baseline", "native", "--out"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("results.json")).unwrap()).unwrap();
+    let premiums = results["cold_premium"].as_array().unwrap();
+    for workload in ["noop", "fibonacci"] {
+        for runtime in ALL_RUNTIMES {
+            let row = premiums
+                .iter()
+                .find(|p| p["workload"] == workload && p["runtime"] == runtime)
+                .unwrap_or_else(|| panic!("no cold premium row for {workload} {runtime}"));
+            let premium = &row["premium_j"];
+            eprintln!(
+                "cold premium {workload} {runtime}: cold {} J, premium {} J [{}, {}], K = {}",
+                row["cold"]["figure"]["estimate"],
+                premium["estimate"],
+                premium["ci_low"],
+                premium["ci_high"],
+                cold_plans
+                    .iter()
+                    .find(|b| b.workload == workload && b.runtime == runtime)
+                    .unwrap()
+                    .batch_size
+            );
+            if (workload, runtime) != ("noop", "native") {
+                assert!(premium["estimate"].is_f64(), "{row}");
+                assert!(premium["ci_low"].as_f64() <= premium["ci_high"].as_f64(), "{row}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -127,7 +127,7 @@ impl Session {
             runtimes,
             skipped,
         } = setup::prepare(&mut plan, &options.artifacts, &containers)?;
-        crate::plan::check_instance_memory(&options.plan, &plan, &workloads)?;
+        crate::runtime::instance_memory::check_instance_memory(&options.plan, &plan, &workloads)?;
         let probes =
             open::open_probes(&plan.probes, &containers).context("a probe cannot start, so nothing was measured")?;
         let schedule = Schedule::new(&plan);

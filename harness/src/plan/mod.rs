@@ -9,11 +9,10 @@ mod bounds;
 pub mod commands;
 mod file;
 mod load;
-mod memory;
 mod modes;
 mod probes;
 mod runtimes;
-mod span;
+pub(crate) mod span;
 #[cfg(test)]
 mod tests;
 mod workloads;
@@ -22,7 +21,6 @@ pub use bounds::{MAX_IDLE_MS, MAX_SCHEDULED, MAX_TIMEOUT_MS};
 pub use harness_data::plan::{ColdBoundary, Interrupt, PlanWorkload};
 pub use harness_probes::spec::ProbeSpec;
 pub use load::{MAX_CONCURRENCY, check_duration_ms, check_rate, level_requests};
-pub use memory::check_instance_memory;
 
 use file::PlanFile;
 use harness_data::load::LoadPlan;

@@ -7,7 +7,7 @@ use std::ops::Range;
 pub(super) type SpannedError = (Range<usize>, String);
 
 /// 1-based line and column of a byte offset.
-pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
@@ -22,7 +22,7 @@ pub(super) fn key_span(text: &str, key: &str) -> Range<usize> {
 /// The span of `field = ...` in the table whose header `[[probes]]` is at `header` (toml spans an element of
 /// an array of tables by its header only), so an error points at the field's own line; the header when the
 /// field is not found before the next table.
-pub(super) fn field_span(text: &str, header: Range<usize>, field: &str) -> Range<usize> {
+pub(crate) fn field_span(text: &str, header: Range<usize>, field: &str) -> Range<usize> {
     assignment_span(text, header.end, field).unwrap_or(header)
 }
 

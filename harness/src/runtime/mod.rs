@@ -10,6 +10,7 @@
 //! | `node-wasm`, `node-js` | spawn node, load, serve one request | request to a running node process |
 
 pub mod container;
+pub mod instance_memory;
 pub mod native;
 pub mod node;
 pub mod process_boundary;

@@ -2,8 +2,8 @@
 //! initial linear memory lets no instance start (wasmtime and wasmi fail the first level's idle instance and,
 //! with it, the whole run). Known once the artifacts are found, so it is checked then, before anything runs.
 
-use super::span::field_span;
-use super::{Plan, PlanError};
+use crate::plan::span::{field_span, line_column};
+use crate::plan::{Plan, PlanError};
 use crate::runtime::setup::PreparedWorkload;
 use crate::runtime::wasmtime::pool::declared_memory;
 use harness_data::RuntimeKind;
@@ -35,7 +35,7 @@ pub fn check_instance_memory(path: &Path, plan: &Plan, workloads: &[PreparedWork
     };
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let header = text.find("[load]").map_or(0..0, |at| at..at + "[load]".len());
-    let (line, column) = super::span::line_column(&text, field_span(&text, header, "memory_mb").start);
+    let (line, column) = line_column(&text, field_span(&text, header, "memory_mb").start);
     Err(PlanError::Invalid {
         path: path.into(),
         line,

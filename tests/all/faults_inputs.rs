@@ -324,8 +324,13 @@ fn pair_drops_a_partial_runs_torn_final_row_with_a_note() {
     let err = stderr(&output);
     assert!(output.status.success(), "{err}");
     assert!(err.contains("dropped the torn final row"), "{err}");
-    // The rows before it are paired: 4 of the 5 measured cold invocations (the fifth is the torn one).
+    // The rows before it are paired: every measured cold start but the torn last one, in 5 cold windows of K
+    // cold starts each (the last window one short).
+    let k = manifest(&run).batching[0].batch_size;
     let paired = paired(&run);
-    let sequences: std::collections::BTreeSet<u64> = paired.iter().map(|r| r.sequence).collect();
-    assert_eq!(sequences.len(), 4, "{sequences:?}");
+    let channel = &paired[0].channel;
+    let windows: Vec<_> = paired.iter().filter(|r| &r.channel == channel).collect();
+    assert_eq!(windows.len(), if k == 1 { 4 } else { 5 }, "{windows:?}");
+    let cold_starts: u32 = windows.iter().map(|r| r.count).sum();
+    assert_eq!(cold_starts, 5 * k - 1, "{windows:?}");
 }

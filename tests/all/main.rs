@@ -16,6 +16,7 @@ mod failures;
 mod faults_children;
 mod faults_inputs;
 mod faults_integrity;
+mod faults_load;
 mod fit_model;
 mod fleet;
 mod interrupt;

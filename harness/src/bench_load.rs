@@ -78,6 +78,7 @@ pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench>
         input: &input,
         in_process: true,
         timeout_ns: limits.timeout_ms * 1_000_000,
+        expected: &crate::load::output::ExpectedOutput::default(),
     };
     let stop = AtomicBool::new(false);
     let mut figures = Vec::new();

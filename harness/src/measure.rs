@@ -354,6 +354,16 @@ impl Session {
     /// The plan's load levels, after its invocations (see [`crate::load`]). Returns why it stopped early.
     fn run_load(&mut self, interrupted: &AtomicBool) -> Option<(RunStatus, String)> {
         let load = self.plan.load.clone()?;
+        let known = self
+            .recorder()
+            .digests()
+            .into_iter()
+            .map(|(cell, digest)| {
+                let key = &self.labels[cell].key;
+                let who = format!("{} ({})", key.runtime, key.mode.as_str());
+                ((key.workload.clone(), key.input.clone()), (digest, who))
+            })
+            .collect();
         let result = crate::load::run(
             &self.plan,
             &load,
@@ -361,6 +371,7 @@ impl Session {
             &self.out,
             interrupted,
             &self.containers,
+            known,
         );
         self.load_levels = Some(result.as_ref().map_or(0, |o| o.levels));
         match result {

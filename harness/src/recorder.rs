@@ -174,6 +174,8 @@ struct Shared {
     /// Rows measured and not yet handed over. The measuring thread fills it; the writer takes it on its timer
     /// when it has gone stale. Either side holds the lock only to push a row or swap the vector.
     pending: Mutex<Pending>,
+    /// The first digest of each digest group, and its cell; load levels check theirs against it.
+    reference: Mutex<Reference>,
 }
 
 /// The batch being filled.
@@ -368,6 +370,22 @@ impl Recorder {
         }
     }
 
+    /// Each (workload, input)'s digest, as first recorded, with the cell (its index) that gave it, once every
+    /// row measured so far is written: what load levels' outputs must match.
+    pub fn digests(&mut self) -> Vec<(usize, String)> {
+        self.hand_over(true);
+        let writer_running = |r: &Recorder| r.writer.as_ref().is_some_and(|w| !w.is_finished());
+        while self.shared.in_flight.load(Ordering::Acquire) > 0 && writer_running(self) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let reference = self.shared.reference.lock().unwrap_or_else(|p| p.into_inner());
+        reference
+            .iter()
+            .flatten()
+            .map(|(digest, cell)| (*cell, digest.clone()))
+            .collect()
+    }
+
     /// Waits until every queued row is on disk, and reports what the writer saw, digest checks and write
     /// errors included.
     pub fn finish(mut self) -> anyhow::Result<Written> {
@@ -406,7 +424,6 @@ struct WriterThread<'a> {
     shared: &'a Shared,
     path: PathBuf,
     written: Written,
-    reference: Reference,
     buffer: RowBuffer,
     csv: RowWriter,
     /// Rows formatted but not yet on disk.
@@ -425,7 +442,6 @@ impl<'a> WriterThread<'a> {
             shared,
             path,
             written: Written::default(),
-            reference: Reference::new(),
             buffer,
             csv,
             formatted: 0,
@@ -489,7 +505,8 @@ impl<'a> WriterThread<'a> {
             let label = &self.cells[measured.cell];
             let digest = if measured.outcome.status() == Status::Ok {
                 let digest = harness_workloads::digest(&measured.outcome.output);
-                check_digest(&mut self.reference, self.cells, measured.cell, &digest, self.shared);
+                let mut reference = self.shared.reference.lock().unwrap_or_else(|p| p.into_inner());
+                check_digest(&mut reference, self.cells, measured.cell, &digest, self.shared);
                 digest
             } else {
                 self.written.failed_rows += 1;

@@ -1,6 +1,6 @@
 //! Faults of load mode (issue 21): a kill during a level keeps every row measured before it and every finished
 //! level; a level beyond the host's thread limit ends the run with the limit named instead of hanging; a
-//! long level's memory does not grow with its requests.
+//! long level's memory does not grow with its requests; answers under load are checked as cold ones are.
 
 use crate::common::*;
 use harness_data::{LoadKind, LoadRecord, RequestRecord, RunStatus};
@@ -243,5 +243,46 @@ fn a_long_native_noop_level_keeps_the_harness_memory_flat_and_logs_every_request
         data_lines(&run.join("requests.csv")) as u64,
         level.sent,
         "one row per request"
+    );
+}
+
+#[test]
+fn a_command_whose_output_changes_fails_under_load_as_it_would_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("random");
+    std::fs::create_dir(&module).unwrap();
+    // The smallest WASI command (an empty `_start`): the plan needs a module; the native twin is what runs.
+    let empty_start: &[u8] = &[
+        0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 7, 0x0a, 1, 6, b'_', b's', b't', b'a', b'r',
+        b't', 0, 0, 0x0a, 4, 1, 2, 0, 0x0b,
+    ];
+    std::fs::write(module.join("benchmark.wasm"), empty_start).unwrap();
+    let script = module.join("random.sh");
+    std::fs::write(&script, "#!/bin/sh\nhead -c 16 /dev/urandom | od -An -tx1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "random.toml",
+        "seed = 1\nrepetitions = 1\nruntimes = [\"native\"]\nmodes = [\"load\"]\n[[workloads]]\nname = \"random\"\n\
+         wasm = \"random/benchmark.wasm\"\nnative = \"random/random.sh\"\n[load]\nburst = [3]\n",
+    );
+    let run = dir.path().join("run");
+    let output = measure(&plan, &run);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let reason = manifest(&run).status_reason.unwrap_or_default();
+    assert!(
+        reason.contains("digest mismatch for workload `random`") && reason.contains("under load on native (burst 3)"),
+        "{reason}"
+    );
+    // The level's row is written before the run fails, its differing answers counted as failed.
+    let levels: Vec<LoadRecord> = csv_rows(&run.join("load.csv"));
+    assert_eq!(levels.len(), 1);
+    assert_eq!((levels[0].completed, levels[0].failed), (1, 2));
+    let requests: Vec<RequestRecord> = csv_rows(&run.join("requests.csv"));
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.error.contains("differs from the level's first answer"))
     );
 }

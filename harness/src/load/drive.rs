@@ -12,6 +12,7 @@
 
 use super::log::{LogSender, Outbox};
 use super::monitor::thread_cpu_ns;
+use super::output::ExpectedOutput;
 use crate::artifacts::WorkloadArtifacts;
 use crate::runtime::{Outcome, Runtime, ServedBy};
 use harness_data::{Mode, Status};
@@ -53,6 +54,7 @@ pub struct Target<'a> {
     /// is serving, not dispatch.
     pub in_process: bool,
     pub timeout_ns: u64,
+    pub expected: &'a ExpectedOutput,
 }
 
 /// The processes or containers of each instance, kept current as instances are replaced (the monitor reads
@@ -89,7 +91,13 @@ fn serve(
     let outcome: Outcome = runtime.invoke(mode, target.artifacts, target.input);
     let end_ns = monotonic_ns();
     let inside = if inside_counts { thread_cpu_ns() - cpu0 } else { 0 };
-    let status = outcome.status();
+    let (status, error) = match outcome.status() {
+        Status::Ok => match target.expected.check(&outcome.output) {
+            Ok(()) => (Status::Ok, String::new()),
+            Err(why) => (Status::Error, why),
+        },
+        status => (status, short(outcome.error)),
+    };
     (
         RawRequest {
             instance,
@@ -98,11 +106,7 @@ fn serve(
             start_ns,
             end_ns,
             status,
-            error: if status == Status::Ok {
-                String::new()
-            } else {
-                short(outcome.error)
-            },
+            error,
         },
         inside,
     )

@@ -8,6 +8,7 @@
 pub mod drive;
 pub mod log;
 pub mod monitor;
+pub mod output;
 mod schedule;
 pub mod summary;
 
@@ -25,6 +26,8 @@ use harness_probes::clock::monotonic_ns;
 use harness_probes::model::ContainerLedger;
 use log::{LevelColumns, LevelLog, RequestsCsv};
 use monitor::{MemoryReading, ServingMeter, machine_busy_ns, machine_share};
+pub use output::KnownDigests;
+use output::{ExpectedOutput, check_output};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +70,8 @@ impl LoadFiles {
 }
 
 /// Runs every level. `stop` is the Ctrl-C flag: the level in progress ends early and is marked `partial`.
+/// `known` holds the digests the run's invocations gave; a level that answers otherwise fails the run, after
+/// its row is written.
 pub fn run(
     plan: &Plan,
     load: &LoadPlan,
@@ -74,6 +79,7 @@ pub fn run(
     out: &Path,
     stop: &AtomicBool,
     ledger: &ContainerLedger,
+    mut known: KnownDigests,
 ) -> anyhow::Result<LoadOutcome> {
     let mut files = LoadFiles::create(out)?;
     let meter = ServingMeter::new(Path::new("/"));
@@ -93,6 +99,7 @@ pub fn run(
             meter: &meter,
             ledger,
             requests: &files.requests,
+            expected: ExpectedOutput::default(),
         };
         let (row, requests) = runner.run(stop).with_context(|| runner.describe())?;
         eprintln!(
@@ -114,7 +121,11 @@ pub fn run(
                 ""
             }
         );
+        let here = format!("{} ({} {})", row.runtime, row.kind, row.level);
+        let checked = check_output(&mut known, (&row.workload, &row.input), &here, &runner.expected)
+            .with_context(|| runner.describe());
         files.write(&row)?;
+        checked?;
         outcome.levels += 1;
         outcome.requests += requests;
         if row.partial {
@@ -227,6 +238,7 @@ struct LevelRunner<'a> {
     /// Where burst levels' fresh container runtimes record their containers (for a harness-scoped model).
     ledger: &'a ContainerLedger,
     requests: &'a Arc<Mutex<RequestsCsv>>,
+    expected: ExpectedOutput,
 }
 
 /// What a level's driving and monitoring gave, for its row.
@@ -278,6 +290,7 @@ impl LevelRunner<'_> {
             input: &self.workload.inputs[self.level.input],
             in_process: self.kind().is_in_process(),
             timeout_ns: self.plan.timeout_ms * 1_000_000,
+            expected: &self.expected,
         }
     }
 

@@ -5,7 +5,8 @@
 
 use crate::artifacts::{WorkloadArtifacts, default_dir};
 use crate::load::drive::{self, Servers, Target};
-use crate::load::summary::summarize;
+use crate::load::log::{LevelColumns, LevelLog};
+use crate::load::summary::LevelTally;
 use crate::runtime::{self, Limits};
 use clap::Args;
 use harness_data::RuntimeKind;
@@ -105,6 +106,7 @@ pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench>
         input: &input,
         in_process: true,
         timeout_ns: limits.timeout_ms * 1_000_000,
+        expected: &crate::load::output::ExpectedOutput::default(),
     };
     let stop = AtomicBool::new(false);
     let mut figures = Vec::new();
@@ -119,6 +121,17 @@ pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench>
         let servers: Servers = Mutex::new(vec![Vec::new(); args.instances as usize]);
         let start = monotonic_ns();
         let until = start + args.duration_ms * 1_000_000;
+        let columns = LevelColumns {
+            workload: "noop".into(),
+            input: "0".into(),
+            runtime: RuntimeKind::Native.to_string(),
+            kind: harness_data::LoadKind::Rate,
+            level: rate,
+            sequence: i as u64,
+            window_start_ns: start,
+        };
+        // Tallied only: the bench keeps no request log.
+        let log = LevelLog::start(None, columns, LevelTally::new(start, until))?;
         let driven = drive::open_loop(
             &mut pool,
             &target,
@@ -129,8 +142,11 @@ pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench>
             i as u64,
             &stop,
             &servers,
+            log.sender(),
         );
-        let summary = summarize(&driven.requests, start, until);
+        let tally = log.finish()?;
+        let driven = driven?;
+        let summary = tally.finish(start, until);
         let figure = GeneratorFigure {
             offered_rps: rate,
             achieved_rps: summary.achieved_rps,

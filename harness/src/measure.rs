@@ -380,6 +380,16 @@ impl Session {
     /// The plan's load levels, after its invocations (see [`crate::load`]). Returns why it stopped early.
     fn run_load(&mut self, interrupted: &AtomicBool) -> Option<(RunStatus, String)> {
         let load = self.plan.load.clone()?;
+        let known = self
+            .recorder()
+            .digests()
+            .into_iter()
+            .map(|(cell, digest)| {
+                let key = &self.labels[cell].key;
+                let who = format!("{} ({})", key.runtime, key.mode.as_str());
+                ((key.workload.clone(), key.input.clone()), (digest, who))
+            })
+            .collect();
         let result = crate::load::run(
             &self.plan,
             &load,
@@ -387,6 +397,7 @@ impl Session {
             &self.out,
             interrupted,
             &self.containers,
+            known,
         );
         // A failed level leaves the levels before it in load.csv: the summary counts those, not 0.
         self.load_levels = Some(match &result {

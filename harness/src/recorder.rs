@@ -5,8 +5,11 @@
 //! queue of a few batches: when the writer falls behind, the measuring thread waits for it between invocations,
 //! never inside an invocation's timed window, so memory stays bounded however long the run. The writer writes
 //! whole rows only (a kill never leaves half a row), cuts a short write on a full disk back to the last whole
-//! row and stops the run with the reason, refreshes the manifest's `recorded_invocations` about every second,
-//! and checks that every runtime produced the same digest for the same workload and input.
+//! row and stops the run with the reason, and checks that every runtime produced the same digest for the same
+//! workload and input. It also runs on a timer: rows the measuring thread has not handed over yet (it is inside
+//! a long invocation, or serving load levels, which make no rows) are taken by the writer once they are
+//! [`STALE_NS`] old, and the manifest's `recorded_invocations` is refreshed every [`MANIFEST_EVERY`], so a kill
+//! at any moment leaves every row finished more than a second before on disk and counted.
 
 use crate::runtime::Outcome;
 use anyhow::Context;
@@ -52,7 +55,7 @@ type RowWriter = csv::Writer<RowBuffer>;
 
 /// The writer's formatted rows, shared with the CSV writer that fills it, so whole rows can be taken out.
 #[derive(Clone, Default)]
-struct RowBuffer(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+pub(crate) struct RowBuffer(pub(crate) std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
 
 impl Write for RowBuffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -112,11 +115,18 @@ pub trait Sink: Send {
     fn append(&mut self, bytes: &[u8]) -> std::io::Result<()>;
 }
 
-/// `invocations.csv`, written only in whole rows.
-struct RowFile {
+/// A CSV file written only in whole rows (`invocations.csv`, `requests.csv`).
+pub(crate) struct RowFile {
     file: File,
     /// Bytes on disk, all of them whole rows.
     len: u64,
+}
+
+impl RowFile {
+    /// `file`, new and empty.
+    pub(crate) fn new(file: File) -> RowFile {
+        RowFile { file, len: 0 }
+    }
 }
 
 impl Sink for RowFile {
@@ -161,6 +171,21 @@ struct Shared {
     /// The manifest the writer keeps `recorded_invocations` of up to date, and its run directory. Writes of
     /// the manifest hold this lock, so the measuring thread's and the writer's never mix.
     manifest: Mutex<Option<(PathBuf, Manifest)>>,
+    /// Rows measured and not yet handed over. The measuring thread fills it; the writer takes it on its timer
+    /// when it has gone stale. Either side holds the lock only to push a row or swap the vector.
+    pending: Mutex<Pending>,
+    /// The first digest of each digest group, and its cell; load levels check theirs against it.
+    reference: Mutex<Reference>,
+}
+
+/// The batch being filled.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<Measured>,
+    /// End stamp of the batch's first row, on the run's monotonic clock.
+    since_ns: u64,
+    /// Output bytes in `rows`.
+    bytes: usize,
 }
 
 impl Shared {
@@ -173,6 +198,10 @@ impl Shared {
     }
 
     /// Rewrites the tracked manifest with the rows on disk now.
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn refresh_manifest(&self) -> anyhow::Result<()> {
         let mut tracked = self.manifest.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((dir, manifest)) = tracked.as_mut() {
@@ -192,15 +221,17 @@ const BATCH_AGE_NS: u64 = 50_000_000;
 /// Batches queued for the writer at most; with the one it writes and the one filling, rows held in memory
 /// stay under `(QUEUE_BATCHES + 2) * BATCH_BYTES` of outputs (plus one output, when a single one is larger).
 pub const QUEUE_BATCHES: usize = 4;
+/// Pending rows this old are taken by the writer itself: the measuring thread has not recorded for a while
+/// (a long invocation, load levels, a cooldown), and would otherwise keep them in memory until its next row.
+const STALE_NS: u64 = 250_000_000;
+/// How often the writer wakes when no batch arrives, to take stale rows and refresh the manifest.
+const TICK: Duration = Duration::from_millis(125);
 
 pub struct Recorder {
     sender: Option<SyncSender<Vec<Measured>>>,
     /// Emptied batches come back from the writer for reuse, so no batch memory is allocated or given back to
     /// the OS (a trim is an munmap, and another TLB shootdown) while measuring.
     recycled: Receiver<Vec<Measured>>,
-    pending: Vec<Measured>,
-    pending_since_ns: u64,
-    pending_bytes: usize,
     batch_bytes: usize,
     writer: Option<JoinHandle<Written>>,
     shared: Arc<Shared>,
@@ -229,17 +260,15 @@ impl Recorder {
         let (sender, receiver) = mpsc::sync_channel(QUEUE_BATCHES);
         let (recycle, recycled) = mpsc::channel();
         let shared = Arc::new(Shared::default());
+        shared.pending().rows.reserve(BATCH_ROWS);
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("recorder".into())
-            .spawn(move || write_rows(sink, receiver, recycle, &cells, &writer_shared, path))
+            .spawn(move || WriterThread::new(sink, &cells, &writer_shared, path).run(receiver, recycle))
             .context("starting the recorder thread")?;
         Ok(Recorder {
             sender: Some(sender),
             recycled,
-            pending: Vec::with_capacity(BATCH_ROWS),
-            pending_since_ns: 0,
-            pending_bytes: 0,
             batch_bytes,
             writer: Some(writer),
             shared,
@@ -258,37 +287,42 @@ impl Recorder {
     #[inline]
     pub fn record(&mut self, measured: Measured) {
         let now = measured.end_ns;
-        if self.pending.is_empty() {
-            self.pending_since_ns = now;
-        }
         let in_window = measured.slot.batch.is_some();
-        self.pending_bytes += measured.outcome.output.len();
-        self.pending.push(measured);
-        if self.batch_full(now) {
+        let full = {
+            let mut pending = self.shared.pending();
+            if pending.rows.is_empty() {
+                pending.since_ns = now;
+            }
+            pending.bytes += measured.outcome.output.len();
+            pending.rows.push(measured);
+            self.batch_full(&pending, now)
+        };
+        if full {
             self.hand_over(!in_window);
         }
     }
 
     /// After a batch window: waits for the writer if the rows of the window are due.
     pub fn settle(&mut self) {
-        if self.batch_full(self.pending_since_ns) {
+        let due = {
+            let pending = self.shared.pending();
+            self.batch_full(&pending, pending.since_ns)
+        };
+        if due {
             self.hand_over(true);
         }
     }
 
     #[inline]
-    fn batch_full(&self, now: u64) -> bool {
-        self.pending.len() >= BATCH_ROWS
-            || self.pending_bytes >= self.batch_bytes
-            || now.saturating_sub(self.pending_since_ns) >= BATCH_AGE_NS
+    fn batch_full(&self, pending: &Pending, now: u64) -> bool {
+        pending.rows.len() >= BATCH_ROWS
+            || pending.bytes >= self.batch_bytes
+            || now.saturating_sub(pending.since_ns) >= BATCH_AGE_NS
     }
 
     /// Sends the pending rows to the writer, waiting for room if `wait`; otherwise they stay pending when the
     /// queue is full.
     fn hand_over(&mut self, wait: bool) {
-        if self.pending.is_empty() {
-            return;
-        }
         let Some(sender) = &self.sender else {
             return;
         };
@@ -296,7 +330,14 @@ impl Recorder {
             .recycled
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(BATCH_ROWS));
-        let batch = std::mem::replace(&mut self.pending, empty);
+        let (batch, bytes) = {
+            let mut pending = self.shared.pending();
+            if pending.rows.is_empty() {
+                return;
+            }
+            let bytes = std::mem::take(&mut pending.bytes);
+            (std::mem::replace(&mut pending.rows, empty), bytes)
+        };
         let sent = if wait {
             sender.send(batch).map_err(|e| TrySendError::Disconnected(e.0))
         } else {
@@ -306,11 +347,16 @@ impl Recorder {
             Ok(()) => {
                 let now = self.shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                 self.shared.max_in_flight.fetch_max(now, Ordering::Relaxed);
-                self.pending_bytes = 0;
             }
-            Err(TrySendError::Full(batch)) => self.pending = batch,
+            Err(TrySendError::Full(batch)) => {
+                // Only this thread adds rows, and the writer takes none while `pending` is empty: the batch goes
+                // back as it was, in order.
+                let mut pending = self.shared.pending();
+                pending.rows = batch;
+                pending.bytes = bytes;
+            }
             // The writer stopped on a write error, which `failure` reports; the rows cannot be kept.
-            Err(TrySendError::Disconnected(_)) => self.pending_bytes = 0,
+            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 
@@ -322,6 +368,22 @@ impl Recorder {
         } else {
             None
         }
+    }
+
+    /// Each (workload, input)'s digest, as first recorded, with the cell (its index) that gave it, once every
+    /// row measured so far is written: what load levels' outputs must match.
+    pub fn digests(&mut self) -> Vec<(usize, String)> {
+        self.hand_over(true);
+        let writer_running = |r: &Recorder| r.writer.as_ref().is_some_and(|w| !w.is_finished());
+        while self.shared.in_flight.load(Ordering::Acquire) > 0 && writer_running(self) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let reference = self.shared.reference.lock().unwrap_or_else(|p| p.into_inner());
+        reference
+            .iter()
+            .flatten()
+            .map(|(digest, cell)| (*cell, digest.clone()))
+            .collect()
     }
 
     /// Waits until every queued row is on disk, and reports what the writer saw, digest checks and write
@@ -352,97 +414,140 @@ impl Drop for Recorder {
 
 /// The writer writes what it formatted at least this often, and at the end of every batch.
 const WRITE_BYTES: usize = 1 << 16;
-/// The manifest's `recorded_invocations` is refreshed about this often while rows arrive.
-const MANIFEST_EVERY: Duration = Duration::from_secs(1);
+/// The manifest's `recorded_invocations` is refreshed this often while rows reach the disk.
+const MANIFEST_EVERY: Duration = Duration::from_millis(500);
 
-fn write_rows(
-    mut sink: Box<dyn Sink>,
-    receiver: Receiver<Vec<Measured>>,
-    recycle: Sender<Vec<Measured>>,
-    cells: &[CellLabel],
-    shared: &Shared,
+/// The writer thread's state: formats rows, checks digests, writes whole rows.
+struct WriterThread<'a> {
+    sink: Box<dyn Sink>,
+    cells: &'a [CellLabel],
+    shared: &'a Shared,
     path: PathBuf,
-) -> Written {
-    let mut written = Written::default();
-    let mut reference = Reference::new();
-    let buffer = RowBuffer::default();
-    let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(buffer.clone());
-    // Rows formatted but not yet on disk.
-    let mut formatted = 0u64;
-    let mut broken = false;
-    let mut last_manifest = Instant::now();
-    let mut manifest_rows = 0u64;
-    // Writes the formatted rows, whole; a write error stops the run with its reason.
-    let mut write_out = |csv: &mut RowWriter, formatted: &mut u64, written: &mut Written, broken: &mut bool| {
+    written: Written,
+    buffer: RowBuffer,
+    csv: RowWriter,
+    /// Rows formatted but not yet on disk.
+    formatted: u64,
+    /// A write failed: later rows are taken and dropped.
+    broken: bool,
+}
+
+impl<'a> WriterThread<'a> {
+    fn new(sink: Box<dyn Sink>, cells: &'a [CellLabel], shared: &'a Shared, path: PathBuf) -> WriterThread<'a> {
+        let buffer = RowBuffer::default();
+        let csv = csv::WriterBuilder::new().has_headers(false).from_writer(buffer.clone());
+        WriterThread {
+            sink,
+            cells,
+            shared,
+            path,
+            written: Written::default(),
+            buffer,
+            csv,
+            formatted: 0,
+            broken: false,
+        }
+    }
+
+    fn run(mut self, receiver: Receiver<Vec<Measured>>, recycle: Sender<Vec<Measured>>) -> Written {
+        let mut last_manifest = Instant::now();
+        let mut manifest_rows = 0u64;
+        let mut spare: Vec<Measured> = Vec::new();
+        loop {
+            match receiver.recv_timeout(TICK) {
+                Ok(mut batch) => {
+                    self.write_batch(&mut batch);
+                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    // The measuring thread may have finished already; then the batch is simply dropped.
+                    let _ = recycle.send(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let Some(mut stale) = self.take_stale(std::mem::take(&mut spare)) {
+                self.write_batch(&mut stale);
+                spare = stale;
+            }
+            if self.written.rows != manifest_rows && last_manifest.elapsed() >= MANIFEST_EVERY {
+                // On a full disk this fails too; the run's last manifest is written once space is given back.
+                let _ = self.shared.refresh_manifest();
+                manifest_rows = self.written.rows;
+                last_manifest = Instant::now();
+            }
+        }
+        self.write_out();
+        if self.written.rows != manifest_rows {
+            let _ = self.shared.refresh_manifest();
+        }
+        self.written.writer_cpu_ns = harness_probes::sampler::thread_cpu_ns();
+        self.written
+    }
+
+    /// The pending rows, if the first of them ended [`STALE_NS`] ago; `empty` takes their place. Rows the
+    /// measuring thread has handed over are all written before these (one thread writes, in order).
+    fn take_stale(&self, empty: Vec<Measured>) -> Option<Vec<Measured>> {
+        let now_ns = harness_probes::clock::monotonic_ns();
+        let mut pending = self.shared.pending();
+        if pending.rows.is_empty() || now_ns.saturating_sub(pending.since_ns) < STALE_NS {
+            return None;
+        }
+        pending.bytes = 0;
+        Some(std::mem::replace(&mut pending.rows, empty))
+    }
+
+    /// Formats, checks and writes a batch's rows, leaving it empty.
+    fn write_batch(&mut self, batch: &mut Vec<Measured>) {
+        for measured in batch.drain(..) {
+            if self.broken {
+                // Keep taking batches, so the measuring thread never waits on a writer that stopped.
+                continue;
+            }
+            let label = &self.cells[measured.cell];
+            let digest = if measured.outcome.status() == Status::Ok {
+                let digest = harness_workloads::digest(&measured.outcome.output);
+                let mut reference = self.shared.reference.lock().unwrap_or_else(|p| p.into_inner());
+                check_digest(&mut reference, self.cells, measured.cell, &digest, self.shared);
+                digest
+            } else {
+                self.written.failed_rows += 1;
+                String::new()
+            };
+            if measured.write_row(&mut self.csv, label, &digest).is_err() {
+                // Formatting into memory fails only on a broken invariant; the row is left out.
+                continue;
+            }
+            self.formatted += 1;
+            if self.buffer.0.borrow().len() >= WRITE_BYTES {
+                self.write_out();
+            }
+        }
+        self.write_out();
+    }
+
+    /// Writes the formatted rows, whole; a write error stops the run with its reason.
+    fn write_out(&mut self) {
         // Into memory, at a row boundary: the buffer then holds whole rows only.
-        let _ = csv.flush();
-        let mut bytes = buffer.0.borrow_mut();
-        if !*broken && !bytes.is_empty() {
-            match sink.append(&bytes) {
+        let _ = self.csv.flush();
+        let mut bytes = self.buffer.0.borrow_mut();
+        if !self.broken && !bytes.is_empty() {
+            match self.sink.append(&bytes) {
                 Ok(()) => {
-                    written.rows += *formatted;
-                    shared.rows_on_disk.store(written.rows, Ordering::Relaxed);
+                    self.written.rows += self.formatted;
+                    self.shared.rows_on_disk.store(self.written.rows, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    *broken = true;
-                    shared.fail(format!(
+                    self.broken = true;
+                    self.shared.fail(format!(
                         "writing {}: {e}; the run stopped there, and the file keeps the {} whole rows written before: free some space (or choose another --out) and measure again",
-                        path.display(),
-                        written.rows
+                        self.path.display(),
+                        self.written.rows
                     ));
                 }
             }
         }
         bytes.clear();
-        *formatted = 0;
-    };
-    loop {
-        match receiver.recv_timeout(MANIFEST_EVERY) {
-            Ok(mut batch) => {
-                for measured in batch.drain(..) {
-                    if broken {
-                        // Keep taking batches, so the measuring thread never waits on a writer that stopped.
-                        continue;
-                    }
-                    let label = &cells[measured.cell];
-                    let digest = if measured.outcome.status() == Status::Ok {
-                        let digest = harness_workloads::digest(&measured.outcome.output);
-                        check_digest(&mut reference, cells, measured.cell, &digest, shared);
-                        digest
-                    } else {
-                        written.failed_rows += 1;
-                        String::new()
-                    };
-                    if measured.write_row(&mut csv, label, &digest).is_err() {
-                        // Formatting into memory fails only on a broken invariant; the row is left out.
-                        continue;
-                    }
-                    formatted += 1;
-                    if buffer.0.borrow().len() >= WRITE_BYTES {
-                        write_out(&mut csv, &mut formatted, &mut written, &mut broken);
-                    }
-                }
-                write_out(&mut csv, &mut formatted, &mut written, &mut broken);
-                shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-                // The measuring thread may have finished already; then the batch is simply dropped.
-                let _ = recycle.send(batch);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if written.rows != manifest_rows && last_manifest.elapsed() >= MANIFEST_EVERY {
-            // On a full disk this fails too; the run's last manifest is written once space is given back.
-            let _ = shared.refresh_manifest();
-            manifest_rows = written.rows;
-            last_manifest = Instant::now();
-        }
+        self.formatted = 0;
     }
-    write_out(&mut csv, &mut formatted, &mut written, &mut broken);
-    if written.rows != manifest_rows {
-        let _ = shared.refresh_manifest();
-    }
-    written.writer_cpu_ns = harness_probes::sampler::thread_cpu_ns();
-    written
 }
 
 /// The first successful digest of each (workload, input) group, and the cell that produced it.

@@ -216,3 +216,48 @@ fn a_full_disk_stops_the_run_with_the_reason_and_the_rows_written() {
     );
     assert!(written.rows > 0 && written.rows < 10_000);
 }
+
+/// A disk the test reads while the recorder runs.
+struct SharedDisk(Arc<Mutex<Vec<u8>>>);
+
+impl Sink for SharedDisk {
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+#[test]
+fn rows_that_no_later_row_pushes_out_reach_the_disk_on_the_writers_timer() {
+    let bytes = Arc::new(Mutex::new(Vec::new()));
+    let sink = SharedDisk(Arc::clone(&bytes));
+    let mut recorder = Recorder::start(Box::new(sink), labels(), "timer.csv".into(), BATCH_BYTES).unwrap();
+    for sequence in 0..3 {
+        let mut measured = row(0, Status::Ok, b"6765");
+        measured.slot.sequence = sequence;
+        measured.end_ns = harness_probes::clock::monotonic_ns();
+        recorder.record(measured);
+    }
+    // No row comes after these (a long invocation follows, or load levels, which make no rows): the batch is
+    // neither full nor pushed out by a later row, and must still reach the disk. Due within STALE_NS + TICK;
+    // the deadline only bounds a failing test.
+    let lines = || String::from_utf8_lossy(&bytes.lock().unwrap()).lines().count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "3 rows recorded a minute ago are still not on disk: {} line(s)",
+            lines()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(recorder.shared.rows_on_disk.load(Ordering::SeqCst), 3);
+    // Rows recorded after the timer took the first ones follow them, in order.
+    let mut late = row(0, Status::Ok, b"6765");
+    late.slot.sequence = 3;
+    recorder.record(late);
+    assert_eq!(recorder.finish().unwrap().rows, 4);
+    let text = String::from_utf8(bytes.lock().unwrap().clone()).unwrap();
+    let sequences: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').nth(6).unwrap()).collect();
+    assert_eq!(sequences, ["0", "1", "2", "3"]);
+}

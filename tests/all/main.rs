@@ -19,6 +19,7 @@ mod faults_commands;
 mod faults_inputs;
 mod faults_integrity;
 mod faults_plans;
+mod faults_load;
 mod fit_model;
 mod fleet;
 mod interrupt;

@@ -1,4 +1,6 @@
-//! The three ways a level offers load, each returning every request it sent, on the run's clock.
+//! The three ways a level offers load, each handing every request it sent to the level's log
+//! ([`super::log`]), on the run's clock. Each starts all its threads before any request is sent; when the host
+//! refuses a thread, the ones started are let go and the level ends with an error saying which limit to raise.
 //!
 //! - Closed loop: one harness thread per client, each owning one warm instance, sends its next request when
 //!   its last one is answered.
@@ -8,7 +10,9 @@
 //! - Burst: `n` threads, each with a fresh runtime and nothing warm, released at one instant; each request's
 //!   latency includes starting its instance.
 
+use super::log::{LogSender, Outbox};
 use super::monitor::thread_cpu_ns;
+use super::output::ExpectedOutput;
 use crate::artifacts::WorkloadArtifacts;
 use crate::runtime::{Outcome, Runtime, ServedBy};
 use harness_data::{Mode, Status};
@@ -16,7 +20,8 @@ use harness_probes::clock::monotonic_ns;
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Barrier, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Duration;
 
 /// One request as sent and served.
@@ -31,10 +36,9 @@ pub struct RawRequest {
     pub error: String,
 }
 
-/// What a level's driver did.
+/// What a level's driver did (its requests went to the log).
 #[derive(Debug, Default)]
 pub struct Driven {
-    pub requests: Vec<RawRequest>,
     /// CPU time the harness spent offering the load: the generator, and client or worker threads outside the
     /// runtime (all of it for out-of-process runtimes, whose work happens in other processes).
     pub dispatch_cpu_ns: u64,
@@ -50,6 +54,7 @@ pub struct Target<'a> {
     /// is serving, not dispatch.
     pub in_process: bool,
     pub timeout_ns: u64,
+    pub expected: &'a ExpectedOutput,
 }
 
 /// The processes or containers of each instance, kept current as instances are replaced (the monitor reads
@@ -86,7 +91,13 @@ fn serve(
     let outcome: Outcome = runtime.invoke(mode, target.artifacts, target.input);
     let end_ns = monotonic_ns();
     let inside = if inside_counts { thread_cpu_ns() - cpu0 } else { 0 };
-    let status = outcome.status();
+    let (status, error) = match outcome.status() {
+        Status::Ok => match target.expected.check(&outcome.output) {
+            Ok(()) => (Status::Ok, String::new()),
+            Err(why) => (Status::Error, why),
+        },
+        status => (status, short(outcome.error)),
+    };
     (
         RawRequest {
             instance,
@@ -95,33 +106,30 @@ fn serve(
             start_ns,
             end_ns,
             status,
-            error: if status == Status::Ok {
-                String::new()
-            } else {
-                short(outcome.error)
-            },
+            error,
         },
         inside,
     )
 }
 
-/// What one client or worker thread did: its requests, and the CPU it spent outside the runtime.
-struct WorkerLog {
-    requests: Vec<RawRequest>,
+/// What one client or worker thread does with its requests (hands them to the log), and the CPU it spent
+/// outside the runtime.
+struct WorkerLog<'a> {
+    outbox: Outbox<'a>,
     cpu_start: u64,
     serving_cpu: u64,
 }
 
-impl WorkerLog {
-    fn start() -> WorkerLog {
+impl<'a> WorkerLog<'a> {
+    fn start(log: &'a LogSender) -> WorkerLog<'a> {
         WorkerLog {
-            requests: Vec::new(),
+            outbox: Outbox::new(log),
             cpu_start: thread_cpu_ns(),
             serving_cpu: 0,
         }
     }
 
-    /// Keeps a served request; after a failure, the instance may have been replaced: `servers` is refreshed.
+    /// Logs a served request; after a failure, the instance may have been replaced: `servers` is refreshed.
     fn served(
         &mut self,
         (request, inside): (RawRequest, u64),
@@ -133,29 +141,93 @@ impl WorkerLog {
         if request.status != Status::Ok {
             refresh(servers, instance, runtime);
         }
-        self.requests.push(request);
+        self.outbox.push(request);
     }
 
-    fn finish(self) -> (Vec<RawRequest>, u64) {
-        let cpu = (thread_cpu_ns() - self.cpu_start).saturating_sub(self.serving_cpu);
-        (self.requests, cpu)
+    /// Hands the last requests over; returns the CPU spent outside the runtime.
+    fn finish(mut self) -> u64 {
+        self.outbox.flush();
+        (thread_cpu_ns() - self.cpu_start).saturating_sub(self.serving_cpu)
     }
 }
 
 impl Driven {
-    /// The threads' logs together, with `dispatch_cpu_ns` of the caller's own (the generator's).
-    fn gather(logs: Vec<(Vec<RawRequest>, u64)>, dispatch_cpu_ns: u64, stop: &AtomicBool) -> Driven {
-        let mut driven = Driven {
-            dispatch_cpu_ns,
+    /// The threads' dispatch CPU together, with `dispatch_cpu_ns` of the caller's own (the generator's).
+    fn gather(cpus: Vec<u64>, dispatch_cpu_ns: u64, stop: &AtomicBool) -> Driven {
+        Driven {
+            dispatch_cpu_ns: dispatch_cpu_ns + cpus.iter().sum::<u64>(),
             interrupted: stop.load(Ordering::Relaxed),
-            ..Default::default()
-        };
-        for (requests, cpu) in logs {
-            driven.requests.extend(requests);
-            driven.dispatch_cpu_ns += cpu;
         }
-        driven
     }
+}
+
+/// The error of a thread the host would not start.
+pub fn no_thread(what: &str, e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot start {what}: {e}; the host allows this process no more threads (`ulimit -u`, or the cgroup's pids.max): lower the level (`clients`, `instances` or `burst` in [load]) or raise the limit"
+    )
+}
+
+/// Spawns `f` on a named thread of `scope`, or says why the host would not.
+fn spawn<'scope, T: Send + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    what: String,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> anyhow::Result<ScopedJoinHandle<'scope, T>> {
+    std::thread::Builder::new()
+        .spawn_scoped(scope, f)
+        .map_err(|e| no_thread(&what, e))
+}
+
+/// Where a level's threads wait until all of them are started: opened to let them go, or closed to send them
+/// home when one could not be started (a barrier would leave them waiting forever).
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    arrived_changed: Condvar,
+    decided: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    arrived: usize,
+    /// `Some(true)` opened, `Some(false)` closed for good.
+    open: Option<bool>,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Arrives and waits for the decision: whether to go on.
+    fn arrive_and_wait(&self) -> bool {
+        let mut state = self.lock();
+        state.arrived += 1;
+        self.arrived_changed.notify_one();
+        while state.open.is_none() {
+            state = self.decided.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.open == Some(true)
+    }
+
+    /// Waits until `n` threads have arrived.
+    fn wait_for(&self, n: usize) {
+        let mut state = self.lock();
+        while state.arrived < n {
+            state = self.arrived_changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn decide(&self, open: bool) {
+        self.lock().open = Some(open);
+        self.decided.notify_all();
+    }
+}
+
+/// Joins `handles`; a thread that panicked counts as having spent nothing.
+fn join_all<T: Default>(handles: Vec<ScopedJoinHandle<'_, T>>) -> Vec<T> {
+    handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
 }
 
 /// Refreshes an instance's entry in `servers` (after a failure, it may have been replaced).
@@ -173,31 +245,43 @@ pub fn closed_loop(
     until_ns: u64,
     stop: &AtomicBool,
     servers: &Servers,
-) -> Driven {
-    let per_client: Vec<(Vec<RawRequest>, u64)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pool
-            .iter_mut()
-            .enumerate()
-            .map(|(i, runtime)| {
-                scope.spawn(move || {
-                    let mut log = WorkerLog::start();
-                    // One reading decides and stamps: read twice, a request could be intended just past
-                    // the window it was let into, and fall outside the level's count.
-                    loop {
-                        let now = monotonic_ns();
-                        if now >= until_ns || stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let served = serve(runtime.as_mut(), target, Mode::Warm, i as u32, now, now);
-                        log.served(served, servers, i, runtime.as_ref());
+    log: &LogSender,
+) -> anyhow::Result<Driven> {
+    let gate = Gate::default();
+    let n = pool.len();
+    std::thread::scope(|scope| {
+        let gate = &gate;
+        let mut handles = Vec::with_capacity(n);
+        for (i, runtime) in pool.iter_mut().enumerate() {
+            let client = spawn(scope, format!("client thread {} of {n}", i + 1), move || {
+                if !gate.arrive_and_wait() {
+                    return 0;
+                }
+                let mut worker = WorkerLog::start(log);
+                // One reading decides and stamps: read twice, a request could be intended just past
+                // the window it was let into, and fall outside the level's count.
+                loop {
+                    let now = monotonic_ns();
+                    if now >= until_ns || stop.load(Ordering::Relaxed) {
+                        break;
                     }
-                    log.finish()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
-    Driven::gather(per_client, 0, stop)
+                    let served = serve(runtime.as_mut(), target, Mode::Warm, i as u32, now, now);
+                    worker.served(served, servers, i, runtime.as_ref());
+                }
+                worker.finish()
+            });
+            match client {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    gate.decide(false);
+                    join_all(handles);
+                    return Err(e);
+                }
+            }
+        }
+        gate.decide(true);
+        Ok(Driven::gather(join_all(handles), 0, stop))
+    })
 }
 
 /// A request waiting for an instance.
@@ -304,58 +388,66 @@ pub fn open_loop(
     seed: u64,
     stop: &AtomicBool,
     servers: &Servers,
-) -> Driven {
+    log: &LogSender,
+) -> anyhow::Result<Driven> {
     let arrivals = poisson_arrivals(rate, start_ns, until_ns, seed);
     let queue = DispatchQueue::default();
     let abandon_after = until_ns + drain_ns;
-    let (per_worker, generator_cpu) = std::thread::scope(|scope| {
+    let n = pool.len();
+    std::thread::scope(|scope| {
         let queue = &queue;
-        let handles: Vec<_> = pool
-            .iter_mut()
-            .enumerate()
-            .map(|(i, runtime)| {
-                scope.spawn(move || {
-                    let mut log = WorkerLog::start();
-                    while let Some(queued) = queue.pop() {
-                        if stop.load(Ordering::Relaxed) {
-                            continue; // Interrupted: what is still queued was never served; drain and go.
-                        }
-                        let now = monotonic_ns();
-                        let expired = now > queued.intended_ns + target.timeout_ns;
-                        if expired || now > abandon_after {
-                            let why = if expired {
-                                format!(
-                                    "not served within the timeout: waited {} ms for an instance",
-                                    (now - queued.sent_ns) / 1_000_000
-                                )
-                            } else {
-                                "still queued when the level ended".to_string()
-                            };
-                            log.requests.push(RawRequest {
-                                instance: i as u32,
-                                intended_ns: queued.intended_ns,
-                                sent_ns: queued.sent_ns,
-                                start_ns: now,
-                                end_ns: now,
-                                status: Status::Timeout,
-                                error: why,
-                            });
-                            continue;
-                        }
-                        let served = serve(
-                            runtime.as_mut(),
-                            target,
-                            Mode::Warm,
-                            i as u32,
-                            queued.intended_ns,
-                            queued.sent_ns,
-                        );
-                        log.served(served, servers, i, runtime.as_ref());
+        let mut handles = Vec::with_capacity(n);
+        for (i, runtime) in pool.iter_mut().enumerate() {
+            let worker = spawn(scope, format!("worker thread {} of {n}", i + 1), move || {
+                let mut log = WorkerLog::start(log);
+                while let Some(queued) = queue.pop() {
+                    if stop.load(Ordering::Relaxed) {
+                        continue; // Interrupted: what is still queued was never served; drain and go.
                     }
-                    log.finish()
-                })
-            })
-            .collect();
+                    let now = monotonic_ns();
+                    let expired = now > queued.intended_ns + target.timeout_ns;
+                    if expired || now > abandon_after {
+                        let why = if expired {
+                            format!(
+                                "not served within the timeout: waited {} ms for an instance",
+                                (now - queued.sent_ns) / 1_000_000
+                            )
+                        } else {
+                            "still queued when the level ended".to_string()
+                        };
+                        log.outbox.push(RawRequest {
+                            instance: i as u32,
+                            intended_ns: queued.intended_ns,
+                            sent_ns: queued.sent_ns,
+                            start_ns: now,
+                            end_ns: now,
+                            status: Status::Timeout,
+                            error: why,
+                        });
+                        continue;
+                    }
+                    let served = serve(
+                        runtime.as_mut(),
+                        target,
+                        Mode::Warm,
+                        i as u32,
+                        queued.intended_ns,
+                        queued.sent_ns,
+                    );
+                    log.served(served, servers, i, runtime.as_ref());
+                }
+                log.finish()
+            });
+            match worker {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    // The workers started take nothing from a closed, empty queue: they end at once.
+                    queue.close();
+                    join_all(handles);
+                    return Err(e);
+                }
+            }
+        }
         let slack = set_timer_slack(1);
         let cpu_start = thread_cpu_ns();
         for &intended_ns in &arrivals {
@@ -368,13 +460,8 @@ pub fn open_loop(
         queue.close();
         let generator_cpu = thread_cpu_ns() - cpu_start;
         set_timer_slack(slack);
-        let per_worker: Vec<(Vec<RawRequest>, u64)> =
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect();
-        (per_worker, generator_cpu)
-    });
-    let mut driven = Driven::gather(per_worker, generator_cpu, stop);
-    driven.requests.sort_by_key(|r| r.intended_ns);
-    driven
+        Ok(Driven::gather(join_all(handles), generator_cpu, stop))
+    })
 }
 
 /// Makes one fresh runtime for a burst request (inside its thread, before the release).
@@ -382,58 +469,69 @@ pub type MakeRuntime<'a> = &'a (dyn Fn() -> anyhow::Result<Box<dyn Runtime>> + S
 
 /// Burst: `n` cold requests released at once, each on its own fresh instance. Returns the release instant
 /// with what was driven.
-pub fn burst(make: MakeRuntime, target: &Target, n: u32, stop: &AtomicBool) -> (u64, Driven) {
-    // Two barriers, no spinning: every runtime is made before the first, and the release instant is taken
-    // before the second opens (on 2 cores, threads spinning for the release would starve the releaser).
-    let ready = Barrier::new(n as usize + 1);
-    let go = Barrier::new(n as usize + 1);
+pub fn burst(
+    make: MakeRuntime,
+    target: &Target,
+    n: u32,
+    stop: &AtomicBool,
+    log: &LogSender,
+) -> anyhow::Result<(u64, Driven)> {
+    // Every runtime is made before the release, and the release instant is taken before the gate opens; no
+    // thread spins for it (on 2 cores, threads spinning for the release would starve the releaser).
+    let gate = Gate::default();
     let release = AtomicU64::new(0);
-    let per_request: Vec<(RawRequest, u64)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
-                let (ready, go, release) = (&ready, &go, &release);
-                scope.spawn(move || {
-                    let made = make();
-                    ready.wait();
-                    go.wait();
-                    let cpu_start = thread_cpu_ns();
-                    let intended_ns = release.load(Ordering::Acquire);
-                    let (request, inside) = match made {
-                        Ok(mut runtime) => {
-                            let served = serve(runtime.as_mut(), target, Mode::Cold, i, intended_ns, intended_ns);
-                            // Tearing the runtime down is not dispatch either.
-                            let cpu = thread_cpu_ns() - cpu_start;
-                            drop(runtime);
-                            return (served.0, cpu.saturating_sub(served.1));
-                        }
-                        Err(e) => {
-                            let now = monotonic_ns();
-                            let request = RawRequest {
-                                instance: i,
-                                intended_ns,
-                                sent_ns: intended_ns,
-                                start_ns: now,
-                                end_ns: now,
-                                status: Status::Error,
-                                error: short(format!("creating the runtime: {e:#}")),
-                            };
-                            (request, 0)
-                        }
-                    };
-                    (request, (thread_cpu_ns() - cpu_start).saturating_sub(inside))
-                })
-            })
-            .collect();
-        ready.wait();
+    std::thread::scope(|scope| {
+        let (gate, release) = (&gate, &release);
+        let mut handles = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let request = spawn(scope, format!("burst thread {} of {n}", i + 1), move || {
+                let made = make();
+                if !gate.arrive_and_wait() {
+                    return 0;
+                }
+                let cpu_start = thread_cpu_ns();
+                let intended_ns = release.load(Ordering::Acquire);
+                let (request, cpu) = match made {
+                    Ok(mut runtime) => {
+                        let (request, inside) =
+                            serve(runtime.as_mut(), target, Mode::Cold, i, intended_ns, intended_ns);
+                        // Tearing the runtime down is not dispatch either.
+                        let cpu = thread_cpu_ns() - cpu_start;
+                        drop(runtime);
+                        (request, cpu.saturating_sub(inside))
+                    }
+                    Err(e) => {
+                        let now = monotonic_ns();
+                        let request = RawRequest {
+                            instance: i,
+                            intended_ns,
+                            sent_ns: intended_ns,
+                            start_ns: now,
+                            end_ns: now,
+                            status: Status::Error,
+                            error: short(format!("creating the runtime: {e:#}")),
+                        };
+                        (request, thread_cpu_ns() - cpu_start)
+                    }
+                };
+                let _ = log.send(vec![request]);
+                cpu
+            });
+            match request {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    gate.decide(false);
+                    join_all(handles);
+                    return Err(e);
+                }
+            }
+        }
+        gate.wait_for(n as usize);
         release.store(monotonic_ns(), Ordering::Release);
-        go.wait();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let logs = per_request
-        .into_iter()
-        .map(|(request, cpu)| (vec![request], cpu))
-        .collect();
-    (release.load(Ordering::Acquire), Driven::gather(logs, 0, stop))
+        gate.decide(true);
+        let cpus = join_all(handles);
+        Ok((release.load(Ordering::Acquire), Driven::gather(cpus, 0, stop)))
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! Load mode: each (workload, input, runtime) served at the plan's `[load]` levels, in the seeded shuffled
 //! order the rest of a plan uses. Per level: a warm pool sized for it (see [`crate::runtime::warm_pool`]),
 //! an idle span with the pool up (memory per instance, idle pool power), then warm-up and the measured window
-//! while a monitor thread reads the serving side's memory and CPU. `load.csv` gets a row and `requests.csv`
-//! the level's requests as each level ends, so a crash or Ctrl-C keeps every finished level.
+//! while a monitor thread reads the serving side's memory and CPU. `requests.csv` gets each request as it is
+//! served ([`log`]) and `load.csv` a level's row as soon as the level ends, so a crash or Ctrl-C keeps every
+//! finished level.
 
 pub mod drive;
+pub mod log;
 pub mod monitor;
+pub mod output;
 mod schedule;
 pub mod summary;
 
@@ -15,19 +18,22 @@ use crate::plan::Plan;
 use crate::runtime::setup::PreparedWorkload;
 use crate::runtime::{self, Limits, ServedBy};
 use anyhow::Context;
-use drive::{Driven, RawRequest, Servers, Target};
+use drive::{Driven, Servers, Target};
 use harness_analysis::pair::levels::LoadCsv;
 use harness_analysis::report::format::{or_dash, short_duration};
-use harness_data::{LoadKind, LoadPlan, LoadRecord, RequestRecord, RuntimeKind, files};
+use harness_data::{LoadKind, LoadPlan, LoadRecord, RuntimeKind, files};
 use harness_probes::clock::monotonic_ns;
 use harness_probes::model::ContainerLedger;
+use log::{LevelColumns, LevelLog, RequestsCsv};
 use monitor::{MemoryReading, ServingMeter, machine_busy_ns, machine_share};
+pub use output::KnownDigests;
+use output::{ExpectedOutput, check_output};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use summary::{LevelLatency, LevelTally};
 
 /// How the load part of a run ended.
 #[derive(Debug, Default)]
@@ -37,39 +43,35 @@ pub struct LoadOutcome {
     pub interrupted: bool,
 }
 
-/// `load.csv` and `requests.csv`, flushed after every level.
+/// `load.csv`, a row per finished level, and `requests.csv`, streamed while levels run.
 struct LoadFiles {
     load: LoadCsv,
-    requests: csv::Writer<File>,
+    requests: Arc<Mutex<RequestsCsv>>,
 }
 
 impl LoadFiles {
     fn create(out: &Path) -> anyhow::Result<LoadFiles> {
-        let open = |name: &str, columns: &[&str]| -> anyhow::Result<csv::Writer<File>> {
-            let path = out.join(name);
-            let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(file);
-            writer.write_record(columns)?;
-            writer.flush()?;
-            Ok(writer)
-        };
         Ok(LoadFiles {
             load: LoadCsv::create(out).with_context(|| format!("creating {}", out.join(files::LOAD).display()))?,
-            requests: open(files::REQUESTS, RequestRecord::COLUMNS)?,
+            requests: Arc::new(Mutex::new(RequestsCsv::create(out)?)),
         })
     }
 
-    fn write(&mut self, row: &LoadRecord, requests: &[RequestRecord]) -> anyhow::Result<()> {
-        for request in requests {
-            self.requests.serialize(request)?;
-        }
-        self.requests.flush()?;
+    /// Appends a finished level's row; then stops the run if `requests.csv` could not be written (the row
+    /// comes first: the level's numbers do not depend on its log).
+    fn write(&mut self, row: &LoadRecord) -> anyhow::Result<()> {
         self.load.append(row)?;
-        Ok(())
+        let failure = self.requests.lock().unwrap_or_else(|p| p.into_inner()).failure();
+        match failure {
+            Some(failure) => anyhow::bail!(failure),
+            None => Ok(()),
+        }
     }
 }
 
 /// Runs every level. `stop` is the Ctrl-C flag: the level in progress ends early and is marked `partial`.
+/// `known` holds the digests the run's invocations gave; a level that answers otherwise fails the run, after
+/// its row is written.
 pub fn run(
     plan: &Plan,
     load: &LoadPlan,
@@ -77,6 +79,7 @@ pub fn run(
     out: &Path,
     stop: &AtomicBool,
     ledger: &ContainerLedger,
+    mut known: KnownDigests,
 ) -> anyhow::Result<LoadOutcome> {
     let mut files = LoadFiles::create(out)?;
     let meter = ServingMeter::new(Path::new("/"));
@@ -95,6 +98,8 @@ pub fn run(
             sequence: sequence as u64,
             meter: &meter,
             ledger,
+            requests: &files.requests,
+            expected: ExpectedOutput::default(),
         };
         let (row, requests) = runner.run(stop).with_context(|| runner.describe())?;
         eprintln!(
@@ -116,9 +121,13 @@ pub fn run(
                 ""
             }
         );
-        files.write(&row, &requests)?;
+        let here = format!("{} ({} {})", row.runtime, row.kind, row.level);
+        let checked = check_output(&mut known, (&row.workload, &row.input), &here, &runner.expected)
+            .with_context(|| runner.describe());
+        files.write(&row)?;
+        checked?;
         outcome.levels += 1;
-        outcome.requests += requests.len() as u64;
+        outcome.requests += requests;
         if row.partial {
             outcome.interrupted = true;
             break;
@@ -228,6 +237,8 @@ struct LevelRunner<'a> {
     meter: &'a ServingMeter,
     /// Where burst levels' fresh container runtimes record their containers (for a harness-scoped model).
     ledger: &'a ContainerLedger,
+    requests: &'a Arc<Mutex<RequestsCsv>>,
+    expected: ExpectedOutput,
 }
 
 /// What a level's driving and monitoring gave, for its row.
@@ -235,6 +246,9 @@ struct LevelRun {
     window: [u64; 2],
     instances: u32,
     driven: Driven,
+    latency: LevelLatency,
+    /// Requests logged, warm-up included.
+    logged: u64,
     pool: PoolFacts,
     monitored: Monitored,
 }
@@ -276,21 +290,67 @@ impl LevelRunner<'_> {
             input: &self.workload.inputs[self.level.input],
             in_process: self.kind().is_in_process(),
             timeout_ns: self.plan.timeout_ms * 1_000_000,
+            expected: &self.expected,
         }
     }
 
-    fn run(&self, stop: &AtomicBool) -> anyhow::Result<(LoadRecord, Vec<RequestRecord>)> {
+    /// Runs the level; returns its row and the number of requests it logged.
+    fn run(&self, stop: &AtomicBool) -> anyhow::Result<(LoadRecord, u64)> {
         let servers: Servers = Mutex::new(Vec::new());
         let done = AtomicBool::new(false);
         let run = match self.level.kind {
-            LoadKind::Burst => self.burst(&servers, &done, stop),
+            LoadKind::Burst => self.burst(&servers, &done, stop)?,
             LoadKind::Clients | LoadKind::Rate => self.pooled(&servers, &done, stop)?,
         };
-        Ok(self.record(run.window, run.instances, &run.driven, &run.pool, &run.monitored))
+        let row = self.record(
+            run.window,
+            run.instances,
+            &run.driven,
+            &run.latency,
+            &run.pool,
+            &run.monitored,
+        );
+        Ok((row, run.logged))
+    }
+
+    /// The level's log into `requests.csv`: requests intended before `window_start_ns` are its warm-up.
+    fn start_log(&self, window_start_ns: u64, tally: LevelTally) -> anyhow::Result<LevelLog> {
+        let workload = &self.plan.workloads[self.level.workload];
+        let columns = LevelColumns {
+            workload: workload.name.clone(),
+            input: workload.inputs[self.level.input].clone(),
+            runtime: self.kind().to_string(),
+            kind: self.level.kind,
+            level: self.level.level,
+            sequence: self.sequence,
+            window_start_ns,
+        };
+        LevelLog::start(Some(Arc::clone(self.requests)), columns, tally)
+    }
+
+    /// Runs `drive` with the monitor reading the serving side from `from_ns`; the monitor stops when the
+    /// driver ends, however it ends.
+    fn monitored<T>(
+        &self,
+        servers: &Servers,
+        from_ns: u64,
+        done: &AtomicBool,
+        drive: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<(T, Monitored)> {
+        std::thread::scope(|scope| {
+            let watcher = std::thread::Builder::new()
+                .name("monitor".into())
+                .spawn_scoped(scope, || monitor(self.meter, servers, from_ns, done))
+                .map_err(|e| drive::no_thread("the level's monitor", e))?;
+            let driven = drive();
+            done.store(true, Ordering::Relaxed);
+            let monitored = watcher.join().unwrap_or_default();
+            Ok((driven?, monitored))
+        })
     }
 
     /// A burst level: `n` fresh runtimes, nothing warm, released at one instant.
-    fn burst(&self, servers: &Servers, done: &AtomicBool, stop: &AtomicBool) -> LevelRun {
+    fn burst(&self, servers: &Servers, done: &AtomicBool, stop: &AtomicBool) -> anyhow::Result<LevelRun> {
         let n = self.level.level as u32;
         let (kind, limits, boundary) = (self.kind(), self.limits(), self.plan.cold_boundary);
         // Cold native and cold at the process boundary spawn processes: the harness's memory and CPU
@@ -302,12 +362,11 @@ impl LevelRunner<'_> {
         };
         let ledger = self.ledger;
         let make = move || runtime::create_at(kind, limits, boundary, ledger);
-        let ((release, driven), monitored) = std::thread::scope(|scope| {
-            let watcher = scope.spawn(|| monitor(self.meter, servers, 0, done));
-            let result = drive::burst(&make, &target, n, stop);
-            done.store(true, Ordering::Relaxed);
-            (result, watcher.join().unwrap_or_default())
-        });
+        // Every request is intended at the release, inside the window, which ends with the last answer.
+        let log = self.start_log(0, LevelTally::new(0, u64::MAX))?;
+        let driven = self.monitored(servers, 0, done, || drive::burst(&make, &target, n, stop, log.sender()));
+        let tally = log.finish()?;
+        let ((release, driven), monitored) = driven?;
         let monitored = if in_process {
             monitored
         } else {
@@ -317,18 +376,20 @@ impl LevelRunner<'_> {
                 ..monitored
             }
         };
-        let end = driven.requests.iter().map(|r| r.end_ns).max().unwrap_or(release);
+        let end = tally.last_end_ns.unwrap_or(release).max(release + 1);
         let facts = PoolFacts {
             idle: None,
             memory_per_instance: None,
         };
-        LevelRun {
-            window: [release, end.max(release + 1)],
+        Ok(LevelRun {
+            window: [release, end],
             instances: n,
             driven,
+            logged: tally.seen,
+            latency: tally.finish(release, end),
             pool: facts,
             monitored,
-        }
+        })
     }
 
     /// A closed- or open-loop level: a warm pool sized for it, its idle span, then warm-up and the window.
@@ -372,30 +433,29 @@ impl LevelRunner<'_> {
         let start = monotonic_ns();
         let window_start = start + self.load.warmup_ms * 1_000_000;
         let window_end = window_start + self.load.duration_ms * 1_000_000;
-        let (driven, monitored) = std::thread::scope(|scope| {
-            let watcher = scope.spawn(|| monitor(self.meter, servers, window_start, done));
-            let driven = match self.level.kind {
-                LoadKind::Clients => drive::closed_loop(&mut pool, &target, window_end, stop, servers),
-                _ => {
-                    // A saturated level's backlog is served for at most this long after the window.
-                    let drain_ns = (self.plan.timeout_ms * 1_000_000).min(5_000_000_000);
-                    let seed = self.plan.seed ^ self.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                    drive::open_loop(
-                        &mut pool,
-                        &target,
-                        self.level.level,
-                        start,
-                        window_end,
-                        drain_ns,
-                        seed,
-                        stop,
-                        servers,
-                    )
-                }
-            };
-            done.store(true, Ordering::Relaxed);
-            (driven, watcher.join().unwrap_or_default())
+        let log = self.start_log(window_start, LevelTally::new(window_start, window_end))?;
+        let driven = self.monitored(servers, window_start, done, || match self.level.kind {
+            LoadKind::Clients => drive::closed_loop(&mut pool, &target, window_end, stop, servers, log.sender()),
+            _ => {
+                // A saturated level's backlog is served for at most this long after the window.
+                let drain_ns = (self.plan.timeout_ms * 1_000_000).min(5_000_000_000);
+                let seed = self.plan.seed ^ self.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                drive::open_loop(
+                    &mut pool,
+                    &target,
+                    self.level.level,
+                    start,
+                    window_end,
+                    drain_ns,
+                    seed,
+                    stop,
+                    servers,
+                    log.sender(),
+                )
+            }
         });
+        let tally = log.finish()?;
+        let (driven, monitored) = driven?;
         // Containers are removed and node processes ended here, before the next level.
         drop(pool);
         let end = if driven.interrupted {
@@ -407,10 +467,13 @@ impl LevelRunner<'_> {
             idle: (self.load.idle_ms > 0).then_some(idle_span),
             memory_per_instance,
         };
+        let window = [window_start, end.max(window_start + 1)];
         Ok(LevelRun {
-            window: [window_start, end.max(window_start + 1)],
+            window,
             instances: n,
             driven,
+            logged: tally.seen,
+            latency: tally.finish(window[0], window[1]),
             pool: facts,
             monitored,
         })
@@ -421,11 +484,11 @@ impl LevelRunner<'_> {
         window: [u64; 2],
         instances: u32,
         driven: &Driven,
+        latency: &LevelLatency,
         pool: &PoolFacts,
         monitored: &Monitored,
-    ) -> (LoadRecord, Vec<RequestRecord>) {
+    ) -> LoadRecord {
         let workload = &self.plan.workloads[self.level.workload];
-        let latency = summary::summarize(&driven.requests, window[0], window[1]);
         let duration_ns = window[1] - window[0];
         let level_span_ns = match self.level.kind {
             LoadKind::Burst => duration_ns,
@@ -451,7 +514,7 @@ impl LevelRunner<'_> {
             LoadKind::Rate => Some(self.level.level),
             LoadKind::Burst => Some(self.level.level / (duration_ns as f64 / 1e9)),
         };
-        let row = LoadRecord {
+        LoadRecord {
             workload: workload.name.clone(),
             input: workload.inputs[self.level.input].clone(),
             runtime: self.kind().to_string(),
@@ -497,31 +560,10 @@ impl LevelRunner<'_> {
             estimated: None,
             unseen: false,
             saturated: match self.level.kind {
-                LoadKind::Rate => Some(summary::saturated(&latency)),
+                LoadKind::Rate => Some(summary::saturated(latency)),
                 _ => None,
             },
-        };
-        let requests = driven
-            .requests
-            .iter()
-            .map(|r: &RawRequest| RequestRecord {
-                workload: row.workload.clone(),
-                input: row.input.clone(),
-                runtime: row.runtime.clone(),
-                kind: row.kind,
-                level: row.level,
-                sequence: row.sequence,
-                instance: r.instance,
-                warmup: r.intended_ns < window[0],
-                intended_ns: r.intended_ns,
-                sent_ns: r.sent_ns,
-                start_ns: r.start_ns,
-                end_ns: r.end_ns,
-                status: r.status,
-                error: r.error.clone(),
-            })
-            .collect();
-        (row, requests)
+        }
     }
 }
 

@@ -10,9 +10,10 @@
 //! - Burst: `n` threads, each with a fresh runtime and nothing warm, released at one instant; each request's
 //!   latency includes starting its instance.
 
-use super::log::{LogSender, Outbox};
+use super::log::{LogSender, Outbox, no_thread};
 use super::monitor::thread_cpu_ns;
 use super::output::ExpectedOutput;
+use super::summary::RawRequest;
 use crate::artifacts::WorkloadArtifacts;
 use crate::runtime::{Outcome, Runtime, ServedBy};
 use harness_data::{Mode, Status};
@@ -23,18 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Duration;
-
-/// One request as sent and served.
-#[derive(Debug, Clone)]
-pub struct RawRequest {
-    pub instance: u32,
-    pub intended_ns: u64,
-    pub sent_ns: u64,
-    pub start_ns: u64,
-    pub end_ns: u64,
-    pub status: Status,
-    pub error: String,
-}
 
 /// What a level's driver did (its requests went to the log).
 #[derive(Debug, Default)]
@@ -159,13 +148,6 @@ impl Driven {
             interrupted: stop.load(Ordering::Relaxed),
         }
     }
-}
-
-/// The error of a thread the host would not start.
-pub fn no_thread(what: &str, e: std::io::Error) -> anyhow::Error {
-    anyhow::anyhow!(
-        "cannot start {what}: {e}; the host allows this process no more threads (`ulimit -u`, or the cgroup's pids.max): lower the level (`clients`, `instances` or `burst` in [load]) or raise the limit"
-    )
 }
 
 /// Spawns `f` on a named thread of `scope`, or says why the host would not.

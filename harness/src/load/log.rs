@@ -6,8 +6,7 @@
 //! side, not a log. The tally does not depend on the file: on a full disk `requests.csv` keeps its whole
 //! rows, the level still gets its `load.csv` row, and then the run stops with the reason.
 
-use super::drive::RawRequest;
-use super::summary::LevelTally;
+use super::summary::{LevelTally, RawRequest};
 use crate::recorder::{RowBuffer, RowFile, Sink};
 use anyhow::Context;
 use harness_data::{LoadKind, RequestRecord, Status, files};
@@ -131,7 +130,7 @@ impl LevelLog {
         let writer = std::thread::Builder::new()
             .name("requests".into())
             .spawn(move || write_requests(receiver, file, &columns, tally))
-            .map_err(|e| super::drive::no_thread("the request log's writer", e))?;
+            .map_err(|e| no_thread("the request log's writer", e))?;
         Ok(LevelLog {
             sender: Some(sender),
             writer: Some(writer),
@@ -266,6 +265,13 @@ impl Drop for Outbox<'_> {
     fn drop(&mut self) {
         self.flush();
     }
+}
+
+/// The error of a thread the host would not start.
+pub fn no_thread(what: &str, e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot start {what}: {e}; the host allows this process no more threads (`ulimit -u`, or the cgroup's pids.max): lower the level (`clients`, `instances` or `burst` in [load]) or raise the limit"
+    )
 }
 
 #[cfg(test)]

@@ -341,7 +341,7 @@ impl LevelRunner<'_> {
             let watcher = std::thread::Builder::new()
                 .name("monitor".into())
                 .spawn_scoped(scope, || monitor(self.meter, servers, from_ns, done))
-                .map_err(|e| drive::no_thread("the level's monitor", e))?;
+                .map_err(|e| log::no_thread("the level's monitor", e))?;
             let driven = drive();
             done.store(true, Ordering::Relaxed);
             let monitored = watcher.join().unwrap_or_default();

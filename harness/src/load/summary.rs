@@ -1,7 +1,18 @@
 //! A level's numbers from its requests: counts, latency percentiles from the intended send time, send lag.
 
-use super::drive::RawRequest;
 use harness_data::Status;
+
+/// One request as sent and served.
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    pub instance: u32,
+    pub intended_ns: u64,
+    pub sent_ns: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub status: Status,
+    pub error: String,
+}
 
 /// The latency side of a `load.csv` row.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -175,14 +175,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 fn speed(dir: &std::path::Path, args: &BenchArgs) -> anyhow::Result<(Vec<LatencyFigure>, BookkeepingFigure)> {
     let noop = WorkloadArtifacts::at(dir, harness_workloads::find("noop").expect("noop exists"));
     runtime::ensure_artifacts(&RUNTIMES, &noop)?;
-    let limits = Limits {
-        timeout_ms: 10_000,
-        interrupt: Interrupt::Epoch,
-        memory_mb: None,
-    };
     let mut latencies = Vec::new();
     for name in RUNTIMES {
-        let mut runtime = runtime::create(name, limits, &ContainerLedger::default())?;
+        let mut runtime = runtime::create(name, BENCH_LIMITS, &ContainerLedger::default())?;
         runtime.prepare_warm(&noop)?;
         for (mode, count) in [(Mode::Warm, args.warm), (Mode::Cold, args.cold)] {
             // Untimed warm-up: page in code, fill caches, let the allocator settle.
@@ -293,26 +288,33 @@ pub fn interrupt_cost(dir: &std::path::Path, reps: usize) -> anyhow::Result<Vec<
     Ok(figures)
 }
 
-fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<BookkeepingFigure> {
-    let limits = Limits {
-        timeout_ms: 10_000,
-        interrupt: Interrupt::Epoch,
-        memory_mb: None,
-    };
-    let mut harness_runtime = runtime::create(RuntimeKind::WasmtimeAot, limits, &ContainerLedger::default())?;
-    harness_runtime.prepare_warm(noop)?;
-    let scratch = std::env::temp_dir().join(format!("harness-bench-{}", std::process::id()));
+/// The limits every bench runtime gets.
+const BENCH_LIMITS: Limits = Limits {
+    timeout_ms: 10_000,
+    interrupt: Interrupt::Epoch,
+    memory_mb: None,
+};
+
+/// A recorder for wasmtime-aot noop rows of `mode`, writing into a scratch folder the caller removes.
+fn scratch_recorder(mode: Mode) -> anyhow::Result<(Recorder, PathBuf)> {
+    let scratch = std::env::temp_dir().join(format!("harness-bench-{}-{}", mode.as_str(), std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let label = CellLabel {
         key: harness_data::CellKey {
             workload: "noop".into(),
             input: "0".into(),
             runtime: RuntimeKind::WasmtimeAot.to_string(),
-            mode: Mode::Warm,
+            mode,
         },
         group: 0,
     };
-    let mut recorder = Recorder::create(&scratch, vec![label])?;
+    Ok((Recorder::create(&scratch, vec![label])?, scratch))
+}
+
+fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<BookkeepingFigure> {
+    let mut harness_runtime = runtime::create(RuntimeKind::WasmtimeAot, BENCH_LIMITS, &ContainerLedger::default())?;
+    harness_runtime.prepare_warm(noop)?;
+    let (mut recorder, scratch) = scratch_recorder(Mode::Warm)?;
 
     // The bare loop: the same wasmtime calls the runtime makes, with nothing around them.
     let (engine, module, _) =
@@ -393,24 +395,8 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
 /// the harness's cold window (`invoke_and_record`, teardown deferred), and bare cold starts tearing down inside;
 /// medians of the block means.
 fn cold_window_bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<ColdWindowFigure> {
-    let limits = Limits {
-        timeout_ms: 10_000,
-        interrupt: Interrupt::Epoch,
-        memory_mb: None,
-    };
-    let mut runtime = runtime::create(RuntimeKind::WasmtimeAot, limits, &ContainerLedger::default())?;
-    let scratch = std::env::temp_dir().join(format!("harness-bench-cold-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
-    let label = CellLabel {
-        key: harness_data::CellKey {
-            workload: "noop".into(),
-            input: "0".into(),
-            runtime: RuntimeKind::WasmtimeAot.to_string(),
-            mode: Mode::Cold,
-        },
-        group: 0,
-    };
-    let mut recorder = Recorder::create(&scratch, vec![label])?;
+    let mut runtime = runtime::create(RuntimeKind::WasmtimeAot, BENCH_LIMITS, &ContainerLedger::default())?;
+    let (mut recorder, scratch) = scratch_recorder(Mode::Cold)?;
     let size = args.cold.max(1);
     let (mut bare, mut harnessed, mut inside, mut teardown) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut sequence = 0u64;

@@ -13,6 +13,7 @@ mod cold_windows;
 mod commands;
 mod containers;
 mod energy;
+mod engine_parity;
 mod failures;
 mod faults_children;
 mod faults_commands;

@@ -232,7 +232,7 @@ pub fn run(
     };
     let called = monotonic_ns();
     phases.instantiate_ns = Some(phases.instantiate_ns.unwrap_or(0) + called.saturating_sub(t0));
-    let result = start.call(&mut store, ());
+    let result = super::call_in_time(start.func(), &mut store, &[], &mut [], fuel, t0);
     let returned = monotonic_ns();
     let ended = match result {
         Ok(()) => Ended::Exit(0),
@@ -260,10 +260,7 @@ fn classify(error: &wasmi::Error, fuel: Option<u64>) -> Ended {
         return Ended::Exit(code);
     }
     match error.as_trap_code() {
-        Some(TrapCode::OutOfFuel) => Ended::Failed(
-            Status::Timeout,
-            format!("fuel budget of {} exhausted (wasmi deadline)", fuel.unwrap_or(0)),
-        ),
+        Some(TrapCode::OutOfFuel) => Ended::Failed(Status::Timeout, super::deadline_message(fuel)),
         _ => Ended::Failed(Status::Trap, format!("trap: {error}")),
     }
 }

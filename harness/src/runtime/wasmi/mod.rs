@@ -1,7 +1,9 @@
 //! `wasmi`: the workload module in the wasmi interpreter (Lumos's "interpreted Wasm").
 //!
-//! wasmi has no epoch interruption, so endless guests are stopped by fuel: a budget proportional to the plan's
-//! timeout ([`FUEL_PER_MS`]). Fuel exhaustion is recorded as `timeout`, with the budget in the message. With
+//! wasmi has no epoch interruption, so endless guests are stopped by fuel, kept in time: calls get fuel in slices
+//! of [`FUEL_SLICE`] and the clock is read between slices ([`call_in_time`]), so `timeout_ms` is milliseconds on
+//! the run's clock for wasmi as for every engine, whatever its speed (a fixed budget ran out after 12.6 s of a
+//! 60 s deadline on one guest). A guest that runs forever ends within `timeout_ms` plus one slice. With
 //! `interrupt = "none"` the engine consumes no fuel (its own speed) and in-process invocations have no deadline.
 
 pub mod command;
@@ -19,13 +21,75 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use wasmi::{Config, Engine, Instance, Linker, Module, Store, TrapCode, Val};
 
-/// Fuel granted per millisecond of the plan's timeout: about what wasmi burns per millisecond on a fast core,
-/// so a timeout of t ms stops an endless guest after roughly t ms (more on a slow device).
+/// Fuel per millisecond of the plan's timeout: the `fuel` a runtime carries is `timeout_ms x FUEL_PER_MS`, read
+/// back as the deadline in milliseconds, and the budget of a start section (which cannot be resumed).
 pub const FUEL_PER_MS: u64 = 1_000_000;
 
+/// Fuel per slice between two readings of the clock: about 1-5 ms of guest work (wasmi burns 1-5 G fuel/s).
+pub const FUEL_SLICE: u64 = 5_000_000;
+
+/// The wall-clock deadline `fuel` stands for, in nanoseconds after `started_ns`.
+pub fn deadline_ns(fuel: u64, started_ns: u64) -> u64 {
+    started_ns.saturating_add((fuel / FUEL_PER_MS).saturating_mul(1_000_000))
+}
+
+/// Calls `func`; with a deadline (`fuel`, see [`deadline_ns`]) the fuel comes in slices and the clock is read
+/// between them: past the deadline the call ends with wasmi's out-of-fuel trap. Host errors (a WASI
+/// `proc_exit`, say) end it as a plain call's would.
+pub fn call_in_time<T>(
+    func: &wasmi::Func,
+    store: &mut Store<T>,
+    inputs: &[Val],
+    outputs: &mut [Val],
+    fuel: Option<u64>,
+    started_ns: u64,
+) -> Result<(), wasmi::Error> {
+    let Some(fuel) = fuel else {
+        return func.call(&mut *store, inputs, outputs);
+    };
+    let deadline = deadline_ns(fuel, started_ns);
+    store.set_fuel(FUEL_SLICE)?;
+    let mut call = func.call_resumable(&mut *store, inputs, outputs)?;
+    loop {
+        match call {
+            wasmi::ResumableCall::Finished => return Ok(()),
+            wasmi::ResumableCall::HostTrap(trap) => return Err(trap.into_host_error()),
+            wasmi::ResumableCall::OutOfFuel(rest) => {
+                if monotonic_ns() >= deadline {
+                    return Err(wasmi::Error::from(TrapCode::OutOfFuel));
+                }
+                store.set_fuel(FUEL_SLICE)?;
+                call = rest.resume(&mut *store, outputs)?;
+            }
+        }
+    }
+}
+
+/// The message of a call stopped at its deadline.
+pub fn deadline_message(fuel: Option<u64>) -> String {
+    format!(
+        "stopped at the {} ms deadline (wasmi: fuel in slices of {FUEL_SLICE}, the clock read between them)",
+        fuel.unwrap_or(0) / FUEL_PER_MS
+    )
+}
+
+/// Call depth wasmi admits. wasmtime's default Wasm stack (512 KiB) holds about 10-16k frames of a small
+/// recursive function; wasmi's defaults (1,000 frames, a 1 MB value stack) trapped deep recursion that
+/// wasmtime and node run ("call stack exhausted"). The harness's setting, not the program's, must not decide the
+/// comparison, so wasmi admits at least wasmtime's depth.
+pub const MAX_RECURSION_DEPTH: usize = 100_000;
+/// wasmi's value stack may grow to this many bytes (grown on demand: only deep programs use it).
+pub const MAX_VALUE_STACK_BYTES: usize = 64 << 20;
+
+/// A wasmi engine as every wasmi runtime of the harness configures it: fuel metering for deadlines, the call
+/// depth of [`MAX_RECURSION_DEPTH`], and the Wasm proposals wasmtime accepts that wasmi has (SIMD through the
+/// crate's `simd` feature, on in the workspace's Cargo.toml).
 pub fn engine(interrupt: Interrupt) -> Engine {
     let mut config = Config::default();
     config.consume_fuel(interrupt == Interrupt::Epoch);
+    config.set_max_recursion_depth(MAX_RECURSION_DEPTH);
+    config.set_max_stack_height(MAX_VALUE_STACK_BYTES);
+    config.wasm_simd(true);
     Engine::new(&config)
 }
 
@@ -82,10 +146,7 @@ fn classify(error: &wasmi::Error, store: &Store<WasiState>, fuel: Option<u64>) -
         return (Status::Trap, reason);
     }
     match error.as_trap_code() {
-        Some(TrapCode::OutOfFuel) => (
-            Status::Timeout,
-            format!("fuel budget of {} exhausted (wasmi deadline)", fuel.unwrap_or(0)),
-        ),
+        Some(TrapCode::OutOfFuel) => (Status::Timeout, deadline_message(fuel)),
         _ if guest_said.is_empty() => (Status::Trap, format!("trap: {error}")),
         _ => (Status::Trap, format!("trap: {error}; guest stderr: {guest_said}")),
     }
@@ -97,6 +158,7 @@ fn call_workload(
     input: &[u8],
     phases: &mut Phases,
     fuel: Option<u64>,
+    started_ns: u64,
 ) -> Result<Vec<u8>, (Status, String)> {
     let abi_error = |e: wasmi::Error| {
         (
@@ -121,17 +183,41 @@ fn call_workload(
         .map_err(abi_error)?;
 
     let t0 = monotonic_ns();
-    let ptr = alloc
-        .call(&mut *store, input.len() as u32)
-        .map_err(|e| classify(&e, store, fuel))?;
+    let mut ptr = [Val::I32(0)];
+    call_in_time(
+        alloc.func(),
+        store,
+        &[Val::I32(input.len() as i32)],
+        &mut ptr,
+        fuel,
+        started_ns,
+    )
+    .map_err(|e| classify(&e, store, fuel))?;
+    let ptr = ptr[0].i32().unwrap_or(0) as u32;
     memory
         .write(&mut *store, ptr as usize, input)
         .map_err(|e| (Status::Error, format!("writing the input into linear memory: {e}")))?;
     let t1 = monotonic_ns();
-    let status = run
-        .call(&mut *store, input.len() as u32)
-        .map_err(|e| classify(&e, store, fuel))?;
+    // Typed above to check the ABI; called untyped, resumably, to keep the deadline in time.
+    let run = run.func();
+    let mut status = [Val::I32(0)];
+    call_in_time(
+        run,
+        store,
+        &[Val::I32(input.len() as i32)],
+        &mut status,
+        fuel,
+        started_ns,
+    )
+    .map_err(|e| classify(&e, store, fuel))?;
     let t2 = monotonic_ns();
+    if fuel.is_some() {
+        // Two getters: a slice is plenty, whatever the last call left.
+        store
+            .set_fuel(FUEL_SLICE)
+            .map_err(|e| (Status::Error, format!("setting fuel: {e}")))?;
+    }
+    let status = status[0].i32().unwrap_or(-1);
     let ptr = out_ptr.call(&mut *store, ()).map_err(|e| classify(&e, store, fuel))? as usize;
     let len = out_len.call(&mut *store, ()).map_err(|e| classify(&e, store, fuel))? as usize;
     let output = memory
@@ -258,13 +344,13 @@ impl WasmiRuntime {
             Err(e) => return Outcome::failed(phases, Status::Error, format!("instantiating: {e}")),
         };
         if let Ok(init) = instance.get_typed_func::<(), ()>(&store, "_initialize")
-            && let Err(e) = init.call(&mut store, ())
+            && let Err(e) = call_in_time(init.func(), &mut store, &[], &mut [], self.fuel, t0)
         {
             let (status, message) = classify(&e, &store, self.fuel);
             return Outcome::failed(phases, status, message);
         }
         phases.instantiate_ns = span(t0, monotonic_ns());
-        let outcome = match call_workload(&mut store, &instance, input, &mut phases, self.fuel) {
+        let outcome = match call_workload(&mut store, &instance, input, &mut phases, self.fuel, t0) {
             Ok(output) => Outcome::ok(phases, output),
             Err((status, message)) => Outcome::failed(phases, status, message),
         };

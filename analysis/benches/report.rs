@@ -120,6 +120,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         baseline_load_after: None,
         calibration_busy_ns: vec![],
         interrupt: Default::default(),
+        stack: Default::default(),
         serving: Default::default(),
         skipped: Default::default(),
     };

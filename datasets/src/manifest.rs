@@ -109,6 +109,11 @@ pub struct Manifest {
     /// guest speed, so every comparison involving the runtime must say which one ran.
     #[serde(default)]
     pub interrupt: BTreeMap<String, String>,
+    /// Per Wasm runtime, the stack its engine was given (`wasm_stack_kib`): wasmtime's `max_wasm_stack`,
+    /// wasmi's frame and value-stack limits, node's V8 `--stack-size`. A program deeper than that traps, so a
+    /// comparison must say what each engine admitted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stack: BTreeMap<String, String>,
     /// Load mode: per runtime, how it serves concurrent requests (the table in docs/load.md).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub serving: BTreeMap<String, String>,

@@ -39,6 +39,52 @@ impl Interrupt {
     }
 }
 
+/// The Wasm stack every in-process engine gets (the plan's `wasm_stack_kib`; wasmtime's 512 KiB by default).
+/// wasmtime takes it as `max_wasm_stack`; wasmi counts frames rather than bytes, so it admits
+/// [`WasmStack::wasmi_frames`], the most frames the same stack could hold in wasmtime, and a value stack
+/// grown on demand up to [`WasmStack::wasmi_value_stack_bytes`]; node gets V8's `--stack-size` only when the
+/// plan sets the key (its own default, 984 KiB, otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WasmStack {
+    pub kib: u32,
+}
+
+impl Default for WasmStack {
+    fn default() -> WasmStack {
+        WasmStack {
+            kib: WasmStack::DEFAULT_KIB,
+        }
+    }
+}
+
+impl WasmStack {
+    /// wasmtime's own default.
+    pub const DEFAULT_KIB: u32 = 512;
+    /// Bounds of the plan key: below 64 KiB even WASI's start-up traps; above 4 MiB the host threads that run
+    /// guests would need stacks no platform default gives.
+    pub const MIN_KIB: u32 = 64;
+    pub const MAX_KIB: u32 = 4096;
+    /// The smallest frame wasmtime's code can have on the host stack: a return address and a frame pointer.
+    const MIN_FRAME_BYTES: usize = 16;
+    /// Value-stack bytes wasmi may use per admitted frame (grown on demand: only deep programs use it).
+    const WASMI_CELLS_BYTES_PER_FRAME: usize = 2048;
+
+    pub fn bytes(self) -> usize {
+        self.kib as usize * 1024
+    }
+
+    /// Frames wasmi admits: as many as the stack could hold at wasmtime's densest, so the harness's setting,
+    /// not wasmi's count, never stops a program wasmtime runs (32,768 at 512 KiB).
+    pub fn wasmi_frames(self) -> usize {
+        self.bytes() / Self::MIN_FRAME_BYTES
+    }
+
+    pub fn wasmi_value_stack_bytes(self) -> usize {
+        self.wasmi_frames() * Self::WASMI_CELLS_BYTES_PER_FRAME
+    }
+}
+
 impl std::str::FromStr for Interrupt {
     type Err = String;
 
@@ -102,6 +148,10 @@ pub struct AsRunPlan {
     pub cold_boundary: ColdBoundary,
     #[serde(default)]
     pub interrupt: Interrupt,
+    /// `wasm_stack_kib` as the plan gave it (absent: every engine's default, wasmtime's 512 KiB for wasmtime
+    /// and wasmi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm_stack_kib: Option<WasmStack>,
     #[serde(default = "default_baseline_ms")]
     pub baseline_ms: u64,
     #[serde(default)]
@@ -127,4 +177,20 @@ pub fn default_timeout_ms() -> u64 {
 
 pub fn default_baseline_ms() -> u64 {
     1000
+}
+
+#[cfg(test)]
+mod wasm_stack_tests {
+    use super::WasmStack;
+
+    #[test]
+    fn wasmi_admits_what_the_same_stack_holds_in_wasmtime_at_its_densest() {
+        let default = WasmStack::default();
+        assert_eq!(default.bytes(), 512 * 1024);
+        assert_eq!(default.wasmi_frames(), 32_768);
+        assert_eq!(default.wasmi_value_stack_bytes(), 64 << 20);
+        let big = WasmStack { kib: 4096 };
+        assert_eq!(big.wasmi_frames(), 8 * default.wasmi_frames());
+        assert_eq!(serde_json::to_string(&big).unwrap(), "4096");
+    }
 }

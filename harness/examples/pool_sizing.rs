@@ -8,7 +8,7 @@
 
 use harness::runtime::wasmtime::engine::engine_config;
 use harness::runtime::wasmtime::pool::{self as wasmtime_pool, PoolSizing};
-use harness_data::plan::Interrupt;
+use harness_data::plan::{Interrupt, WasmStack};
 use std::time::{Duration, Instant};
 use wasmtime::{Engine, Module, Store};
 
@@ -33,15 +33,15 @@ fn main() -> anyhow::Result<()> {
     let configurations: Vec<(String, NewEngine)> = vec![
         (
             format!("sized from the plan, warm ({})", sized.describe()),
-            Box::new(move || wasmtime_pool::new_pooled_engine(Interrupt::Epoch, sized)),
+            Box::new(move || wasmtime_pool::new_pooled_engine(Interrupt::Epoch, WasmStack::default(), sized)),
         ),
         (
             format!("a module declaring 64 MiB, 5 requests at once ({})", bounded.describe()),
-            Box::new(move || wasmtime_pool::new_pooled_engine(Interrupt::Epoch, bounded)),
+            Box::new(move || wasmtime_pool::new_pooled_engine(Interrupt::Epoch, WasmStack::default(), bounded)),
         ),
         (
             "no pool (mmap per instance)".into(),
-            Box::new(|| Ok(Engine::new(&engine_config(Interrupt::Epoch))?)),
+            Box::new(|| Ok(Engine::new(&engine_config(Interrupt::Epoch, WasmStack::default()))?)),
         ),
     ];
     for (name, new_engine) in configurations.iter().chain(configurations.iter()) {

@@ -242,6 +242,7 @@ pub fn interrupt_cost(dir: &std::path::Path, reps: usize) -> anyhow::Result<Vec<
                     timeout_ms: 600_000,
                     interrupt,
                     memory_mb: None,
+                    wasm_stack: None,
                 };
                 let mut runtime = runtime::create(runtime_name, limits, &ContainerLedger::default())?;
                 runtime.prepare_warm(&artifacts)?;
@@ -293,6 +294,7 @@ const BENCH_LIMITS: Limits = Limits {
     timeout_ms: 10_000,
     interrupt: Interrupt::Epoch,
     memory_mb: None,
+    wasm_stack: None,
 };
 
 /// A recorder for wasmtime-aot noop rows of `mode`, writing into a scratch folder the caller removes.

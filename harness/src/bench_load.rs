@@ -100,6 +100,7 @@ pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench>
         timeout_ms: 10_000,
         interrupt: Interrupt::Epoch,
         memory_mb: None,
+        wasm_stack: None,
     };
     let target = Target {
         artifacts: &artifacts,

@@ -15,6 +15,7 @@ fn limits(interrupt: Interrupt) -> Limits {
         timeout_ms: 60_000,
         interrupt,
         memory_mb: None,
+        wasm_stack: None,
     }
 }
 
@@ -64,7 +65,7 @@ fn the_aot_artifact_is_kept_per_interrupt_setting() {
     assert_eq!(epoch, workload.cwasm, "the default artifact is the epoch one");
     assert!(epoch.is_file() && none.is_file());
     // Why the key is needed: wasmtime refuses a .cwasm compiled for the other setting.
-    let engine = wasmtime_engine::new_engine(Interrupt::None).unwrap();
+    let engine = wasmtime_engine::new_engine(Interrupt::None, Default::default()).unwrap();
     // SAFETY: both files were written by `precompile` with this wasmtime version.
     assert!(unsafe { wasmtime::Module::deserialize_file(&engine, &epoch) }.is_err());
     // SAFETY: the artifact was precompiled by this build's wasmtime, for an engine configured like this one.

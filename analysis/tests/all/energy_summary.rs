@@ -96,6 +96,7 @@ fn run_with(runtimes: &[&str], n: u32, shape: impl Fn(&str, Mode, u32, PairedRec
             baseline_after_ns: None,
             calibration_busy_ns: vec![],
             interrupt: Default::default(),
+            stack: Default::default(),
             serving: Default::default(),
             skipped: Default::default(),
             baseline_load_before: None,

@@ -144,6 +144,7 @@ fn fixture_run() -> Run {
             interrupt: [("native", "none"), ("wasmi", "fuel")]
                 .map(|(r, m)| (r.to_string(), m.to_string()))
                 .into(),
+            stack: Default::default(),
             serving: Default::default(),
             skipped: Default::default(),
         },

@@ -415,6 +415,7 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             baseline_load_after: None,
             calibration_busy_ns: vec![],
             interrupt: Default::default(),
+            stack: Default::default(),
             serving: Default::default(),
             skipped: Default::default(),
         },

@@ -20,6 +20,9 @@ pub struct InvokeOnceArgs {
     /// The plan's `interrupt`: `epoch` or `none`.
     #[arg(long, default_value = "epoch")]
     interrupt: harness_data::plan::Interrupt,
+    /// The plan's `wasm_stack_kib` (absent: the engines' default).
+    #[arg(long)]
+    wasm_stack_kib: Option<u32>,
 }
 
 pub fn run(args: InvokeOnceArgs) -> anyhow::Result<Outcome> {
@@ -35,6 +38,7 @@ pub fn run(args: InvokeOnceArgs) -> anyhow::Result<Outcome> {
             timeout_ms: args.timeout_ms,
             interrupt: args.interrupt,
             memory_mb: None,
+            wasm_stack: args.wasm_stack_kib.map(|kib| harness_data::plan::WasmStack { kib }),
         },
         // In-process Wasm only (the process boundary's child): no containers to record.
         &harness_probes::model::ContainerLedger::default(),

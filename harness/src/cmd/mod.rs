@@ -50,10 +50,28 @@ pub fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
             harness::stop_signals::received().unwrap_or(libc::SIGINT),
         )),
         Err(err) => {
-            eprintln!("Error: {err:?}");
+            eprintln!("Error: {}", user_message(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes as anyhow's `{:?}` writes them, without the stack backtrace `{:?}` adds where
+/// RUST_BACKTRACE is set: a user's error is a message, never a backtrace.
+fn user_message(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
+    match causes.as_slice() {
+        [] => {}
+        [only] => text.push_str(&format!("\n\nCaused by:\n    {only}")),
+        many => {
+            text.push_str("\n\nCaused by:");
+            for (i, cause) in many.iter().enumerate() {
+                text.push_str(&format!("\n    {i}: {cause}"));
+            }
+        }
+    }
+    text
 }
 
 /// Load run directories for `report` and `export`; a run given twice is refused, and so are runs of one plan
@@ -66,4 +84,26 @@ fn load_runs(dirs: &[std::path::PathBuf]) -> anyhow::Result<Vec<harness_analysis
     harness_analysis::export::check_distinct_runs(&runs)?;
     harness_analysis::digests::check_digests_agree(&runs)?;
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_message;
+
+    #[test]
+    fn a_user_error_is_its_message_and_causes_never_a_backtrace() {
+        // SAFETY: the only test of this binary's unit tests that reads the environment.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "1") };
+        let err = anyhow::anyhow!("no such file").context("reading plans/x.toml");
+        assert_eq!(
+            user_message(&err),
+            "reading plans/x.toml\n\nCaused by:\n    no such file"
+        );
+        let err = err.context("measuring");
+        assert_eq!(
+            user_message(&err),
+            "measuring\n\nCaused by:\n    0: reading plans/x.toml\n    1: no such file"
+        );
+        assert_eq!(user_message(&anyhow::anyhow!("bad plan")), "bad plan");
+    }
 }

@@ -150,6 +150,10 @@ impl Driven {
     }
 }
 
+/// A worker's stack: room for the largest Wasm stack a plan may give the engines, beside the harness's own
+/// frames (reserved, not committed: only what a guest uses is touched).
+const WORKER_STACK_BYTES: usize = (harness_data::plan::WasmStack::MAX_KIB as usize + 2048) * 1024;
+
 /// Spawns `f` on a named thread of `scope`, or says why the host would not.
 fn spawn<'scope, T: Send + 'scope>(
     scope: &'scope Scope<'scope, '_>,
@@ -157,6 +161,7 @@ fn spawn<'scope, T: Send + 'scope>(
     f: impl FnOnce() -> T + Send + 'scope,
 ) -> anyhow::Result<ScopedJoinHandle<'scope, T>> {
     std::thread::Builder::new()
+        .stack_size(WORKER_STACK_BYTES)
         .spawn_scoped(scope, f)
         .map_err(|e| no_thread(&what, e))
 }

@@ -281,6 +281,7 @@ impl LevelRunner<'_> {
             timeout_ms: self.plan.timeout_ms,
             interrupt: self.plan.interrupt,
             memory_mb: self.load.memory_mb,
+            wasm_stack: self.plan.wasm_stack_kib,
         }
     }
 

@@ -53,6 +53,7 @@ pub(super) fn initial_manifest(
         baseline_load_after: None,
         calibration_busy_ns: Vec::new(),
         interrupt: Default::default(),
+        stack: Default::default(),
         skipped: BTreeMap::new(),
         serving: plan
             .load
@@ -62,6 +63,7 @@ pub(super) fn initial_manifest(
     };
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
     manifest.interrupt = runtime::interrupt_mechanisms(plan);
+    manifest.stack = runtime::stack_limits(plan);
     if let Some(pool) = runtime::wasmtime::pool::manifest_note(plan) {
         manifest.engines.insert("wasmtime-pool".into(), pool);
     }

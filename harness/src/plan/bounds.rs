@@ -2,6 +2,7 @@
 //! fits in memory. Checked from the counts alone, before anything is scheduled.
 
 use super::span::{SpannedError, key_span};
+use harness_data::plan::WasmStack;
 use toml::Spanned;
 
 /// The most invocations one run may schedule (the schedule and the cell labels are held in memory).
@@ -58,4 +59,20 @@ pub(super) fn schedule(cells: u128, repetitions: &Spanned<u32>, warmup: u32) -> 
         ));
     }
     Ok(())
+}
+
+/// `wasm_stack_kib`: the guests run on the harness's own threads, so the stack must fit in them.
+pub(super) fn wasm_stack(kib: &Spanned<i64>) -> Result<WasmStack, SpannedError> {
+    let (min, max) = (WasmStack::MIN_KIB, WasmStack::MAX_KIB);
+    match u32::try_from(*kib.get_ref()) {
+        Ok(value) if (min..=max).contains(&value) => Ok(WasmStack { kib: value }),
+        _ => Err((
+            kib.span(),
+            format!(
+                "field `wasm_stack_kib` is {}; use {min} to {max} KiB (the default, wasmtime's, is {})",
+                kib.get_ref(),
+                WasmStack::DEFAULT_KIB
+            ),
+        )),
+    }
 }

@@ -23,6 +23,8 @@ pub(super) struct PlanFile {
     #[serde(default)]
     pub cold_boundary: ColdBoundary,
     pub interrupt: Option<Spanned<String>>,
+    /// Signed, so a negative value is refused with its line rather than by serde.
+    pub wasm_stack_kib: Option<Spanned<i64>>,
     #[serde(default = "default_baseline_ms")]
     pub baseline_ms: u64,
     pub calibrate_delay: Option<bool>,

@@ -18,7 +18,7 @@ mod tests;
 mod workloads;
 
 pub use bounds::{MAX_IDLE_MS, MAX_SCHEDULED, MAX_TIMEOUT_MS};
-pub use harness_data::plan::{ColdBoundary, Interrupt, PlanWorkload};
+pub use harness_data::plan::{ColdBoundary, Interrupt, PlanWorkload, WasmStack};
 pub use harness_probes::spec::ProbeSpec;
 pub use load::{MAX_CONCURRENCY, check_duration_ms, check_rate, level_requests};
 
@@ -57,6 +57,9 @@ pub struct Plan {
     pub cold_boundary: ColdBoundary,
     /// Deadlines inside Wasm engines: `epoch` (default) or `none` (see [`Interrupt`]).
     pub interrupt: Interrupt,
+    /// The Wasm stack of every engine (`wasm_stack_kib`); `None`: wasmtime's default for wasmtime and wasmi,
+    /// node's own.
+    pub wasm_stack_kib: Option<WasmStack>,
     /// Idle time measured before and after the invocations, for baseline power (when probes are present).
     pub baseline_ms: u64,
     /// Play a load pattern at the start and measure each probe's delay (default: when a probe has its own
@@ -84,6 +87,7 @@ impl Plan {
             timeout_ms: self.timeout_ms,
             cold_boundary: self.cold_boundary,
             interrupt: self.interrupt,
+            wasm_stack_kib: self.wasm_stack_kib,
             baseline_ms: self.baseline_ms,
             calibrate_delay: self.calibrate_delay,
             skip_unavailable: self.skip_unavailable,
@@ -141,6 +145,7 @@ fn validate(file: PlanFile, text: &str, plan_dir: &Path, vars: &commands::Vars) 
     let load = load::validate(file.load.as_ref(), modes.load, file.modes.span())?;
     workloads::not_empty(&file.workloads)?;
     let interrupt = interrupt(file.interrupt.as_ref())?;
+    let wasm_stack_kib = file.wasm_stack_kib.as_ref().map(bounds::wasm_stack).transpose()?;
     let probes = probes::validate(text, file.probes)?;
     let workloads = workloads::validate(file.workloads.get_ref(), plan_dir, vars)?;
     load::fits(
@@ -170,6 +175,7 @@ fn validate(file: PlanFile, text: &str, plan_dir: &Path, vars: &commands::Vars) 
         timeout_ms: file.timeout_ms.max(1),
         cold_boundary: file.cold_boundary,
         interrupt,
+        wasm_stack_kib,
         baseline_ms: file.baseline_ms,
         calibrate_delay: file
             .calibrate_delay

@@ -166,6 +166,34 @@ fn unknown_interrupt_names_line_and_valid_values() {
     assert!(msg.starts_with("plans/test.toml:4:"), "{msg}");
 }
 
+#[test]
+fn wasm_stack_kib_is_bounded_at_its_line_and_recorded_as_given() {
+    // Absent: the engines' defaults, and the manifest's copy of the plan has no key.
+    let plan = Plan::parse(ISSUE_PLAN, Path::new("p.toml")).unwrap();
+    assert_eq!(plan.wasm_stack_kib, None);
+    assert!(
+        serde_json::to_value(plan.as_run())
+            .unwrap()
+            .get("wasm_stack_kib")
+            .is_none()
+    );
+    let with = |value: &str| ISSUE_PLAN.replace("warmup = 1\n", &format!("warmup = 1\nwasm_stack_kib = {value}\n"));
+    for kib in [64, 512, 4096] {
+        let plan = Plan::parse(&with(&kib.to_string()), Path::new("p.toml")).unwrap();
+        assert_eq!(plan.wasm_stack_kib, Some(WasmStack { kib }));
+        assert_eq!(serde_json::to_value(plan.as_run()).unwrap()["wasm_stack_kib"], kib);
+    }
+    for bad in ["63", "4097", "0", "-512", "99999999999"] {
+        let msg = error(&with(bad));
+        assert!(msg.starts_with("plans/test.toml:4:"), "{msg}");
+        assert!(
+            msg.contains(&format!("field `wasm_stack_kib` is {bad}; use 64 to 4096 KiB")),
+            "{msg}"
+        );
+    }
+    assert!(error(&with("\"1MiB\"")).starts_with("plans/test.toml:4:"));
+}
+
 const LOAD_PLAN: &str = "seed = 1\nrepetitions = 1\nruntimes = [\"native\"]\nmodes = [\"load\"]\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n[load]\nclients = [1, 2]\nrates = [50.5]\nburst = [8]\nduration_ms = 500\n";
 
 #[test]

@@ -24,7 +24,7 @@ pub mod wasmtime;
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use crate::plan::Plan;
 use anyhow::Context;
-use harness_data::plan::{ColdBoundary, Interrupt};
+use harness_data::plan::{ColdBoundary, Interrupt, WasmStack};
 use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::model::ContainerLedger;
 use std::collections::BTreeMap;
@@ -163,6 +163,15 @@ pub struct Limits {
     /// Memory cap of one instance: the container's cgroup, the Wasm store's linear memory, node's heap
     /// (`--max-old-space-size`). Native in-process work has none (it would cap the harness).
     pub memory_mb: Option<u64>,
+    /// The plan's `wasm_stack_kib`: `None` is wasmtime's default for wasmtime and wasmi, and node's own.
+    pub wasm_stack: Option<WasmStack>,
+}
+
+impl Limits {
+    /// The stack the in-process engines (wasmtime, wasmi) get.
+    pub fn engine_stack(&self) -> WasmStack {
+        self.wasm_stack.unwrap_or_default()
+    }
 }
 
 /// Creates the runtime a plan names, at the plan's cold boundary: with `Process`, Wasm cold invocations run
@@ -319,6 +328,34 @@ pub fn interrupt_mechanisms(plan: &Plan) -> BTreeMap<String, String> {
             let first = mechanisms.next().unwrap_or("none");
             let all_same = mechanisms.all(|m| m == first);
             (runtime.to_string(), if all_same { first } else { "none" }.to_string())
+        })
+        .collect()
+}
+
+/// Per Wasm runtime of the plan, the stack its engine admits (for `Manifest.stack`): a program deeper than that
+/// traps, so a comparison must say what each engine was given. Native and containers run on the OS's stack.
+pub fn stack_limits(plan: &Plan) -> BTreeMap<String, String> {
+    let engines = plan.wasm_stack_kib.unwrap_or_default();
+    plan.runtimes
+        .iter()
+        .filter_map(|runtime| {
+            let limit = match runtime {
+                RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => {
+                    format!("{} KiB of Wasm stack (max_wasm_stack)", engines.kib)
+                }
+                RuntimeKind::Wasmi => format!(
+                    "{} frames and a value stack of up to {} MiB (what {} KiB holds in wasmtime at 16 bytes a frame)",
+                    engines.wasmi_frames(),
+                    engines.wasmi_value_stack_bytes() >> 20,
+                    engines.kib
+                ),
+                RuntimeKind::NodeWasm | RuntimeKind::NodeJs => match plan.wasm_stack_kib {
+                    Some(stack) => format!("V8 --stack-size={} KiB (one stack for JS and Wasm)", stack.kib),
+                    None => "V8's default, 984 KiB (one stack for JS and Wasm)".to_string(),
+                },
+                RuntimeKind::Native | RuntimeKind::Container => return None,
+            };
+            Some((runtime.to_string(), limit))
         })
         .collect()
 }

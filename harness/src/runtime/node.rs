@@ -13,6 +13,7 @@ use super::wasi::output;
 use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use anyhow::{Context, bail};
+use harness_data::plan::WasmStack;
 use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
 use std::collections::HashMap;
@@ -160,6 +161,8 @@ pub struct NodeRuntime {
     timeout: Duration,
     /// `--max-old-space-size`: the plan's `memory_mb` caps node's heap.
     memory_mb: Option<u64>,
+    /// V8's `--stack-size` (one stack for JS and Wasm), when the plan sets `wasm_stack_kib`.
+    stack: Option<WasmStack>,
     warm: HashMap<&'static str, ServedProcess>,
     /// In an open cold window (`Some`): the cold node processes that answered, kept serving idle until the
     /// window closed, then killed and reaped.
@@ -185,6 +188,7 @@ impl NodeRuntime {
             runner,
             timeout: Duration::from_millis(limits.timeout_ms),
             memory_mb: limits.memory_mb,
+            stack: limits.wasm_stack,
             warm: HashMap::new(),
             cold_window: None,
         })
@@ -195,6 +199,9 @@ impl NodeRuntime {
         command.arg("--no-warnings");
         if let Some(mb) = self.memory_mb {
             command.arg(format!("--max-old-space-size={mb}"));
+        }
+        if let Some(stack) = self.stack {
+            command.arg(format!("--stack-size={}", stack.kib));
         }
         command.arg(&self.runner);
         match (self.flavor, &workload.guest) {

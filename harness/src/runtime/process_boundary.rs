@@ -68,6 +68,9 @@ impl ProcessBoundary {
             .args(["--interrupt", self.limits.interrupt.as_str()])
             .arg("--artifacts")
             .arg(artifacts);
+        if let Some(stack) = self.limits.wasm_stack {
+            command.arg("--wasm-stack-kib").arg(stack.kib.to_string());
+        }
         let run = match run_child(&mut command, input, watchdog_after(self.limits)) {
             Ok(run) => run,
             Err(e) => return Outcome::failed(phases, Status::Error, format!("spawning harness invoke-once: {e}")),

@@ -35,7 +35,9 @@ pub fn prepare(plan: &mut Plan, dir: &Path, ledger: &ContainerLedger) -> anyhow:
         timeout_ms: plan.timeout_ms,
         interrupt: plan.interrupt,
         memory_mb: None,
+        wasm_stack: plan.wasm_stack_kib,
     };
+    check_host_stack(plan)?;
     if !plan.skip_unavailable {
         let workloads = plan
             .workloads
@@ -141,3 +143,33 @@ fn prepared(entry: &PlanWorkload, artifacts: WorkloadArtifacts) -> anyhow::Resul
     let inputs = artifacts.plan_inputs(entry)?;
     Ok(PreparedWorkload { artifacts, inputs })
 }
+
+/// Guests of the in-process engines run on the harness's main thread (and on load workers, which get room for
+/// the largest `wasm_stack_kib`), and node's V8 on its own: an OS stack smaller than the plan's Wasm stack would
+/// crash the process where the engine should trap. Checked against `ulimit -s` before anything runs.
+fn check_host_stack(plan: &Plan) -> anyhow::Result<()> {
+    let Some(stack) = plan.wasm_stack_kib else {
+        return Ok(());
+    };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return Ok(());
+    }
+    let needed_kib = libc::rlim_t::from(stack.kib) + HOST_STACK_MARGIN_KIB;
+    let have_kib = limit.rlim_cur / 1024;
+    if have_kib < needed_kib {
+        anyhow::bail!(
+            "the plan's wasm_stack_kib = {} needs an OS stack of at least {needed_kib} KiB, and this shell's is \
+             {have_kib} KiB: raise it (`ulimit -s {needed_kib}`) or lower wasm_stack_kib",
+            stack.kib
+        );
+    }
+    Ok(())
+}
+
+/// Room the harness's own frames (and node's) need beside the guest's stack.
+const HOST_STACK_MARGIN_KIB: libc::rlim_t = 1024;

@@ -13,7 +13,7 @@ use crate::runtime::teardown::Leftovers;
 use crate::runtime::wasi::shim::{self as wasi_shim, Served, WasiState};
 use crate::runtime::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use anyhow::{Context, bail};
-use harness_data::plan::Interrupt;
+use harness_data::plan::{Interrupt, WasmStack};
 use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
 use std::cell::RefCell;
@@ -73,22 +73,17 @@ pub fn deadline_message(fuel: Option<u64>) -> String {
     )
 }
 
-/// Call depth wasmi admits. wasmtime's default Wasm stack (512 KiB) holds about 10-16k frames of a small
-/// recursive function; wasmi's defaults (1,000 frames, a 1 MB value stack) trapped deep recursion that
-/// wasmtime and node run ("call stack exhausted"). The harness's setting, not the program's, must not decide the
-/// comparison, so wasmi admits at least wasmtime's depth.
-pub const MAX_RECURSION_DEPTH: usize = 100_000;
-/// wasmi's value stack may grow to this many bytes (grown on demand: only deep programs use it).
-pub const MAX_VALUE_STACK_BYTES: usize = 64 << 20;
-
 /// A wasmi engine as every wasmi runtime of the harness configures it: fuel metering for deadlines, the call
-/// depth of [`MAX_RECURSION_DEPTH`], and the Wasm proposals wasmtime accepts that wasmi has (SIMD through the
-/// crate's `simd` feature, on in the workspace's Cargo.toml).
-pub fn engine(interrupt: Interrupt) -> Engine {
+/// depth and value stack `stack` admits (see [`WasmStack::wasmi_frames`]: wasmi's defaults, 1,000 frames and a
+/// 1 MB value stack, trapped deep recursion that wasmtime's 512 KiB stack and node run, "call stack
+/// exhausted"; wasmtime's 512 KiB holds about 10-16k frames of a small recursive function, wasmi now admits
+/// 32,768), and the Wasm proposals wasmtime accepts that wasmi has (SIMD through the crate's `simd` feature,
+/// on in the workspace's Cargo.toml).
+pub fn engine(interrupt: Interrupt, stack: WasmStack) -> Engine {
     let mut config = Config::default();
     config.consume_fuel(interrupt == Interrupt::Epoch);
-    config.set_max_recursion_depth(MAX_RECURSION_DEPTH);
-    config.set_max_stack_height(MAX_VALUE_STACK_BYTES);
+    config.set_max_recursion_depth(stack.wasmi_frames());
+    config.set_max_stack_height(stack.wasmi_value_stack_bytes());
     config.wasm_simd(true);
     Engine::new(&config)
 }
@@ -252,6 +247,7 @@ pub struct WasmiRuntime {
     /// The budget per invocation; `None` without fuel metering.
     fuel: Option<u64>,
     interrupt: Interrupt,
+    stack: WasmStack,
     memory_cap: Option<usize>,
     warm_engine: Engine,
     /// Shared with replicas: one parsed module serves every worker of a load level.
@@ -306,8 +302,9 @@ impl WasmiRuntime {
         WasmiRuntime {
             fuel: (limits.interrupt == Interrupt::Epoch).then(|| limits.timeout_ms.saturating_mul(FUEL_PER_MS)),
             interrupt: limits.interrupt,
+            stack: limits.engine_stack(),
             memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
-            warm_engine: engine(limits.interrupt),
+            warm_engine: engine(limits.interrupt, limits.engine_stack()),
             warm: HashMap::new(),
             warm_commands: HashMap::new(),
             held: Vec::new(),
@@ -365,7 +362,7 @@ impl WasmiRuntime {
     fn cold(&self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
         let mut phases = Phases::default();
         let t0 = monotonic_ns();
-        let engine = engine(self.interrupt);
+        let engine = engine(self.interrupt, self.stack);
         let t1 = monotonic_ns();
         let loaded = Self::load(&engine, workload).and_then(|m| Ok((linker_for(&engine, &m)?, m)));
         let t2 = monotonic_ns();
@@ -403,7 +400,7 @@ impl WasmiRuntime {
         match mode {
             Mode::Cold => {
                 let t0 = monotonic_ns();
-                let engine = engine(self.interrupt);
+                let engine = engine(self.interrupt, self.stack);
                 let t1 = monotonic_ns();
                 let loaded = Self::load(&engine, workload).and_then(|m| Ok((command::linker(&engine)?, m)));
                 phases.startup_ns = span(t0, t1);
@@ -501,6 +498,7 @@ impl SharedEngine for WasmiRuntime {
         Box::new(WasmiRuntime {
             fuel: self.fuel,
             interrupt: self.interrupt,
+            stack: self.stack,
             memory_cap: self.memory_cap,
             warm_engine: self.warm_engine.clone(),
             warm: self.warm.clone(),

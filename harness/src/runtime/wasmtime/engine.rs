@@ -4,23 +4,31 @@
 
 use crate::artifacts::WorkloadArtifacts;
 use anyhow::Context;
-use harness_data::plan::Interrupt;
+use harness_data::plan::{Interrupt, WasmStack};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use wasmtime::{Config, Engine};
 
 /// The engine configuration every wasmtime path uses, AoT precompilation included: a `.cwasm` only loads into
-/// an engine configured the same way (so its file name carries `interrupt`, see artifacts.rs).
-pub fn engine_config(interrupt: Interrupt) -> Config {
+/// an engine configured the same way (so its file name carries `interrupt`, see artifacts.rs). The stack is
+/// not part of that match (wasmtime checks code generation, not `max_wasm_stack`), so one `.cwasm` serves
+/// every `wasm_stack_kib`.
+pub fn engine_config(interrupt: Interrupt, stack: WasmStack) -> Config {
     let mut config = Config::new();
+    config.max_wasm_stack(stack.bytes());
+    // wasmtime refuses a Wasm stack larger than its async stacks, even with async off (none are then made).
+    config.async_stack_size(stack.bytes().max(DEFAULT_ASYNC_STACK_BYTES));
     // Deadlines by epoch: a check at loop headers and function entries; cheaper than fuel, yet not free
     // (`harness bench` prints what it costs), hence `Interrupt::None`.
     config.epoch_interruption(interrupt == Interrupt::Epoch);
     config
 }
 
-pub fn new_engine(interrupt: Interrupt) -> anyhow::Result<Engine> {
-    Engine::new(&engine_config(interrupt))
+/// wasmtime's own `async_stack_size`.
+const DEFAULT_ASYNC_STACK_BYTES: usize = 2 << 20;
+
+pub fn new_engine(interrupt: Interrupt, stack: WasmStack) -> anyhow::Result<Engine> {
+    Engine::new(&engine_config(interrupt, stack))
         .map_err(anyhow::Error::from)
         .context("creating the wasmtime engine")
 }
@@ -37,7 +45,7 @@ pub fn ensure_cwasm(workload: &WorkloadArtifacts, interrupt: Interrupt) -> anyho
 
 /// Compiles a module to the `.cwasm` bytes `Module::deserialize` accepts in an engine with `interrupt`.
 pub fn precompile(wasm: &[u8], interrupt: Interrupt) -> anyhow::Result<Vec<u8>> {
-    Ok(new_engine(interrupt)?.precompile_module(wasm)?)
+    Ok(new_engine(interrupt, WasmStack::default())?.precompile_module(wasm)?)
 }
 
 /// Epoch length: deadlines are counted in ticks of this many milliseconds.

@@ -12,7 +12,7 @@ use crate::runtime::wasi::shim::{self as wasi_shim, Served, WasiState};
 use crate::runtime::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use anyhow::{Context, bail};
 use engine::{TICK, Ticking, new_engine};
-use harness_data::plan::Interrupt;
+use harness_data::plan::{Interrupt, WasmStack};
 use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
 use pool::PoolSizing;
@@ -64,7 +64,8 @@ fn load_warm(
 /// A warm engine for `workload` alone and the module loaded into it, as a warm runtime prepares them (for
 /// `harness bench` and the pool example). Instances come from a pooling allocator, as long-running Wasm hosts
 /// (wasmtime serve, Spin) do: each request still gets a fresh instance; the pool only reuses the reserved
-/// address space, which avoids an mmap/munmap pair (and a TLB shootdown) per request.
+/// address space, which avoids an mmap/munmap pair (and a TLB shootdown) per request. The engine has the
+/// default Wasm stack.
 pub fn warm_engine_and_module(
     flavor: Flavor,
     workload: &WorkloadArtifacts,
@@ -73,7 +74,7 @@ pub fn warm_engine_and_module(
     memory_cap: Option<u64>,
 ) -> anyhow::Result<(Engine, Module, PoolSizing)> {
     let (wasm, sizing) = warm_sizing(workload, concurrent, memory_cap)?;
-    let engine = pool::new_pooled_engine(interrupt, sizing)?;
+    let engine = pool::new_pooled_engine(interrupt, WasmStack::default(), sizing)?;
     let module = load_warm(flavor, &engine, workload, &wasm, interrupt, sizing)?;
     Ok((engine, module, sizing))
 }
@@ -226,6 +227,7 @@ struct WarmModule {
 pub struct WasmtimeRuntime {
     flavor: Flavor,
     interrupt: Interrupt,
+    stack: WasmStack,
     deadline_ticks: u64,
     memory_cap: Option<usize>,
     /// Requests served at once by this runtime and its replicas (sizes the instance pool).
@@ -269,6 +271,7 @@ impl WasmtimeRuntime {
         Ok(WasmtimeRuntime {
             flavor,
             interrupt: limits.interrupt,
+            stack: limits.engine_stack(),
             deadline_ticks: limits.timeout_ms.div_ceil(TICK.as_millis() as u64) + 1,
             memory_cap: limits.memory_mb.map(|mb| (mb << 20) as usize),
             concurrent: concurrent.max(1),
@@ -316,7 +319,7 @@ impl WasmtimeRuntime {
         phases: &mut Phases,
     ) -> anyhow::Result<(Engine, Ticking, Module, u64)> {
         let t0 = monotonic_ns();
-        let engine = new_engine(self.interrupt)?;
+        let engine = new_engine(self.interrupt, self.stack)?;
         let ticking = Ticking::start(&engine, self.interrupt);
         let t1 = monotonic_ns();
         let module = self.load(&engine, workload)?;
@@ -445,7 +448,7 @@ impl Runtime for WasmtimeRuntime {
         let memory_cap = self.memory_cap.map(|bytes| bytes as u64);
         let (wasm, sizing) = warm_sizing(workload, self.concurrent, memory_cap)?;
         if !self.warm_engines.contains_key(&sizing) {
-            let engine = pool::new_pooled_engine(self.interrupt, sizing)?;
+            let engine = pool::new_pooled_engine(self.interrupt, self.stack, sizing)?;
             let ticking = Arc::new(Ticking::start(&engine, self.interrupt));
             self.warm_engines.insert(sizing, (engine, ticking));
         }
@@ -500,6 +503,7 @@ impl SharedEngine for WasmtimeRuntime {
         Box::new(WasmtimeRuntime {
             flavor: self.flavor,
             interrupt: self.interrupt,
+            stack: self.stack,
             deadline_ticks: self.deadline_ticks,
             memory_cap: self.memory_cap,
             concurrent: self.concurrent,

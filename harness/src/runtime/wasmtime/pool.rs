@@ -11,7 +11,7 @@
 use super::engine::engine_config;
 use crate::artifacts::WorkloadArtifacts;
 use anyhow::Context;
-use harness_data::plan::Interrupt;
+use harness_data::plan::{Interrupt, WasmStack};
 use harness_data::{Mode, RuntimeKind};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -96,13 +96,13 @@ fn bytes(bytes: u64) -> String {
 
 /// A warm engine of the same code generation as every other wasmtime engine of the harness; a sized layout
 /// changes the code (bounds checks), so its `.cwasm` is compiled by it: [`pooled_cwasm`].
-pub fn new_pooled_engine(interrupt: Interrupt, sizing: PoolSizing) -> anyhow::Result<Engine> {
+pub fn new_pooled_engine(interrupt: Interrupt, stack: WasmStack, sizing: PoolSizing) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_memories(sizing.slots)
         .total_tables(sizing.slots)
         .total_core_instances(sizing.slots)
         .max_memory_size(sizing.reservation as usize);
-    let mut config = engine_config(interrupt);
+    let mut config = engine_config(interrupt, stack);
     if !sizing.is_default_layout() {
         config
             .memory_reservation(sizing.reservation)
@@ -337,7 +337,7 @@ mod tests {
                 maximum: Some(4 << 20),
             },
         );
-        let engine = new_pooled_engine(Interrupt::None, sizing).unwrap();
+        let engine = new_pooled_engine(Interrupt::None, WasmStack::default(), sizing).unwrap();
         let bounded = wasmtime::Module::new(&engine, module(1, Some(64))).unwrap();
         // More instances than slots, one after another: each returns its slot.
         for _ in 0..3 * sizing.slots {
@@ -356,7 +356,7 @@ mod tests {
         // The default layout loads the cold engines' code: same tunables, so a module compiled for one loads
         // into the other.
         let plain = PoolSizing::new(1, None, DeclaredMemory::default());
-        let pooled = new_pooled_engine(Interrupt::None, plain).unwrap();
+        let pooled = new_pooled_engine(Interrupt::None, WasmStack::default(), plain).unwrap();
         let cold = super::super::engine::precompile(&module(1, None), Interrupt::None).unwrap();
         // SAFETY: the bytes were just produced by `precompile` with this wasmtime version.
         assert!(unsafe { wasmtime::Module::deserialize(&pooled, &cold) }.is_ok());

@@ -221,6 +221,7 @@ mod tests {
             cliffs_delta: None,
             verdict: Verdict::Inconclusive,
             verdict_note: None,
+            detectable: None,
             interrupt: None,
             flagged_candidate: BTreeMap::new(),
             flagged_baseline: BTreeMap::new(),

@@ -14,6 +14,7 @@ use crate::energy_summary::{left_out_reason, majority, minority_reason};
 use crate::stats::bootstrap::{Clustered, ratio_of_medians};
 use crate::stats::brunner_munzel::brunner_munzel;
 use crate::stats::cliff::cliffs_delta;
+use crate::stats::detectable::detectable_effect;
 use crate::stats::holm::holm;
 use crate::stats::mann_whitney::{EXACT_MAX, mann_whitney, min_attainable_p};
 use crate::stats::{Interval, RankTestResult};
@@ -182,6 +183,7 @@ fn comparison(
         cliffs_delta: cliffs_delta(&c, &b),
         verdict: Verdict::Inconclusive,
         verdict_note: None,
+        detectable: None,
         interrupt: None,
         flagged_candidate: BTreeMap::new(),
         flagged_baseline: BTreeMap::new(),
@@ -305,8 +307,33 @@ pub(super) fn adjust(comparisons: &mut [Comparison], options: &ReportOptions) {
             ));
         }
     }
-    for c in comparisons.iter_mut() {
+    let mut holm_alpha = vec![None; comparisons.len()];
+    for (slot, &i) in tested.iter().enumerate() {
+        // Holm's threshold at this comparison's place in the family (the r-th smallest p is held to
+        // alpha / (family - r + 1)).
+        let below = p_values
+            .iter()
+            .enumerate()
+            .filter(|&(j, &p)| j != slot && p < p_values[slot])
+            .count();
+        holm_alpha[i] = Some(options.alpha / (family - below) as f64);
+    }
+    for (c, alpha) in comparisons.iter_mut().zip(holm_alpha) {
         c.verdict = verdict(c, options);
+        // Where the unit counts cannot reach alpha at all, no effect is detectable: the note says why.
+        let reachable = !c.verdict_note.as_deref().is_some_and(|n| n.starts_with("inconclusive"));
+        c.detectable = match (c.verdict, c.ratio_of_medians, alpha.filter(|_| reachable)) {
+            (Verdict::Inconclusive, Some(r), Some(alpha)) => detectable_effect(
+                r.ci_low,
+                r.ci_high,
+                r.level,
+                c.n_candidate,
+                c.n_baseline,
+                alpha,
+                options.equivalence_band,
+            ),
+            _ => None,
+        };
         // The note explains an inconclusive verdict; an equivalence needs no test.
         if c.verdict != Verdict::Inconclusive
             && c.verdict_note.as_deref().is_some_and(|n| n.starts_with("inconclusive"))

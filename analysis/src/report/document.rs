@@ -444,10 +444,15 @@ fn scope(scope: &str) -> String {
 }
 
 fn verdict_cell(c: &Comparison) -> String {
-    match &c.verdict_note {
+    let cell = match &c.verdict_note {
         Some(note) if note.starts_with(c.verdict.as_str()) => note.clone(),
         Some(note) => format!("{}: {note}", c.verdict.as_str()),
         None => c.verdict.as_str().to_string(),
+    };
+    match &c.detectable {
+        Some(d) if cell == c.verdict.as_str() => format!("{cell}: {}", d.describe(&plural(&c.unit))),
+        Some(d) => format!("{cell}; {}", d.describe(&plural(&c.unit))),
+        None => cell,
     }
 }
 

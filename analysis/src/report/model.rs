@@ -3,6 +3,7 @@
 
 use crate::stats::cliff::CliffsDelta;
 use crate::stats::describe::Summary;
+pub use crate::stats::detectable::DetectableEffect;
 use crate::stats::{Interval, RankTestResult};
 use harness_data::{Mode, RunStatus};
 use serde::{Deserialize, Serialize};
@@ -264,6 +265,10 @@ pub struct Comparison {
     /// Why the verdict is what it is when the data cannot say more, e.g. "inconclusive: 5 batches per side
     /// cannot reach alpha 0.05 after Holm".
     pub verdict_note: Option<String>,
+    /// For an inconclusive verdict with an interval: the smallest effect its data could have detected (at its
+    /// Holm-adjusted alpha, 80% power) and about how many more units would resolve the equivalence band.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detectable: Option<DetectableEffect>,
     /// How the deadlines of the two runtimes were enforced, when either is not `none`, e.g.
     /// "wasmtime-jit: epoch, native: none": the mechanism costs guest speed.
     pub interrupt: Option<String>,

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod brunner_munzel;
 pub mod cliff;
 pub mod describe;
+pub mod detectable;
 pub mod holm;
 pub mod mann_whitney;
 pub mod outliers;

@@ -125,6 +125,40 @@ fn too_few_batches_say_why_the_verdict_is_inconclusive() {
     let md = render_markdown(&report);
     assert!(md.contains("inconclusive: 3 batches per side"), "{md}");
     assert!(md.contains("3 vs 3 batches"), "{md}");
+    // No effect is detectable when the counts cannot reach alpha: the note says so, and no MDE is given.
+    assert_eq!(c.detectable, None);
+}
+
+#[test]
+fn an_inconclusive_verdict_says_what_its_data_could_have_detected() {
+    // 12 batches a side, a 1% difference under 20% batch-to-batch spread: a wide interval, no verdict.
+    let report = report_of(&[batched_run("r", 12, 20, 0.2, 1.01, 3)], 0.05);
+    let c = &report.comparisons[0];
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+    assert_eq!(c.verdict_note, None);
+    // From the interval's width, at the Holm-adjusted alpha (one test: 0.05) and 80% power.
+    let d = c
+        .detectable
+        .as_ref()
+        .expect("an inconclusive verdict with an interval states its MDE");
+    assert_eq!((d.alpha, d.power, d.target_pct), (0.05, 0.8, 2.0));
+    let r = c.ratio_of_medians.unwrap();
+    let half_width = (r.ci_high.ln() - r.ci_low.ln()) / 2.0;
+    let expected = ((1.959_964 + 0.841_621) * half_width / 1.959_964).exp_m1() * 100.0;
+    assert!((d.min_effect_pct - expected).abs() < 1e-3, "{d:?} vs {expected}");
+    // The interval is wider than +-2%: more batches are needed, about (width / ln 1.02)^2 - 1 times the 24.
+    let growth = (half_width / 1.02f64.ln()).powi(2);
+    assert!(growth > 1.0, "{r:?}");
+    assert_eq!(d.more_units, (24.0 * (growth - 1.0)).ceil() as u64);
+    let md = render_markdown(&report);
+    let line = format!(
+        "inconclusive: could detect +-{:.1}% (alpha 0.05 after Holm, 80% power); about {} more batches would \
+         resolve +-2%",
+        d.min_effect_pct, d.more_units
+    );
+    assert!(md.contains(&line), "{line}\n{md}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["comparisons"][0]["detectable"]["more_units"], d.more_units);
 }
 
 /// Lognormal-ish factor: exp(sigma * z), z standard normal (Box-Muller).

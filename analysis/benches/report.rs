@@ -121,6 +121,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         calibration_busy_ns: vec![],
         interrupt: Default::default(),
         serving: Default::default(),
+        serving_shape: Default::default(),
         skipped: Default::default(),
     };
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();

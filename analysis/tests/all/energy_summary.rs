@@ -97,6 +97,7 @@ fn run_with(runtimes: &[&str], n: u32, shape: impl Fn(&str, Mode, u32, PairedRec
             calibration_busy_ns: vec![],
             interrupt: Default::default(),
             serving: Default::default(),
+            serving_shape: Default::default(),
             skipped: Default::default(),
             baseline_load_before: None,
             baseline_load_after: None,

@@ -145,6 +145,7 @@ fn fixture_run() -> Run {
                 .map(|(r, m)| (r.to_string(), m.to_string()))
                 .into(),
             serving: Default::default(),
+            serving_shape: Default::default(),
             skipped: Default::default(),
         },
         invocations,

@@ -416,6 +416,7 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             calibration_busy_ns: vec![],
             interrupt: Default::default(),
             serving: Default::default(),
+            serving_shape: Default::default(),
             skipped: Default::default(),
         },
         invocations,

@@ -54,12 +54,15 @@ pub(super) fn initial_manifest(
         calibration_busy_ns: Vec::new(),
         interrupt: Default::default(),
         skipped: BTreeMap::new(),
-        serving: plan
-            .load
-            .as_ref()
-            .map(|_| crate::load::serving_models(&plan.runtimes))
-            .unwrap_or_default(),
+        serving: BTreeMap::new(),
+        serving_shape: BTreeMap::new(),
     };
+    if let Some(load) = &plan.load {
+        for (runtime, (shape, model)) in crate::load::serving_models(&plan.runtimes, load.serving) {
+            manifest.serving.insert(runtime.clone(), model);
+            manifest.serving_shape.insert(runtime, shape);
+        }
+    }
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
     manifest.interrupt = runtime::interrupt_mechanisms(plan);
     if let Some(pool) = runtime::wasmtime::pool::manifest_note(plan) {

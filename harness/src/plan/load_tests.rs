@@ -130,8 +130,13 @@ fn serving_is_threads_by_default_processes_when_asked_and_anything_else_is_refus
 }
 
 #[test]
-fn the_committed_processes_plan_serves_from_processes() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plans/load-processes.toml");
-    let plan = Plan::load(&path).unwrap();
-    assert_eq!(plan.load.unwrap().serving, harness_data::Serving::Processes);
+fn the_committed_serving_plans_differ_in_their_shape_only() {
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plans");
+    let threads = Plan::load(&plans.join("serving-threads.toml")).unwrap();
+    let mut processes = Plan::load(&plans.join("serving-processes.toml")).unwrap();
+    assert_eq!(threads.load.as_ref().unwrap().serving, harness_data::Serving::Threads);
+    let shaped = processes.load.as_mut().unwrap();
+    assert_eq!(shaped.serving, harness_data::Serving::Processes);
+    shaped.serving = harness_data::Serving::Threads;
+    assert_eq!(threads.as_run(), processes.as_run());
 }

@@ -122,6 +122,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         interrupt: Default::default(),
         stack: Default::default(),
         serving: Default::default(),
+        serving_shape: Default::default(),
         skipped: Default::default(),
     };
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();

@@ -18,7 +18,7 @@ pub use energy::{
     Unit,
 };
 pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
-pub use load::{LoadKind, LoadPlan, LoadRecord, RequestRecord};
+pub use load::{LoadKind, LoadPlan, LoadRecord, RequestRecord, Serving};
 pub use manifest::{
     Anchor, ArtifactSizes, EngineVersions, HostFingerprint, IdleLoad, Manifest, ManifestError, RunStatus,
 };

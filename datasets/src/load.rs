@@ -52,6 +52,57 @@ pub struct LoadPlan {
     pub memory_mb: Option<u64>,
     /// Idle time with the warm pool up, before each level: memory per instance and idle pool power.
     pub idle_ms: u64,
+    /// How the in-process Wasm engines serve a warm pool: worker threads of one host process (the default,
+    /// left out of the as-run plan so that plans without the key record what they did before), or one
+    /// pre-forked host process per instance.
+    #[serde(default, skip_serializing_if = "Serving::is_threads")]
+    pub serving: Serving,
+}
+
+/// The serving shape of the in-process Wasm engines (`wasmtime-jit`, `wasmtime-aot`, `wasmi`) under load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Serving {
+    /// One host process (the harness): N worker threads share one engine and one compiled module, as
+    /// `wasmtime serve` and Spin do.
+    #[default]
+    Threads,
+    /// N host processes (pre-forked workers, `harness serve-wasm`): each its own engine, compiled module and
+    /// instance pool, one request at a time.
+    Processes,
+}
+
+impl Serving {
+    pub const VALUES: &'static str = "threads (one host process, a worker thread per instance sharing one engine), processes (a pre-forked host process per instance, each with its own engine)";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Serving::Threads => "threads",
+            Serving::Processes => "processes",
+        }
+    }
+
+    pub fn is_threads(&self) -> bool {
+        *self == Serving::Threads
+    }
+}
+
+impl std::fmt::Display for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Serving {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Serving, String> {
+        match s {
+            "threads" => Ok(Serving::Threads),
+            "processes" => Ok(Serving::Processes),
+            other => Err(format!("unknown serving `{other}`; valid values: {}", Serving::VALUES)),
+        }
+    }
 }
 
 pub fn default_load_duration_ms() -> u64 {

@@ -117,6 +117,11 @@ pub struct Manifest {
     /// Load mode: per runtime, how it serves concurrent requests (the table in docs/load.md).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub serving: BTreeMap<String, String>,
+    /// Load mode: per runtime, the shape of its serving side: `threads` (worker threads of one host process:
+    /// native, and the in-process Wasm engines with `[load] serving = "threads"`), `processes` (a process per
+    /// instance: node, and the in-process Wasm engines with `serving = "processes"`) or `containers`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub serving_shape: BTreeMap<String, String>,
     /// Runtimes of the plan left out because this machine cannot run them (`skip_unavailable`), and why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, String>,

@@ -18,10 +18,27 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
-/// Open-loop generator capacity: send lag of native warm noop at rising rates.
+/// Open-loop generator capacity: send lag of native warm noop at rising rates. With `--serving`: closed-loop
+/// throughput of the serving shapes (threads, processes) against the bare engine.
 #[derive(Args)]
-#[command(after_help = "Example:\n  harness bench-load --rates 1000,5000,20000 --duration-ms 3000")]
+#[command(
+    after_help = "Examples:\n  harness bench-load --rates 1000,5000,20000 --duration-ms 3000\n  harness bench-load --serving --workloads noop:0,fibonacci:20 --clients 1,2 --duration-ms 3000"
+)]
 pub struct BenchLoadArgs {
+    /// Compare serving shapes instead: per workload and client count, requests/s of the bare wasmtime floor
+    /// (N threads of one engine; N processes side by side) and of load mode's closed loop with `serving =
+    /// "threads"` and `"processes"`.
+    #[arg(long)]
+    pub serving: bool,
+    /// With --serving: the runtime (wasmtime-aot or wasmtime-jit).
+    #[arg(long, default_value = "wasmtime-aot")]
+    pub runtime: RuntimeKind,
+    /// With --serving: workloads as name:input.
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["noop:0".to_string(), "fibonacci:20".to_string()])]
+    pub workloads: Vec<String>,
+    /// With --serving: the client counts (closed loop), in the order run.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2])]
+    pub clients: Vec<u32>,
     /// Offered rates, requests per second, in the order run.
     #[arg(long, value_delimiter = ',', default_values_t = vec![200.0, 1000.0, 5000.0, 20000.0, 100000.0, 200000.0, 500000.0, 1000000.0])]
     pub rates: Vec<f64>,
@@ -115,6 +132,7 @@ pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench>
         let mut pool = runtime::warm_pool(
             RuntimeKind::Native,
             limits,
+            harness_data::Serving::Threads,
             &artifacts,
             args.instances,
             &ContainerLedger::default(),
@@ -185,6 +203,9 @@ pub fn measure_generator(args: &BenchLoadArgs) -> anyhow::Result<GeneratorBench>
 }
 
 pub fn run(args: &BenchLoadArgs) -> anyhow::Result<()> {
+    if args.serving {
+        return run_serving(args);
+    }
     let bench = measure_generator(args)?;
     match bench.highest_rate_within {
         Some(rate) => println!(
@@ -198,6 +219,27 @@ pub fn run(args: &BenchLoadArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&bench)?)?;
+    }
+    Ok(())
+}
+
+/// `--serving`: the serving shapes against the bare floor (see [`crate::bench_serving`]).
+fn run_serving(args: &BenchLoadArgs) -> anyhow::Result<()> {
+    use crate::plan::{MAX_CONCURRENCY, check_duration_ms};
+    check_duration_ms(args.duration_ms).map_err(|e| anyhow::anyhow!("--duration-ms: {e}"))?;
+    if let Some(bad) = args.clients.iter().find(|c| !(1..=MAX_CONCURRENCY).contains(*c)) {
+        anyhow::bail!("--clients {bad} is not a level; use 1 to {MAX_CONCURRENCY}");
+    }
+    let bench = crate::bench_serving::ServingBench {
+        runtime: args.runtime,
+        workloads: &args.workloads,
+        clients: &args.clients,
+        duration_ms: args.duration_ms,
+        artifacts: args.artifacts.clone().unwrap_or_else(default_dir),
+    };
+    let figures = crate::bench_serving::measure_serving(&bench)?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&figures)?)?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod batcher;
 pub mod bench;
 pub mod bench_energy;
 pub mod bench_load;
+pub mod bench_serving;
 pub mod calibration_pattern;
 pub mod fit_model;
 pub mod glance;

@@ -31,6 +31,10 @@ enum Command {
     FitModel(harness::fit_model::FitModelArgs),
     #[command(hide = true)]
     InvokeOnce(cmd::invoke_once::InvokeOnceArgs),
+    #[command(hide = true)]
+    BenchFloor(harness::bench_serving::BenchFloorArgs),
+    #[command(hide = true)]
+    ServeWasm(cmd::serve_wasm::ServeWasmArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd::export::run(args),
         Command::FitModel(args) => harness::fit_model::run(&args).map(cmd::Outcome::from),
         Command::InvokeOnce(args) => cmd::invoke_once::run(args),
+        Command::BenchFloor(args) => harness::bench_serving::run_floor(&args).map(cmd::Outcome::from),
+        Command::ServeWasm(args) => cmd::serve_wasm::run(args),
     };
     cmd::exit_code(result)
 }

@@ -141,6 +141,31 @@ fn sigkill_of_the_harness_kills_its_invoke_once_child() {
 }
 
 #[test]
+fn sigkill_of_the_harness_kills_its_serve_wasm_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .timeout_ms(600_000)
+        .set("interrupt", "none")
+        .runtimes(&["wasmtime-aot"])
+        .modes(&["load"])
+        .workload("fault", &["loop"])
+        .text();
+    let plan = write_plan(
+        dir.path(),
+        "workers.toml",
+        &format!("{plan}[load]\nclients = [1]\nidle_ms = 0\nserving = \"processes\"\n"),
+    );
+    let mut harness = spawn_measure(&plan, &dir.path().join("run"), &[]);
+    // The worker is the harness binary; the pool's first request to it never ends.
+    let worker = wait_for_child(harness.id(), "harness", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1000));
+    sigkill(&mut harness);
+    assert_gone(worker, "the serve-wasm worker", Duration::from_secs(5));
+}
+
+#[test]
 fn sigkill_of_the_harness_stops_its_warm_container_mid_computation() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = spawn_measure(&endless(dir.path(), "container", "warm"), &dir.path().join("run"), &[]);

@@ -74,6 +74,25 @@ fn every_runtime_serves_closed_loop_open_loop_and_burst_levels() {
     assert_eq!(manifest.status, RunStatus::Complete);
     assert_eq!(manifest.serving.len(), ALL_RUNTIMES.len());
     assert!(manifest.serving["container"].contains("containerConcurrency = 1"));
+    // The default shape: the in-process engines in threads; the plan as run has no `serving` key for it.
+    let shapes: Vec<&str> = ALL_RUNTIMES
+        .iter()
+        .map(|r| manifest.serving_shape[*r].as_str())
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            "threads",
+            "threads",
+            "threads",
+            "threads",
+            "containers",
+            "processes",
+            "processes"
+        ]
+    );
+    let as_run = std::fs::read_to_string(run.join("manifest.json")).unwrap();
+    assert!(!as_run.contains("\"serving\": \"threads\""), "{as_run}");
     assert_eq!(manifest.plan.load.as_ref().unwrap().clients, vec![2]);
 
     let rows = load_rows(&run);

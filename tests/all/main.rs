@@ -26,6 +26,7 @@ mod fleet;
 mod interrupt;
 mod lab_probes;
 mod load;
+mod load_serving;
 mod measure_spine;
 mod model_scope;
 mod node;

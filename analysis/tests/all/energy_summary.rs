@@ -98,6 +98,7 @@ fn run_with(runtimes: &[&str], n: u32, shape: impl Fn(&str, Mode, u32, PairedRec
             interrupt: Default::default(),
             stack: Default::default(),
             serving: Default::default(),
+            serving_shape: Default::default(),
             skipped: Default::default(),
             baseline_load_before: None,
             baseline_load_after: None,

@@ -146,6 +146,7 @@ fn fixture_run() -> Run {
                 .into(),
             stack: Default::default(),
             serving: Default::default(),
+            serving_shape: Default::default(),
             skipped: Default::default(),
         },
         invocations,

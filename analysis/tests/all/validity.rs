@@ -451,6 +451,7 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             interrupt: Default::default(),
             stack: Default::default(),
             serving: Default::default(),
+            serving_shape: Default::default(),
             skipped: Default::default(),
         },
         invocations,

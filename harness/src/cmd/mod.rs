@@ -20,6 +20,7 @@ pub mod measure;
 pub mod pair;
 pub mod probes;
 pub mod report;
+pub mod serve_wasm;
 pub mod workloads;
 
 use std::process::ExitCode;

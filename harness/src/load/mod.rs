@@ -21,14 +21,13 @@ use anyhow::Context;
 use drive::{Driven, Servers, Target};
 use harness_analysis::pair::levels::LoadCsv;
 use harness_analysis::report::format::{or_dash, short_duration};
-use harness_data::{LoadKind, LoadPlan, LoadRecord, RuntimeKind, files};
+use harness_data::{LoadKind, LoadPlan, LoadRecord, RuntimeKind, Serving, files};
 use harness_probes::clock::monotonic_ns;
 use harness_probes::model::ContainerLedger;
 use log::{LevelColumns, LevelLog, RequestsCsv};
-use monitor::{MemoryReading, ServingMeter, machine_busy_ns, machine_share};
+use monitor::{Monitored, ServingMeter, machine_share};
 pub use output::KnownDigests;
 use output::{ExpectedOutput, check_output};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -141,82 +140,9 @@ fn format_ns(ns: Option<u64>) -> String {
     or_dash(ns, |ns| short_duration(ns as f64))
 }
 
-/// What the monitor thread saw over a level's window.
-#[derive(Debug, Default)]
-struct Monitored {
-    span_ns: [u64; 2],
-    peak_memory: Option<MemoryReading>,
-    serving_cpu_ns: Option<u64>,
-    machine_busy_ns: Option<u64>,
-}
-
 /// The shortest window (and monitored span) over which CPU shares are given: counters step by scheduler
 /// ticks, so a burst of a few milliseconds would read above 100%.
 const MIN_CPU_SPAN_NS: u64 = 100_000_000;
-
-/// How often the monitor reads memory (a PSS read walks the process's page tables: not free).
-const MONITOR_PERIOD: Duration = Duration::from_millis(100);
-
-/// Reads the serving side from `from_ns` until `done`: peak memory, CPU per server (a replaced server keeps
-/// what it used up to its last reading), the machine's busy time.
-fn monitor(meter: &ServingMeter, servers: &Servers, from_ns: u64, done: &AtomicBool) -> Monitored {
-    while monotonic_ns() < from_ns && !done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(5).min(Duration::from_nanos(from_ns.saturating_sub(monotonic_ns()))));
-    }
-    let flat = |servers: &Servers| -> Vec<ServedBy> {
-        servers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .flatten()
-            .cloned()
-            .collect()
-    };
-    let mut machine = meter.machine();
-    let machine_start = machine_busy_ns(&mut machine);
-    let start_ns = monotonic_ns();
-    // server -> (first reading, last reading)
-    let mut cpu: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let read_cpu = |now: &[ServedBy], cpu: &mut BTreeMap<String, (u64, u64)>| {
-        let keyed: Vec<(String, Option<u64>)> = if now.is_empty() {
-            vec![("self".into(), meter.cpu_ns(&[]))]
-        } else {
-            now.iter()
-                .map(|s| (format!("{s:?}"), meter.cpu_ns(std::slice::from_ref(s))))
-                .collect()
-        };
-        for (key, value) in keyed {
-            if let Some(v) = value {
-                cpu.entry(key).and_modify(|e| e.1 = v).or_insert((v, v));
-            }
-        }
-    };
-    let mut peak: Option<MemoryReading> = None;
-    loop {
-        let now = flat(servers);
-        read_cpu(&now, &mut cpu);
-        if let Some(m) = meter.memory_under_load(&now)
-            && peak.is_none_or(|p| m.bytes > p.bytes)
-        {
-            peak = Some(m);
-        }
-        if done.load(Ordering::Relaxed) {
-            break;
-        }
-        let until = monotonic_ns() + MONITOR_PERIOD.as_nanos() as u64;
-        while monotonic_ns() < until && !done.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    let end_ns = monotonic_ns();
-    let machine_end = machine_busy_ns(&mut machine);
-    Monitored {
-        span_ns: [start_ns, end_ns],
-        peak_memory: peak,
-        serving_cpu_ns: (!cpu.is_empty()).then(|| cpu.values().map(|(a, b)| b - a).sum()),
-        machine_busy_ns: machine_start.zip(machine_end).map(|(a, b)| b.saturating_sub(a)),
-    }
-}
 
 /// Sleeps `ms` unless `stop` is raised first.
 fn idle(ms: u64, stop: &AtomicBool) -> [u64; 2] {
@@ -285,11 +211,18 @@ impl LevelRunner<'_> {
         }
     }
 
+    /// Whether the level's warm pool serves in the harness's own threads: native, and the in-process Wasm
+    /// engines unless the plan pre-forks them (`serving = "processes"`).
+    fn serves_in_process(&self) -> bool {
+        let forked = self.load.serving == Serving::Processes && self.kind().is_wasm_in_process();
+        self.kind().is_in_process() && !forked
+    }
+
     fn target(&self) -> Target<'_> {
         Target {
             artifacts: &self.workload.artifacts,
             input: &self.workload.inputs[self.level.input],
-            in_process: self.kind().is_in_process(),
+            in_process: self.serves_in_process(),
             timeout_ns: self.plan.timeout_ms * 1_000_000,
             expected: &self.expected,
         }
@@ -341,7 +274,7 @@ impl LevelRunner<'_> {
         std::thread::scope(|scope| {
             let watcher = std::thread::Builder::new()
                 .name("monitor".into())
-                .spawn_scoped(scope, || monitor(self.meter, servers, from_ns, done))
+                .spawn_scoped(scope, || monitor::watch(self.meter, servers, from_ns, done))
                 .map_err(|e| log::no_thread("the level's monitor", e))?;
             let driven = drive();
             done.store(true, Ordering::Relaxed);
@@ -406,16 +339,23 @@ impl LevelRunner<'_> {
         } else {
             None
         };
-        let mut pool = runtime::warm_pool(self.kind(), self.limits(), &self.workload.artifacts, n, self.ledger)
-            .context("starting the warm pool")?;
+        let mut pool = runtime::warm_pool(
+            self.kind(),
+            self.limits(),
+            self.load.serving,
+            &self.workload.artifacts,
+            n,
+            self.ledger,
+        )
+        .context("starting the warm pool")?;
         // One request each first, so every instance has done its lazy set-up before it idles.
         for instance in pool.iter_mut() {
             let _ = instance.invoke(harness_data::Mode::Warm, target.artifacts, target.input);
         }
         *servers.lock().unwrap_or_else(|p| p.into_inner()) = pool.iter().map(|r| r.served_by()).collect();
-        for shared in pool.iter_mut().filter_map(|r| r.shared_engine()) {
-            shared
-                .hold_idle_instance(target.artifacts)
+        for instance in pool.iter_mut() {
+            instance
+                .keep_idle_instance(target.artifacts)
                 .context("keeping an idle instance for the pool's memory")?;
         }
         let idle_span = idle(self.load.idle_ms, stop);
@@ -424,8 +364,8 @@ impl LevelRunner<'_> {
             monitor::return_freed_memory();
         }
         let pool_memory = self.meter.memory(&flat);
-        for shared in pool.iter_mut().filter_map(|r| r.shared_engine()) {
-            shared.release_idle();
+        for instance in pool.iter_mut() {
+            instance.drop_idle_instances();
         }
         let memory_per_instance = pool_memory.map(|m| {
             let empty = empty_host.map_or(0, |e| e.bytes);
@@ -500,7 +440,7 @@ impl LevelRunner<'_> {
         // CPU counters advance in scheduler-tick steps: over a span of a few milliseconds (a burst) a share
         // reads above 100%, so none is given.
         let readable = monitor_ns >= MIN_CPU_SPAN_NS && duration_ns >= MIN_CPU_SPAN_NS;
-        let in_process = self.kind().is_in_process();
+        let in_process = self.serves_in_process();
         let serving_cpu_cores = monitored.serving_cpu_ns.filter(|_| readable).map(|cpu| {
             let cores = cpu as f64 / monitor_ns as f64;
             // The harness process also runs the generator and clients: theirs is dispatch, not serving.

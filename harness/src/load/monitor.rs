@@ -6,8 +6,17 @@
 //! it is part of what a warm container costs; dockerd and containerd are shared and left out).
 
 use crate::runtime::ServedBy;
+use harness_probes::clock::monotonic_ns;
 use harness_probes::model::{CpuClock, MachineCpu, container_cpu_ns};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The processes or containers of each instance of a level, kept current as instances are replaced (the
+/// load driver's `Servers`).
+type Servers = Mutex<Vec<Vec<ServedBy>>>;
 
 /// Memory of one part of the serving side, and what was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +202,79 @@ impl ServingMeter {
     /// The machine's busy CPU time, in ns (as the model probe reads it).
     pub fn machine(&self) -> Option<MachineCpu> {
         MachineCpu::open(&self.root).ok()
+    }
+}
+
+/// What the monitor thread saw over a level's window.
+#[derive(Debug, Default)]
+pub struct Monitored {
+    pub span_ns: [u64; 2],
+    pub peak_memory: Option<MemoryReading>,
+    pub serving_cpu_ns: Option<u64>,
+    pub machine_busy_ns: Option<u64>,
+}
+
+/// How often the monitor reads memory (a PSS read walks the process's page tables: not free).
+const MONITOR_PERIOD: Duration = Duration::from_millis(100);
+
+/// Reads the serving side from `from_ns` until `done`: peak memory, CPU per server (a replaced server keeps
+/// what it used up to its last reading), the machine's busy time.
+pub fn watch(meter: &ServingMeter, servers: &Servers, from_ns: u64, done: &AtomicBool) -> Monitored {
+    while monotonic_ns() < from_ns && !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(5).min(Duration::from_nanos(from_ns.saturating_sub(monotonic_ns()))));
+    }
+    let flat = |servers: &Servers| -> Vec<ServedBy> {
+        servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
+    };
+    let mut machine = meter.machine();
+    let machine_start = machine_busy_ns(&mut machine);
+    let start_ns = monotonic_ns();
+    // server -> (first reading, last reading)
+    let mut cpu: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let read_cpu = |now: &[ServedBy], cpu: &mut BTreeMap<String, (u64, u64)>| {
+        let keyed: Vec<(String, Option<u64>)> = if now.is_empty() {
+            vec![("self".into(), meter.cpu_ns(&[]))]
+        } else {
+            now.iter()
+                .map(|s| (format!("{s:?}"), meter.cpu_ns(std::slice::from_ref(s))))
+                .collect()
+        };
+        for (key, value) in keyed {
+            if let Some(v) = value {
+                cpu.entry(key).and_modify(|e| e.1 = v).or_insert((v, v));
+            }
+        }
+    };
+    let mut peak: Option<MemoryReading> = None;
+    loop {
+        let now = flat(servers);
+        read_cpu(&now, &mut cpu);
+        if let Some(m) = meter.memory_under_load(&now)
+            && peak.is_none_or(|p| m.bytes > p.bytes)
+        {
+            peak = Some(m);
+        }
+        if done.load(Ordering::Relaxed) {
+            break;
+        }
+        let until = monotonic_ns() + MONITOR_PERIOD.as_nanos() as u64;
+        while monotonic_ns() < until && !done.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let end_ns = monotonic_ns();
+    let machine_end = machine_busy_ns(&mut machine);
+    Monitored {
+        span_ns: [start_ns, end_ns],
+        peak_memory: peak,
+        serving_cpu_ns: (!cpu.is_empty()).then(|| cpu.values().map(|(a, b)| b - a).sum()),
+        machine_busy_ns: machine_start.zip(machine_end).map(|(a, b)| b.saturating_sub(a)),
     }
 }
 

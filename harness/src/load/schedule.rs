@@ -1,7 +1,7 @@
 //! Which levels a load plan runs, in which order, and how each runtime serves them (for the manifest).
 
 use crate::plan::Plan;
-use harness_data::{LoadKind, LoadPlan, RuntimeKind};
+use harness_data::{LoadKind, LoadPlan, RuntimeKind, Serving};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
@@ -41,27 +41,59 @@ pub fn levels(plan: &Plan, load: &LoadPlan) -> Vec<Level> {
     all
 }
 
-/// How each runtime serves concurrent requests, for the manifest (docs/load.md has the same table).
-pub fn serving_models(runtimes: &[RuntimeKind]) -> BTreeMap<String, String> {
+/// How each runtime serves concurrent requests under `serving`, for the manifest (docs/load.md has the same
+/// table): per runtime its shape (`threads`, `processes`, `containers`) and the model in words.
+pub fn serving_models(runtimes: &[RuntimeKind], serving: Serving) -> BTreeMap<String, (String, String)> {
     runtimes
         .iter()
         .map(|r| {
-            let model = match r {
-                RuntimeKind::Native => "one harness thread per instance calling the workload directly",
-                RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => {
-                    "one host process: worker threads share one engine (pooling allocator sized for the level) and one compiled module; a fresh instance per request"
-                }
-                RuntimeKind::Wasmi => {
-                    "one host process: worker threads share one engine and one parsed module; a fresh instance per request"
-                }
-                RuntimeKind::Container => {
-                    "one warm container per instance, one request at a time each (containerConcurrency = 1), dispatched by the harness"
-                }
+            let forked = serving == Serving::Processes;
+            let (shape, model) = match r {
+                RuntimeKind::Native => ("threads", "one harness thread per instance calling the workload directly"),
+                RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot | RuntimeKind::Wasmi if forked => (
+                    "processes",
+                    "one pre-forked host process per instance (harness serve-wasm): each its own engine (instance pool sized for one request) and compiled module, one request at a time; a fresh instance per request",
+                ),
+                RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => (
+                    "threads",
+                    "one host process: worker threads share one engine (pooling allocator sized for the level) and one compiled module; a fresh instance per request",
+                ),
+                RuntimeKind::Wasmi => (
+                    "threads",
+                    "one host process: worker threads share one engine and one parsed module; a fresh instance per request",
+                ),
+                RuntimeKind::Container => (
+                    "containers",
+                    "one warm container per instance, one request at a time each (containerConcurrency = 1), dispatched by the harness",
+                ),
                 RuntimeKind::NodeWasm | RuntimeKind::NodeJs => {
-                    "one node process per instance, one request at a time each"
+                    ("processes", "one node process per instance, one request at a time each")
                 }
             };
-            (r.to_string(), model.to_string())
+            (r.to_string(), (shape.to_string(), model.to_string()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_change_the_in_process_engines_only() {
+        let threads = serving_models(&RuntimeKind::ALL, Serving::Threads);
+        let processes = serving_models(&RuntimeKind::ALL, Serving::Processes);
+        for runtime in RuntimeKind::ALL {
+            let key = runtime.as_str();
+            let (shape, _) = &processes[key];
+            if runtime.is_wasm_in_process() {
+                assert_eq!((threads[key].0.as_str(), shape.as_str()), ("threads", "processes"));
+                assert!(processes[key].1.contains("serve-wasm"));
+            } else {
+                assert_eq!(threads[key], processes[key], "{key} serves as its platform does");
+            }
+        }
+        assert_eq!(processes["node-js"].0, "processes");
+        assert_eq!(threads["native"].0, "threads");
+    }
 }

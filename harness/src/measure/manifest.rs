@@ -55,12 +55,15 @@ pub(super) fn initial_manifest(
         interrupt: Default::default(),
         stack: Default::default(),
         skipped: BTreeMap::new(),
-        serving: plan
-            .load
-            .as_ref()
-            .map(|_| crate::load::serving_models(&plan.runtimes))
-            .unwrap_or_default(),
+        serving: BTreeMap::new(),
+        serving_shape: BTreeMap::new(),
     };
+    if let Some(load) = &plan.load {
+        for (runtime, (shape, model)) in crate::load::serving_models(&plan.runtimes, load.serving) {
+            manifest.serving.insert(runtime.clone(), model);
+            manifest.serving_shape.insert(runtime, shape);
+        }
+    }
     runtime::add_engine_versions(&plan.runtimes, &mut manifest.engines);
     manifest.interrupt = runtime::interrupt_mechanisms(plan);
     manifest.stack = runtime::stack_limits(plan);

@@ -51,6 +51,7 @@ pub(super) struct LoadFile {
     pub instances: Option<Spanned<i64>>,
     pub memory_mb: Option<Spanned<i64>>,
     pub idle_ms: Option<Spanned<i64>>,
+    pub serving: Option<Spanned<String>>,
 }
 
 /// A `[[workloads]]` table: a built-in by `name` and `inputs`, or a WASI command module by `wasm`.

@@ -5,11 +5,11 @@
 
 use super::file::{LoadFile, WorkloadFile};
 use super::span::SpannedError;
-use harness_data::RuntimeKind;
 use harness_data::load::{
     LoadPlan, default_load_duration_ms, default_load_idle_ms, default_load_instances, default_load_warmup_ms,
 };
 use harness_data::plan::PlanWorkload;
+use harness_data::{RuntimeKind, Serving};
 use std::ops::Range;
 use toml::Spanned;
 
@@ -89,7 +89,20 @@ fn levels(file: &LoadFile) -> Result<LoadPlan, SpannedError> {
         instances,
         memory_mb,
         idle_ms: millis("idle_ms", &file.idle_ms, default_load_idle_ms(), true)?,
+        serving: serving(file.serving.as_ref())?,
     })
+}
+
+/// `serving`: `threads` (the default) or `processes`; it shapes the in-process Wasm engines' pools, and the
+/// other runtimes serve as their platform does whatever it says (docs/load.md).
+fn serving(value: Option<&Spanned<String>>) -> Result<Serving, SpannedError> {
+    match value {
+        Some(value) => value
+            .get_ref()
+            .parse::<Serving>()
+            .map_err(|e| (value.span(), format!("field `load.serving`: {e}"))),
+        None => Ok(Serving::default()),
+    }
 }
 
 /// Clients or burst sizes: each positive, bounded, and listed once (a repeated level runs twice and its two

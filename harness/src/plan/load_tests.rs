@@ -115,3 +115,28 @@ fn a_command_workload_under_load_is_refused_at_its_name() {
         .to_string();
     assert!(Plan::parse(&cold, &path).is_ok(), "the command runs cold");
 }
+
+#[test]
+fn serving_is_threads_by_default_processes_when_asked_and_anything_else_is_refused_at_its_line() {
+    let threads = Plan::parse(PLAN, Path::new("p.toml")).unwrap();
+    assert_eq!(threads.load.unwrap().serving, harness_data::Serving::Threads);
+    let processes = Plan::parse(&with("serving = \"processes\""), Path::new("p.toml")).unwrap();
+    assert_eq!(processes.load.unwrap().serving, harness_data::Serving::Processes);
+    let msg = error(&with("serving = \"forks\""));
+    assert!(
+        msg.starts_with("plans/test.toml:13:11:") && msg.contains("load.serving") && msg.contains("threads"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_committed_serving_plans_differ_in_their_shape_only() {
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plans");
+    let threads = Plan::load(&plans.join("serving-threads.toml")).unwrap();
+    let mut processes = Plan::load(&plans.join("serving-processes.toml")).unwrap();
+    assert_eq!(threads.load.as_ref().unwrap().serving, harness_data::Serving::Threads);
+    let shaped = processes.load.as_mut().unwrap();
+    assert_eq!(shaped.serving, harness_data::Serving::Processes);
+    shaped.serving = harness_data::Serving::Threads;
+    assert_eq!(threads.as_run(), processes.as_run());
+}

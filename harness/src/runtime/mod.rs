@@ -15,6 +15,7 @@ pub mod native;
 pub mod node;
 pub mod process_boundary;
 pub mod served;
+pub mod served_wasm;
 pub mod setup;
 pub mod teardown;
 pub mod wasi;
@@ -25,7 +26,7 @@ use crate::artifacts::{CommandArtifacts, Guest, WorkloadArtifacts};
 use crate::plan::Plan;
 use anyhow::Context;
 use harness_data::plan::{ColdBoundary, Interrupt, WasmStack};
-use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
+use harness_data::{Mode, Phases, RuntimeKind, Serving, Status, Teardown};
 use harness_probes::model::ContainerLedger;
 use std::collections::BTreeMap;
 
@@ -89,6 +90,23 @@ pub trait Runtime: Send {
     /// runtimes, each prepared on its own.
     fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine>;
 
+    /// Keeps one ready instance of `workload` idle until [`Runtime::drop_idle_instances`], for the memory of a
+    /// warm pool: in-process Wasm holds one in its shared engine, a serve-wasm worker in its own process; a
+    /// warm container or node process already is one, and native has none to keep.
+    fn keep_idle_instance(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        match self.shared_engine() {
+            Some(shared) => shared.hold_idle_instance(workload),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops what [`Runtime::keep_idle_instance`] kept.
+    fn drop_idle_instances(&mut self) {
+        if let Some(shared) = self.shared_engine() {
+            shared.release_idle();
+        }
+    }
+
     /// Opens a cold batch window for `workload`: until [`Runtime::finish_teardown`], what each cold start
     /// leaves behind and the next one does not need (an engine, a served process, a finished container) is
     /// kept rather than torn down, so the window holds cold starts only. Returns whether the window still
@@ -117,15 +135,27 @@ pub trait SharedEngine {
 
 /// `n` warm instances of `kind` ready to serve `workload`, the way its platform serves concurrency: in-process
 /// Wasm, one engine (its instance pool sized for `n`) and one compiled module shared by `n` workers, each
-/// request on a fresh instance; native, `n` workers calling the workload directly; containers and node, `n`
+/// request on a fresh instance, or with `Serving::Processes` `n` pre-forked `serve-wasm` processes, each with
+/// its own engine and module; native, `n` workers calling the workload directly; containers and node, `n`
 /// processes or containers, one request at a time each. Not timed.
 pub fn warm_pool(
     kind: RuntimeKind,
     limits: Limits,
+    serving: Serving,
     workload: &WorkloadArtifacts,
     n: u32,
     ledger: &ContainerLedger,
 ) -> anyhow::Result<Vec<Box<dyn Runtime>>> {
+    if serving == Serving::Processes && kind.is_wasm_in_process() {
+        // Started one after another: each worker has loaded its module before the next starts.
+        return (0..n)
+            .map(|_| {
+                let mut worker: Box<dyn Runtime> = Box::new(served_wasm::ServedWasm::new(kind, limits)?);
+                worker.prepare_warm(workload)?;
+                Ok(worker)
+            })
+            .collect();
+    }
     let mut first: Box<dyn Runtime> = match kind {
         RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => {
             let flavor = if kind == RuntimeKind::WasmtimeJit {

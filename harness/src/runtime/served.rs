@@ -62,6 +62,25 @@ impl Response {
         ))
     }
 
+    /// The response as a server writes it (the inverse of [`Response::parse`]).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut frame = Vec::with_capacity(HEADER_LEN + self.payload.len());
+        frame.extend_from_slice(&self.status.to_le_bytes());
+        frame.extend_from_slice(&(self.payload.len() as u32).to_le_bytes());
+        for t in [
+            self.main_ns,
+            self.loaded_ns,
+            self.received_ns,
+            self.ready_ns,
+            self.input_ns,
+            self.executed_ns,
+        ] {
+            frame.extend_from_slice(&t.to_le_bytes());
+        }
+        frame.extend_from_slice(&self.payload);
+        frame
+    }
+
     /// The outcome of a request sent at `sent_ns` whose response was in hand at `answered_ns`. A cold
     /// invocation (the server started for it at `spawned_ns`) also has startup and load phases.
     pub fn outcome(self, spawned_ns: Option<u64>, sent_ns: u64, answered_ns: u64, instantiates: bool) -> Outcome {
@@ -175,24 +194,37 @@ impl ServedProcess {
     /// Sends one request and waits for its response, at most `timeout`. Returns the clock reading at the send
     /// and at the response's arrival.
     pub fn request(&mut self, input: &[u8], timeout: Duration) -> Result<(u64, Response, u64), RequestError> {
-        let frame = encode_request(input);
+        self.exchange(&encode_request(input), timeout)
+    }
+
+    /// Sends `frame` as it is (a request, or a control frame of a server that has them) and waits for the
+    /// response, at most `timeout`; the clock readings at the send and at the response's arrival.
+    pub fn exchange(&mut self, frame: &[u8], timeout: Duration) -> Result<(u64, Response, u64), RequestError> {
         let sent_ns = harness_probes::clock::monotonic_ns();
         let written = match self.stdin.as_mut() {
-            Some(stdin) => stdin.write_all(&frame).and_then(|_| stdin.flush()),
+            Some(stdin) => stdin.write_all(frame).and_then(|_| stdin.flush()),
             None => Err(std::io::ErrorKind::BrokenPipe.into()),
         };
-        // A dead server shows as a closed response channel; its stderr says why.
-        let response = self.responses.recv_timeout(timeout);
-        let answered_ns = harness_probes::clock::monotonic_ns();
-        match response {
-            Ok(response) => Ok((sent_ns, response, answered_ns)),
+        let response = self.wait(timeout, written.err())?;
+        Ok((sent_ns, response, harness_probes::clock::monotonic_ns()))
+    }
+
+    /// Waits for a response nothing asked for (a server's ready frame), at most `timeout`.
+    pub fn receive(&mut self, timeout: Duration) -> Result<Response, RequestError> {
+        self.wait(timeout, None)
+    }
+
+    /// The next response; a dead server shows as a closed response channel, and its stderr says why.
+    fn wait(&mut self, timeout: Duration, write_error: Option<std::io::Error>) -> Result<Response, RequestError> {
+        match self.responses.recv_timeout(timeout) {
+            Ok(response) => Ok(response),
             Err(mpsc::RecvTimeoutError::Timeout) => Err(RequestError::Timeout),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 // Let the stderr thread catch up with the last words.
                 std::thread::sleep(Duration::from_millis(20));
                 let exit = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
                 let mut why = format!("the server process exited ({exit})");
-                if let Err(e) = written {
+                if let Some(e) = write_error {
                     why.push_str(&format!("; writing the request: {e}"));
                 }
                 let tail = self.stderr_tail();

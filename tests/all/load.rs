@@ -155,7 +155,11 @@ fn every_runtime_serves_closed_loop_open_loop_and_burst_levels() {
         }
         if row.kind == LoadKind::Rate {
             assert_eq!(row.offered_rps, Some(100.0), "{what}");
-            assert_eq!(row.saturated, Some(false), "{what}");
+            // 100 requests/s is far below every runtime's capacity, yet a machine kept busy by other jobs can
+            // leave a level behind (answers after its window): the row must then say so, by its own numbers.
+            let arrived_rps = row.sent as f64 / (row.duration_ns as f64 / 1e9);
+            let behind = row.achieved_rps < harness_data::LoadRecord::SATURATION_SHARE * arrived_rps;
+            assert_eq!(row.saturated, Some(behind), "{what}: {row:?}");
             assert!(row.send_lag_p99_ns.is_some(), "{what}");
         } else {
             assert_eq!(row.saturated, None, "{what}");

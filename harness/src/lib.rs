@@ -20,4 +20,5 @@ pub mod recorder;
 pub mod run_dir;
 pub mod runtime;
 pub mod scheduler;
+pub mod selfcheck;
 pub mod stop_signals;

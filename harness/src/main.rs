@@ -29,6 +29,7 @@ enum Command {
     Report(cmd::report::ReportArgs),
     Export(cmd::export::ExportArgs),
     FitModel(harness::fit_model::FitModelArgs),
+    Selfcheck(harness::selfcheck::SelfcheckArgs),
     #[command(hide = true)]
     InvokeOnce(cmd::invoke_once::InvokeOnceArgs),
     #[command(hide = true)]
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd::report::run(args),
         Command::Export(args) => cmd::export::run(args),
         Command::FitModel(args) => harness::fit_model::run(&args).map(cmd::Outcome::from),
+        Command::Selfcheck(args) => harness::selfcheck::run(&args).map(cmd::Outcome::from),
         Command::InvokeOnce(args) => cmd::invoke_once::run(args),
         Command::BenchFloor(args) => harness::bench_serving::run_floor(&args).map(cmd::Outcome::from),
         Command::ServeWasm(args) => cmd::serve_wasm::run(args),

@@ -33,4 +33,5 @@ mod node;
 mod plan_errors;
 mod report;
 mod report_browser;
+mod selfcheck;
 mod usb_meter;

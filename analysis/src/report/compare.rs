@@ -130,7 +130,7 @@ pub(super) fn rank_test(candidate: &[f64], baseline: &[f64]) -> Option<RankTestR
     mann_whitney(candidate, baseline).ok()
 }
 
-fn comparison(
+pub(super) fn comparison(
     key: &CellKey,
     options: &ReportOptions,
     metric: Metric,

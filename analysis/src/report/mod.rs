@@ -18,6 +18,7 @@ pub mod options;
 pub mod plots;
 pub mod render;
 pub mod runs;
+pub mod selfcheck;
 
 pub use build::build_report;
 pub use model::Report;

@@ -314,7 +314,12 @@ fn the_memory_cap_fails_a_wasm_request_with_its_reason() {
     for row in load_rows(&run) {
         assert!(row.failed > 0 && row.completed == 0, "{row:?}");
     }
-    let requests = requests(&run);
+    every_request_trapped_at_the_2_mib_cap(&run);
+}
+
+/// Every request of `run` is a trap naming the plan's `memory_mb = 2`.
+pub fn every_request_trapped_at_the_2_mib_cap(run: &Path) {
+    let requests = requests(run);
     assert!(!requests.is_empty());
     for q in &requests {
         assert_eq!(q.status, Status::Trap);

@@ -134,16 +134,7 @@ fn the_memory_cap_reaches_a_serve_wasm_worker() {
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));
-    let requests = requests(&run);
-    assert!(!requests.is_empty());
-    for q in &requests {
-        assert_eq!(q.status, Status::Trap);
-        assert!(
-            q.error.contains("memory cap reached") && q.error.contains("memory_mb = 2"),
-            "{}",
-            q.error
-        );
-    }
+    crate::load::every_request_trapped_at_the_2_mib_cap(&run);
 }
 
 #[test]

@@ -14,6 +14,7 @@
 //! | 143 | the same for SIGTERM (what `timeout`, systemd and CI send) |
 //! | 129 | the same for SIGHUP (the terminal closed) |
 
+mod child_engine;
 pub mod export;
 pub mod invoke_once;
 pub mod measure;

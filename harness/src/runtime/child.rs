@@ -34,12 +34,6 @@ pub(crate) struct ChildRun {
 /// mid-invocation), and the group is killed when the harness dies, by the group guard ([`GUARD_SCRIPT`]) once
 /// [`guard_group`] has listed it. Where the guard cannot run, the child gets `PR_SET_PDEATHSIG` instead (it then
 /// covers the child only, not what it spawns).
-
-/// Makes a child go away with the harness, even when the harness dies by SIGKILL: it leads its own process
-/// group (so a deadline can kill everything it started, and a Ctrl-C meant for the harness does not hit it
-/// mid-invocation), and the group is killed when the harness dies, by the group guard ([`GUARD_SCRIPT`]) once
-/// [`guard_group`] has listed it. Where the guard cannot run, the child gets `PR_SET_PDEATHSIG` instead (it then
-/// covers the child only, not what it spawns).
 ///
 /// Not `PR_SET_PDEATHSIG` always: it needs a `pre_exec` hook, which turns the spawn into a full `fork` of the
 /// harness and adds hundreds of microseconds to every measured cold start.

@@ -67,55 +67,107 @@ fn set_death_signal(command: &mut Command) {
     }
 }
 
-/// The shell program of the group guard: it keeps the list of process groups the harness has running (`+pgid`
-/// and `-pgid` lines on its stdin) and, when its stdin reaches EOF (the harness is gone, however it died), kills
-/// the groups still listed: the children and whatever they spawned. It ignores the terminal's signals, which
-/// are the harness's to handle.
+/// The shell program of the group guard. The harness keeps the list of process groups it has running in a
+/// table the guard holds as its stdout (a memfd of [`SLOT`]-byte lines, `+pgid` for a listed group), and never
+/// writes to the guard's stdin: when that reaches EOF (the harness is gone, however it died), the guard reads
+/// the table and kills the groups still listed, the children and whatever they spawned. So listing a child wakes
+/// nothing (a pipe message woke the shell twice per child, on the CPU the child was starting on). It ignores the
+/// terminal's signals, which are the harness's to handle.
 const GUARD_SCRIPT: &str = r#"trap '' INT HUP QUIT
-groups=" "
+while read -r _; do :; done
 while read -r line; do
   case $line in
-    +*) groups="$groups${line#+} " ;;
-    -*) g=" ${line#-} "; case $groups in *"$g"*) groups="${groups%%"$g"*} ${groups#*"$g"}" ;; esac ;;
+    +*) kill -9 "-${line#+}" 2>/dev/null ;;
   esac
-done
-for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+done </proc/self/fd/1
 "#;
 
-/// The group guard's stdin: `None` until the first child, then `Some(None)` if it could not be started or
-/// has died.
-static GUARD: std::sync::Mutex<Option<Option<std::process::ChildStdin>>> = std::sync::Mutex::new(None);
+/// One line of the guard's table: a sign, the group id padded with spaces (which `read` strips), a newline.
+const SLOT: usize = 12;
 
-fn lock_guard() -> std::sync::MutexGuard<'static, Option<Option<std::process::ChildStdin>>> {
+/// The running group guard.
+struct Guard {
+    process: std::process::Child,
+    /// Its stdin, kept open and never written: its end is the guard's signal.
+    _alive: std::process::ChildStdin,
+    /// The table the guard reads at the end, and which of its slots hold which group (0: free).
+    table: std::fs::File,
+    slots: Vec<libc::pid_t>,
+}
+
+/// The group guard: `None` until the first child, then `Some(None)` if it could not be started or has died.
+static GUARD: std::sync::Mutex<Option<Option<Guard>>> = std::sync::Mutex::new(None);
+
+fn start_guard() -> Option<Guard> {
+    // SAFETY: memfd_create takes a name and flags, and returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"harness-group-guard".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a new descriptor, ours alone.
+    let table = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut command = Command::new("/bin/sh");
+    command
+        .args(["-c", GUARD_SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(table.try_clone().ok()?))
+        .stderr(Stdio::null());
+    // Its own group: a Ctrl-C at the terminal must not take the guard down with the harness's children.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut process = command.spawn().ok()?;
+    let alive = process.stdin.take()?;
+    Some(Guard {
+        process,
+        _alive: alive,
+        table,
+        slots: Vec::new(),
+    })
+}
+
+fn lock_guard() -> std::sync::MutexGuard<'static, Option<Option<Guard>>> {
     let mut guard = GUARD.lock().unwrap_or_else(|p| p.into_inner());
-    guard.get_or_insert_with(|| {
-        let mut command = Command::new("/bin/sh");
-        command
-            .args(["-c", GUARD_SCRIPT])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // Its own group: a Ctrl-C at the terminal must not take the guard down with the harness's children.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        // The child is never waited for: the guard outlives the harness by design.
-        command.spawn().ok().and_then(|mut child| child.stdin.take())
-    });
+    guard.get_or_insert_with(start_guard);
     guard
 }
 
 /// Whether the group guard runs (it is started here, at the first child).
 fn guard_running() -> bool {
-    matches!(*lock_guard(), Some(Some(_)))
+    let mut guard = lock_guard();
+    let Some(running) = guard.as_mut() else { return false };
+    // A guard that died (killed by someone) protects nothing: later children get the death signal instead.
+    if running
+        .as_mut()
+        .is_some_and(|g| !matches!(g.process.try_wait(), Ok(None)))
+    {
+        *running = None;
+    }
+    running.is_some()
 }
 
-/// Tells the group guard that the process group `pgid` started (`+`) or is gone (`-`).
+/// Writes `+pgid` (listed) or `-pgid` (gone) into a slot of the guard's table: one 12-byte `pwrite`, whole or not
+/// at all however the harness dies.
 fn guard(sign: char, pgid: libc::pid_t) {
-    let mut guard = lock_guard();
-    if let Some(stdin) = guard.as_mut()
-        && let Some(pipe) = stdin
-        && pipe.write_all(format!("{sign}{pgid}\n").as_bytes()).is_err()
-    {
-        *stdin = None;
+    use std::os::unix::fs::FileExt;
+    let mut lock = lock_guard();
+    let Some(Some(guard)) = lock.as_mut() else { return };
+    let (slot, free) = if sign == '+' {
+        (guard.slots.iter().position(|&g| g == 0), pgid)
+    } else {
+        (guard.slots.iter().position(|&g| g == pgid), 0)
+    };
+    let slot = match slot {
+        Some(slot) => slot,
+        // A group not listed: nothing to take off.
+        None if sign == '-' => return,
+        None => {
+            guard.slots.push(0);
+            guard.slots.len() - 1
+        }
+    };
+    guard.slots[slot] = free;
+    let line = format!("{sign}{pgid:<width$}\n", width = SLOT - 2);
+    if line.len() != SLOT || guard.table.write_all_at(line.as_bytes(), (slot * SLOT) as u64).is_err() {
+        *lock = Some(None);
     }
 }
 

@@ -24,13 +24,16 @@ use harness_data::plan::Interrupt;
 use harness_data::{Mode, RuntimeKind};
 use harness_probes::clock::monotonic_ns;
 use harness_probes::model::ContainerLedger;
+use harness_probes::sampler::thread_cpu_ns;
 use serde::Serialize;
 use std::path::PathBuf;
 
 /// Measure the harness's own speed: warm noop per runtime, AoT vs JIT cold start, bookkeeping overhead, and
 /// what deadlines (epoch interruption, fuel) cost compute workloads.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  harness bench --json bench.json\n  harness bench --interrupt-only")]
+#[command(
+    after_help = "Examples:\n  harness bench --json bench.json\n  harness bench --interrupt-only\n  harness bench --bookkeeping-only"
+)]
 pub struct BenchArgs {
     /// Warm invocations timed per runtime.
     #[arg(long, default_value_t = 5000)]
@@ -56,6 +59,9 @@ pub struct BenchArgs {
     /// Only the deadline-cost table.
     #[arg(long)]
     pub interrupt_only: bool,
+    /// Only the bookkeeping comparison of warm invocations (part 3).
+    #[arg(long, conflicts_with = "interrupt_only")]
+    pub bookkeeping_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,9 +82,17 @@ pub struct LatencyFigure {
 #[derive(Debug, Serialize)]
 pub struct BookkeepingFigure {
     pub bare_ns_per_invocation: f64,
+    /// The runtime's `invoke` alone (phase stamps, dispatch, outcome), no row recorded.
+    pub runtime_ns_per_invocation: f64,
     pub harness_ns_per_invocation: f64,
     pub bookkeeping_ns: f64,
     pub bookkeeping_percent: f64,
+    /// The same loops on the measuring thread's CPU clock (what other processes' work on a busy machine does
+    /// not inflate).
+    pub bare_cpu_ns_per_invocation: f64,
+    pub harness_cpu_ns_per_invocation: f64,
+    /// One read of the run's clock (`CLOCK_MONOTONIC`): a warm wasmtime invocation through the harness reads it 7 times.
+    pub clock_read_ns: f64,
     /// CPU the recorder thread spent per row (hash, CSV, write), on the other core.
     pub writer_cpu_ns_per_row: f64,
     pub blocks: usize,
@@ -144,6 +158,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = args.artifacts.clone().unwrap_or_else(artifacts::default_dir);
     let (latencies, bookkeeping, cold_window) = if args.interrupt_only {
         (Vec::new(), None, None)
+    } else if args.bookkeeping_only {
+        let noop = WorkloadArtifacts::at(&dir, harness_workloads::find("noop").expect("noop exists"));
+        runtime::ensure_artifacts(&[RuntimeKind::WasmtimeAot], &noop)?;
+        (Vec::new(), Some(bookkeeping(&noop, args)?), None)
     } else {
         let (latencies, bookkeeping) = speed(&dir, args)?;
         let noop = WorkloadArtifacts::at(&dir, harness_workloads::find("noop").expect("noop exists"));
@@ -153,7 +171,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             Some(cold_window_bookkeeping(&noop, args)?),
         )
     };
-    let interrupt_cost = interrupt_cost(&dir, args.interrupt_reps)?;
+    let interrupt_reps = if args.bookkeeping_only { 0 } else { args.interrupt_reps };
+    let interrupt_cost = interrupt_cost(&dir, interrupt_reps)?;
     let report = BenchReport {
         host_cpu: crate::host::fingerprint(std::path::Path::new("/")).cpu_model,
         wasmtime: env!("HARNESS_WASMTIME_VERSION").into(),
@@ -343,54 +362,89 @@ fn bookkeeping(noop: &WorkloadArtifacts, args: &BenchArgs) -> anyhow::Result<Boo
         );
         Ok(memory.data(&store)[p..p + l].to_vec())
     };
-    let mut bare = Vec::new();
-    let mut harnessed = Vec::new();
+    // Three loops per block, in rotating order so none always runs on the caches another left: the bare
+    // calls, the runtime's `invoke` alone (its phase stamps, dispatch and outcome), and `invoke_and_record`.
+    // Each block is timed on the wall clock and on the measuring thread's CPU clock: on a shared machine the
+    // other processes' work lands on the wall clock only.
+    let mut means: [Vec<f64>; 3] = Default::default();
+    let mut cpu_means: [Vec<f64>; 3] = Default::default();
     let mut sequence = 0u64;
     for block in 0..args.blocks + 1 {
-        // Alternate which loop goes first, so neither always runs on the caches the other left.
-        let bare_first = block % 2 == 0;
-        let mut bare_ns = 0;
-        let mut harness_ns = 0;
-        for turn in 0..2 {
+        let mut block_ns = [0u64; 3];
+        let mut block_cpu_ns = [0u64; 3];
+        for turn in 0..3 {
+            let which = (turn + block) % 3;
+            let cpu0 = thread_cpu_ns();
             let t0 = monotonic_ns();
-            if (turn == 0) == bare_first {
-                for _ in 0..args.block_size {
-                    std::hint::black_box(bare_once()?);
+            match which {
+                0 => {
+                    for _ in 0..args.block_size {
+                        std::hint::black_box(bare_once()?);
+                    }
                 }
-                bare_ns = monotonic_ns() - t0;
-            } else {
-                for i in 0..args.block_size {
-                    let slot = SlotInfo {
-                        iteration: i as u32,
-                        warmup: false,
-                        sequence,
-                        batch: None,
-                    };
-                    sequence += 1;
-                    invoke_and_record(harness_runtime.as_mut(), 0, Mode::Warm, noop, b"", slot, &mut recorder);
+                1 => {
+                    for _ in 0..args.block_size {
+                        std::hint::black_box(harness_runtime.invoke(Mode::Warm, noop, b""));
+                    }
                 }
-                harness_ns = monotonic_ns() - t0;
+                _ => {
+                    for i in 0..args.block_size {
+                        let slot = SlotInfo {
+                            iteration: i as u32,
+                            warmup: false,
+                            sequence,
+                            batch: None,
+                        };
+                        sequence += 1;
+                        invoke_and_record(harness_runtime.as_mut(), 0, Mode::Warm, noop, b"", slot, &mut recorder);
+                    }
+                }
             }
+            block_ns[which] = monotonic_ns() - t0;
+            block_cpu_ns[which] = thread_cpu_ns() - cpu0;
         }
         // The first block of each is a warm-up.
         if block > 0 {
-            bare.push(bare_ns as f64 / args.block_size as f64);
-            harnessed.push(harness_ns as f64 / args.block_size as f64);
+            for (mean, ns) in means.iter_mut().zip(block_ns) {
+                mean.push(ns as f64 / args.block_size as f64);
+            }
+            for (mean, ns) in cpu_means.iter_mut().zip(block_cpu_ns) {
+                mean.push(ns as f64 / args.block_size as f64);
+            }
         }
     }
     let written = recorder.finish()?;
     let _ = std::fs::remove_dir_all(&scratch);
-    let bare_ns = median(&bare).unwrap_or(f64::NAN);
-    let harness_ns = median(&harnessed).unwrap_or(f64::NAN);
+    let [bare_ns, runtime_ns, harness_ns] = means.map(|m| median(&m).unwrap_or(f64::NAN));
+    let [bare_cpu_ns, _, harness_cpu_ns] = cpu_means.map(|m| median(&m).unwrap_or(f64::NAN));
     Ok(BookkeepingFigure {
         bare_ns_per_invocation: bare_ns,
+        runtime_ns_per_invocation: runtime_ns,
         harness_ns_per_invocation: harness_ns,
         bookkeeping_ns: harness_ns - bare_ns,
         bookkeeping_percent: 100.0 * (harness_ns - bare_ns) / bare_ns,
+        bare_cpu_ns_per_invocation: bare_cpu_ns,
+        harness_cpu_ns_per_invocation: harness_cpu_ns,
+        clock_read_ns: clock_read_ns(),
         writer_cpu_ns_per_row: written.writer_cpu_ns as f64 / written.rows.max(1) as f64,
         blocks: args.blocks,
         block_size: args.block_size,
     })
+}
+
+/// What one read of the run's clock costs on this machine: the median of 21 blocks of 100,000 reads.
+fn clock_read_ns() -> f64 {
+    const READS: u64 = 100_000;
+    let blocks: Vec<f64> = (0..21)
+        .map(|_| {
+            let t0 = monotonic_ns();
+            for _ in 0..READS {
+                std::hint::black_box(monotonic_ns());
+            }
+            (monotonic_ns() - t0) as f64 / READS as f64
+        })
+        .collect();
+    median(&blocks).unwrap_or(f64::NAN)
 }
 
 /// Part 4: cold windows. Three loops per block, in rotating order: bare cold starts with teardown deferred,
@@ -489,14 +543,21 @@ pub fn render(report: &BenchReport) -> String {
     }
     if let Some(b) = &report.bookkeeping {
         out += &format!(
-            "\nbookkeeping (wasmtime-aot warm noop, {} blocks x {}): bare loop {:.0} ns/invocation, through the harness {:.0} ns/invocation: {:.0} ns ({:.2}%) per invocation; the recorder thread used {:.0} ns of CPU per row\n",
+            "\nbookkeeping (wasmtime-aot warm noop, {} blocks x {}): bare loop {:.0} ns/invocation, through the harness {:.0} ns/invocation: {:.0} ns ({:.2}%) per invocation; of it the runtime's invoke alone {:.0} ns, stamps and the row to the recorder {:.0} ns; one clock read {:.1} ns; the recorder thread used {:.0} ns of CPU per row; on the measuring thread's CPU clock: bare {:.0} ns, through the harness {:.0} ns: {:.0} ns ({:.2}%)\n",
             b.blocks,
             b.block_size,
             b.bare_ns_per_invocation,
             b.harness_ns_per_invocation,
             b.bookkeeping_ns,
             b.bookkeeping_percent,
-            b.writer_cpu_ns_per_row
+            b.runtime_ns_per_invocation - b.bare_ns_per_invocation,
+            b.harness_ns_per_invocation - b.runtime_ns_per_invocation,
+            b.clock_read_ns,
+            b.writer_cpu_ns_per_row,
+            b.bare_cpu_ns_per_invocation,
+            b.harness_cpu_ns_per_invocation,
+            b.harness_cpu_ns_per_invocation - b.bare_cpu_ns_per_invocation,
+            100.0 * (b.harness_cpu_ns_per_invocation / b.bare_cpu_ns_per_invocation - 1.0)
         );
     }
     if let Some(c) = &report.cold_window {

@@ -166,9 +166,9 @@ fn bare_processes(bench: &ServingBench, given: &str, n: u32) -> anyhow::Result<f
             .arg(&bench.artifacts)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
-        crate::runtime::native::die_with_harness(&mut command);
+        crate::runtime::child::die_with_harness(&mut command);
         let child = command.spawn().context("spawning harness bench-floor")?;
-        crate::runtime::native::guard_group(child.id() as libc::pid_t);
+        crate::runtime::child::guard_group(child.id() as libc::pid_t);
         children.push(FloorChild::new(child));
     }
     for child in &mut children {
@@ -222,7 +222,7 @@ impl Drop for FloorChild {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        crate::runtime::native::unguard_group(self.child.id() as libc::pid_t);
+        crate::runtime::child::unguard_group(self.child.id() as libc::pid_t);
     }
 }
 

@@ -51,9 +51,7 @@ pub struct Measured {
     pub outcome: Outcome,
 }
 
-type RowWriter = csv::Writer<RowBuffer>;
-
-/// The writer's formatted rows, shared with the CSV writer that fills it, so whole rows can be taken out.
+/// A load level's formatted rows, shared with the CSV writer that fills it, so whole rows can be taken out.
 #[derive(Clone, Default)]
 pub(crate) struct RowBuffer(pub(crate) std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
 
@@ -65,47 +63,6 @@ impl Write for RowBuffer {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-impl Measured {
-    /// Writes this invocation as one `invocations.csv` row, in [`InvocationRecord::COLUMNS`] order. Written
-    /// field by field rather than through serde: the writer shares the machine with the measurement, and this
-    /// is several times cheaper.
-    fn write_row(&self, csv: &mut RowWriter, label: &CellLabel, digest: &str) -> csv::Result<()> {
-        let mut numbers = itoa::Buffer::new();
-        let mut number = |csv: &mut RowWriter, n: Option<u64>| match n {
-            Some(n) => csv.write_field(numbers.format(n)),
-            None => csv.write_field(""),
-        };
-        let phases = &self.outcome.phases;
-        csv.write_field(&label.key.workload)?;
-        csv.write_field(&label.key.input)?;
-        csv.write_field(&label.key.runtime)?;
-        csv.write_field(label.key.mode.as_str())?;
-        number(csv, Some(u64::from(self.slot.iteration)))?;
-        csv.write_field(if self.slot.warmup { "true" } else { "false" })?;
-        number(csv, Some(self.slot.sequence))?;
-        number(csv, self.slot.batch)?;
-        number(csv, Some(self.start_ns))?;
-        number(csv, Some(self.end_ns))?;
-        number(csv, Some(self.end_ns.saturating_sub(self.start_ns)))?;
-        for phase in [
-            phases.startup_ns,
-            phases.compile_ns,
-            phases.instantiate_ns,
-            phases.input_ns,
-            phases.execute_ns,
-            phases.output_ns,
-        ] {
-            number(csv, phase)?;
-        }
-        number(csv, Some(self.input_bytes))?;
-        number(csv, Some(self.outcome.output.len() as u64))?;
-        csv.write_field(self.outcome.status().as_str())?;
-        csv.write_field(digest)?;
-        csv.write_field(&self.outcome.error)?;
-        csv.write_record(None::<&[u8]>)
     }
 }
 
@@ -421,11 +378,14 @@ const MANIFEST_EVERY: Duration = Duration::from_millis(500);
 struct WriterThread<'a> {
     sink: Box<dyn Sink>,
     cells: &'a [CellLabel],
+    /// Each cell's leading fields, formatted once.
+    prefixes: Vec<Vec<u8>>,
+    digests: row::Digests,
     shared: &'a Shared,
     path: PathBuf,
     written: Written,
-    buffer: RowBuffer,
-    csv: RowWriter,
+    /// Whole rows formatted and not yet written.
+    rows: Vec<u8>,
     /// Rows formatted but not yet on disk.
     formatted: u64,
     /// A write failed: later rows are taken and dropped.
@@ -434,16 +394,15 @@ struct WriterThread<'a> {
 
 impl<'a> WriterThread<'a> {
     fn new(sink: Box<dyn Sink>, cells: &'a [CellLabel], shared: &'a Shared, path: PathBuf) -> WriterThread<'a> {
-        let buffer = RowBuffer::default();
-        let csv = csv::WriterBuilder::new().has_headers(false).from_writer(buffer.clone());
         WriterThread {
             sink,
             cells,
+            prefixes: cells.iter().map(row::cell_prefix).collect(),
+            digests: row::Digests::default(),
             shared,
             path,
             written: Written::default(),
-            buffer,
-            csv,
+            rows: Vec::with_capacity(WRITE_BYTES + 4096),
             formatted: 0,
             broken: false,
         }
@@ -502,22 +461,25 @@ impl<'a> WriterThread<'a> {
                 // Keep taking batches, so the measuring thread never waits on a writer that stopped.
                 continue;
             }
-            let label = &self.cells[measured.cell];
-            let digest = if measured.outcome.status() == Status::Ok {
-                let digest = harness_workloads::digest(&measured.outcome.output);
+            let group = self.cells[measured.cell].group;
+            let output = &measured.outcome.output;
+            let ok = measured.outcome.status() == Status::Ok;
+            if ok && !self.digests.is_last(group, output) {
+                let digest = harness_workloads::digest(output);
                 let mut reference = self.shared.reference.lock().unwrap_or_else(|p| p.into_inner());
                 check_digest(&mut reference, self.cells, measured.cell, &digest, self.shared);
-                digest
+                self.digests.keep(group, output, digest);
+            }
+            // An output equal to its group's last has the digest checked then; a second check would say the same.
+            let digest = if ok {
+                self.digests.last(group)
             } else {
                 self.written.failed_rows += 1;
-                String::new()
+                ""
             };
-            if measured.write_row(&mut self.csv, label, &digest).is_err() {
-                // Formatting into memory fails only on a broken invariant; the row is left out.
-                continue;
-            }
+            measured.write_row(&mut self.rows, &self.prefixes[measured.cell], digest);
             self.formatted += 1;
-            if self.buffer.0.borrow().len() >= WRITE_BYTES {
+            if self.rows.len() >= WRITE_BYTES {
                 self.write_out();
             }
         }
@@ -526,11 +488,8 @@ impl<'a> WriterThread<'a> {
 
     /// Writes the formatted rows, whole; a write error stops the run with its reason.
     fn write_out(&mut self) {
-        // Into memory, at a row boundary: the buffer then holds whole rows only.
-        let _ = self.csv.flush();
-        let mut bytes = self.buffer.0.borrow_mut();
-        if !self.broken && !bytes.is_empty() {
-            match self.sink.append(&bytes) {
+        if !self.broken && !self.rows.is_empty() {
+            match self.sink.append(&self.rows) {
                 Ok(()) => {
                     self.written.rows += self.formatted;
                     self.shared.rows_on_disk.store(self.written.rows, Ordering::Relaxed);
@@ -545,7 +504,7 @@ impl<'a> WriterThread<'a> {
                 }
             }
         }
-        bytes.clear();
+        self.rows.clear();
         self.formatted = 0;
     }
 }
@@ -585,6 +544,9 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     })
     .with_context(|| format!("writing {}", path.display()))
 }
+
+#[path = "recorder_row.rs"]
+mod row;
 
 #[cfg(test)]
 #[path = "recorder_tests.rs"]

@@ -80,6 +80,30 @@ fn a_differing_digest_fails_naming_both_runtimes() {
     assert!(failure.contains("wasmtime-jit (warm) gave"), "{failure}");
 }
 
+#[test]
+fn text_fields_that_need_quoting_read_back_whole_and_repeated_outputs_keep_their_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cells = labels();
+    cells[1].key.input = "a, \"quoted\"\nsize".into();
+    let mut recorder = Recorder::create(dir.path(), cells).unwrap();
+    let mut failed = row(1, Status::Trap, b"");
+    failed.outcome.error = "trap: unreachable, at \"f\"\nline two".into();
+    recorder.record(row(0, Status::Ok, b"6765"));
+    recorder.record(failed);
+    // Equal to the last output of its group: its digest comes from the comparison, not a second hash.
+    recorder.record(row(2, Status::Ok, b"6765"));
+    recorder.finish().unwrap();
+    let mut reader = csv::Reader::from_path(dir.path().join(files::INVOCATIONS)).unwrap();
+    let back: Vec<InvocationRecord> = reader.deserialize().collect::<Result<_, _>>().unwrap();
+    assert_eq!(back.len(), 3);
+    assert_eq!(back[1].input, "a, \"quoted\"\nsize");
+    assert_eq!(back[1].error, "trap: unreachable, at \"f\"\nline two");
+    assert_eq!(back[1].digest, "");
+    assert_eq!(back[0].input, "20");
+    assert_eq!(back[2].digest, harness_workloads::digest(b"6765"));
+    assert_eq!(back[0].digest, back[2].digest);
+}
+
 /// A disk that takes each append only once the test hands it a token, to hold the writer back at will.
 struct GatedSink {
     tokens: mpsc::Receiver<()>,

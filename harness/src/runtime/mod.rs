@@ -9,6 +9,7 @@
 //! | `container` | create + start a container that serves one request | request to a running container |
 //! | `node-wasm`, `node-js` | spawn node, load, serve one request | request to a running node process |
 
+pub mod child;
 pub mod container;
 pub mod instance_memory;
 pub mod native;

@@ -6,7 +6,7 @@
 //! The child runs the plan's `interrupt` setting. With `epoch` it enforces the deadline itself and the parent's
 //! watchdog is a backstop; with `none` its engine has no deadline, and the watchdog kills it at `timeout_ms`.
 
-use super::native::run_child;
+use super::child::run_child;
 use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine, span};
 use crate::artifacts::WorkloadArtifacts;
 use harness_data::plan::Interrupt;

@@ -142,13 +142,13 @@ impl ServedProcess {
         // Its own process group: a Ctrl-C meant for the harness (which finishes the invocation in flight and
         // stops) does not kill the server mid-request. It dies with the harness, even mid-computation, when
         // its stdin's EOF would go unread.
-        super::native::die_with_harness(&mut command);
+        super::child::die_with_harness(&mut command);
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        super::native::guard_group(child.id() as libc::pid_t);
+        super::child::guard_group(child.id() as libc::pid_t);
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
@@ -283,7 +283,7 @@ impl Drop for ServedProcess {
             // the group holds whatever the server started.
             unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
         }
-        super::native::unguard_group(self.child.id() as libc::pid_t);
+        super::child::unguard_group(self.child.id() as libc::pid_t);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

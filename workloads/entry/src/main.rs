@@ -50,7 +50,9 @@ fn main() {
             2
         }
     };
-    eprintln!("HARNESS_PHASES main={main_ns} input={input_ns} execute={execute_ns}");
+    // One write: the parent reads stderr as it comes, and each write would wake it.
+    let phases = format!("HARNESS_PHASES main={main_ns} input={input_ns} execute={execute_ns}\n");
+    let _ = std::io::stderr().write_all(phases.as_bytes());
     std::process::exit(code);
 }
 

@@ -9,7 +9,7 @@ use crate::runtime::{self, Limits};
 use anyhow::Context;
 use harness_analysis::report::model::Verdict;
 use harness_analysis::report::options::ReportOptions;
-use harness_analysis::report::selfcheck::{ScenarioResult, compare_invocations, scenarios, simulate};
+use harness_analysis::report::selfcheck::{ScenarioResult, compare_invocations, pooled, scenarios, simulate};
 use harness_data::plan::Interrupt;
 use harness_data::{Mode, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
@@ -169,27 +169,15 @@ pub fn render(report: &SelfcheckReport) -> String {
             r.power_at_mde * 100.0
         ));
     }
-    let total: usize = report.simulated.iter().map(|r| r.comparisons).sum();
-    let fp = report
-        .simulated
-        .iter()
-        .map(|r| r.false_positive_rate * (r.comparisons / 2) as f64)
-        .sum::<f64>()
-        / (total / 2).max(1) as f64;
-    let coverage = report
-        .simulated
-        .iter()
-        .map(|r| r.coverage * r.comparisons as f64)
-        .sum::<f64>()
-        / total.max(1) as f64;
+    let all = pooled(&report.simulated);
     out.push_str(&format!(
         "{:<46} {:>6} {:>8.1}% {:>8.1}%\n\nfalse +: A/A verdicts faster or slower (stated: at most {:.0}%); coverage: \
          intervals holding the true ratio (stated: {:.0}%); power: A/B at the median MDE the A/A comparisons \
          state, found in the right direction (stated: 80%).\n",
         "all",
-        total,
-        fp * 100.0,
-        coverage * 100.0,
+        all.comparisons,
+        all.false_positive_rate * 100.0,
+        all.coverage * 100.0,
         report.alpha * 100.0,
         report.level * 100.0
     ));

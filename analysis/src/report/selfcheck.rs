@@ -133,22 +133,24 @@ fn sides(s: &Scenario, effect: f64, rng: &mut ChaCha8Rng) -> (Clustered, Cluster
     (candidate, baseline)
 }
 
-/// One comparison through the report's path, as `harness report` makes it for a single-comparison family.
+/// One comparison through the report's path, as `harness report` makes it for a single-comparison family:
+/// `batch` invocations a cluster, `name` the cell's input.
 fn compare(
-    s: &Scenario,
+    name: &str,
+    batch: usize,
     candidate: Clustered,
     baseline: Clustered,
     options: &ReportOptions,
 ) -> super::model::Comparison {
     let key = CellKey {
         workload: "selfcheck".into(),
-        input: s.name.clone(),
+        input: name.into(),
         runtime: "candidate".into(),
         mode: Mode::Warm,
     };
-    let unit = if s.batch > 1 { "batch" } else { "invocation" };
+    let unit = if batch > 1 { "batch" } else { "invocation" };
     let sample = |clusters: Clustered| Sample {
-        invocations: (clusters.clusters.len() * s.batch) as u64,
+        invocations: (clusters.clusters.len() * batch) as u64,
         clusters,
         unit,
     };
@@ -166,20 +168,37 @@ fn compare(
 
 /// Two samples of single invocations compared through the report's path (`harness selfcheck`'s real A/A run).
 pub fn compare_invocations(candidate: &[f64], baseline: &[f64], options: &ReportOptions) -> super::model::Comparison {
-    let s = Scenario {
-        name: "a/a on this machine".into(),
-        shape: Shape::Lognormal { sigma: 0.0 },
-        units: candidate.len(),
-        batch: 1,
-        runs: 1,
-        level_sigma: 0.0,
-    };
     compare(
-        &s,
+        "a/a on this machine",
+        1,
         Clustered::singletons(candidate),
         Clustered::singletons(baseline),
         options,
     )
+}
+
+/// Every scenario's results taken together: comparisons, and the A/A false-positive rate and the coverage over
+/// all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Pooled {
+    pub comparisons: usize,
+    pub false_positive_rate: f64,
+    pub coverage: f64,
+}
+
+pub fn pooled(results: &[ScenarioResult]) -> Pooled {
+    let comparisons: usize = results.iter().map(|r| r.comparisons).sum();
+    // Half of each scenario's comparisons are A/A (where false positives are counted); coverage counts all.
+    let false_positives: f64 = results
+        .iter()
+        .map(|r| r.false_positive_rate * (r.comparisons / 2) as f64)
+        .sum();
+    let covered: f64 = results.iter().map(|r| r.coverage * r.comparisons as f64).sum();
+    Pooled {
+        comparisons,
+        false_positive_rate: false_positives / (comparisons / 2).max(1) as f64,
+        coverage: covered / comparisons.max(1) as f64,
+    }
 }
 
 fn covers(c: &super::model::Comparison, truth: f64) -> bool {
@@ -204,7 +223,7 @@ pub fn simulate(s: &Scenario, comparisons: usize, options: &ReportOptions, seed:
             seed: seed ^ i as u64,
             ..options.clone()
         };
-        let c = compare(s, candidate, baseline, &options);
+        let c = compare(&s.name, s.batch, candidate, baseline, &options);
         false_positives += usize::from(directional(c.verdict));
         covered += usize::from(covers(&c, 1.0));
         if let Some(r) = c.ratio_of_medians
@@ -230,7 +249,7 @@ pub fn simulate(s: &Scenario, comparisons: usize, options: &ReportOptions, seed:
             seed: seed ^ (i + comparisons) as u64,
             ..options.clone()
         };
-        let c = compare(s, candidate, baseline, &options);
+        let c = compare(&s.name, s.batch, candidate, baseline, &options);
         found += usize::from(c.verdict == Verdict::Slower);
         covered += usize::from(covers(&c, effect));
     }
@@ -257,20 +276,18 @@ mod tests {
             resamples: 400,
             ..ReportOptions::default()
         };
-        let (mut comparisons, mut false_positives, mut covered) = (0usize, 0.0, 0.0);
+        let mut results = Vec::new();
         for (i, s) in scenarios().iter().enumerate() {
             let r = simulate(s, 130, &options, 1000 + i as u64);
             eprintln!(
                 "{:<45} fp {:.3} coverage {:.3} mde {:.1}% power {:.2}",
                 s.name, r.false_positive_rate, r.coverage, r.mde_pct, r.power_at_mde
             );
-            comparisons += r.comparisons;
-            false_positives += r.false_positive_rate * (r.comparisons / 2) as f64;
-            covered += r.coverage * r.comparisons as f64;
+            results.push(r);
         }
+        let all = pooled(&results);
+        let (comparisons, fpr, coverage) = (all.comparisons, all.false_positive_rate, all.coverage);
         assert!(comparisons >= 2000, "{comparisons}");
-        let fpr = false_positives / (comparisons / 2) as f64;
-        let coverage = covered / comparisons as f64;
         eprintln!("all: fp {fpr:.4} coverage {coverage:.4} over {comparisons}");
         assert!(fpr <= options.alpha + 0.01, "false-positive rate {fpr}");
         assert!(coverage >= 0.94, "coverage {coverage}");

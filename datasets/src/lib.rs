@@ -10,6 +10,7 @@ pub mod invocation;
 pub mod load;
 pub mod manifest;
 pub mod plan;
+pub mod precision;
 pub mod runtime;
 
 pub use energy::{

@@ -125,6 +125,9 @@ pub struct Manifest {
     /// Runtimes of the plan left out because this machine cannot run them (`skip_unavailable`), and why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, String>,
+    /// The plan's `precision`: every look per cell and where measuring stopped (absent without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::precision::PrecisionRecord>,
 }
 
 /// What the machine's CPUs did over one idle span: the whole machine's busy CPU (from `/proc/stat`), the

@@ -165,6 +165,12 @@ pub struct AsRunPlan {
     /// The `[load]` table, when the plan's modes include `load`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<crate::LoadPlan>,
+    /// `baseline`: the runtime the report compares against by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// `precision` and its budget, with the looks it planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::precision::PrecisionPlan>,
 }
 
 pub fn default_warmup() -> u32 {

@@ -15,6 +15,8 @@ use crate::runtime::setup::{self, Prepared, PreparedWorkload};
 use crate::runtime::{Outcome, Runtime};
 use crate::scheduler::{Schedule, Slot};
 use anyhow::Context;
+use harness_analysis::report::ReportOptions;
+use harness_analysis::stats::precision::level_for;
 use harness_data::{IdleLoad, Manifest, Mode, RunStatus, Status, files};
 use harness_probes::busy::BusyMeter;
 use harness_probes::clock;
@@ -22,6 +24,7 @@ use harness_probes::model::ContainerLedger;
 use harness_probes::open::{self, OpenProbe};
 use harness_probes::sampler::Sampler;
 use indicatif::{ProgressBar, ProgressStyle};
+use precision::PrecisionRounds;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 mod manifest;
+mod precision;
 
 pub use manifest::engine_versions;
 use manifest::{cell_labels, initial_manifest};
@@ -42,6 +46,10 @@ pub struct MeasureOptions {
     pub device: Option<String>,
     /// `${NAME}` values for the plan's paths (`--var NAME=VALUE`).
     pub vars: Vec<(String, String)>,
+    /// `--precision`: sets or overrides the plan's `precision` target.
+    pub precision: Option<f64>,
+    /// `--baseline`: sets or overrides the plan's `baseline`.
+    pub baseline: Option<String>,
 }
 
 /// How a run ended.
@@ -68,6 +76,12 @@ pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyho
     let mut session = Session::prepare(options)?;
     session.start_energy()?;
     let mut stop = session.run_slots(interrupted, options.progress);
+    if stop.is_none() {
+        stop = session.run_precision(interrupted, options.progress);
+    } else if let Some(rounds) = session.precision.as_mut() {
+        rounds.interrupted();
+        session.manifest.precision = Some(rounds.record());
+    }
     if stop.is_none() {
         stop = session.run_load(interrupted);
     }
@@ -112,6 +126,8 @@ struct Session {
     sequence: u64,
     /// The containers this run's runtimes start, for a harness-scoped model probe.
     containers: ContainerLedger,
+    /// The plan's `precision`: looks and rounds after the first look.
+    precision: Option<PrecisionRounds>,
 }
 
 impl Session {
@@ -119,6 +135,8 @@ impl Session {
     /// runtimes, probes. Writes the manifest as `partial`.
     fn prepare(options: &MeasureOptions) -> anyhow::Result<Session> {
         let mut plan = Plan::load_with_vars(&options.plan, &options.vars)?;
+        crate::plan::precision::apply_cli(&mut plan, options.precision, options.baseline.as_deref())
+            .map_err(anyhow::Error::msg)?;
         let out = options.out.clone();
         crate::run_dir::check_free(&out)?;
         let containers = ContainerLedger::default();
@@ -140,6 +158,10 @@ impl Session {
         let labels = cell_labels(&plan, &schedule);
         let recorder = Recorder::create(&out, labels.clone())?;
         recorder.track_manifest(&out, &manifest)?;
+        let precision = plan.precision.clone().map(|p| {
+            let level = level_for(p.mode, ReportOptions::default().level, p.looks.len());
+            PrecisionRounds::new(p, level, &labels, plan.seed)
+        });
         let coarsest = probes
             .iter()
             .flat_map(|p| p.manifest.channels.iter())
@@ -162,6 +184,7 @@ impl Session {
             load_levels: None,
             sequence: 0,
             containers,
+            precision,
         })
     }
 
@@ -208,9 +231,30 @@ impl Session {
     /// stopped early.
     fn run_slots(&mut self, interrupted: &AtomicBool, progress: bool) -> Option<(RunStatus, String)> {
         let slots = std::mem::take(&mut self.schedule.slots);
+        if let Some(rounds) = self.precision.as_mut() {
+            rounds.start_clock();
+        }
+        let stop = self.run_these(&slots, interrupted, progress, false);
+        self.schedule.slots = slots;
+        stop
+    }
+
+    /// Runs `slots` in order until their end, a stop signal, or a digest mismatch or write error (returns
+    /// why it stopped early); with `on_the_clock`, also until the precision budget's time runs out (returns
+    /// `None`: the look after it says so).
+    fn run_these(
+        &mut self,
+        slots: &[Slot],
+        interrupted: &AtomicBool,
+        progress: bool,
+        on_the_clock: bool,
+    ) -> Option<(RunStatus, String)> {
         let progress = progress_bar(progress, slots.len() as u64);
         let mut stop = None;
-        for slot in &slots {
+        for slot in slots {
+            if on_the_clock && self.precision.as_ref().is_some_and(PrecisionRounds::out_of_time) {
+                break;
+            }
             if interrupted.load(Ordering::Relaxed) {
                 stop = Some((
                     RunStatus::Partial,
@@ -226,13 +270,17 @@ impl Session {
                 break;
             }
             self.run_slot(slot);
+            if !slot.warmup
+                && let Some(rounds) = self.precision.as_mut()
+            {
+                rounds.units[slot.cell] += 1;
+            }
             progress.inc(1);
             if self.plan.cooldown_ms > 0 {
                 std::thread::sleep(Duration::from_millis(self.plan.cooldown_ms));
             }
         }
         progress.finish_and_clear();
-        self.schedule.slots = slots;
         stop
     }
 

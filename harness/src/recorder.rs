@@ -330,17 +330,23 @@ impl Recorder {
     /// Each (workload, input)'s digest, as first recorded, with the cell (its index) that gave it, once every
     /// row measured so far is written: what load levels' outputs must match.
     pub fn digests(&mut self) -> Vec<(usize, String)> {
-        self.hand_over(true);
-        let writer_running = |r: &Recorder| r.writer.as_ref().is_some_and(|w| !w.is_finished());
-        while self.shared.in_flight.load(Ordering::Acquire) > 0 && writer_running(self) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        self.sync();
         let reference = self.shared.reference.lock().unwrap_or_else(|p| p.into_inner());
         reference
             .iter()
             .flatten()
             .map(|(digest, cell)| (*cell, digest.clone()))
             .collect()
+    }
+
+    /// Waits until every row measured so far is on disk (or the writer stopped on an error): what a look of a
+    /// precision run reads.
+    pub fn sync(&mut self) {
+        self.hand_over(true);
+        let writer_running = |r: &Recorder| r.writer.as_ref().is_some_and(|w| !w.is_finished());
+        while self.shared.in_flight.load(Ordering::Acquire) > 0 && writer_running(self) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Waits until every queued row is on disk, and reports what the writer saw, digest checks and write

@@ -9,6 +9,7 @@ use super::glance::{artifact_rows, glance_tables};
 use super::load::section::{load_runtimes, load_sections};
 use super::model::*;
 use super::options::{ReportError, ReportOptions};
+use super::precision::{precision_sections, strict_options};
 use super::runs::{check_same_plan, incomplete_groups, notes};
 use crate::energy_summary::{Resampling, figure_name, shown_channel, summarize};
 use crate::run::Run;
@@ -22,6 +23,7 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
         return Err(ReportError::NoRuns);
     }
     check_same_plan(runs)?;
+    let (options, strict_note) = &strict_options(runs, options);
     let gathered = gather(runs);
     let mut runtimes: BTreeSet<&str> = gathered.keys().map(|k| k.runtime.as_str()).collect();
     runtimes.extend(load_runtimes(runs));
@@ -68,7 +70,8 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
     }
     adjust(&mut comparisons, options);
     let incomplete = incomplete_groups(runs);
-    let notes = notes(runs, &gathered, options, &incomplete);
+    let mut notes = notes(runs, &gathered, options, &incomplete);
+    notes.extend(strict_note.clone());
     let mut figures = figures(&gathered_latencies(&gathered), &gathered_energy(&gathered));
     let (load, load_figures) = load_sections(runs, &options.baseline);
     figures.extend(load_figures);
@@ -99,6 +102,7 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
         figures,
         notes,
         load,
+        precision: precision_sections(runs),
     })
 }
 

@@ -42,6 +42,7 @@ pub fn layout(report: &Report) -> Vec<Block> {
         )),
     ];
     blocks.extend(glance_blocks(report));
+    blocks.extend(super::precision::precision_blocks(&report.precision));
     blocks.extend([Block::Heading(2, "Runs".into()), run_table(report)]);
     if !report.notes.is_empty() {
         blocks.push(Block::Heading(2, "Notes".into()));

@@ -16,6 +16,7 @@ pub mod load;
 pub mod model;
 pub mod options;
 pub mod plots;
+pub mod precision;
 pub mod render;
 pub mod runs;
 pub mod selfcheck;

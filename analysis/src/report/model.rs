@@ -45,7 +45,13 @@ pub struct Report {
     /// Serving under load, one section per (workload, input) with load levels; absent when the runs have none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load: Vec<LoadSection>,
+    /// Per run measured with `precision`: its looks, and per cell the width reached and whether it met the
+    /// target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub precision: Vec<PrecisionSection>,
 }
+
+pub use super::precision::PrecisionSection;
 
 pub use super::cold_premium::ColdPremium;
 pub use super::load::model::{LoadComparison, LoadCurve, LoadLevel, LoadSection, MemoryDensity};

@@ -9,6 +9,7 @@ pub mod detectable;
 pub mod holm;
 pub mod mann_whitney;
 pub mod outliers;
+pub mod precision;
 pub mod ranks;
 
 use serde::{Deserialize, Serialize};

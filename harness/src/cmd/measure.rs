@@ -31,6 +31,14 @@ pub struct MeasureArgs {
     /// are looked up in the environment.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     vars: Vec<(String, String)>,
+    /// Measure until every 95% interval of the ratio of medians against the baseline is within +-this (2% or
+    /// 0.02), doubling each cell's repetitions at most up to the plan's `max_repetitions` (default 16 x
+    /// `repetitions`) and within its `max_duration`. Sets or overrides the plan's `precision`.
+    #[arg(long, value_parser = harness::plan::precision::parse_target)]
+    precision: Option<f64>,
+    /// The runtime comparisons are against, for --precision (overrides the plan's `baseline`).
+    #[arg(long)]
+    baseline: Option<String>,
     /// No progress bar (also off when stderr is not a terminal or CI is set).
     #[arg(long)]
     quiet: bool,
@@ -66,6 +74,8 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
         progress,
         device: args.device,
         vars: args.vars,
+        precision: args.precision,
+        baseline: args.baseline,
     };
     let summary = measure(&options, &interrupted)?;
     let failed = if summary.failed_rows > 0 {
@@ -95,6 +105,11 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
         summary.scheduled,
         args.out.display()
     );
+    if let Ok(manifest) = harness_analysis::run::read_manifest(&args.out)
+        && let Some(precision) = &manifest.precision
+    {
+        eprintln!("{}", harness::glance::precision_summary(precision));
+    }
     // Results at a glance, from the files as written (a partial run's too).
     if summary.status != RunStatus::Failed
         && let Ok(run) = harness_analysis::run::read_run(&args.out)

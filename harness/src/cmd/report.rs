@@ -12,9 +12,10 @@ pub struct ReportArgs {
     /// Run directories (each holds manifest.json and invocations.csv, and paired.csv when probes ran).
     #[arg(required = true)]
     runs: Vec<PathBuf>,
-    /// The runtime every other runtime is compared against (e.g. native, wasmtime-aot).
+    /// The runtime every other runtime is compared against (e.g. native, wasmtime-aot) [default: the plan's
+    /// `baseline`].
     #[arg(long)]
-    baseline: String,
+    baseline: Option<String>,
     /// Directory for report.md, report.html, results.json and the SVG plots (created if needed).
     #[arg(long)]
     out: PathBuf,
@@ -31,8 +32,8 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     use harness_analysis::report::{ReportOptions, build_report, write_report};
-    let options = ReportOptions {
-        baseline: args.baseline,
+    let mut options = ReportOptions {
+        baseline: String::new(),
         resamples: args.resamples,
         seed: args.seed,
         equivalence_band: args.band,
@@ -41,6 +42,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     // Before any run is read: a bad option is the user's to fix, whatever the runs hold.
     options.check()?;
     let runs = super::load_runs(&args.runs)?;
+    options.baseline = match args.baseline {
+        Some(b) => b,
+        None => runs
+            .iter()
+            .find_map(|r| r.manifest.plan.baseline.clone())
+            .ok_or_else(|| anyhow::anyhow!("give --baseline RUNTIME: the runs' plan names no `baseline`"))?,
+    };
     let mut report = build_report(&runs, &options)?;
     // What the reader worked around (a torn final row, a probe of gaps only) goes into the report itself.
     report.notes.extend(

@@ -57,6 +57,7 @@ pub(super) fn initial_manifest(
         skipped: BTreeMap::new(),
         serving: BTreeMap::new(),
         serving_shape: BTreeMap::new(),
+        precision: None,
     };
     if let Some(load) = &plan.load {
         for (runtime, (shape, model)) in crate::load::serving_models(&plan.runtimes, load.serving) {

@@ -34,6 +34,14 @@ pub(super) struct PlanFile {
     #[serde(default)]
     pub probes: Vec<Spanned<ProbeSpec>>,
     pub load: Option<Spanned<LoadFile>>,
+    /// The runtime comparisons are against (the report's default `--baseline`; required by `precision`).
+    pub baseline: Option<Spanned<String>>,
+    /// Half-width asked of every ratio interval against the baseline (0.02: +-2%).
+    pub precision: Option<Spanned<f64>>,
+    pub precision_mode: Option<Spanned<String>>,
+    /// Signed, so a negative value is refused with its line rather than by serde.
+    pub max_repetitions: Option<Spanned<i64>>,
+    pub max_duration: Option<Spanned<String>>,
 }
 
 /// `[load]`: levels as signed integers, so a negative one is refused with its line rather than by serde.

@@ -10,6 +10,7 @@ pub mod commands;
 mod file;
 mod load;
 mod modes;
+pub mod precision;
 mod probes;
 mod runtimes;
 pub(crate) mod span;
@@ -25,6 +26,7 @@ pub use load::{MAX_CONCURRENCY, check_duration_ms, check_rate, level_requests};
 use file::PlanFile;
 use harness_data::load::LoadPlan;
 use harness_data::plan::AsRunPlan;
+use harness_data::precision::PrecisionPlan;
 use harness_data::{Mode, RuntimeKind};
 use serde::Serialize;
 use span::SpannedError;
@@ -72,6 +74,10 @@ pub struct Plan {
     pub probes: Vec<ProbeSpec>,
     /// Load levels, when `modes` includes `load`.
     pub load: Option<LoadPlan>,
+    /// The runtime comparisons are against (`baseline`): the report's default, and `precision`'s.
+    pub baseline: Option<RuntimeKind>,
+    /// Measure until every interval against the baseline is narrow enough (`precision` and its budget).
+    pub precision: Option<PrecisionPlan>,
 }
 
 impl Plan {
@@ -98,6 +104,8 @@ impl Plan {
                 .map(|p| serde_json::to_value(p).unwrap_or_default())
                 .collect(),
             load: self.load.clone(),
+            baseline: self.baseline.map(|b| b.as_str().to_string()),
+            precision: self.precision.clone(),
         }
     }
 
@@ -164,7 +172,28 @@ fn validate(file: PlanFile, text: &str, plan_dir: &Path, vars: &commands::Vars) 
     let cells: u128 = workloads.iter().map(|w| w.inputs.len() as u128).sum::<u128>()
         * runtimes.len() as u128
         * modes.invocation.len() as u128;
-    bounds::schedule(cells, &file.repetitions, file.warmup)?;
+    let (baseline, precision) = precision::validate(
+        &precision::PrecisionKeys {
+            precision: file.precision.as_ref(),
+            baseline: file.baseline.as_ref(),
+            mode: file.precision_mode.as_ref(),
+            max_repetitions: file.max_repetitions.as_ref(),
+            max_duration: file.max_duration.as_ref(),
+        },
+        &runtimes,
+        &file.repetitions,
+    )?;
+    // A precision run may grow every cell to its budget: that is what must fit.
+    let most = precision
+        .as_ref()
+        .map_or(*file.repetitions.get_ref(), |p| p.max_repetitions);
+    let most = Spanned::new(
+        file.max_repetitions
+            .as_ref()
+            .map_or(file.repetitions.span(), Spanned::span),
+        most,
+    );
+    bounds::schedule(cells, &most, file.warmup)?;
     Ok(Plan {
         seed: file.seed.unwrap_or_else(random_seed),
         repetitions: *file.repetitions.get_ref(),
@@ -184,6 +213,8 @@ fn validate(file: PlanFile, text: &str, plan_dir: &Path, vars: &commands::Vars) 
         workloads,
         probes,
         load,
+        baseline,
+        precision,
     })
 }
 

@@ -1,0 +1,221 @@
+//! `precision`, `baseline`, `precision_mode`, `max_repetitions` and `max_duration`: measure until every
+//! interval against the baseline is narrow enough, within a budget. The rule's looks double from
+//! `repetitions` up to `max_repetitions` (see `harness_analysis::stats::precision`).
+
+use super::span::SpannedError;
+use harness_analysis::stats::precision::geometric_looks;
+use harness_data::RuntimeKind;
+use harness_data::precision::{PrecisionMode, PrecisionPlan};
+use toml::Spanned;
+
+/// Narrower than +-0.1% no sensor or clock here resolves; wider than +-50% is no precision at all.
+pub const MIN_TARGET: f64 = 0.001;
+pub const MAX_TARGET: f64 = 0.5;
+/// Without `max_repetitions`, the budget is this many times `repetitions` (four doublings).
+pub const DEFAULT_GROWTH: u32 = 16;
+
+/// The precision keys as written.
+pub(super) struct PrecisionKeys<'a> {
+    pub precision: Option<&'a Spanned<f64>>,
+    pub baseline: Option<&'a Spanned<String>>,
+    pub mode: Option<&'a Spanned<String>>,
+    pub max_repetitions: Option<&'a Spanned<i64>>,
+    pub max_duration: Option<&'a Spanned<String>>,
+}
+
+/// `baseline` (alone, it names the report's default baseline) and the precision target with its budget.
+pub(super) fn validate(
+    keys: &PrecisionKeys,
+    runtimes: &[RuntimeKind],
+    repetitions: &Spanned<u32>,
+) -> Result<(Option<RuntimeKind>, Option<PrecisionPlan>), SpannedError> {
+    let baseline = keys
+        .baseline
+        .map(|b| baseline(b.get_ref(), runtimes).map_err(|e| (b.span(), e)))
+        .transpose()?;
+    let Some(precision) = keys.precision else {
+        for (key, span) in [
+            ("precision_mode", keys.mode.map(Spanned::span)),
+            ("max_repetitions", keys.max_repetitions.map(Spanned::span)),
+            ("max_duration", keys.max_duration.map(Spanned::span)),
+        ] {
+            if let Some(span) = span {
+                return Err((
+                    span,
+                    format!("field `{key}` bounds a precision run; set `precision` (e.g. 0.02 for +-2%) too"),
+                ));
+            }
+        }
+        return Ok((baseline, None));
+    };
+    check_target(*precision.get_ref()).map_err(|e| (precision.span(), format!("field `precision`: {e}")))?;
+    let Some(baseline) = baseline else {
+        return Err((
+            precision.span(),
+            "field `precision` needs `baseline`: the runtime every other one is compared with (e.g. baseline = \
+             \"wasmtime-aot\")"
+                .into(),
+        ));
+    };
+    let mode = match keys.mode {
+        Some(m) => m
+            .get_ref()
+            .parse::<PrecisionMode>()
+            .map_err(|e| (m.span(), format!("field `precision_mode`: {e}")))?,
+        None => PrecisionMode::default(),
+    };
+    let first = *repetitions.get_ref();
+    let max_repetitions = match keys.max_repetitions {
+        Some(m) => match u32::try_from(*m.get_ref()) {
+            Ok(v) if v >= first => v,
+            _ => {
+                return Err((
+                    m.span(),
+                    format!(
+                        "field `max_repetitions` is {}; use at least `repetitions` ({first}), where the first look is",
+                        m.get_ref()
+                    ),
+                ));
+            }
+        },
+        None => first.saturating_mul(DEFAULT_GROWTH),
+    };
+    let max_duration_s = keys
+        .max_duration
+        .map(|d| parse_duration_s(d.get_ref()).map_err(|e| (d.span(), format!("field `max_duration`: {e}"))))
+        .transpose()?;
+    Ok((
+        Some(baseline),
+        Some(PrecisionPlan {
+            target: *precision.get_ref(),
+            baseline: baseline.as_str().into(),
+            mode,
+            max_repetitions,
+            max_duration_s,
+            looks: geometric_looks(first, max_repetitions),
+        }),
+    ))
+}
+
+fn baseline(name: &str, runtimes: &[RuntimeKind]) -> Result<RuntimeKind, String> {
+    let kind = name
+        .parse::<RuntimeKind>()
+        .map_err(|e| format!("field `baseline`: {e}"))?;
+    if !runtimes.contains(&kind) {
+        return Err(format!(
+            "field `baseline` is `{kind}`, which `runtimes` does not list; add it there or name one of: {}",
+            runtimes.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(kind)
+}
+
+fn check_target(target: f64) -> Result<(), String> {
+    if !(MIN_TARGET..=MAX_TARGET).contains(&target) {
+        return Err(format!(
+            "{target} is not a half-width between {MIN_TARGET} (+-0.1%) and {MAX_TARGET} (+-50%); e.g. 0.02 for +-2%"
+        ));
+    }
+    Ok(())
+}
+
+/// `--precision 2%` or `--precision 0.02`.
+pub fn parse_target(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let value = match text.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map(|v| v / 100.0),
+        None => text.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a precision; write it as 2% or 0.02"))?;
+    check_target(value)?;
+    Ok(value)
+}
+
+/// "90s", "30m", "2h", "1h30m" (a plain number is seconds).
+pub fn parse_duration_s(text: &str) -> Result<u64, String> {
+    let bad = || format!("`{text}` is not a duration; write it as 90s, 30m, 2h or 1h30m");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_digit()) {
+        return trimmed.parse().map_err(|_| bad()).and_then(nonzero(text));
+    }
+    for c in trimmed.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || trimmed.is_empty() {
+        return Err(bad());
+    }
+    nonzero(text)(total)
+}
+
+fn nonzero(text: &str) -> impl Fn(u64) -> Result<u64, String> + '_ {
+    move |s| {
+        if s == 0 {
+            Err(format!("`{text}` is no time at all; give the rounds at least 1s"))
+        } else {
+            Ok(s)
+        }
+    }
+}
+
+/// `--precision` (and `--baseline`) given to `harness measure`: the same checks as the plan's keys, without a
+/// line to point at. The plan's own budget keys, if any, stay.
+pub fn apply_cli(plan: &mut super::Plan, target: Option<f64>, baseline_name: Option<&str>) -> Result<(), String> {
+    if let Some(name) = baseline_name {
+        plan.baseline = Some(baseline(name, &plan.runtimes).map_err(|e| e.replace("field `baseline`", "--baseline"))?);
+    }
+    let Some(target) = target else {
+        if let (Some(p), Some(b)) = (plan.precision.as_mut(), plan.baseline) {
+            p.baseline = b.as_str().into();
+        }
+        return Ok(());
+    };
+    check_target(target)?;
+    let Some(baseline) = plan.baseline else {
+        return Err("--precision needs a baseline: give --baseline RUNTIME, or set `baseline` in the plan".into());
+    };
+    let first = plan.repetitions;
+    let precision = plan.precision.get_or_insert_with(|| PrecisionPlan {
+        target,
+        baseline: baseline.as_str().into(),
+        mode: PrecisionMode::default(),
+        max_repetitions: first.saturating_mul(DEFAULT_GROWTH),
+        max_duration_s: None,
+        looks: geometric_looks(first, first.saturating_mul(DEFAULT_GROWTH)),
+    });
+    precision.target = target;
+    precision.baseline = baseline.as_str().into();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_durations_read_as_people_write_them() {
+        assert_eq!(parse_target("2%"), Ok(0.02));
+        assert_eq!(parse_target("0.05"), Ok(0.05));
+        assert!(parse_target("200%").unwrap_err().contains("between"));
+        assert!(parse_target("two").unwrap_err().contains("2% or 0.02"));
+        assert_eq!(parse_duration_s("90s"), Ok(90));
+        assert_eq!(parse_duration_s("1h30m"), Ok(5400));
+        assert_eq!(parse_duration_s("120"), Ok(120));
+        assert!(parse_duration_s("10 minutes").is_err());
+        assert!(parse_duration_s("0s").unwrap_err().contains("no time"));
+        assert!(parse_duration_s("5").is_ok() && parse_duration_s("").is_err() && parse_duration_s("7").is_ok());
+    }
+}

@@ -31,6 +31,7 @@ mod measure_spine;
 mod model_scope;
 mod node;
 mod plan_errors;
+mod precision;
 mod report;
 mod report_browser;
 mod selfcheck;

@@ -147,7 +147,11 @@ impl PrecisionRounds {
     /// Records a look from the report built on the run so far, and decides who goes on. `last`: no further
     /// look is planned. Returns whether any cell goes on.
     pub fn look(&mut self, report: &Report, last: bool) -> bool {
-        let widths = widths_of(report);
+        self.look_at(&widths_of(report), last)
+    }
+
+    /// [`PrecisionRounds::look`] on each candidate's half-widths.
+    fn look_at(&mut self, widths: &BTreeMap<Key, Widths>, last: bool) -> bool {
         let elapsed_ms = self.started.elapsed().as_millis() as u64;
         let of = |cell: usize| -> Widths {
             let r = &self.record.cells[cell];
@@ -424,6 +428,81 @@ fn widths_of(report: &Report) -> BTreeMap<Key, Widths> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn labels() -> Vec<CellLabel> {
+        ["wasmtime-aot", "wasmi", "native"]
+            .iter()
+            .map(|r| CellLabel {
+                key: CellKey {
+                    workload: "fibonacci".into(),
+                    input: "20".into(),
+                    runtime: (*r).into(),
+                    mode: Mode::Warm,
+                },
+                group: 0,
+            })
+            .collect()
+    }
+
+    fn widths(wasmi: f64, native: f64) -> BTreeMap<Key, Widths> {
+        let key = |r: &str| ("fibonacci".to_string(), "20".to_string(), Mode::Warm, r.to_string());
+        let w = |h| Widths {
+            latency: Some(h),
+            energy: None,
+        };
+        [(key("wasmi"), w(wasmi)), (key("native"), w(native))]
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn a_met_candidate_stops_and_the_baseline_goes_on_while_another_does_not() {
+        let plan = PrecisionPlan {
+            target: 0.05,
+            baseline: "wasmtime-aot".into(),
+            mode: Default::default(),
+            max_repetitions: 20,
+            max_duration_s: None,
+            looks: vec![10, 20],
+        };
+        let mut rounds = PrecisionRounds::new(plan, 0.95, &labels(), 1);
+        rounds.units = vec![10, 10, 10];
+        assert!(rounds.look_at(&widths(0.03, 0.09), false));
+        let next = rounds.round(1, 20);
+        let cells: std::collections::BTreeSet<usize> = next.iter().map(|s| s.cell).collect();
+        assert_eq!(
+            cells,
+            [0, 2].into_iter().collect(),
+            "wasmi met: only the baseline and native go on"
+        );
+        assert_eq!(next.len(), 20);
+        rounds.units = vec![20, 10, 20];
+        assert!(
+            !rounds.look_at(&widths(0.5, 0.06), true),
+            "the last look ends the rounds"
+        );
+        let record = rounds.record();
+        let by = |r: &str| record.cells.iter().find(|c| c.runtime == r).unwrap().clone();
+        let (base, wasmi, native) = (by("wasmtime-aot"), by("wasmi"), by("native"));
+        assert!(wasmi.met && wasmi.stopped == PrecisionStop::Met && wasmi.repetitions == 10);
+        assert_eq!(wasmi.looks.len(), 1, "a stopped cell is not looked at again");
+        assert_eq!(
+            (native.met, native.stopped, native.repetitions),
+            (false, PrecisionStop::MaxRepetitions, 20)
+        );
+        assert!((native.missed_by.unwrap() - 0.01).abs() < 1e-12);
+        assert_eq!(
+            native.looks.iter().map(|l| l.repetitions).collect::<Vec<_>>(),
+            vec![10, 20]
+        );
+        assert_eq!(base.stopped, PrecisionStop::MaxRepetitions);
+        assert_eq!(
+            base.latency_half_width,
+            Some(0.06),
+            "the baseline shows its widest live comparison"
+        );
+        assert!(record.ended.contains("1 of 3 compared cells met"), "{}", record.ended);
+    }
 
     #[test]
     fn energy_counts_only_where_it_has_an_interval() {

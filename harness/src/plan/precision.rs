@@ -204,6 +204,81 @@ pub fn apply_cli(plan: &mut super::Plan, target: Option<f64>, baseline_name: Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Plan;
+    use std::path::Path;
+
+    const PLAN: &str = "repetitions = 10\nruntimes = [\"wasmtime-aot\", \"wasmi\"]\nmodes = [\"warm\"]\n\
+                        [[workloads]]\nname = \"fibonacci\"\ninputs = [\"20\"]\n";
+
+    fn parse(keys: &str) -> Result<Plan, String> {
+        Plan::parse(&format!("{keys}\n{PLAN}"), Path::new("p.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn precision_plans_the_looks_from_repetitions_to_the_budget() {
+        let plan =
+            parse("baseline = \"wasmtime-aot\"\nprecision = 0.05\nmax_repetitions = 100\nmax_duration = \"10m\"")
+                .unwrap();
+        let p = plan.precision.unwrap();
+        assert_eq!(p.looks, vec![10, 20, 40, 80, 100]);
+        assert_eq!(
+            (p.max_duration_s, p.mode, p.baseline.as_str()),
+            (Some(600), PrecisionMode::Width, "wasmtime-aot")
+        );
+        let plan = parse("baseline = \"wasmi\"\nprecision = 0.02\nprecision_mode = \"strict\"").unwrap();
+        let p = plan.precision.unwrap();
+        assert_eq!((p.max_repetitions, p.mode), (160, PrecisionMode::Strict));
+        // `baseline` alone names the report's default and asks for nothing more.
+        let plan = parse("baseline = \"wasmi\"").unwrap();
+        assert_eq!((plan.baseline, plan.precision), (Some(RuntimeKind::Wasmi), None));
+    }
+
+    #[test]
+    fn precision_errors_name_the_line_and_the_fix() {
+        let cases = [
+            ("precision = 0.05", "p.toml:1:", "needs `baseline`"),
+            ("baseline = \"node-js\"\nprecision = 0.05", "p.toml:1:", "does not list"),
+            ("baseline = \"wasmi\"\nprecision = 2.0", "p.toml:2:", "between 0.001"),
+            (
+                "baseline = \"wasmi\"\nprecision = 0.05\nmax_repetitions = 5",
+                "p.toml:3:",
+                "at least `repetitions`",
+            ),
+            (
+                "baseline = \"wasmi\"\nprecision = 0.05\nmax_duration = \"ten\"",
+                "p.toml:3:",
+                "90s, 30m",
+            ),
+            (
+                "baseline = \"wasmi\"\nprecision = 0.05\nprecision_mode = \"exact\"",
+                "p.toml:3:",
+                "strict",
+            ),
+            ("max_repetitions = 50", "p.toml:1:", "set `precision`"),
+        ];
+        for (keys, at, says) in cases {
+            let msg = parse(keys).unwrap_err();
+            assert!(msg.starts_with(at) && msg.contains(says), "{keys}: {msg}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_sets_the_target_and_needs_a_baseline() {
+        let mut plan = parse("").unwrap();
+        assert!(
+            apply_cli(&mut plan, Some(0.02), None)
+                .unwrap_err()
+                .contains("--baseline")
+        );
+        assert!(
+            apply_cli(&mut plan, Some(0.02), Some("node-js"))
+                .unwrap_err()
+                .contains("--baseline")
+        );
+        apply_cli(&mut plan, Some(0.02), Some("wasmi")).unwrap();
+        let p = plan.precision.unwrap();
+        assert_eq!((p.target, p.baseline.as_str(), p.looks.len()), (0.02, "wasmi", 5));
+    }
 
     #[test]
     fn targets_and_durations_read_as_people_write_them() {

@@ -139,6 +139,10 @@ pub struct AsRunPlan {
     #[serde(default = "default_warmup")]
     pub warmup: u32,
     pub runtimes: Vec<RuntimeKind>,
+    /// The name each runtime's rows carry, where a runtime runs as a second arm (`wasmtime-aot:b`); absent
+    /// when every name is its runtime's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arms: Vec<String>,
     pub modes: Vec<Mode>,
     #[serde(default)]
     pub cooldown_ms: u64,

@@ -148,3 +148,49 @@ fn a_stop_signal_between_looks_keeps_every_row_and_says_where_each_cell_stood() 
         assert_eq!(measured, cell.repetitions, "{cell:?}");
     }
 }
+
+#[test]
+fn two_arms_of_one_runtime_come_out_equivalent_or_inconclusive_with_what_they_could_detect() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = PlanBuilder::new()
+        .seed(7)
+        .repetitions(10)
+        .warmup(2)
+        .runtimes(&["wasmtime-aot", "wasmtime-aot:b"])
+        .modes(&["warm"])
+        .set("baseline", "wasmtime-aot")
+        .set("precision", 0.05)
+        .set("max_repetitions", 160)
+        .workload("fibonacci", &["20"])
+        .write(dir.path(), "aa.toml");
+    let run = dir.path().join("run");
+    let output = measure(&plan, &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest = manifest(&run);
+    assert_eq!(manifest.plan.arms, vec!["wasmtime-aot", "wasmtime-aot:b"]);
+    assert!(rows(&run).iter().any(|r| r.runtime == "wasmtime-aot:b"));
+    let out = dir.path().join("report");
+    let report = harness()
+        .args(["report", "--resamples", "500", "--out"])
+        .arg(&out)
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", stderr(&report));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let comparison = &json["comparisons"][0];
+    assert_eq!(comparison["runtime"], "wasmtime-aot:b");
+    let verdict = comparison["verdict"].as_str().unwrap();
+    let ratio = comparison["ratio_of_medians"]["estimate"].as_f64().unwrap();
+    match verdict {
+        "equivalent" => {}
+        "inconclusive" => assert!(
+            comparison["detectable"]["min_effect_pct"].as_f64().unwrap() > 0.0,
+            "an inconclusive verdict states what it could have detected: {comparison}"
+        ),
+        // Two instances of one engine may differ a little for real (code and heap placement), and a test at
+        // alpha calls chance differences significant 5% of the time; neither is a difference of runtimes.
+        _ => assert!((0.95..=1.05).contains(&ratio), "{comparison}"),
+    }
+}

@@ -86,7 +86,7 @@ pub(super) fn cell_labels(plan: &Plan, schedule: &Schedule) -> Vec<CellLabel> {
             key: CellKey {
                 workload: plan.workloads[c.workload].name.clone(),
                 input: plan.workloads[c.workload].inputs[c.input].clone(),
-                runtime: plan.runtimes[c.runtime].to_string(),
+                runtime: plan.runtime_names[c.runtime].clone(),
                 mode: c.mode,
             },
             group: *first.entry((c.workload, c.input)).or_insert(i),

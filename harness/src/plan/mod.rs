@@ -53,6 +53,9 @@ pub struct Plan {
     pub repetitions: u32,
     pub warmup: u32,
     pub runtimes: Vec<RuntimeKind>,
+    /// The name each runtime's rows carry, one per `runtimes` entry: the kind's, or `kind:arm` for a second
+    /// arm of it.
+    pub runtime_names: Vec<String>,
     pub modes: Vec<Mode>,
     pub cooldown_ms: u64,
     pub timeout_ms: u64,
@@ -75,7 +78,7 @@ pub struct Plan {
     /// Load levels, when `modes` includes `load`.
     pub load: Option<LoadPlan>,
     /// The runtime comparisons are against (`baseline`): the report's default, and `precision`'s.
-    pub baseline: Option<RuntimeKind>,
+    pub baseline: Option<String>,
     /// Measure until every interval against the baseline is narrow enough (`precision` and its budget).
     pub precision: Option<PrecisionPlan>,
 }
@@ -104,9 +107,35 @@ impl Plan {
                 .map(|p| serde_json::to_value(p).unwrap_or_default())
                 .collect(),
             load: self.load.clone(),
-            baseline: self.baseline.map(|b| b.as_str().to_string()),
+            baseline: self.baseline.clone(),
+            arms: if self.has_arms() {
+                self.runtime_names.clone()
+            } else {
+                Vec::new()
+            },
             precision: self.precision.clone(),
         }
+    }
+
+    /// Whether a runtime runs as a second arm (`kind:arm`).
+    pub fn has_arms(&self) -> bool {
+        self.runtimes
+            .iter()
+            .zip(&self.runtime_names)
+            .any(|(k, n)| k.as_str() != n)
+    }
+
+    /// Drops the runtimes `keep` refuses, with their names.
+    pub fn retain_runtimes(&mut self, mut keep: impl FnMut(RuntimeKind, &str) -> bool) {
+        let (kinds, names): (Vec<_>, Vec<_>) = self
+            .runtimes
+            .iter()
+            .copied()
+            .zip(std::mem::take(&mut self.runtime_names))
+            .filter(|(k, n)| keep(*k, n))
+            .unzip();
+        self.runtimes = kinds;
+        self.runtime_names = names;
     }
 
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
@@ -148,7 +177,10 @@ impl Plan {
 /// The sections' validators, in the order their errors take precedence.
 fn validate(file: PlanFile, text: &str, plan_dir: &Path, vars: &commands::Vars) -> Result<Plan, SpannedError> {
     bounds::repetitions(&file.repetitions)?;
-    let runtimes = runtimes::validate(&file.runtimes)?;
+    let runtimes::Named {
+        kinds: runtimes,
+        names: runtime_names,
+    } = runtimes::validate(&file.runtimes)?;
     let modes = modes::validate(&file.modes)?;
     let load = load::validate(file.load.as_ref(), modes.load, file.modes.span())?;
     workloads::not_empty(&file.workloads)?;
@@ -180,9 +212,17 @@ fn validate(file: PlanFile, text: &str, plan_dir: &Path, vars: &commands::Vars) 
             max_repetitions: file.max_repetitions.as_ref(),
             max_duration: file.max_duration.as_ref(),
         },
-        &runtimes,
+        &runtime_names,
         &file.repetitions,
     )?;
+    if load.is_some() && runtimes.iter().zip(&runtime_names).any(|(k, n)| k.as_str() != n) {
+        return Err((
+            file.modes.span(),
+            "field `modes`: load levels serve one instance per runtime; measure second arms (`kind:arm`) in \
+             cold and warm modes only"
+                .into(),
+        ));
+    }
     // A precision run may grow every cell to its budget: that is what must fit.
     let most = precision
         .as_ref()
@@ -199,6 +239,7 @@ fn validate(file: PlanFile, text: &str, plan_dir: &Path, vars: &commands::Vars) 
         repetitions: *file.repetitions.get_ref(),
         warmup: file.warmup,
         runtimes,
+        runtime_names,
         modes: modes.invocation,
         cooldown_ms: file.cooldown_ms,
         timeout_ms: file.timeout_ms.max(1),

@@ -4,7 +4,6 @@
 
 use super::span::SpannedError;
 use harness_analysis::stats::precision::geometric_looks;
-use harness_data::RuntimeKind;
 use harness_data::precision::{PrecisionMode, PrecisionPlan};
 use toml::Spanned;
 
@@ -26,9 +25,9 @@ pub(super) struct PrecisionKeys<'a> {
 /// `baseline` (alone, it names the report's default baseline) and the precision target with its budget.
 pub(super) fn validate(
     keys: &PrecisionKeys,
-    runtimes: &[RuntimeKind],
+    runtimes: &[String],
     repetitions: &Spanned<u32>,
-) -> Result<(Option<RuntimeKind>, Option<PrecisionPlan>), SpannedError> {
+) -> Result<(Option<String>, Option<PrecisionPlan>), SpannedError> {
     let baseline = keys
         .baseline
         .map(|b| baseline(b.get_ref(), runtimes).map_err(|e| (b.span(), e)))
@@ -85,10 +84,10 @@ pub(super) fn validate(
         .map(|d| parse_duration_s(d.get_ref()).map_err(|e| (d.span(), format!("field `max_duration`: {e}"))))
         .transpose()?;
     Ok((
-        Some(baseline),
+        Some(baseline.clone()),
         Some(PrecisionPlan {
             target: *precision.get_ref(),
-            baseline: baseline.as_str().into(),
+            baseline: baseline.clone(),
             mode,
             max_repetitions,
             max_duration_s,
@@ -97,17 +96,15 @@ pub(super) fn validate(
     ))
 }
 
-fn baseline(name: &str, runtimes: &[RuntimeKind]) -> Result<RuntimeKind, String> {
-    let kind = name
-        .parse::<RuntimeKind>()
-        .map_err(|e| format!("field `baseline`: {e}"))?;
-    if !runtimes.contains(&kind) {
+/// A runtime of the plan by its name (`wasmi`, or an arm: `wasmi:b`).
+fn baseline(name: &str, runtimes: &[String]) -> Result<String, String> {
+    if !runtimes.iter().any(|r| r == name) {
         return Err(format!(
-            "field `baseline` is `{kind}`, which `runtimes` does not list; add it there or name one of: {}",
-            runtimes.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            "field `baseline` is `{name}`, which `runtimes` does not list; add it there or name one of: {}",
+            runtimes.join(", ")
         ));
     }
-    Ok(kind)
+    Ok(name.to_string())
 }
 
 fn check_target(target: f64) -> Result<(), String> {
@@ -175,29 +172,30 @@ fn nonzero(text: &str) -> impl Fn(u64) -> Result<u64, String> + '_ {
 /// line to point at. The plan's own budget keys, if any, stay.
 pub fn apply_cli(plan: &mut super::Plan, target: Option<f64>, baseline_name: Option<&str>) -> Result<(), String> {
     if let Some(name) = baseline_name {
-        plan.baseline = Some(baseline(name, &plan.runtimes).map_err(|e| e.replace("field `baseline`", "--baseline"))?);
+        plan.baseline =
+            Some(baseline(name, &plan.runtime_names).map_err(|e| e.replace("field `baseline`", "--baseline"))?);
     }
     let Some(target) = target else {
-        if let (Some(p), Some(b)) = (plan.precision.as_mut(), plan.baseline) {
-            p.baseline = b.as_str().into();
+        if let (Some(p), Some(b)) = (plan.precision.as_mut(), &plan.baseline) {
+            p.baseline = b.clone();
         }
         return Ok(());
     };
     check_target(target)?;
-    let Some(baseline) = plan.baseline else {
+    let Some(baseline) = plan.baseline.clone() else {
         return Err("--precision needs a baseline: give --baseline RUNTIME, or set `baseline` in the plan".into());
     };
     let first = plan.repetitions;
     let precision = plan.precision.get_or_insert_with(|| PrecisionPlan {
         target,
-        baseline: baseline.as_str().into(),
+        baseline: baseline.clone(),
         mode: PrecisionMode::default(),
         max_repetitions: first.saturating_mul(DEFAULT_GROWTH),
         max_duration_s: None,
         looks: geometric_looks(first, first.saturating_mul(DEFAULT_GROWTH)),
     });
     precision.target = target;
-    precision.baseline = baseline.as_str().into();
+    precision.baseline = baseline;
     Ok(())
 }
 
@@ -230,7 +228,7 @@ mod tests {
         assert_eq!((p.max_repetitions, p.mode), (160, PrecisionMode::Strict));
         // `baseline` alone names the report's default and asks for nothing more.
         let plan = parse("baseline = \"wasmi\"").unwrap();
-        assert_eq!((plan.baseline, plan.precision), (Some(RuntimeKind::Wasmi), None));
+        assert_eq!((plan.baseline.as_deref(), plan.precision), (Some("wasmi"), None));
     }
 
     #[test]

@@ -354,11 +354,12 @@ pub fn interrupt_mechanism(runtime: RuntimeKind, mode: Mode, plan: &Plan) -> &'s
 pub fn interrupt_mechanisms(plan: &Plan) -> BTreeMap<String, String> {
     plan.runtimes
         .iter()
-        .map(|runtime| {
+        .zip(&plan.runtime_names)
+        .map(|(runtime, name)| {
             let mut mechanisms = plan.modes.iter().map(|&m| interrupt_mechanism(*runtime, m, plan));
             let first = mechanisms.next().unwrap_or("none");
             let all_same = mechanisms.all(|m| m == first);
-            (runtime.to_string(), if all_same { first } else { "none" }.to_string())
+            (name.clone(), if all_same { first } else { "none" }.to_string())
         })
         .collect()
 }
@@ -369,7 +370,8 @@ pub fn stack_limits(plan: &Plan) -> BTreeMap<String, String> {
     let engines = plan.wasm_stack_kib.unwrap_or_default();
     plan.runtimes
         .iter()
-        .filter_map(|runtime| {
+        .zip(&plan.runtime_names)
+        .filter_map(|(runtime, name)| {
             let limit = match runtime {
                 RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => {
                     format!("{} KiB of Wasm stack (max_wasm_stack)", engines.kib)
@@ -386,7 +388,7 @@ pub fn stack_limits(plan: &Plan) -> BTreeMap<String, String> {
                 },
                 RuntimeKind::Native | RuntimeKind::Container => return None,
             };
-            Some((runtime.to_string(), limit))
+            Some((name.clone(), limit))
         })
         .collect()
 }

@@ -97,7 +97,7 @@ fn usable_runtimes(
 ) -> anyhow::Result<Vec<Box<dyn Runtime>>> {
     let boundary = plan.cold_boundary;
     let mut runtimes = Vec::new();
-    plan.runtimes.retain(|&kind| {
+    plan.retain_runtimes(|kind, name| {
         let usable = create_at(kind, limits, boundary, ledger).and_then(|runtime| {
             for artifacts in resolved {
                 let artifacts = artifacts.as_ref().map_err(|e| anyhow::Error::msg(e.clone()))?;
@@ -112,8 +112,8 @@ fn usable_runtimes(
             }
             Err(e) => {
                 let reason = format!("{e:#}");
-                eprintln!("skipping {kind}: {reason}");
-                skipped.insert(kind.to_string(), reason);
+                eprintln!("skipping {name}: {reason}");
+                skipped.insert(name.to_string(), reason);
                 false
             }
         }

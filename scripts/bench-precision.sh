@@ -23,7 +23,7 @@ cargo build --release -q -p harness
 python3 - "$out/manifest.json" <<'PY'
 import json, sys
 record = json.load(open(sys.argv[1]))["precision"]
-cells = [c for c in record["cells"] if c["stopped"] != "no interval"]
+cells = [c for c in record["cells"] if c["stopped"] != "no_interval"]
 print(f"{'runtime':<14} {'workload':<10} {'input':<6} {'mode':<5} {'n':>5} {'latency':>8} {'energy':>8}  stopped")
 for c in cells:
     pct = lambda h: "-" if h is None else f"{100 * h:.1f}%"

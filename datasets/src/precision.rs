@@ -65,6 +65,8 @@ pub struct PrecisionPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrecisionStop {
+    /// Still being measured (a manifest written between looks).
+    Running,
     /// Every interval it is part of reached the target.
     Met,
     /// It reached `max_repetitions` first.
@@ -81,6 +83,7 @@ pub enum PrecisionStop {
 impl PrecisionStop {
     pub fn as_str(self) -> &'static str {
         match self {
+            PrecisionStop::Running => "running",
             PrecisionStop::Met => "met",
             PrecisionStop::MaxRepetitions => "max_repetitions",
             PrecisionStop::MaxDuration => "max_duration",

@@ -111,7 +111,7 @@ impl PrecisionRounds {
                     latency_half_width: None,
                     energy_half_width: None,
                     met: false,
-                    stopped: PrecisionStop::NoInterval,
+                    stopped: PrecisionStop::Running,
                     missed_by: None,
                 })
                 .collect(),
@@ -212,6 +212,7 @@ impl PrecisionRounds {
             let r = &mut self.record.cells[cell];
             r.repetitions = self.units[cell];
             if self.roles[cell] == Role::Alone {
+                r.stopped = PrecisionStop::NoInterval;
                 continue;
             }
             // A cell that stopped at an earlier look keeps that look's widths.
@@ -227,8 +228,9 @@ impl PrecisionRounds {
             r.latency_half_width = w.latency;
             r.energy_half_width = w.energy;
             r.met = narrow_enough(&w.required(), self.plan.target);
-            r.missed_by = match (r.met, w.widest()) {
-                (false, Some(h)) => Some(h - self.plan.target),
+            // Missed only once the cell stopped short of the target.
+            r.missed_by = match (r.met, self.stopped[cell].is_some(), w.widest()) {
+                (false, true, Some(h)) => Some(h - self.plan.target),
                 _ => None,
             };
         }

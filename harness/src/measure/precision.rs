@@ -7,8 +7,9 @@
 
 use crate::recorder::CellLabel;
 use crate::scheduler::Slot;
-use harness_analysis::report::model::{Metric, Report};
-use harness_analysis::report::{ReportOptions, build_report};
+use harness_analysis::report::ReportOptions;
+use harness_analysis::report::model::{Comparison, Metric, ShownChannel};
+use harness_analysis::report::precision::look_comparisons;
 use harness_analysis::stats::precision::{half_width, narrow_enough};
 use harness_data::RunStatus;
 use harness_data::precision::{PrecisionCell, PrecisionLook, PrecisionPlan, PrecisionRecord, PrecisionStop};
@@ -146,8 +147,8 @@ impl PrecisionRounds {
 
     /// Records a look from the report built on the run so far, and decides who goes on. `last`: no further
     /// look is planned. Returns whether any cell goes on.
-    pub fn look(&mut self, report: &Report, last: bool) -> bool {
-        self.look_at(&widths_of(report), last)
+    pub fn look(&mut self, comparisons: &[Comparison], shown: Option<&ShownChannel>, last: bool) -> bool {
+        self.look_at(&widths_of(comparisons, shown), last)
     }
 
     /// [`PrecisionRounds::look`] on each candidate's half-widths.
@@ -339,8 +340,8 @@ impl super::Session {
         }
         for (i, &n) in looks.iter().enumerate() {
             let last = i + 1 == looks.len();
-            let going_on = match self.look_report() {
-                Ok(report) => self.precision.as_mut()?.look(&report, last),
+            let going_on = match self.look_comparisons() {
+                Ok((comparisons, shown)) => self.precision.as_mut()?.look(&comparisons, shown.as_ref(), last),
                 Err(e) => {
                     self.precision.as_mut()?.abandon(format!(
                         "the look at {n} repetitions failed ({e:#}); measuring stopped there"
@@ -368,7 +369,7 @@ impl super::Session {
 
     /// The report's statistics on every row measured so far: the rows flushed, energy paired with the samples
     /// written up to now, the comparisons against the baseline at the level the rule uses.
-    fn look_report(&mut self) -> anyhow::Result<Report> {
+    fn look_comparisons(&mut self) -> anyhow::Result<(Vec<Comparison>, Option<ShownChannel>)> {
         self.recorder().sync();
         let mut manifest = self.manifest.clone();
         manifest.batching = self.batcher.plans.clone();
@@ -388,7 +389,7 @@ impl super::Session {
             seed: self.plan.seed,
             ..ReportOptions::default()
         };
-        Ok(build_report(&[run], &options)?)
+        Ok(look_comparisons(&[run], &options))
     }
 
     fn write_precision(&mut self) {
@@ -405,20 +406,16 @@ impl super::Session {
 type Key = (String, String, Mode, String);
 
 /// Each candidate's half-widths from the report: latency, and energy on the channel the report shows.
-fn widths_of(report: &Report) -> BTreeMap<Key, Widths> {
+fn widths_of(comparisons: &[Comparison], shown: Option<&ShownChannel>) -> BTreeMap<Key, Widths> {
     let mut out: BTreeMap<Key, Widths> = BTreeMap::new();
-    for c in &report.comparisons {
+    for c in comparisons {
         let key = (c.workload.clone(), c.input.clone(), c.mode, c.runtime.clone());
         let h = c.ratio_of_medians.as_ref().and_then(half_width);
         let entry = out.entry(key).or_default();
         match &c.metric {
             Metric::Latency => entry.latency = h,
             Metric::Energy { probe, channel, .. } => {
-                let shown = report
-                    .energy_channel
-                    .as_ref()
-                    .is_some_and(|s| (&s.probe, &s.channel) == (probe, channel));
-                if shown {
+                if shown.is_some_and(|s| (&s.probe, &s.channel) == (probe, channel)) {
                     entry.energy = h;
                 }
             }

@@ -123,6 +123,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         stack: Default::default(),
         serving: Default::default(),
         serving_shape: Default::default(),
+        precision: None,
         skipped: Default::default(),
     };
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();

@@ -99,6 +99,7 @@ fn run_with(runtimes: &[&str], n: u32, shape: impl Fn(&str, Mode, u32, PairedRec
             stack: Default::default(),
             serving: Default::default(),
             serving_shape: Default::default(),
+            precision: None,
             skipped: Default::default(),
             baseline_load_before: None,
             baseline_load_after: None,

@@ -147,6 +147,7 @@ fn fixture_run() -> Run {
             stack: Default::default(),
             serving: Default::default(),
             serving_shape: Default::default(),
+            precision: None,
             skipped: Default::default(),
         },
         invocations,

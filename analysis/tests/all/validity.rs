@@ -452,6 +452,7 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             stack: Default::default(),
             serving: Default::default(),
             serving_shape: Default::default(),
+            precision: None,
             skipped: Default::default(),
         },
         invocations,

@@ -1,6 +1,7 @@
 //! `harness selfcheck`: the error rates of the report's own statistics. (a) Simulated A/A and A/B comparisons
-//! with a known truth through the report's path ([`harness_analysis::report::selfcheck`]): false positives,
-//! interval coverage, and power at the minimum detectable effect the report states. (b) A real A/A run on this
+//! with a known truth through the report's path ([`harness_analysis::report::selfcheck`]), with a fixed unit
+//! count and through the precision rule of `harness measure` (width and strict mode): false positives, interval
+//! coverage, and power at the minimum detectable effect the report states. (b) A real A/A run on this
 //! machine: one runtime measured as two arms, invocation by invocation interleaved, whose verdict must not be
 //! faster or slower.
 
@@ -9,7 +10,10 @@ use crate::runtime::{self, Limits};
 use anyhow::Context;
 use harness_analysis::report::model::Verdict;
 use harness_analysis::report::options::ReportOptions;
-use harness_analysis::report::selfcheck::{ScenarioResult, compare_invocations, pooled, scenarios, simulate};
+use harness_analysis::report::selfcheck::{
+    Design, FIRST_UNITS, MAX_UNITS, Pooled, ScenarioResult, compare_invocations, pooled, scenarios, simulate_all,
+};
+use harness_analysis::stats::precision::geometric_looks;
 use harness_data::plan::Interrupt;
 use harness_data::{Mode, RuntimeKind, Status};
 use harness_probes::clock::monotonic_ns;
@@ -21,7 +25,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  harness selfcheck\n  harness selfcheck --comparisons 2000 --json selfcheck.json")]
 pub struct SelfcheckArgs {
-    /// A/A comparisons per scenario (as many A/B comparisons follow).
+    /// A/A comparisons per scenario and design (as many A/B comparisons follow).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(10..=100_000))]
     pub comparisons: u32,
     /// Bootstrap resamples per comparison (the report's default is 2000).
@@ -57,6 +61,8 @@ pub struct SelfcheckReport {
     pub level: f64,
     pub resamples: usize,
     pub simulated: Vec<ScenarioResult>,
+    /// Per design, every scenario together.
+    pub pooled: Vec<Pooled>,
     pub real: Option<RealAa>,
 }
 
@@ -65,16 +71,19 @@ pub fn run(args: &SelfcheckArgs) -> anyhow::Result<()> {
         resamples: args.resamples as usize,
         ..ReportOptions::default()
     };
-    let simulated: Vec<ScenarioResult> = scenarios()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| simulate(s, args.comparisons as usize, &options, args.seed.wrapping_add(i as u64)))
-        .collect();
+    let simulated = simulate_all(
+        &Design::ALL,
+        &scenarios(),
+        args.comparisons as usize,
+        &options,
+        args.seed,
+    );
     let real = (args.real > 0).then(|| real_aa(args, &options)).transpose()?;
     let report = SelfcheckReport {
         alpha: options.alpha,
         level: options.level,
         resamples: options.resamples,
+        pooled: Design::ALL.iter().filter_map(|&d| pooled(&simulated, d)).collect(),
         simulated,
         real,
     };
@@ -154,32 +163,56 @@ pub fn render(report: &SelfcheckReport) -> String {
         report.level * 100.0,
         report.resamples
     );
+    let row =
+        |design: &str, scenario: &str, n: usize, rest: &str| format!("{design:<16} {scenario:<42} {n:>6} {rest}\n");
     out.push_str(&format!(
-        "{:<46} {:>6} {:>9} {:>9} {:>8} {:>9}\n",
-        "scenario", "n", "false +", "coverage", "MDE", "power"
+        "{:<16} {:<42} {:>6} {:>9} {:>9} {:>8} {:>7} {:>7} {:>7}\n",
+        "design", "scenario", "n", "false +", "coverage", "MDE", "power", "units", "at max"
     ));
     for r in &report.simulated {
-        out.push_str(&format!(
-            "{:<46} {:>6} {:>8.1}% {:>8.1}% {:>7.1}% {:>8.0}%\n",
-            r.scenario.name,
+        out.push_str(&row(
+            &r.design.label(),
+            &r.scenario.name,
             r.comparisons,
-            r.false_positive_rate * 100.0,
-            r.coverage * 100.0,
-            r.mde_pct,
-            r.power_at_mde * 100.0
+            &format!(
+                "{:>8.1}% {:>8.1}% {:>7.1}% {:>6.0}% {:>7.1} {:>7}",
+                r.false_positive_rate * 100.0,
+                r.coverage * 100.0,
+                r.mde_pct,
+                r.power_at_mde * 100.0,
+                r.mean_units,
+                r.at_max.map_or_else(|| "-".into(), |m| format!("{:.0}%", m * 100.0))
+            ),
         ));
     }
-    let all = pooled(&report.simulated);
+    out.push('\n');
+    for p in &report.pooled {
+        out.push_str(&row(
+            &p.design.label(),
+            "all scenarios",
+            p.comparisons,
+            &format!(
+                "{:>8.1}% {:>8.1}%   (alpha {:.4}, {:.2}% intervals)",
+                p.false_positive_rate * 100.0,
+                p.coverage * 100.0,
+                p.alpha,
+                p.level * 100.0
+            ),
+        ));
+    }
     out.push_str(&format!(
-        "{:<46} {:>6} {:>8.1}% {:>8.1}%\n\nfalse +: A/A verdicts faster or slower (stated: at most {:.0}%); coverage: \
-         intervals holding the true ratio (stated: {:.0}%); power: A/B at the median MDE the A/A comparisons \
-         state, found in the right direction (stated: 80%).\n",
-        "all",
-        all.comparisons,
-        all.false_positive_rate * 100.0,
-        all.coverage * 100.0,
+        "\nfalse +: A/A verdicts faster or slower (stated: at most alpha, {:.0}%; strict: alpha / looks); coverage: \
+         intervals holding the true ratio (stated: the level); power: A/B at the median MDE the A/A comparisons \
+         state, found in the right direction (stated: 80%); units: mean units (invocations or windows) per side \
+         and run at the end. Adaptive: the precision rule of `harness measure`, looks at {} units per side and \
+         run, stop once the interval is within a target (the median half-width of A/A comparisons at 30 units); \
+         at max: share of comparisons that reached {MAX_UNITS} units.\n",
         report.alpha * 100.0,
-        report.level * 100.0
+        geometric_looks(FIRST_UNITS as u32, MAX_UNITS as u32)
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     if let Some(real) = &report.real {
         out.push_str(&format!(

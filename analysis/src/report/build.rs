@@ -106,9 +106,9 @@ pub fn build_report(runs: &[Run], options: &ReportOptions) -> Result<Report, Rep
     })
 }
 
-const CI_METHOD: &str = "percentile bootstrap of the ratio of medians; resampled units: whole batch windows where warm invocations were batched, single invocations (or paired rows, for energy) otherwise; with several runs, hierarchical (Kalibera and Jones 2013): runs drawn with replacement, then each drawn run's units drawn with replacement; with one run, units only, so the interval covers within-run variation only; ChaCha8 seeded per comparison";
+const CI_METHOD: &str = "percentile bootstrap of the ratio of medians; resampled units: whole batch windows where warm invocations were batched, single invocations (or paired rows, for energy) otherwise; with several runs, hierarchical (Kalibera and Jones 2013): runs drawn with replacement, then each drawn run's units drawn with replacement; with one run, units only, so the interval covers within-run variation only; small-sample correction (Hesterberg 2015, expanded percentile interval): the percentile interval is taken at the level whose normal quantile is sqrt(n/(n-1)) t(n-1) of the stated level, n the smaller side's unit count (12 units: 97.8% for a stated 95%; 30: 96.2%; 300: 95.1%), and stated at the report's level; ChaCha8 seeded per comparison";
 
-const TEST_UNIT: &str = "rank tests and Cliff's delta count one value per unit: a batch window's mean latency, a paired row's energy per invocation (one row per batch window), or a single invocation; n is that count, pooled across runs; Mann-Whitney is exact (no ties, a side of 8 units or fewer) as SciPy's method=auto";
+const TEST_UNIT: &str = "rank tests and Cliff's delta count one value per unit: a batch window's median latency (a median, so a spike inside a window does not move it and the test sees what the ratio of medians sees), a paired row's energy per invocation (one row per batch window), or a single invocation; n is that count, pooled across runs; Mann-Whitney is exact (no ties, a side of 8 units or fewer) as SciPy's method=auto";
 
 /// Per runtime, its deadline mechanism across the runs (joined with `/` where runs differ).
 fn interrupt_of(runs: &[Run]) -> BTreeMap<String, String> {

@@ -2,7 +2,7 @@
 //! across the report's family, and what the unit counts let a verdict say.
 //!
 //! Invocations of one batch window were measured back to back and share its conditions: they are not
-//! independent. Rank tests and Cliff's delta therefore count one value per batch (its mean latency) or per
+//! independent. Rank tests and Cliff's delta therefore count one value per batch (its median latency) or per
 //! paired row (a window's energy per invocation), and the bootstrap resamples whole clusters (and whole runs
 //! where the report has several).
 
@@ -17,6 +17,7 @@ use crate::stats::cliff::cliffs_delta;
 use crate::stats::detectable::detectable_effect;
 use crate::stats::holm::holm;
 use crate::stats::mann_whitney::{EXACT_MAX, mann_whitney, min_attainable_p};
+use crate::stats::small_sample::expanded_level;
 use crate::stats::{Interval, RankTestResult};
 use crate::summary::quantile;
 use std::collections::BTreeMap;
@@ -137,7 +138,7 @@ pub(super) fn comparison(
     candidate: &Sample,
     baseline: &Sample,
 ) -> Comparison {
-    let (c, b) = (candidate.clusters.unit_means(), baseline.clusters.unit_means());
+    let (c, b) = (candidate.clusters.unit_medians(), baseline.clusters.unit_medians());
     let name = format!(
         "{}/{}/{}/{}/{}",
         key.workload,
@@ -146,13 +147,20 @@ pub(super) fn comparison(
         key.runtime,
         metric.label()
     );
+    // The percentile interval is too narrow with few units: it is taken at Hesterberg's expanded level for the
+    // smaller side's unit count, and stated at the report's level.
+    let units = candidate.clusters.clusters.len().min(baseline.clusters.clusters.len());
     let ratio: Option<Interval> = ratio_of_medians(
         &candidate.clusters,
         &baseline.clusters,
         options.resamples,
-        options.level,
+        expanded_level(options.level, units),
         comparison_seed(options.seed, &name),
-    );
+    )
+    .map(|r| Interval {
+        level: options.level,
+        ..r
+    });
     let test = rank_test(&c, &b);
     // Mixed units (batched against unbatched) are named by the coarser one.
     let unit = if candidate.unit == baseline.unit || baseline.unit == "invocation" {

@@ -242,7 +242,7 @@ pub struct Comparison {
     pub runtime: String,
     pub baseline: String,
     pub metric: Metric,
-    /// What `n_*` counts: `batch` (a batch window's mean latency), `window` (a paired row's energy per
+    /// What `n_*` counts: `batch` (a batch window's median latency), `window` (a paired row's energy per
     /// invocation) or `invocation`.
     pub unit: String,
     /// Units the rank test and Cliff's delta use (batches, windows or invocations, pooled across runs).

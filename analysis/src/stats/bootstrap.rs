@@ -50,12 +50,13 @@ impl Clustered {
         self.clusters.iter().flatten().copied()
     }
 
-    /// One value per cluster, its mean: the unit rank tests and effect sizes count.
-    pub fn unit_means(&self) -> Vec<f64> {
+    /// One value per cluster, its median: the unit rank tests and effect sizes count. A median, not a mean, so
+    /// a window's one spike does not move its unit, and the test sees what the ratio of medians sees.
+    pub fn unit_medians(&self) -> Vec<f64> {
         self.clusters
             .iter()
             .filter(|c| !c.is_empty())
-            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+            .map(|c| median_in_place(&mut c.clone()))
             .collect()
     }
 
@@ -261,7 +262,8 @@ mod tests {
             run_of: vec![7, 2, 7],
         };
         assert_eq!(sample.runs(), vec![vec![0, 2], vec![1]]);
-        assert_eq!(sample.unit_means(), vec![1.0, 3.0, 3.0]);
+        assert_eq!(sample.unit_medians(), vec![1.0, 3.0, 3.0]);
+        assert_eq!(Clustered::one_run(vec![vec![1.0, 2.0, 90.0]]).unit_medians(), vec![2.0]);
         assert_eq!(Clustered::singletons(&[1.0, 2.0]).runs(), vec![vec![0, 1]]);
     }
 

@@ -11,6 +11,7 @@ pub mod mann_whitney;
 pub mod outliers;
 pub mod precision;
 pub mod ranks;
+pub mod small_sample;
 
 use serde::{Deserialize, Serialize};
 

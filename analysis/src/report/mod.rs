@@ -13,6 +13,7 @@ pub mod format;
 pub mod gather;
 pub mod glance;
 pub mod load;
+pub mod look;
 pub mod model;
 pub mod options;
 pub mod plots;

@@ -1,12 +1,8 @@
 //! Precision runs in a report: the level strict mode asks for, and per cell the looks, the repetitions, the
 //! half-widths reached and whether the target was met (from each run's manifest, as measured).
 
-use super::compare::compare;
 use super::format::Block;
-use super::gather::gather;
-use super::model::{Comparison, ShownChannel};
 use super::options::ReportOptions;
-use crate::energy_summary::shown_channel;
 use crate::run::Run;
 use harness_data::precision::{PrecisionMode, PrecisionRecord, PrecisionStop};
 use serde::{Deserialize, Serialize};
@@ -60,27 +56,6 @@ pub fn strict_options(runs: &[Run], options: &ReportOptions) -> (ReportOptions, 
         }
         _ => (options.clone(), None),
     }
-}
-
-/// What a look of a precision run needs of the report, and no more: every comparison with the baseline
-/// (latency and each energy channel, intervals at the rule's level, as `build_report` makes them) and the
-/// whole-machine channel the report would show. Tests, Holm and verdicts are left out: the rule never sees them.
-pub fn look_comparisons(runs: &[Run], options: &ReportOptions) -> (Vec<Comparison>, Option<ShownChannel>) {
-    let gathered = gather(runs);
-    let mut comparisons = Vec::new();
-    for (key, candidate) in &gathered {
-        if key.runtime == options.baseline {
-            continue;
-        }
-        let base_key = harness_data::CellKey {
-            runtime: options.baseline.clone(),
-            ..key.clone()
-        };
-        if let Some(baseline) = gathered.get(&base_key) {
-            comparisons.extend(compare(key, candidate, baseline, options, None));
-        }
-    }
-    (comparisons, shown_channel(runs))
 }
 
 fn pct(h: Option<f64>) -> String {

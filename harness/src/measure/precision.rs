@@ -8,8 +8,8 @@
 use crate::recorder::CellLabel;
 use crate::scheduler::Slot;
 use harness_analysis::report::ReportOptions;
+use harness_analysis::report::look::look_comparisons;
 use harness_analysis::report::model::{Comparison, Metric, ShownChannel};
-use harness_analysis::report::precision::look_comparisons;
 use harness_analysis::stats::precision::{half_width, narrow_enough};
 use harness_data::RunStatus;
 use harness_data::precision::{PrecisionCell, PrecisionLook, PrecisionPlan, PrecisionRecord, PrecisionStop};

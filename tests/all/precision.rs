@@ -7,18 +7,24 @@ use harness_data::RunStatus;
 use harness_data::precision::PrecisionStop;
 use std::time::{Duration, Instant};
 
-fn plan(dir: &std::path::Path, keys: &[(&str, toml::Value)]) -> std::path::PathBuf {
+/// Warm fib(20) on `runtimes` against wasmtime-aot, 10 repetitions to the first look, with `keys` set.
+fn plan_of(dir: &std::path::Path, runtimes: &[&str], keys: &[(&str, toml::Value)]) -> std::path::PathBuf {
     let mut plan = PlanBuilder::new()
         .seed(7)
         .repetitions(10)
         .warmup(2)
-        .runtimes(&["wasmtime-aot", "wasmi"])
+        .runtimes(runtimes)
         .modes(&["warm"])
         .set("baseline", "wasmtime-aot");
     for (key, value) in keys {
         plan = plan.set(key, value.clone());
     }
     plan.workload("fibonacci", &["20"]).write(dir, "precision.toml")
+}
+
+/// wasmtime-aot against wasmi.
+fn plan(dir: &std::path::Path, keys: &[(&str, toml::Value)]) -> std::path::PathBuf {
+    plan_of(dir, &["wasmtime-aot", "wasmi"], keys)
 }
 
 #[test]
@@ -152,17 +158,11 @@ fn a_stop_signal_between_looks_keeps_every_row_and_says_where_each_cell_stood() 
 #[test]
 fn two_arms_of_one_runtime_come_out_equivalent_or_inconclusive_with_what_they_could_detect() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = PlanBuilder::new()
-        .seed(7)
-        .repetitions(10)
-        .warmup(2)
-        .runtimes(&["wasmtime-aot", "wasmtime-aot:b"])
-        .modes(&["warm"])
-        .set("baseline", "wasmtime-aot")
-        .set("precision", 0.05)
-        .set("max_repetitions", 160)
-        .workload("fibonacci", &["20"])
-        .write(dir.path(), "aa.toml");
+    let plan = plan_of(
+        dir.path(),
+        &["wasmtime-aot", "wasmtime-aot:b"],
+        &[("precision", 0.05.into()), ("max_repetitions", 160.into())],
+    );
     let run = dir.path().join("run");
     let output = measure(&plan, &run);
     assert!(output.status.success(), "{}", stderr(&output));

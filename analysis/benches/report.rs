@@ -124,6 +124,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         serving: Default::default(),
         serving_shape: Default::default(),
         precision: None,
+        exec: None,
         skipped: Default::default(),
     };
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();

@@ -156,3 +156,52 @@ pub struct CellKey {
     pub runtime: String,
     pub mode: Mode,
 }
+
+/// What one process of a run used, from `wait4` (its own and its waited-for children's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessUsage {
+    pub user_ns: u64,
+    pub sys_ns: u64,
+    /// Peak resident set size, bytes.
+    pub max_rss_bytes: u64,
+    /// `None` when it ended by a signal.
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// One row of `usage.csv` (`harness run`): the process usage of the invocation with this `sequence` in
+/// `invocations.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub sequence: u64,
+    pub user_ns: u64,
+    pub sys_ns: u64,
+    pub max_rss_bytes: u64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl UsageRecord {
+    pub const COLUMNS: [&'static str; 6] = ["sequence", "user_ns", "sys_ns", "max_rss_bytes", "exit_code", "signal"];
+
+    pub fn new(sequence: u64, usage: ProcessUsage) -> UsageRecord {
+        UsageRecord {
+            sequence,
+            user_ns: usage.user_ns,
+            sys_ns: usage.sys_ns,
+            max_rss_bytes: usage.max_rss_bytes,
+            exit_code: usage.exit_code,
+            signal: usage.signal,
+        }
+    }
+
+    pub fn usage(&self) -> ProcessUsage {
+        ProcessUsage {
+            user_ns: self.user_ns,
+            sys_ns: self.sys_ns,
+            max_rss_bytes: self.max_rss_bytes,
+            exit_code: self.exit_code,
+            signal: self.signal,
+        }
+    }
+}

@@ -18,10 +18,11 @@ pub use energy::{
     EnergyFlag, EnergyQuality, MIN_BUSY_SHARE, PairedRecord, ProbeManifest, SampleKind, SampleRecord, Scope, Teardown,
     Unit,
 };
-pub use invocation::{CellKey, InvocationRecord, Mode, Phases, Status};
+pub use invocation::{CellKey, InvocationRecord, Mode, Phases, ProcessUsage, Status, UsageRecord};
 pub use load::{LoadKind, LoadPlan, LoadRecord, RequestRecord, Serving};
 pub use manifest::{
-    Anchor, ArtifactSizes, EngineVersions, HostFingerprint, IdleLoad, Manifest, ManifestError, RunStatus,
+    Anchor, ArtifactSizes, EngineVersions, ExecCommand, ExecRecord, HostFingerprint, IdleLoad, Manifest, ManifestError,
+    RunStatus,
 };
 pub use runtime::{RuntimeKind, UnknownRuntime};
 
@@ -33,4 +34,6 @@ pub mod files {
     pub const PAIRED: &str = "paired.csv";
     pub const LOAD: &str = "load.csv";
     pub const REQUESTS: &str = "requests.csv";
+    /// `harness run`: each run's process usage (user, system, peak RSS, exit), by `sequence`.
+    pub const USAGE: &str = "usage.csv";
 }

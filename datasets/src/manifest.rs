@@ -128,6 +128,45 @@ pub struct Manifest {
     /// The plan's `precision`: every look per cell and where measuring stopped (absent without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<crate::precision::PrecisionRecord>,
+    /// `harness run`: the commands as asked (each a runtime of the run, by its name) and how they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecRecord>,
+}
+
+/// What `harness run` was asked: its commands and the options that shape every run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecRecord {
+    /// `sh` (or `--shell`'s program) runs each line with `-c`; `none` (`-N`) runs it directly.
+    pub shell: String,
+    /// `interleaved` (the seeded shuffle) or `sequential` (hyperfine's order).
+    pub order: String,
+    pub commands: Vec<ExecCommand>,
+    /// `--input`: each run's stdin (else /dev/null).
+    pub input: Option<String>,
+    /// `null` or `inherit` (`--show-output`).
+    pub output: String,
+    pub timeout_ms: Option<u64>,
+    pub ignore_failure: bool,
+    /// Runs per command: `runs` (`-r`), or estimated from one trial run (`min_runs`..`max_runs`, 3 s).
+    pub runs_from: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecCommand {
+    /// The runtime name its rows carry.
+    pub name: String,
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<(String, String)>,
+    pub reference: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepare: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conclude: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<String>,
 }
 
 /// What the machine's CPUs did over one idle span: the whole machine's busy CPU (from `/proc/stat`), the

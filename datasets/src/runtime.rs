@@ -14,6 +14,8 @@ pub enum RuntimeKind {
     Container,
     NodeWasm,
     NodeJs,
+    /// Any command, each invocation a fresh process: `harness run`'s commands (not a plan's runtime).
+    Exec,
 }
 
 impl RuntimeKind {
@@ -36,6 +38,7 @@ impl RuntimeKind {
             RuntimeKind::Container => "container",
             RuntimeKind::NodeWasm => "node-wasm",
             RuntimeKind::NodeJs => "node-js",
+            RuntimeKind::Exec => "exec",
         }
     }
 

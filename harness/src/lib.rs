@@ -10,6 +10,7 @@ pub mod bench_energy;
 pub mod bench_load;
 pub mod bench_serving;
 pub mod calibration_pattern;
+pub mod exec;
 pub mod fit_model;
 pub mod glance;
 pub mod host;

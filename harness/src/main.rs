@@ -20,6 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Measure(cmd::measure::MeasureArgs),
+    Run(cmd::run::RunArgs),
     Workloads(cmd::workloads::WorkloadsArgs),
     Probes(cmd::probes::ProbesArgs),
     Pair(cmd::pair::PairArgs),
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Measure(args) => cmd::measure::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::Workloads(args) => cmd::workloads::run(args),
         Command::Probes(args) => cmd::probes::run(args),
         Command::Pair(args) => cmd::pair::run(args),

@@ -11,14 +11,14 @@ use crate::artifacts::WorkloadArtifacts;
 use crate::batcher::{Batcher, pilot_invocations};
 use crate::plan::Plan;
 use crate::recorder::{CellLabel, Measured, Recorder, SlotInfo, Written, write_manifest};
-use crate::runtime::setup::{self, Prepared, PreparedWorkload};
+use crate::runtime::setup;
+pub use crate::runtime::setup::{Prepared, PreparedWorkload};
 use crate::runtime::{Outcome, Runtime};
 use crate::scheduler::{Schedule, Slot};
 use anyhow::Context;
 use harness_analysis::report::ReportOptions;
 use harness_analysis::stats::precision::level_for;
-use harness_data::{IdleLoad, Manifest, Mode, RunStatus, Status, files};
-use harness_probes::busy::BusyMeter;
+use harness_data::{Manifest, Mode, RunStatus, Status};
 use harness_probes::clock;
 use harness_probes::model::ContainerLedger;
 use harness_probes::open::{self, OpenProbe};
@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+mod energy;
 mod manifest;
 mod precision;
 
@@ -73,34 +74,29 @@ const FIRST_SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs the plan. `interrupted` is set by the handler of Ctrl-C, SIGTERM and SIGHUP
 /// ([`crate::stop_signals`]); the run then stops after the invocation in flight, and the manifest says `partial`.
 pub fn measure(options: &MeasureOptions, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
-    let mut session = Session::prepare(options)?;
-    session.start_energy()?;
-    let mut stop = session.run_slots(interrupted, options.progress);
-    if stop.is_none() {
-        stop = session.run_precision(interrupted, options.progress);
-    } else if let Some(rounds) = session.precision.as_mut() {
-        rounds.interrupted();
-        session.manifest.precision = Some(rounds.record());
-    }
-    if stop.is_none() {
-        stop = session.run_load(interrupted);
-    }
-    let written = session.finish_recording()?;
-    // Rows travel in batches, so a mismatch is often found only once the last ones are written.
-    let (mut status, mut reason) = match (stop, written.failure.clone()) {
-        (Some((RunStatus::Failed, why)), _) => (RunStatus::Failed, Some(why)),
-        (_, Some(why)) => (RunStatus::Failed, Some(why)),
-        (Some((status, why)), None) => (status, Some(why)),
-        (None, None) => (RunStatus::Complete, None),
-    };
-    // A run that cannot be paired (a full disk) still closes, saying why, rather than staying `running`.
-    let paired_rows = session.finish_energy(status).unwrap_or_else(|e| {
-        let why = format!("pairing invocations with samples: {e:#}");
-        reason = Some(reason.take().map_or(why.clone(), |r| format!("{r}; then {why}")));
-        status = RunStatus::Failed;
-        None
-    });
-    session.close(status, reason, &written, paired_rows)
+    Session::prepare(options)?.drive(interrupted, options.progress)
+}
+
+/// What a run made by another front end than a plan file (`harness run`) adds to [`measure_prepared`].
+pub struct Extras {
+    /// Each cell's repetitions back to back, cells in order (hyperfine's order), instead of the seeded shuffle.
+    pub sequential: bool,
+    /// Recorded in the manifest: what `harness run` was asked.
+    pub exec: Option<harness_data::ExecRecord>,
+    pub device: Option<String>,
+}
+
+/// Runs `plan` on runtimes and workloads already prepared, into `out`, as [`measure`] runs a plan file.
+pub fn measure_prepared(
+    plan: Plan,
+    prepared: Prepared,
+    out: &Path,
+    extras: Extras,
+    interrupted: &Arc<AtomicBool>,
+    progress: bool,
+) -> anyhow::Result<RunSummary> {
+    crate::run_dir::check_free(out)?;
+    Session::assemble(plan, prepared, out, extras, ContainerLedger::default())?.drive(interrupted, progress)
 }
 
 /// One run in progress.
@@ -137,23 +133,46 @@ impl Session {
         let mut plan = Plan::load_with_vars(&options.plan, &options.vars)?;
         crate::plan::precision::apply_cli(&mut plan, options.precision, options.baseline.as_deref())
             .map_err(anyhow::Error::msg)?;
-        let out = options.out.clone();
-        crate::run_dir::check_free(&out)?;
+        crate::run_dir::check_free(&options.out)?;
         let containers = ContainerLedger::default();
+        let prepared = setup::prepare(&mut plan, &options.artifacts, &containers)?;
+        crate::runtime::instance_memory::check_instance_memory(&options.plan, &plan, &prepared.workloads)?;
+        let extras = Extras {
+            sequential: false,
+            exec: None,
+            device: options.device.clone(),
+        };
+        Session::assemble(plan, prepared, &options.out, extras, containers)
+    }
+
+    /// The rest of [`Session::prepare`], from prepared runtimes: probes, schedule, the run directory claimed,
+    /// manifest and recorder.
+    fn assemble(
+        plan: Plan,
+        prepared: Prepared,
+        out: &Path,
+        extras: Extras,
+        containers: ContainerLedger,
+    ) -> anyhow::Result<Session> {
         let Prepared {
             workloads,
             runtimes,
             skipped,
-        } = setup::prepare(&mut plan, &options.artifacts, &containers)?;
-        crate::runtime::instance_memory::check_instance_memory(&options.plan, &plan, &workloads)?;
+        } = prepared;
+        let out = out.to_path_buf();
         let probes =
             open::open_probes(&plan.probes, &containers).context("a probe cannot start, so nothing was measured")?;
-        let schedule = Schedule::new(&plan);
+        let schedule = if extras.sequential {
+            Schedule::sequential(&plan)
+        } else {
+            Schedule::new(&plan)
+        };
         // Atomic: of two runs into one folder, one stops here; an older run's files are never taken for ours.
         crate::run_dir::claim(&out)?;
         let mut manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
         manifest.skipped = skipped;
-        manifest.host.device = options.device.clone();
+        manifest.host.device = extras.device;
+        manifest.exec = extras.exec;
         write_manifest(&out, &manifest)?;
         let labels = cell_labels(&plan, &schedule);
         let recorder = Recorder::create(&out, labels.clone())?;
@@ -188,43 +207,44 @@ impl Session {
         })
     }
 
-    /// Starts the sampler, plays the calibration pattern, and measures the idle baseline before the run. The
-    /// idle span starts only once every probe has delivered a sample, and ends on one, so `before_w` exists
-    /// whenever the probe worked.
-    fn start_energy(&mut self) -> anyhow::Result<()> {
-        if self.probes.is_empty() {
-            return Ok(());
+    /// Measures: energy started, the schedule (then precision's rounds and load levels), the runtimes closed,
+    /// rows written, energy paired, the manifest closed.
+    fn drive(mut self, interrupted: &Arc<AtomicBool>, progress: bool) -> anyhow::Result<RunSummary> {
+        self.start_energy()?;
+        let mut stop = self.run_slots(interrupted, progress);
+        if stop.is_none() {
+            stop = self.run_precision(interrupted, progress);
+        } else if let Some(rounds) = self.precision.as_mut() {
+            rounds.interrupted();
+            self.manifest.precision = Some(rounds.record());
         }
-        let runs = std::mem::take(&mut self.probes).into_iter().map(|p| p.run).collect();
-        let sampler = Sampler::start(runs, &self.out.join(files::SAMPLES)).context("starting the sampler")?;
-        let late = sampler.wait_for_samples_after(1, FIRST_SAMPLE_TIMEOUT);
-        for &i in &late {
-            let probe = &mut self.manifest.probes[i];
-            probe.notes.push(format!(
-                "no sample within {} s of starting: its baseline before the run may be missing",
-                FIRST_SAMPLE_TIMEOUT.as_secs()
-            ));
+        if stop.is_none() {
+            stop = self.run_load(interrupted);
         }
-        if self.plan.calibrate_delay {
-            let channels: Vec<_> = self.manifest.probes.iter().flat_map(|p| p.channels.clone()).collect();
-            self.manifest.calibration_busy_ns =
-                crate::calibration_pattern::play(harness_analysis::calibrate::calibration_unit_ns(&channels));
-            self.recorder
-                .as_ref()
-                .expect("recording")
-                .track_manifest(&self.out, &self.manifest)?;
+        // `--cleanup` runs whatever stopped the run; its failure is the run's when nothing else failed first.
+        for runtime in &mut self.runtimes {
+            if let Some(why) = runtime.close()
+                && !matches!(stop, Some((RunStatus::Failed, _)))
+            {
+                stop = Some((RunStatus::Failed, why));
+            }
         }
-        if self.plan.baseline_ms > 0 {
-            let (span, load) = idle(&sampler, self.plan.baseline_ms);
-            self.manifest.baseline_before_ns = Some(span);
-            self.manifest.baseline_load_before = load;
-            self.recorder
-                .as_ref()
-                .expect("recording")
-                .track_manifest(&self.out, &self.manifest)?;
-        }
-        self.sampler = Some(sampler);
-        Ok(())
+        let written = self.finish_recording()?;
+        // Rows travel in batches, so a mismatch is often found only once the last ones are written.
+        let (mut status, mut reason) = match (stop, written.failure.clone()) {
+            (Some((RunStatus::Failed, why)), _) => (RunStatus::Failed, Some(why)),
+            (_, Some(why)) => (RunStatus::Failed, Some(why)),
+            (Some((status, why)), None) => (status, Some(why)),
+            (None, None) => (RunStatus::Complete, None),
+        };
+        // A run that cannot be paired (a full disk) still closes, saying why, rather than staying `running`.
+        let paired_rows = self.finish_energy(status).unwrap_or_else(|e| {
+            let why = format!("pairing invocations with samples: {e:#}");
+            reason = Some(reason.take().map_or(why.clone(), |r| format!("{r}; then {why}")));
+            status = RunStatus::Failed;
+            None
+        });
+        self.close(status, reason, &written, paired_rows)
     }
 
     /// Runs the schedule until its end, a stop signal, or a digest mismatch or write error. Returns why it
@@ -270,6 +290,10 @@ impl Session {
                 break;
             }
             self.run_slot(slot);
+            if let Some(why) = self.runtimes[self.schedule.cells[slot.cell].runtime].failure() {
+                stop = Some((RunStatus::Failed, why));
+                break;
+            }
             if !slot.warmup
                 && let Some(rounds) = self.precision.as_mut()
             {
@@ -284,9 +308,19 @@ impl Session {
         stop
     }
 
+    /// One slot between its runtime's untimed work before and after it (`harness run`'s hooks).
+    fn run_slot(&mut self, slot: &Slot) {
+        let runtime = self.schedule.cells[slot.cell].runtime;
+        self.runtimes[runtime].before_slot();
+        if self.runtimes[runtime].failure().is_none() {
+            self.run_slot_timed(slot);
+            self.runtimes[runtime].after_slot();
+        }
+    }
+
     /// One slot: prepares a warm cell on first use, sizes its batch with a pilot, then runs one invocation or
     /// one batch window.
-    fn run_slot(&mut self, slot: &Slot) {
+    fn run_slot_timed(&mut self, slot: &Slot) {
         let cell = self.schedule.cells[slot.cell].clone();
         if cell.mode == Mode::Warm
             && self.prepared.insert((cell.runtime, cell.workload))
@@ -309,7 +343,8 @@ impl Session {
             });
             return;
         }
-        let batch_size = if slot.warmup || !self.batcher.enabled() {
+        let batchable = self.batcher.enabled() && self.runtimes[cell.runtime].batchable();
+        let batch_size = if slot.warmup || !batchable {
             1
         } else {
             match self.batcher.size_of(slot.cell) {
@@ -317,7 +352,7 @@ impl Session {
                 None => self.pilot(slot.cell),
             }
         };
-        let cold_window = cell.mode == Mode::Cold && self.batcher.enabled() && !slot.warmup;
+        let cold_window = cell.mode == Mode::Cold && batchable && !slot.warmup;
         if cold_window {
             let runtime = self.runtimes[cell.runtime].as_mut();
             runtime.defer_teardown(&self.workloads[cell.workload].artifacts);
@@ -471,48 +506,6 @@ impl Session {
         self.recorder.take().expect("recording").finish()
     }
 
-    /// Measures the idle baseline after a complete run, stops the sampler, records its notes, calibrates
-    /// delays and pairs invocations with samples. Returns the number of paired rows.
-    fn finish_energy(&mut self, status: RunStatus) -> anyhow::Result<Option<usize>> {
-        self.manifest.batching = std::mem::take(&mut self.batcher.plans);
-        let Some(sampler) = self.sampler.take() else {
-            return Ok(None);
-        };
-        if self.plan.baseline_ms > 0 && status == RunStatus::Complete {
-            let (span, load) = idle(&sampler, self.plan.baseline_ms);
-            self.manifest.baseline_after_ns = Some(span);
-            self.manifest.baseline_load_after = load;
-        }
-        let stats = sampler.stop();
-        for (probe, stat) in self.manifest.probes.iter_mut().zip(&stats) {
-            for note in &stat.notes {
-                if !probe.notes.contains(note) {
-                    probe.notes.push(note.clone());
-                }
-            }
-            probe
-                .notes
-                .push(format!("{} polls, {} rows, {} gaps", stat.polls, stat.rows, stat.gaps));
-            if let Some(why) = &stat.first_gap {
-                probe.notes.push(format!("first gap: {why}"));
-            }
-            probe.unseen = stat.unseen.clone();
-        }
-        let (pairing, calibration) = harness_analysis::pair::analyse_run(&self.out, &mut self.manifest)?;
-        for line in calibration {
-            eprintln!("calibration: {line}");
-        }
-        for probe in &mut self.manifest.probes {
-            let key = probe.key().to_string();
-            for channel in &probe.channels {
-                if let Some(b) = pairing.baselines.get(&(key.clone(), channel.channel.clone())) {
-                    probe.baselines.insert(channel.channel.clone(), b.clone());
-                }
-            }
-        }
-        Ok(Some(pairing.rows))
-    }
-
     /// Writes the final manifest.
     fn close(
         mut self,
@@ -539,21 +532,6 @@ impl Session {
             load_levels: self.load_levels,
         })
     }
-}
-
-/// Idles for `ms` with the sampler running, and returns the span on the run clock with what the machine's CPUs
-/// did over it (busy CPU, the harness's share, the foreign rest: pairing flags a baseline taken on a busy
-/// machine). The span ends only once every probe has a sample at or after its end, so the span is bracketed
-/// by real samples.
-fn idle(sampler: &Sampler, ms: u64) -> ([u64; 2], Option<IdleLoad>) {
-    let meter = BusyMeter::new(Path::new("/"));
-    let before = meter.snapshot();
-    let start = clock::monotonic_ns();
-    std::thread::sleep(Duration::from_millis(ms));
-    let end = clock::monotonic_ns();
-    let load = before.zip(meter.snapshot()).map(|(a, b)| b.load_since(&a));
-    sampler.wait_for_samples_after(end, FIRST_SAMPLE_TIMEOUT);
-    ([start, end], load)
 }
 
 /// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder (which waits

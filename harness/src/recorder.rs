@@ -396,6 +396,7 @@ struct WriterThread<'a> {
     formatted: u64,
     /// A write failed: later rows are taken and dropped.
     broken: bool,
+    usage: row::UsageFile,
 }
 
 impl<'a> WriterThread<'a> {
@@ -406,6 +407,7 @@ impl<'a> WriterThread<'a> {
             prefixes: cells.iter().map(row::cell_prefix).collect(),
             digests: row::Digests::default(),
             shared,
+            usage: row::UsageFile::new(path.with_file_name(files::USAGE)),
             path,
             written: Written::default(),
             rows: Vec::with_capacity(WRITE_BYTES + 4096),
@@ -484,6 +486,9 @@ impl<'a> WriterThread<'a> {
                 ""
             };
             measured.write_row(&mut self.rows, &self.prefixes[measured.cell], digest);
+            if let Some(usage) = &measured.outcome.usage {
+                self.usage.push(measured.slot.sequence, usage);
+            }
             self.formatted += 1;
             if self.rows.len() >= WRITE_BYTES {
                 self.write_out();
@@ -499,6 +504,12 @@ impl<'a> WriterThread<'a> {
                 Ok(()) => {
                     self.written.rows += self.formatted;
                     self.shared.rows_on_disk.store(self.written.rows, Ordering::Relaxed);
+                    if let Err(why) = self.usage.write() {
+                        self.broken = true;
+                        self.shared.fail(format!(
+                            "{why}; the run stopped there: free some space and measure again"
+                        ));
+                    }
                 }
                 Err(e) => {
                     self.broken = true;

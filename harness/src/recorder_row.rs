@@ -117,3 +117,58 @@ impl Digests {
         }
     }
 }
+
+/// `usage.csv`: each process's usage (`harness run`), by `sequence`, created with the first row that has one
+/// and written with the rows of `invocations.csv`, whole rows only.
+pub(super) struct UsageFile {
+    path: std::path::PathBuf,
+    file: Option<super::RowFile>,
+    rows: Vec<u8>,
+}
+
+impl UsageFile {
+    pub(super) fn new(path: std::path::PathBuf) -> UsageFile {
+        UsageFile {
+            path,
+            file: None,
+            rows: Vec::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, sequence: u64, usage: &harness_data::ProcessUsage) {
+        let mut numbers = itoa::Buffer::new();
+        for n in [sequence, usage.user_ns, usage.sys_ns, usage.max_rss_bytes] {
+            self.rows.extend_from_slice(numbers.format(n).as_bytes());
+            self.rows.push(b',');
+        }
+        if let Some(code) = usage.exit_code {
+            self.rows.extend_from_slice(numbers.format(code).as_bytes());
+        }
+        self.rows.push(b',');
+        if let Some(signal) = usage.signal {
+            self.rows.extend_from_slice(numbers.format(signal).as_bytes());
+        }
+        self.rows.push(b'\n');
+    }
+
+    /// Appends the rows pushed since the last write; an error names the file.
+    pub(super) fn write(&mut self) -> Result<(), String> {
+        use super::Sink;
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let mut file = std::fs::File::create(&self.path)
+                .map(super::RowFile::new)
+                .map_err(|e| format!("creating {}: {e}", self.path.display()))?;
+            let header = format!("{}\n", harness_data::UsageRecord::COLUMNS.join(","));
+            file.append(header.as_bytes())
+                .map_err(|e| format!("writing {}: {e}", self.path.display()))?;
+            self.file = Some(file);
+        }
+        let file = self.file.as_mut().expect("created above");
+        let written = file.append(&self.rows);
+        self.rows.clear();
+        written.map_err(|e| format!("writing {}: {e}", self.path.display()))
+    }
+}

@@ -30,6 +30,7 @@ fn row(cell: usize, status: Status, output: &[u8]) -> Measured {
         status: Some(status),
         output: output.to_vec(),
         error: String::new(),
+        usage: None,
     };
     Measured {
         cell,

@@ -75,6 +75,28 @@ impl Schedule {
         }
         Schedule { cells, slots }
     }
+
+    /// hyperfine's order (`harness run --order sequential`): each cell's warm-ups and repetitions back to back,
+    /// cells in plan order.
+    pub fn sequential(plan: &Plan) -> Schedule {
+        let Schedule { cells, .. } = Schedule::new(plan);
+        let slots = (0..cells.len())
+            .flat_map(|cell| {
+                let warmups = (0..plan.warmup).map(move |iteration| Slot {
+                    cell,
+                    iteration,
+                    warmup: true,
+                });
+                let measured = (0..plan.repetitions).map(move |iteration| Slot {
+                    cell,
+                    iteration,
+                    warmup: false,
+                });
+                warmups.chain(measured)
+            })
+            .collect();
+        Schedule { cells, slots }
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +122,17 @@ mod tests {
             let iterations: Vec<u32> = mine[2..].iter().map(|s| s.iteration).collect();
             assert_eq!(iterations, vec![0, 1, 2, 3, 4]);
         }
+    }
+
+    #[test]
+    fn sequential_runs_each_cell_whole_in_order() {
+        let schedule = Schedule::sequential(&plan(7));
+        assert_eq!(schedule.slots.len(), 8 * 7);
+        let cells: Vec<usize> = schedule.slots.iter().map(|s| s.cell).collect();
+        let mut sorted = cells.clone();
+        sorted.sort();
+        assert_eq!(cells, sorted);
+        assert!(schedule.slots[0].warmup && schedule.slots[1].warmup && !schedule.slots[2].warmup);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod measure;
 pub mod pair;
 pub mod probes;
 pub mod report;
+pub mod run;
 pub mod serve_wasm;
 pub mod workloads;
 

@@ -69,6 +69,8 @@ pub fn serving_models(runtimes: &[RuntimeKind], serving: Serving) -> BTreeMap<St
                 RuntimeKind::NodeWasm | RuntimeKind::NodeJs => {
                     ("processes", "one node process per instance, one request at a time each")
                 }
+                // Plans cannot name it, so no load level serves it.
+                RuntimeKind::Exec => ("processes", "one process per request"),
             };
             (r.to_string(), (shape.to_string(), model.to_string()))
         })

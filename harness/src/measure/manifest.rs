@@ -58,6 +58,7 @@ pub(super) fn initial_manifest(
         serving: BTreeMap::new(),
         serving_shape: BTreeMap::new(),
         precision: None,
+        exec: None,
     };
     if let Some(load) = &plan.load {
         for (runtime, (shape, model)) in crate::load::serving_models(&plan.runtimes, load.serving) {

@@ -271,7 +271,7 @@ fn interrupt(value: Option<&Spanned<String>>) -> Result<Interrupt, SpannedError>
 }
 
 /// A seed for plans that name none; recorded in the manifest so the run can be repeated.
-fn random_seed() -> u64 {
+pub fn random_seed() -> u64 {
     let t = harness_probes::clock::unix_ns() as u64;
     t ^ (u64::from(std::process::id()) << 32)
 }

@@ -426,7 +426,7 @@ fn set_nonblocking(fd: RawFd) {
 }
 
 /// A pidfd of our child `pid`, readable once it has exited; `None` where the kernel has none (before 5.3).
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     // SAFETY: a non-negative return is a new descriptor, ours alone.
@@ -435,7 +435,7 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
 
 /// Whether our child `pid` has exited, leaving it a zombie (`WNOWAIT`): its pid and process group id stay
 /// reserved until it is reaped.
-fn has_exited(pid: libc::pid_t) -> bool {
+pub(crate) fn has_exited(pid: libc::pid_t) -> bool {
     // SAFETY: an all-zero siginfo_t is a valid value for waitid to overwrite.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: waitid writes into `info`, which we own; `pid` is our unreaped child.

@@ -39,6 +39,8 @@ pub struct Outcome {
     pub status: Option<Status>,
     pub output: Vec<u8>,
     pub error: String,
+    /// The process's usage, where the invocation was one whole process the harness reaped (`harness run`).
+    pub usage: Option<harness_data::ProcessUsage>,
 }
 
 impl Outcome {
@@ -48,6 +50,7 @@ impl Outcome {
             status: Some(Status::Ok),
             output,
             error: String::new(),
+            usage: None,
         }
     }
 
@@ -57,6 +60,7 @@ impl Outcome {
             status: Some(status),
             output: Vec::new(),
             error: error.into(),
+            usage: None,
         }
     }
 
@@ -117,6 +121,28 @@ pub trait Runtime: Send {
     /// Closes the cold window: tears down what the cold starts since [`Runtime::defer_teardown`] left. Not
     /// timed, outside every window.
     fn finish_teardown(&mut self);
+
+    /// Untimed work before each slot (one invocation or one batch window): `harness run`'s `--setup` (the first
+    /// time) and `--prepare`.
+    fn before_slot(&mut self) {}
+
+    /// Untimed work after each slot: `harness run`'s `--conclude`.
+    fn after_slot(&mut self) {}
+
+    /// Whether its invocations may share a batch window (nothing runs between two of them).
+    fn batchable(&self) -> bool {
+        true
+    }
+
+    /// Why the run must stop now (a command failed without `--ignore-failure`), once that happened.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
+    /// Untimed work once every invocation ran (`harness run`'s `--cleanup`); why it failed, if it did.
+    fn close(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// What an in-process Wasm runtime adds to serve load: one host, one engine and one compiled module shared by
@@ -232,6 +258,7 @@ pub fn create(kind: RuntimeKind, limits: Limits, ledger: &ContainerLedger) -> an
         RuntimeKind::Container => Box::new(container::ContainerRuntime::new(limits, ledger.clone())?),
         RuntimeKind::NodeWasm => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
         RuntimeKind::NodeJs => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
+        RuntimeKind::Exec => anyhow::bail!("`exec` runs only the commands of `harness run`"),
     })
 }
 
@@ -386,7 +413,7 @@ pub fn stack_limits(plan: &Plan) -> BTreeMap<String, String> {
                     Some(stack) => format!("V8 --stack-size={} KiB (one stack for JS and Wasm)", stack.kib),
                     None => "V8's default, 984 KiB (one stack for JS and Wasm)".to_string(),
                 },
-                RuntimeKind::Native | RuntimeKind::Container => return None,
+                RuntimeKind::Native | RuntimeKind::Container | RuntimeKind::Exec => return None,
             };
             Some((name.clone(), limit))
         })

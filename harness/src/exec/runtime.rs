@@ -137,6 +137,10 @@ impl CommandRuntime {
             return Outcome::ok(Phases::default(), Vec::new());
         }
         let how = finished.describe();
+        let ended = match finished.usage.exit_code {
+            Some(_) => format!("terminated with {how}"),
+            None => format!("was {how}"),
+        };
         let hint = if finished.usage.exit_code == Some(127) && matches!(self.settings.shell, process::Shell::Program(_))
         {
             " (the shell's code for a command it could not find)"
@@ -144,8 +148,8 @@ impl CommandRuntime {
             ""
         };
         self.failure = Some(format!(
-            "`{name}` terminated with {how}{hint}: use -i/--ignore-failure to measure it anyway, or --show-output to \
-             see what went wrong"
+            "`{name}` {ended}{hint}: use -i/--ignore-failure to measure it anyway, or --show-output to see what went \
+             wrong"
         ));
         let status = if finished.usage.signal.is_some() {
             Status::Trap

@@ -177,6 +177,18 @@ pub struct AsRunPlan {
     pub precision: Option<crate::precision::PrecisionPlan>,
 }
 
+impl AsRunPlan {
+    /// The name each runtime's rows carry, in plan order: `arms` where recorded (second arms, `harness run`'s
+    /// commands), else the kinds' names.
+    pub fn runtime_names(&self) -> Vec<String> {
+        if self.arms.len() == self.runtimes.len() {
+            self.arms.clone()
+        } else {
+            self.runtimes.iter().map(|r| r.as_str().to_string()).collect()
+        }
+    }
+}
+
 pub fn default_warmup() -> u32 {
     1
 }

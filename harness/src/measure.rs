@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 mod energy;
+mod load_levels;
 mod manifest;
 mod precision;
 
@@ -68,6 +69,9 @@ pub struct RunSummary {
     pub load_levels: Option<u64>,
 }
 
+/// The fewest batch windows a cell with an invocation budget gets: energy statistics count windows.
+pub const MIN_WINDOWS: u32 = 10;
+
 /// How long to wait for every probe's first sample before the idle baseline (a USB meter answers at 1 Hz).
 const FIRST_SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -83,6 +87,9 @@ pub struct Extras {
     pub sequential: bool,
     /// Recorded in the manifest: what `harness run` was asked.
     pub exec: Option<harness_data::ExecRecord>,
+    /// `harness run`'s run count: a cell measured in windows of K invocations stops once it has this many
+    /// (in at least [`MIN_WINDOWS`] windows), rather than running `repetitions` windows of K.
+    pub invocations_per_cell: Option<u32>,
     pub device: Option<String>,
 }
 
@@ -124,6 +131,9 @@ struct Session {
     containers: ContainerLedger,
     /// The plan's `precision`: looks and rounds after the first look.
     precision: Option<PrecisionRounds>,
+    /// [`Extras::invocations_per_cell`], and the measured slots of each cell so far.
+    invocations_per_cell: Option<u32>,
+    measured_slots: Vec<u32>,
 }
 
 impl Session {
@@ -140,6 +150,7 @@ impl Session {
         let extras = Extras {
             sequential: false,
             exec: None,
+            invocations_per_cell: None,
             device: options.device.clone(),
         };
         Session::assemble(plan, prepared, &options.out, extras, containers)
@@ -172,9 +183,10 @@ impl Session {
         let mut manifest = initial_manifest(&plan, &workloads, &probes, &schedule)?;
         manifest.skipped = skipped;
         manifest.host.device = extras.device;
-        manifest.exec = extras.exec;
+        manifest.exec = extras.exec.clone();
         write_manifest(&out, &manifest)?;
         let labels = cell_labels(&plan, &schedule);
+        let cells = labels.len();
         let recorder = Recorder::create(&out, labels.clone())?;
         recorder.track_manifest(&out, &manifest)?;
         let precision = plan.precision.clone().map(|p| {
@@ -203,6 +215,8 @@ impl Session {
             load_levels: None,
             sequence: 0,
             containers,
+            measured_slots: vec![0; cells],
+            invocations_per_cell: extras.invocations_per_cell.filter(|_| precision.is_none()),
             precision,
         })
     }
@@ -275,6 +289,9 @@ impl Session {
             if on_the_clock && self.precision.as_ref().is_some_and(PrecisionRounds::out_of_time) {
                 break;
             }
+            if self.over_budget(slot) {
+                continue;
+            }
             if interrupted.load(Ordering::Relaxed) {
                 stop = Some((
                     RunStatus::Partial,
@@ -294,10 +311,11 @@ impl Session {
                 stop = Some((RunStatus::Failed, why));
                 break;
             }
-            if !slot.warmup
-                && let Some(rounds) = self.precision.as_mut()
-            {
-                rounds.units[slot.cell] += 1;
+            if !slot.warmup {
+                self.measured_slots[slot.cell] += 1;
+                if let Some(rounds) = self.precision.as_mut() {
+                    rounds.units[slot.cell] += 1;
+                }
             }
             progress.inc(1);
             if self.plan.cooldown_ms > 0 {
@@ -306,6 +324,16 @@ impl Session {
         }
         progress.finish_and_clear();
         stop
+    }
+
+    /// Whether `slot` is past its cell's invocation budget ([`Extras::invocations_per_cell`]).
+    fn over_budget(&self, slot: &Slot) -> bool {
+        match (self.invocations_per_cell, self.batcher.size_of(slot.cell)) {
+            (Some(budget), Some(size)) if !slot.warmup && size > 1 => {
+                self.measured_slots[slot.cell] >= windows_for(budget, size, self.plan.repetitions)
+            }
+            _ => false,
+        }
     }
 
     /// One slot between its runtime's untimed work before and after it (`harness run`'s hooks).
@@ -395,7 +423,13 @@ impl Session {
         let size = self.batcher.decide(cell, &self.labels[cell].key, pilot, teardown);
         self.manifest.scheduled_invocations += u64::from(pilot_length);
         if size > 1 {
-            self.manifest.scheduled_invocations += u64::from(size - 1) * u64::from(self.plan.repetitions);
+            let windows = match self.invocations_per_cell {
+                Some(budget) => windows_for(budget, size, self.plan.repetitions),
+                None => self.plan.repetitions,
+            };
+            self.manifest.scheduled_invocations = (self.manifest.scheduled_invocations
+                + u64::from(size) * u64::from(windows))
+            .saturating_sub(u64::from(self.plan.repetitions));
         }
         size
     }
@@ -460,47 +494,6 @@ impl Session {
         self.recorder.as_mut().expect("recording")
     }
 
-    /// The plan's load levels, after its invocations (see [`crate::load`]). Returns why it stopped early.
-    fn run_load(&mut self, interrupted: &AtomicBool) -> Option<(RunStatus, String)> {
-        let load = self.plan.load.clone()?;
-        let known = self
-            .recorder()
-            .digests()
-            .into_iter()
-            .map(|(cell, digest)| {
-                let key = &self.labels[cell].key;
-                let who = format!("{} ({})", key.runtime, key.mode.as_str());
-                ((key.workload.clone(), key.input.clone()), (digest, who))
-            })
-            .collect();
-        let result = crate::load::run(
-            &self.plan,
-            &load,
-            &self.workloads,
-            &self.out,
-            interrupted,
-            &self.containers,
-            known,
-        );
-        // A failed level leaves the levels before it in load.csv: the summary counts those, not 0.
-        self.load_levels = Some(match &result {
-            Ok(outcome) => outcome.levels,
-            Err(_) => harness_analysis::pair::levels::read_load_csv(&self.out).map_or(0, |rows| rows.len() as u64),
-        });
-        match result {
-            Ok(outcome) if outcome.interrupted => Some((
-                RunStatus::Partial,
-                format!(
-                    "interrupted ({}) during load levels: {} level(s) in load.csv, the last one marked partial",
-                    crate::stop_signals::received_name(),
-                    outcome.levels
-                ),
-            )),
-            Ok(_) => None,
-            Err(e) => Some((RunStatus::Failed, format!("load mode: {e:#}"))),
-        }
-    }
-
     /// Waits for the writer to write every row.
     fn finish_recording(&mut self) -> anyhow::Result<Written> {
         self.recorder.take().expect("recording").finish()
@@ -532,6 +525,12 @@ impl Session {
             load_levels: self.load_levels,
         })
     }
+}
+
+/// Windows of `size` invocations that give a cell about `budget` invocations, at least [`MIN_WINDOWS`] and at
+/// most the `repetitions` scheduled.
+fn windows_for(budget: u32, size: u32, repetitions: u32) -> u32 {
+    budget.div_ceil(size).max(MIN_WINDOWS).min(repetitions)
 }
 
 /// The harness's whole per-invocation path: stamp, invoke, stamp, hand the row to the recorder (which waits

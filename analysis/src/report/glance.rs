@@ -31,8 +31,7 @@ impl PlanOrder {
                     }
                 }
             }
-            for r in &plan.runtimes {
-                let r = r.as_str().to_owned();
+            for r in plan.runtime_names() {
                 if !runtimes.contains(&r) {
                     runtimes.push(r);
                 }

@@ -34,7 +34,7 @@ fn plan_summary(plan: &AsRunPlan) -> String {
         .map(|w| format!("{}[{}]", w.name, w.inputs.join(",")))
         .collect::<Vec<_>>()
         .join(" ");
-    let runtimes: Vec<&str> = plan.runtimes.iter().map(|r| r.as_str()).collect();
+    let runtimes = plan.runtime_names();
     let modes: Vec<&str> = plan.modes.iter().map(|m| m.as_str()).collect();
     format!(
         "workloads {workloads}; runtimes {}; modes {}; repetitions {}",
@@ -58,9 +58,9 @@ pub(super) fn incomplete_groups(runs: &[Run]) -> Vec<Incomplete> {
         }
         for w in &plan.workloads {
             for input in &w.inputs {
-                for runtime in &plan.runtimes {
+                for runtime in &plan.runtime_names() {
                     for &mode in &plan.modes {
-                        let key = key_of(&w.name, input, runtime.as_str(), mode);
+                        let key = key_of(&w.name, input, runtime, mode);
                         let got = measured.get(&key).copied().unwrap_or(0);
                         if got < repetitions {
                             out.push(Incomplete {

@@ -137,6 +137,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     match harness::exec::gather(&request.out, &request.commands, &asked) {
         Ok(results) => {
             print!("{}", harness::exec::terminal::render(&results));
+            for note in &results.provenance.notes {
+                eprintln!("note: {note}");
+            }
             export(&args, &results)?;
         }
         Err(e) if summary.rows > 0 => eprintln!("no summary: {e:#}"),

@@ -97,14 +97,14 @@ pub fn markdown(results: &RunResults) -> Vec<u8> {
             (Some(m), Some(s)) => format!("{:.1} ± {:.1}", m * scale, s * scale),
             (m, _) => value(m),
         };
-        let energy = r
-            .energy_j
-            .as_ref()
-            .and_then(|e| Some((e.median_net?, e.interval_net)))
-            .map_or("-".to_string(), |(m, i)| match i {
-                Some([lo, hi]) => format!("{} [{}, {}]", sig(m), sig(lo), sig(hi)),
-                None => sig(m),
-            });
+        let energy =
+            r.energy_j
+                .as_ref()
+                .and_then(|e| Some((e.median?, e.interval)))
+                .map_or("-".to_string(), |(m, i)| match i {
+                    Some([lo, hi]) => format!("{} [{}, {}]", sig(m), sig(lo), sig(hi)),
+                    None => sig(m),
+                });
         out.push_str(&format!(
             "| `{}` | {mean} | {} | {} | {} | {energy} | {} |\n",
             r.command.replace('|', "\\|").replace('`', "'"),
@@ -173,6 +173,12 @@ pub(super) mod tests {
                 channel: "package".into(),
                 scope: "machine".into(),
                 estimated: true,
+                basis: "net".into(),
+                median: Some(mean * 10.0),
+                interval: Some([mean * 9.0, mean * 11.0]),
+                reason: None,
+                within_noise: false,
+                no_net: None,
                 median_net: Some(mean * 10.0),
                 interval_net: Some([mean * 9.0, mean * 11.0]),
                 median_gross: Some(mean * 20.0),

@@ -109,6 +109,8 @@ pub fn run(request: &RunRequest, interrupted: &Arc<AtomicBool>) -> anyhow::Resul
     let extras = Extras {
         sequential: request.sequential,
         exec: Some(record(request)),
+        // `-r N` counts runs, as hyperfine's does: a command run K to a window gets N runs in all.
+        invocations_per_cell: Some(repetitions),
         device: None,
     };
     crate::measure::measure_prepared(plan, prepared, &request.out, extras, interrupted, request.progress)

@@ -63,8 +63,21 @@ pub struct CommandEnergy {
     pub scope: String,
     /// From a model of CPU time, not a sensor: an estimate.
     pub estimated: bool,
-    /// Median energy per run net of the idle baseline, J, with its bootstrap interval; `None` when fewer than
-    /// half the windows resolved (then `left_out` says why).
+    /// What `median` is: `net` of the idle baseline, or `gross` where no net figure may be shown (the idle
+    /// baseline is missing, or was taken while the machine was busy).
+    pub basis: String,
+    /// Median energy per run on `basis`, J, with its bootstrap interval; `None` when fewer than half the
+    /// windows resolved (then `reason` says why).
+    pub median: Option<f64>,
+    pub interval: Option<[f64; 2]>,
+    /// Why there is no figure, e.g. "8 of 10 below resolution".
+    pub reason: Option<String>,
+    /// Net figure whose interval spans 0: the command's own energy is within the noise of idle.
+    pub within_noise: bool,
+    /// Why `basis` is `gross`: the idle baseline taken while the machine was busy (and by what), or none taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_net: Option<String>,
+    /// The median net of idle, J (with its interval), where `basis` is `net`.
     pub median_net: Option<f64>,
     pub interval_net: Option<[f64; 2]>,
     /// Median energy per run before subtracting idle, J.
@@ -216,7 +229,7 @@ fn command_result(
         outliers: group
             .and_then(|g| g.outliers.as_ref())
             .map_or(0, |o| o.low_severe + o.high_severe),
-        energy_j: group.and_then(|g| energy(report, g)),
+        energy_j: group.and_then(|g| energy(run, report, g)),
         power_w: group.and_then(|g| {
             let channel = report.energy_channel.as_ref()?;
             g.energy
@@ -229,7 +242,7 @@ fn command_result(
     }
 }
 
-fn energy(report: &Report, group: &GroupReport) -> Option<CommandEnergy> {
+fn energy(run: &Run, report: &Report, group: &GroupReport) -> Option<CommandEnergy> {
     let channel = report.energy_channel.as_ref()?;
     let at_a_glance = group.energy_at_a_glance.as_ref()?;
     let summary = group
@@ -237,7 +250,14 @@ fn energy(report: &Report, group: &GroupReport) -> Option<CommandEnergy> {
         .iter()
         .find(|e| e.probe == channel.probe && e.channel == channel.channel)?;
     let net = at_a_glance.figure.as_ref().filter(|_| at_a_glance.basis == Basis::Net);
+    let figure = at_a_glance.figure.as_ref();
     Some(CommandEnergy {
+        basis: at_a_glance.basis.as_str().to_string(),
+        median: figure.map(|i| i.estimate),
+        interval: figure.map(|i| [i.ci_low, i.ci_high]),
+        reason: at_a_glance.reason(),
+        within_noise: at_a_glance.within_noise(),
+        no_net: (at_a_glance.basis == Basis::Gross).then(|| no_net(run, &channel.probe, &channel.channel)),
         probe: channel.probe.clone(),
         channel: channel.channel.clone(),
         scope: summary.scope.clone(),
@@ -255,6 +275,23 @@ fn energy(report: &Report, group: &GroupReport) -> Option<CommandEnergy> {
         },
         left_out: at_a_glance.left_out.clone(),
     })
+}
+
+/// Why a channel has no net figure, from the run's manifest.
+fn no_net(run: &Run, probe: &str, channel: &str) -> String {
+    let baseline = run
+        .manifest
+        .probes
+        .iter()
+        .find(|p| p.key() == probe)
+        .and_then(|p| p.baselines.get(channel));
+    match baseline {
+        Some(b) => match &b.busy_baseline {
+            Some(why) => format!("the idle baseline is not idle: {why}"),
+            None => "the idle baseline could not be used".into(),
+        },
+        None => "no idle baseline was taken (--idle 0, or the run stopped before it)".into(),
+    }
 }
 
 fn comparison(c: &Comparison) -> CommandComparison {

@@ -71,29 +71,30 @@ fn energy_lines(r: &CommandResult) -> String {
     } else {
         String::new()
     };
-    let mut out = match (e.median_net, e.interval_net) {
-        (Some(m), Some([lo, hi])) => format!(
-            "  Energy (median, net): {} J [{}, {}] per run    ({label}{batched}; gross {} J)\n",
-            sig(m),
-            sig(lo),
-            sig(hi),
-            e.median_gross.map_or("-".into(), sig)
-        ),
-        (Some(m), None) => format!("  Energy (median, net): {} J per run    ({label}{batched})\n", sig(m)),
-        _ => {
-            let why: Vec<String> = e.left_out.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let basis = &e.basis;
+    let mut out = match (e.median, e.interval) {
+        (Some(m), interval) => {
+            let interval = interval.map_or(String::new(), |[lo, hi]| format!(" [{}, {}]", sig(lo), sig(hi)));
+            let gross = match e.median_gross {
+                Some(g) if basis == "net" => format!("; gross {} J", sig(g)),
+                _ => String::new(),
+            };
             format!(
-                "  Energy (median, net): -    ({} of {} windows usable: {}; {label})\n",
-                e.usable,
-                e.windows,
-                if why.is_empty() {
-                    "no idle baseline".to_string()
-                } else {
-                    why.join(", ")
-                }
+                "  Energy (median, {basis}): {} J{interval} per run    ({label}{batched}{gross})\n",
+                sig(m)
             )
         }
+        (None, _) => format!(
+            "  Energy (median, {basis}): -    ({}; {label})\n",
+            e.reason.as_deref().unwrap_or("no usable window")
+        ),
     };
+    if let Some(why) = &e.no_net {
+        out.push_str(&format!("  No net figure: {why}.\n"));
+    }
+    if e.within_noise {
+        out.push_str("  (the net figure's interval spans 0: within the noise of idle power)\n");
+    }
     if let Some(p) = r.power_w {
         out.push_str(&format!("  Power (median):       {} W\n", sig(p)));
     }

@@ -369,6 +369,8 @@ pub fn interrupt_mechanism(runtime: RuntimeKind, mode: Mode, plan: &Plan) -> &'s
     match runtime {
         RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot => wasm("epoch"),
         RuntimeKind::Wasmi => wasm("fuel"),
+        // `harness run` without --timeout gives its commands no deadline.
+        RuntimeKind::Exec if plan.timeout_ms >= crate::plan::MAX_TIMEOUT_MS => "none",
         // Warm native is a direct call inside the harness.
         RuntimeKind::Native if mode == Mode::Warm => "none",
         _ => "watchdog",

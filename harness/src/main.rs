@@ -20,7 +20,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Measure(cmd::measure::MeasureArgs),
-    Run(cmd::run::RunArgs),
+    // Boxed: its many options make it the largest variant by far.
+    Run(Box<cmd::run::RunArgs>),
     Workloads(cmd::workloads::WorkloadsArgs),
     Probes(cmd::probes::ProbesArgs),
     Pair(cmd::pair::PairArgs),

@@ -574,3 +574,15 @@ fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
     }
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_invocation_budget_gives_enough_windows_and_no_more_than_scheduled() {
+        // 200 runs of a command run 200 to a window: the 10 windows energy statistics need.
+        assert_eq!(super::windows_for(200, 200, 200), 10);
+        assert_eq!(super::windows_for(200, 7, 200), 29);
+        // Never more windows than the schedule holds.
+        assert_eq!(super::windows_for(8, 12, 8), 8);
+    }
+}

@@ -202,6 +202,13 @@ fn a_two_millisecond_command_gets_energy_per_run_in_windows_of_many_runs_never_z
     let energy = &rapl["energy_j"];
     assert_eq!(energy["estimated"], false, "{rapl}");
     assert!(energy["runs_per_window"].as_f64().unwrap() > 1.0, "{rapl}");
+    // `-r 8` counts runs, as hyperfine's does: windows of K runs cut to the budget, never under 8 windows.
+    let runs = rapl["times"].as_array().unwrap().len() as f64;
+    let windows = energy["windows"].as_f64().unwrap();
+    assert!(
+        windows == 8.0 && runs >= 8.0 && runs == windows * energy["runs_per_window"].as_f64().unwrap(),
+        "{rapl}"
+    );
     let gross = energy["median_gross"].as_f64().unwrap();
     let expected = 20.0 * rapl["median"].as_f64().unwrap();
     assert!(

@@ -100,6 +100,7 @@ fn run_with(runtimes: &[&str], n: u32, shape: impl Fn(&str, Mode, u32, PairedRec
             serving: Default::default(),
             serving_shape: Default::default(),
             precision: None,
+            exec: None,
             skipped: Default::default(),
             baseline_load_before: None,
             baseline_load_after: None,

@@ -148,6 +148,7 @@ fn fixture_run() -> Run {
             serving: Default::default(),
             serving_shape: Default::default(),
             precision: None,
+            exec: None,
             skipped: Default::default(),
         },
         invocations,

@@ -453,6 +453,7 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             serving: Default::default(),
             serving_shape: Default::default(),
             precision: None,
+            exec: None,
             skipped: Default::default(),
         },
         invocations,

@@ -120,7 +120,7 @@ pub struct RunArgs {
     precision: Option<f64>,
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: Box<RunArgs>) -> anyhow::Result<Outcome> {
     let interrupted = Arc::new(AtomicBool::new(false));
     harness::stop_signals::install(Arc::clone(&interrupted)).context("installing the signal handlers")?;
     let request = request(&args)?;
@@ -172,7 +172,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 
 fn export(args: &RunArgs, results: &harness::exec::results::RunResults) -> anyhow::Result<()> {
     use harness::exec::export;
-    let exports: [(&Option<PathBuf>, fn(&harness::exec::results::RunResults) -> Vec<u8>); 3] = [
+    type Exporter = fn(&harness::exec::results::RunResults) -> Vec<u8>;
+    let exports: [(&Option<PathBuf>, Exporter); 3] = [
         (&args.export_json, export::json),
         (&args.export_csv, export::csv),
         (&args.export_markdown, export::markdown),

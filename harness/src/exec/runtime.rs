@@ -96,7 +96,7 @@ impl CommandRuntime {
         let finished = match process::run_once(&self.argv, &self.settings) {
             Ok(finished) => finished,
             Err(e) => {
-                let why = if e.kind() == std::io::ErrorKind::NotFound && self.argv.len() > 0 {
+                let why = if e.kind() == std::io::ErrorKind::NotFound && !self.argv.is_empty() {
                     format!("cannot start `{}`: it was not found (is it on PATH?)", self.argv[0])
                 } else {
                     format!("cannot start `{}`: {e}", self.command.command)

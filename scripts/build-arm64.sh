@@ -21,7 +21,7 @@ export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  names=(noop fibonacci sieve nbody mandelbrot matmul sha256 aes-gcm json fuzzy image-resize transfer fault)
+  names=(noop fibonacci sieve nbody mandelbrot matmul sha256 aes-gcm json fuzzy image-resize transfer fannkuch-redux fault)
 fi
 target_dir=${CARGO_TARGET_DIR:-target}
 

@@ -13,7 +13,7 @@ fi
 
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  names=(noop fibonacci sieve nbody mandelbrot matmul sha256 aes-gcm json fuzzy image-resize transfer fault)
+  names=(noop fibonacci sieve nbody mandelbrot matmul sha256 aes-gcm json fuzzy image-resize transfer fannkuch-redux fault)
 fi
 
 target_dir=${CARGO_TARGET_DIR:-target}

@@ -38,6 +38,7 @@ const ALL: &[(&str, &str)] = &[
     ("fuzzy", "16KiB"),
     ("image-resize", "64"),
     ("transfer", "2MiB"),
+    ("fannkuch-redux", "8"),
 ];
 
 #[test]

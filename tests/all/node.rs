@@ -18,6 +18,7 @@ const PORTED: &[(&str, &str)] = &[
     ("json", "500"),
     ("fuzzy", "64KiB"),
     ("transfer", "1MiB"),
+    ("fannkuch-redux", "8"),
 ];
 
 #[test]

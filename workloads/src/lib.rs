@@ -6,6 +6,7 @@
 //! with [`digest`] so runtimes that computed different things are caught.
 
 pub mod aes;
+pub mod fannkuch;
 pub mod fault;
 pub mod fibonacci;
 pub mod fuzzy;
@@ -41,6 +42,7 @@ pub fn run_named(name: &str, input: &[u8]) -> Result<Vec<u8>, String> {
         "fuzzy" => fuzzy::run(input),
         "image-resize" => image_resize::run(input),
         "transfer" => transfer::run(input),
+        "fannkuch-redux" => fannkuch::run(input),
         "fault" => fault::run(input),
         other => Err(format!("this build serves no workload named `{other}`")),
     }
@@ -269,6 +271,16 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
         prepare: blob,
         check: check_size,
         range: range(0, MAX_BLOB),
+        test_only: false,
+    },
+    WorkloadSpec {
+        name: "fannkuch-redux",
+        input_doc: "n of the Benchmarks Game's fannkuch-redux (every permutation of n, flipped); 7-12 (10: 3.6M permutations)",
+        small_input: "8",
+        run: fannkuch::run,
+        prepare: ascii_number,
+        check: check_count,
+        range: range(1, 12),
         test_only: false,
     },
     // `transfer`'s bytes through WASI instead of linear memory: a WASI command (`fd_read` of stdin, `fd_write` of

@@ -189,6 +189,7 @@ pub(super) mod tests {
                 left_out: BTreeMap::new(),
             }),
             power_w: Some(20.0),
+            energy_channels: Vec::new(),
         };
         let comparison = |metric: &str, verdict: &str| CommandComparison {
             command: "b".into(),

@@ -49,9 +49,28 @@ pub struct CommandResult {
     pub failed_runs: BTreeMap<String, usize>,
     /// Runs beyond Tukey's severe fences (3 IQR): kept in every figure, reported.
     pub outliers: usize,
+    /// Energy per run on the run's whole-machine channel, with its interval (what the summary compares).
     pub energy_j: Option<CommandEnergy>,
     /// Median power over the energy windows, W (gross).
     pub power_w: Option<f64>,
+    /// Every channel of every probe: energy per run gross and net of idle, with its source.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub energy_channels: Vec<ChannelFigures>,
+}
+
+/// One channel's medians per run (no interval: `harness report` gives every channel's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelFigures {
+    pub probe: String,
+    pub channel: String,
+    pub scope: String,
+    pub estimated: bool,
+    pub gross_j: Option<f64>,
+    pub net_j: Option<f64>,
+    pub power_w: Option<f64>,
+    /// Windows the medians use (usable, unflagged), of `windows`.
+    pub used: usize,
+    pub windows: usize,
 }
 
 /// Energy per run of one command on the run's whole-machine channel.
@@ -230,6 +249,22 @@ fn command_result(
             .and_then(|g| g.outliers.as_ref())
             .map_or(0, |o| o.low_severe + o.high_severe),
         energy_j: group.and_then(|g| energy(run, report, g)),
+        energy_channels: group.map_or_else(Vec::new, |g| {
+            g.energy
+                .iter()
+                .map(|e| ChannelFigures {
+                    probe: e.probe.clone(),
+                    channel: e.channel.clone(),
+                    scope: e.scope.clone(),
+                    estimated: e.estimated,
+                    gross_j: e.gross_j.as_ref().map(|s| s.median),
+                    net_j: e.net_j.as_ref().map(|s| s.median),
+                    power_w: e.power_w.as_ref().map(|s| s.median),
+                    used: e.used,
+                    windows: e.windows,
+                })
+                .collect()
+        }),
         power_w: group.and_then(|g| {
             let channel = report.energy_channel.as_ref()?;
             g.energy

@@ -36,6 +36,7 @@ pub const JS_PORTS: &[&str] = &[
     "json",
     "fuzzy",
     "transfer",
+    "fannkuch-redux",
     "fault",
 ];
 

@@ -266,3 +266,36 @@ fn parameters_names_and_hyperfines_order_reach_every_export() {
     assert_eq!(order, expected);
     assert_eq!(manifest(&out).exec.unwrap().order, "sequential");
 }
+
+#[test]
+fn precision_measures_until_every_interval_against_the_reference_is_narrow_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // A target an idle machine meets at the first look (a busy one may need more rounds, up to the budget): the
+    // rounds' path, not this machine's noise, is under test.
+    let output = run(&[
+        "--precision",
+        "50%",
+        "-r",
+        "5",
+        "--probe",
+        "none",
+        "--reference",
+        "sleep 0.002",
+        "--out",
+        out.to_str().unwrap(),
+        "sleep 0.004",
+    ]);
+    let errors = text(&output.stderr);
+    assert!(output.status.success(), "{errors}");
+    assert!(errors.contains("precision: +-50.0% asked of every ratio of medians against sleep 0.002"), "{errors}");
+    let record = manifest(&out).precision.unwrap();
+    assert_eq!(record.plan.baseline, "sleep 0.002");
+    assert!(
+        record
+            .cells
+            .iter()
+            .all(|c| c.met || c.stopped == harness_data::precision::PrecisionStop::MaxRepetitions),
+        "{record:?}"
+    );
+}

@@ -145,6 +145,11 @@ pub fn run(args: Box<RunArgs>) -> anyhow::Result<Outcome> {
         Err(e) if summary.rows > 0 => eprintln!("no summary: {e:#}"),
         Err(_) => {}
     }
+    if let Ok(manifest) = harness_analysis::run::read_manifest(&request.out)
+        && let Some(precision) = &manifest.precision
+    {
+        eprintln!("{}", harness::glance::precision_summary(precision));
+    }
     eprintln!(
         "{}: {} of {} runs recorded in {out} (`harness report {out} --out DIR` for the full report{})",
         match summary.status {

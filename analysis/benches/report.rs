@@ -125,6 +125,7 @@ fn write_run(dir: &Path, with_energy: bool) -> usize {
         serving_shape: Default::default(),
         precision: None,
         exec: None,
+        browsers: Default::default(),
         skipped: Default::default(),
     };
     std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();

@@ -21,8 +21,8 @@ pub use energy::{
 pub use invocation::{CellKey, InvocationRecord, Mode, Phases, ProcessUsage, Status, UsageRecord};
 pub use load::{LoadKind, LoadPlan, LoadRecord, RequestRecord, Serving};
 pub use manifest::{
-    Anchor, ArtifactSizes, EngineVersions, ExecCommand, ExecRecord, HostFingerprint, IdleLoad, Manifest, ManifestError,
-    RunStatus,
+    Anchor, ArtifactSizes, BrowserFacts, EngineVersions, ExecCommand, ExecRecord, HostFingerprint, IdleLoad, Manifest,
+    ManifestError, RunStatus,
 };
 pub use runtime::{RuntimeKind, UnknownRuntime};
 

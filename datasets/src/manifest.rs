@@ -128,9 +128,24 @@ pub struct Manifest {
     /// The plan's `precision`: every look per cell and where measuring stopped (absent without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<crate::precision::PrecisionRecord>,
+    /// Per browser runtime (`chromium-wasm`, `chromium-js`): what its last page said of its timer and clock.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub browsers: BTreeMap<String, BrowserFacts>,
     /// `harness run`: the commands as asked (each a runtime of the run, by its name) and how they ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecRecord>,
+}
+
+/// A browser runtime's page, as it reported itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrowserFacts {
+    /// `crossOriginIsolated` in the page: the loopback server's COOP/COEP headers took effect.
+    pub cross_origin_isolated: bool,
+    /// The smallest step `performance.now()` took in the page, microseconds (5 in Chromium when isolated).
+    pub timer_step_us: f64,
+    /// Half-width of the handshake that maps the page's clock onto CLOCK_MONOTONIC, ns: phases inside the page
+    /// are placed within this of the run's clock.
+    pub clock_bound_ns: u64,
 }
 
 /// What `harness run` was asked: its commands and the options that shape every run.

@@ -14,12 +14,16 @@ pub enum RuntimeKind {
     Container,
     NodeWasm,
     NodeJs,
+    /// The workload's Wasm module in a headless Chromium page.
+    ChromiumWasm,
+    /// The workload's JavaScript port in a headless Chromium page.
+    ChromiumJs,
     /// Any command, each invocation a fresh process: `harness run`'s commands (not a plan's runtime).
     Exec,
 }
 
 impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 7] = [
+    pub const ALL: [RuntimeKind; 9] = [
         RuntimeKind::Native,
         RuntimeKind::WasmtimeJit,
         RuntimeKind::WasmtimeAot,
@@ -27,6 +31,8 @@ impl RuntimeKind {
         RuntimeKind::Container,
         RuntimeKind::NodeWasm,
         RuntimeKind::NodeJs,
+        RuntimeKind::ChromiumWasm,
+        RuntimeKind::ChromiumJs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +44,8 @@ impl RuntimeKind {
             RuntimeKind::Container => "container",
             RuntimeKind::NodeWasm => "node-wasm",
             RuntimeKind::NodeJs => "node-js",
+            RuntimeKind::ChromiumWasm => "chromium-wasm",
+            RuntimeKind::ChromiumJs => "chromium-js",
             RuntimeKind::Exec => "exec",
         }
     }
@@ -51,8 +59,17 @@ impl RuntimeKind {
     pub fn runs_wasm(self) -> bool {
         matches!(
             self,
-            RuntimeKind::WasmtimeJit | RuntimeKind::WasmtimeAot | RuntimeKind::Wasmi | RuntimeKind::NodeWasm
+            RuntimeKind::WasmtimeJit
+                | RuntimeKind::WasmtimeAot
+                | RuntimeKind::Wasmi
+                | RuntimeKind::NodeWasm
+                | RuntimeKind::ChromiumWasm
         )
+    }
+
+    /// Runs in a headless browser page.
+    pub fn is_browser(self) -> bool {
+        matches!(self, RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs)
     }
 
     /// A Wasm engine inside the harness process.

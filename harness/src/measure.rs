@@ -235,6 +235,11 @@ impl Session {
         if stop.is_none() {
             stop = self.run_load(interrupted);
         }
+        for (runtime, name) in self.runtimes.iter().zip(&self.plan.runtime_names) {
+            if let Some(facts) = runtime.browser_facts() {
+                self.manifest.browsers.insert(name.clone(), facts);
+            }
+        }
         // `--cleanup` runs whatever stopped the run; its failure is the run's when nothing else failed first.
         for runtime in &mut self.runtimes {
             if let Some(why) = runtime.close()

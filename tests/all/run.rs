@@ -91,12 +91,17 @@ fn node_against_a_wasm_engine_prints_time_energy_and_the_comparison_and_exports_
         "Benchmark 2: wasmtime-jit fib",
         "Time (mean ± σ):",
         "Range (min … max):",
-        "Energy (median, net):",
+        "Energy (median, ",
         "Power (median):",
         "Summary\n",
     ] {
         assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");
     }
+    // Net of idle where the idle baseline was idle; on a busy machine gross, saying why.
+    assert!(
+        stdout.contains("Energy (median, net):") || stdout.contains("No net figure: the idle baseline is not idle"),
+        "{stdout}"
+    );
     // The comparison carries its interval and the report's verdict, in time and in energy.
     let summary = &stdout[stdout.find("Summary").unwrap()..];
     assert!(summary.contains(" times ") && summary.contains(" [") && summary.contains("energy per run (gross"));
@@ -185,12 +190,15 @@ fn a_two_millisecond_command_gets_energy_per_run_in_windows_of_many_runs_never_z
     let model = energy_of_two_ms(&dir.path().join("model"), "model,interval_ms=1");
     let energy = &model["energy_j"];
     assert!(energy["runs_per_window"].as_f64().unwrap() > 1.0, "{model}");
-    assert!(energy["median_net"].as_f64().unwrap() > 0.0, "{model}");
-    assert!(
-        energy["median_gross"].as_f64().unwrap() > energy["median_net"].as_f64().unwrap(),
-        "{model}"
-    );
+    let gross = energy["median_gross"].as_f64().unwrap();
+    assert!(gross > 0.0 && energy["median"].as_f64().unwrap() > 0.0, "{model}");
     assert_eq!(energy["estimated"], true);
+    // Net of idle where the baseline was idle; where something else kept the machine busy, the figure is gross
+    // and says why (the harness detects it; this test does not rely on an idle host).
+    match energy["basis"].as_str().unwrap() {
+        "net" => assert!(energy["median_net"].as_f64().unwrap() < gross, "{model}"),
+        _ => assert!(energy["no_net"].as_str().unwrap().contains("idle baseline"), "{model}"),
+    }
 
     // A fake powercap counter at 20 W that moves every 1 ms, as RAPL does: each run's gross energy is what
     // 20 W over its time gives, measured in windows of many runs.
@@ -288,7 +296,10 @@ fn precision_measures_until_every_interval_against_the_reference_is_narrow_enoug
     ]);
     let errors = text(&output.stderr);
     assert!(output.status.success(), "{errors}");
-    assert!(errors.contains("precision: +-50.0% asked of every ratio of medians against sleep 0.002"), "{errors}");
+    assert!(
+        errors.contains("precision: +-50.0% asked of every ratio of medians against sleep 0.002"),
+        "{errors}"
+    );
     let record = manifest(&out).precision.unwrap();
     assert_eq!(record.plan.baseline, "sleep 0.002");
     assert!(

@@ -27,6 +27,8 @@ fn colour(runtime: &str, index: usize) -> RGBColor {
         Ok(RuntimeKind::Wasmi) => RGBColor(0xd6, 0x27, 0x28),
         Ok(RuntimeKind::NodeWasm) => RGBColor(0x94, 0x67, 0xbd),
         Ok(RuntimeKind::NodeJs) => RGBColor(0xff, 0x7f, 0x0e),
+        Ok(RuntimeKind::ChromiumWasm) => RGBColor(0x17, 0xbe, 0xcf),
+        Ok(RuntimeKind::ChromiumJs) => RGBColor(0xbc, 0xbd, 0x22),
         Ok(RuntimeKind::Exec) | Err(_) => {
             let (r, g, b) = Palette99::pick(index).to_rgba().rgb();
             RGBColor(r, g, b)

@@ -101,6 +101,7 @@ fn run_with(runtimes: &[&str], n: u32, shape: impl Fn(&str, Mode, u32, PairedRec
             serving_shape: Default::default(),
             precision: None,
             exec: None,
+            browsers: Default::default(),
             skipped: Default::default(),
             baseline_load_before: None,
             baseline_load_after: None,

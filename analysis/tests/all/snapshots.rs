@@ -149,6 +149,7 @@ fn fixture_run() -> Run {
             serving_shape: Default::default(),
             precision: None,
             exec: None,
+            browsers: Default::default(),
             skipped: Default::default(),
         },
         invocations,

@@ -454,6 +454,7 @@ fn run_of(name: &str, invocations: Vec<InvocationRecord>, paired: Option<Vec<Pai
             serving_shape: Default::default(),
             precision: None,
             exec: None,
+            browsers: Default::default(),
             skipped: Default::default(),
         },
         invocations,

@@ -59,6 +59,7 @@ pub(super) fn initial_manifest(
         serving_shape: BTreeMap::new(),
         precision: None,
         exec: None,
+        browsers: Default::default(),
     };
     if let Some(load) = &plan.load {
         for (runtime, (shape, model)) in crate::load::serving_models(&plan.runtimes, load.serving) {

@@ -9,6 +9,7 @@
 //! | `container` | create + start a container that serves one request | request to a running container |
 //! | `node-wasm`, `node-js` | spawn node, load, serve one request | request to a running node process |
 
+pub mod browser;
 pub mod child;
 pub mod container;
 pub mod instance_memory;
@@ -143,6 +144,11 @@ pub trait Runtime: Send {
     fn close(&mut self) -> Option<String> {
         None
     }
+
+    /// A browser runtime's page as it reported itself (timer, clock mapping), for the manifest.
+    fn browser_facts(&self) -> Option<harness_data::BrowserFacts> {
+        None
+    }
 }
 
 /// What an in-process Wasm runtime adds to serve load: one host, one engine and one compiled module shared by
@@ -258,6 +264,7 @@ pub fn create(kind: RuntimeKind, limits: Limits, ledger: &ContainerLedger) -> an
         RuntimeKind::Container => Box::new(container::ContainerRuntime::new(limits, ledger.clone())?),
         RuntimeKind::NodeWasm => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
         RuntimeKind::NodeJs => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
+        RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs => Box::new(browser::BrowserRuntime::new(kind, limits)?),
         RuntimeKind::Exec => anyhow::bail!("`exec` runs only the commands of `harness run`"),
     })
 }
@@ -272,7 +279,7 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
     for &kind in runtimes {
         match kind {
             RuntimeKind::Native => workload.require_native()?,
-            RuntimeKind::NodeJs => match &workload.guest {
+            RuntimeKind::NodeJs | RuntimeKind::ChromiumJs => match &workload.guest {
                 Guest::Command(command) if command.builtin.is_none() => {
                     node::user_js_module(workload.name, command)?;
                 }
@@ -355,6 +362,13 @@ pub fn add_engine_versions(runtimes: &[RuntimeKind], engines: &mut harness_data:
     {
         engines.insert("docker".into(), version);
     }
+    if runtimes.iter().any(|r| r.is_browser())
+        && let Ok(binary) = browser::cdp::chromium_binary()
+        && let Ok(out) = std::process::Command::new(binary).arg("--version").output()
+    {
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        engines.insert("chromium".into(), version);
+    }
 }
 
 /// How an endless invocation of `runtime` in `mode` is stopped under `plan`: `epoch`, `fuel`, `watchdog` (a
@@ -415,6 +429,9 @@ pub fn stack_limits(plan: &Plan) -> BTreeMap<String, String> {
                     Some(stack) => format!("V8 --stack-size={} KiB (one stack for JS and Wasm)", stack.kib),
                     None => "V8's default, 984 KiB (one stack for JS and Wasm)".to_string(),
                 },
+                RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs => {
+                    "V8's default in the page (one stack for JS and Wasm)".to_string()
+                }
                 RuntimeKind::Native | RuntimeKind::Container | RuntimeKind::Exec => return None,
             };
             Some((name.clone(), limit))
@@ -435,7 +452,7 @@ mod tests {
 
     fn plan(extra: &str, modes: &str) -> Plan {
         let text = format!(
-            "{extra}repetitions = 1\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\", \"container\", \"node-wasm\", \"node-js\"]\nmodes = {modes}\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n"
+            "{extra}repetitions = 1\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\", \"container\", \"node-wasm\", \"node-js\", \"chromium-wasm\", \"chromium-js\"]\nmodes = {modes}\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n"
         );
         Plan::parse(&text, Path::new("p.toml")).unwrap()
     }
@@ -447,27 +464,20 @@ mod tests {
 
     #[test]
     fn each_runtime_records_what_stops_it() {
-        // native, wasmtime-jit, wasmtime-aot, wasmi, container, node-wasm, node-js
+        // native, wasmtime-jit, wasmtime-aot, wasmi, container, node-wasm, node-js, chromium-wasm, chromium-js
         let both = "[\"cold\", \"warm\"]";
-        assert_eq!(
-            mechanisms("", both),
-            ["none", "epoch", "epoch", "fuel", "watchdog", "watchdog", "watchdog"]
-        );
+        let w = "watchdog";
+        assert_eq!(mechanisms("", both), ["none", "epoch", "epoch", "fuel", w, w, w, w, w]);
         assert_eq!(
             mechanisms("", "[\"cold\"]"),
-            ["watchdog", "epoch", "epoch", "fuel", "watchdog", "watchdog", "watchdog"]
+            [w, "epoch", "epoch", "fuel", w, w, w, w, w]
         );
         assert_eq!(
             mechanisms("interrupt = \"none\"\n", both),
-            ["none", "none", "none", "none", "watchdog", "watchdog", "watchdog"]
+            ["none", "none", "none", "none", w, w, w, w, w]
         );
         let process = "interrupt = \"none\"\ncold_boundary = \"process\"\n";
-        assert_eq!(
-            mechanisms(process, "[\"cold\"]"),
-            [
-                "watchdog", "watchdog", "watchdog", "watchdog", "watchdog", "watchdog", "watchdog"
-            ]
-        );
+        assert_eq!(mechanisms(process, "[\"cold\"]"), [w; 9]);
         // Warm in-process invocations still have none: the weaker guarantee is what the runtime gets.
         assert_eq!(mechanisms(process, both)[1..4], ["none", "none", "none"]);
     }

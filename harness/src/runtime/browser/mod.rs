@@ -1,0 +1,352 @@
+//! The browser runtimes: a workload's Wasm module (`chromium-wasm`) or its JavaScript port (`chromium-js`) in a
+//! headless Chromium page served from the harness's loopback server ([`server`]) and driven over the DevTools
+//! protocol on a pipe ([`cdp`]).
+//!
+//! | mode | what one invocation is |
+//! |---|---|
+//! | cold | a fresh browser and profile: launch, open the page, compile the module (or load the port), one call on a fresh instance; the browser is killed after (outside a cold window) |
+//! | warm | one page kept up with the module compiled once; a fresh instance per call, as `node-wasm` does |
+//!
+//! Phases come from the page's `performance.now()`, mapped onto CLOCK_MONOTONIC by a handshake (the page's
+//! reading between two harness readings; the closest of five, its half-width recorded as the bound).
+
+pub mod cdp;
+pub mod server;
+
+use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine};
+use crate::artifacts::WorkloadArtifacts;
+use anyhow::Context;
+use base64::Engine;
+use cdp::{Chromium, DeadlinePassed};
+use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
+use harness_probes::clock::monotonic_ns;
+use serde::Deserialize;
+use server::{PageServer, Served};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What the page runs: the module or the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Wasm,
+    Js,
+}
+
+impl Flavor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Flavor::Wasm => "wasm",
+            Flavor::Js => "js",
+        }
+    }
+}
+
+/// The page's clock against the run's: `monotonic = page_ms * 1e6 + offset_ns`, within `bound_ns`.
+#[derive(Debug, Clone, Copy)]
+struct ClockMap {
+    offset_ns: f64,
+    bound_ns: u64,
+}
+
+impl ClockMap {
+    fn at(&self, page_ms: f64) -> u64 {
+        (page_ms * 1e6 + self.offset_ns).max(0.0) as u64
+    }
+}
+
+/// What the page said of its timer when it got ready.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TimerFacts {
+    pub isolated: bool,
+    pub step_ms: f64,
+}
+
+/// A page ready to serve a workload: its browser and its clock.
+struct OpenPage {
+    browser: Chromium,
+    clock: ClockMap,
+}
+
+pub struct BrowserRuntime {
+    kind: RuntimeKind,
+    flavor: Flavor,
+    binary: PathBuf,
+    limits: Limits,
+    server: Option<PageServer>,
+    /// Workloads whose files the server has.
+    served: Vec<&'static str>,
+    /// One page per workload prepared for warm invocations.
+    warm: BTreeMap<&'static str, OpenPage>,
+    /// Cold starts' browsers kept until the cold window closes.
+    deferred: Vec<Chromium>,
+    defer: bool,
+    /// The last page's timer and clock bound, for the manifest.
+    last_timer: Option<(TimerFacts, u64)>,
+}
+
+impl BrowserRuntime {
+    pub fn new(kind: RuntimeKind, limits: Limits) -> anyhow::Result<BrowserRuntime> {
+        let flavor = match kind {
+            RuntimeKind::ChromiumWasm => Flavor::Wasm,
+            RuntimeKind::ChromiumJs => Flavor::Js,
+            other => anyhow::bail!("{other} is not a browser runtime"),
+        };
+        Ok(BrowserRuntime {
+            kind,
+            flavor,
+            binary: cdp::chromium_binary()?,
+            limits,
+            server: None,
+            served: Vec::new(),
+            warm: BTreeMap::new(),
+            deferred: Vec::new(),
+            defer: false,
+            last_timer: None,
+        })
+    }
+
+    /// The loopback server's page address, its routes holding `workload`'s files (started at the first use).
+    fn server_for(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<String> {
+        let js = super::node::js_dir()?;
+        if self.server.is_none() {
+            let routes = BTreeMap::from([("/harness.js".to_string(), Served::File(js.join("browser.js")))]);
+            self.server = Some(PageServer::start(routes).context("starting the loopback page server")?);
+        }
+        let server = self.server.as_ref().expect("started above");
+        if !self.served.contains(&workload.name) {
+            let routes = match self.flavor {
+                Flavor::Wasm => BTreeMap::from([(
+                    format!("/wasm/{}.wasm", workload.name),
+                    Served::File(workload.wasm.clone()),
+                )]),
+                Flavor::Js => BTreeMap::from([
+                    ("/js/common.js".to_string(), Served::File(js.join("common.js"))),
+                    (
+                        format!("/js/{}.js", workload.name),
+                        Served::File(super::node::js_port(workload.name)?),
+                    ),
+                ]),
+            };
+            server.add(routes);
+            self.served.push(workload.name);
+        }
+        Ok(server.url())
+    }
+
+    /// A fresh browser with the page open and the workload prepared; the startup and compile phases.
+    fn open(&mut self, workload: &WorkloadArtifacts, deadline: Instant) -> anyhow::Result<(OpenPage, u64, u64)> {
+        let url = self.server_for(workload)?;
+        let start = monotonic_ns();
+        let mut browser = Chromium::launch(&self.binary, deadline)?;
+        browser.open(&url, deadline)?;
+        wait_for_runner(&mut browser, deadline)?;
+        let ready = monotonic_ns();
+        let facts = browser.evaluate(
+            &format!("harnessPrepare({:?}, {:?})", self.flavor.as_str(), workload.name),
+            deadline,
+        )?;
+        let prepared = monotonic_ns();
+        let timer: TimerFacts =
+            serde_json::from_str(facts.as_str().unwrap_or("{}")).context("the page's timer facts")?;
+        let clock = handshake(&mut browser, deadline)?;
+        self.last_timer = Some((timer, clock.bound_ns));
+        let page = OpenPage { browser, clock };
+        Ok((page, ready - start, prepared - ready))
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.limits.timeout_ms)
+    }
+
+    fn cold(&mut self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let deadline = self.deadline();
+        let (mut page, startup, compile) = match self.open(workload, deadline) {
+            Ok(opened) => opened,
+            Err(e) => return failure(e, "opening the page"),
+        };
+        let mut outcome = call(&mut page, input, deadline);
+        outcome.phases.startup_ns = Some(startup);
+        outcome.phases.compile_ns = Some(compile);
+        // Killed after the invocation (after the slot, or after the cold window), not inside its time.
+        self.deferred.push(page.browser);
+        outcome
+    }
+
+    fn warm(&mut self, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        let deadline = self.deadline();
+        if !self.warm.contains_key(workload.name) {
+            // Prepared outside the timed window (`prepare_warm`); here only after a timeout took the page down.
+            match self.open(workload, deadline) {
+                Ok((page, _, _)) => {
+                    self.warm.insert(workload.name, page);
+                }
+                Err(e) => return failure(e, "opening the warm page"),
+            }
+        }
+        let page = self.warm.get_mut(workload.name).expect("opened above");
+        let outcome = call(page, input, deadline);
+        if outcome.status() == Status::Timeout {
+            // A page past its deadline may still compute: the next invocation starts a fresh browser.
+            self.warm.remove(workload.name);
+        }
+        outcome
+    }
+}
+
+/// Waits until the page's runner script has loaded (until the page has a context, evaluating fails).
+fn wait_for_runner(browser: &mut Chromium, deadline: Instant) -> anyhow::Result<()> {
+    loop {
+        match browser.evaluate("typeof harnessPrepare === 'function'", deadline) {
+            Ok(ready) if ready == serde_json::json!(true) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.downcast_ref::<DeadlinePassed>().is_some() => return Err(e),
+            Err(e) if format!("{e}").contains("execution context") => {}
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(DeadlinePassed("loading the page".into()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The page's clock read between two of the run's, five times; the tightest pair maps one onto the other.
+fn handshake(browser: &mut Chromium, deadline: Instant) -> anyhow::Result<ClockMap> {
+    let mut best: Option<ClockMap> = None;
+    for _ in 0..5 {
+        let before = monotonic_ns();
+        let page_ms = browser
+            .evaluate("harnessNow()", deadline)?
+            .as_f64()
+            .context("harnessNow")?;
+        let after = monotonic_ns();
+        let map = ClockMap {
+            offset_ns: (before as f64 + after as f64) / 2.0 - page_ms * 1e6,
+            bound_ns: (after - before) / 2,
+        };
+        if best.is_none_or(|b| map.bound_ns < b.bound_ns) {
+            best = Some(map);
+        }
+    }
+    Ok(best.expect("five readings"))
+}
+
+#[derive(Deserialize)]
+struct PageResult {
+    status: u32,
+    output: Option<String>,
+    error: Option<String>,
+    t: PageTimes,
+}
+
+#[derive(Deserialize)]
+struct PageTimes {
+    received: f64,
+    ready: Option<f64>,
+    input: Option<f64>,
+    executed: Option<f64>,
+}
+
+/// One invocation on an open page, its phases on the run's clock.
+fn call(page: &mut OpenPage, input: &[u8], deadline: Instant) -> Outcome {
+    let sent = monotonic_ns();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(input);
+    let answer = match page.browser.evaluate(&format!("harnessInvoke({encoded:?})"), deadline) {
+        Ok(answer) => answer,
+        Err(e) => return failure(e, "calling the page"),
+    };
+    let answered = monotonic_ns();
+    let result: PageResult = match serde_json::from_str(answer.as_str().unwrap_or("")) {
+        Ok(result) => result,
+        Err(e) => return Outcome::failed(Phases::default(), Status::Error, format!("the page's answer: {e}")),
+    };
+    let t = &result.t;
+    let at = |ms: Option<f64>| ms.map(|ms| page.clock.at(ms));
+    let received = page.clock.at(t.received).clamp(sent, answered);
+    let ready = at(t.ready).unwrap_or(received);
+    let inputted = at(t.input).unwrap_or(ready);
+    let executed = at(t.executed).unwrap_or(inputted);
+    let phases = Phases {
+        instantiate_ns: Some(ready.saturating_sub(received)),
+        input_ns: Some(received.saturating_sub(sent) + inputted.saturating_sub(ready)),
+        execute_ns: Some(executed.saturating_sub(inputted)),
+        output_ns: Some(answered.saturating_sub(executed)),
+        ..Phases::default()
+    };
+    match (result.status, result.output) {
+        (0, Some(output)) => match base64::engine::general_purpose::STANDARD.decode(output) {
+            Ok(bytes) => Outcome::ok(phases, bytes),
+            Err(_) => Outcome::failed(phases, Status::Error, "the page's output is not base64"),
+        },
+        (1, _) => Outcome::failed(phases, Status::Error, result.error.unwrap_or_default()),
+        _ => Outcome::failed(phases, Status::Trap, result.error.unwrap_or_default()),
+    }
+}
+
+/// A failure of the browser or the protocol as an outcome: past the deadline it is a timeout.
+fn failure(e: anyhow::Error, doing: &str) -> Outcome {
+    let status = if e.downcast_ref::<DeadlinePassed>().is_some() {
+        Status::Timeout
+    } else {
+        Status::Error
+    };
+    Outcome::failed(Phases::default(), status, format!("{doing}: {e:#}"))
+}
+
+impl Runtime for BrowserRuntime {
+    fn kind(&self) -> RuntimeKind {
+        self.kind
+    }
+
+    fn prepare_warm(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<()> {
+        let deadline = self.deadline();
+        let (page, _, _) = self.open(workload, deadline)?;
+        self.warm.insert(workload.name, page);
+        Ok(())
+    }
+
+    fn invoke(&mut self, mode: Mode, workload: &WorkloadArtifacts, input: &[u8]) -> Outcome {
+        match mode {
+            Mode::Cold => self.cold(workload, input),
+            Mode::Warm => self.warm(workload, input),
+        }
+    }
+
+    fn served_by(&self) -> Vec<ServedBy> {
+        self.warm.values().map(|p| ServedBy::Process(p.browser.pid())).collect()
+    }
+
+    fn shared_engine(&mut self) -> Option<&mut dyn SharedEngine> {
+        None
+    }
+
+    fn defer_teardown(&mut self, _: &WorkloadArtifacts) -> (Teardown, &'static str) {
+        self.defer = true;
+        (
+            Teardown::Deferred,
+            "each cold start's browser (every process of it) is killed after the window",
+        )
+    }
+
+    fn finish_teardown(&mut self) {
+        self.defer = false;
+        self.deferred.clear();
+    }
+
+    fn browser_facts(&self) -> Option<harness_data::BrowserFacts> {
+        self.last_timer
+            .as_ref()
+            .map(|(timer, bound_ns)| harness_data::BrowserFacts {
+                cross_origin_isolated: timer.isolated,
+                timer_step_us: timer.step_ms * 1000.0,
+                clock_bound_ns: *bound_ns,
+            })
+    }
+
+    fn after_slot(&mut self) {
+        if !self.defer {
+            self.deferred.clear();
+        }
+    }
+}

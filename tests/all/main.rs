@@ -8,6 +8,7 @@
 
 mod common;
 
+mod browsers;
 mod busy_baseline;
 mod cold_windows;
 mod commands;

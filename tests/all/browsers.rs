@@ -34,7 +34,15 @@ fn chromium_pages_compute_what_wasmtime_computes_with_an_isolated_fine_timer() {
     assert_eq!(rows.len(), 3 * 3 * 2 * 2);
     let mut digests: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for r in &rows {
-        assert_eq!(r.status, Status::Ok, "{} {} {:?}: {}", r.runtime, r.workload, r.mode, r.error);
+        assert_eq!(
+            r.status,
+            Status::Ok,
+            "{} {} {:?}: {}",
+            r.runtime,
+            r.workload,
+            r.mode,
+            r.error
+        );
         digests
             .entry((r.workload.clone(), r.input.clone()))
             .or_default()
@@ -42,10 +50,15 @@ fn chromium_pages_compute_what_wasmtime_computes_with_an_isolated_fine_timer() {
         if r.runtime.starts_with("chromium") {
             // Phases from the page's clock, mapped onto the run's: inside the invocation's window.
             let phases = r.phases();
-            let inside: u64 = [phases.instantiate_ns, phases.input_ns, phases.execute_ns, phases.output_ns]
-                .into_iter()
-                .flatten()
-                .sum();
+            let inside: u64 = [
+                phases.instantiate_ns,
+                phases.input_ns,
+                phases.execute_ns,
+                phases.output_ns,
+            ]
+            .into_iter()
+            .flatten()
+            .sum();
             assert!(inside <= r.latency_ns, "{r:?}");
             assert_eq!(phases.startup_ns.is_some(), r.mode == Mode::Cold, "{r:?}");
         }
@@ -56,7 +69,10 @@ fn chromium_pages_compute_what_wasmtime_computes_with_an_isolated_fine_timer() {
     for runtime in ["chromium-wasm", "chromium-js"] {
         let facts = &manifest.browsers[runtime];
         assert!(facts.cross_origin_isolated, "{runtime}: {facts:?}");
-        assert!(facts.timer_step_us > 0.0 && facts.timer_step_us <= 20.0, "{runtime}: {facts:?}");
+        assert!(
+            facts.timer_step_us > 0.0 && facts.timer_step_us <= 20.0,
+            "{runtime}: {facts:?}"
+        );
     }
     assert!(manifest.engines["chromium"].starts_with("Chromium "));
 }

@@ -198,7 +198,7 @@ impl BrowserRuntime {
 fn wait_for_runner(browser: &mut Chromium, deadline: Instant) -> anyhow::Result<()> {
     loop {
         match browser.evaluate("typeof harnessPrepare === 'function'", deadline) {
-            Ok(ready) if ready == serde_json::json!(true) => return Ok(()),
+            Ok(serde_json::Value::Bool(true)) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.downcast_ref::<DeadlinePassed>().is_some() => return Err(e),
             Err(e) if format!("{e}").contains("execution context") => {}

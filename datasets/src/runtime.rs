@@ -18,12 +18,16 @@ pub enum RuntimeKind {
     ChromiumWasm,
     /// The workload's JavaScript port in a headless Chromium page.
     ChromiumJs,
+    /// The workload's Wasm module in a headless Firefox page.
+    FirefoxWasm,
+    /// The workload's JavaScript port in a headless Firefox page.
+    FirefoxJs,
     /// Any command, each invocation a fresh process: `harness run`'s commands (not a plan's runtime).
     Exec,
 }
 
 impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 9] = [
+    pub const ALL: [RuntimeKind; 11] = [
         RuntimeKind::Native,
         RuntimeKind::WasmtimeJit,
         RuntimeKind::WasmtimeAot,
@@ -33,6 +37,8 @@ impl RuntimeKind {
         RuntimeKind::NodeJs,
         RuntimeKind::ChromiumWasm,
         RuntimeKind::ChromiumJs,
+        RuntimeKind::FirefoxWasm,
+        RuntimeKind::FirefoxJs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,8 @@ impl RuntimeKind {
             RuntimeKind::NodeJs => "node-js",
             RuntimeKind::ChromiumWasm => "chromium-wasm",
             RuntimeKind::ChromiumJs => "chromium-js",
+            RuntimeKind::FirefoxWasm => "firefox-wasm",
+            RuntimeKind::FirefoxJs => "firefox-js",
             RuntimeKind::Exec => "exec",
         }
     }
@@ -64,12 +72,16 @@ impl RuntimeKind {
                 | RuntimeKind::Wasmi
                 | RuntimeKind::NodeWasm
                 | RuntimeKind::ChromiumWasm
+                | RuntimeKind::FirefoxWasm
         )
     }
 
     /// Runs in a headless browser page.
     pub fn is_browser(self) -> bool {
-        matches!(self, RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs)
+        matches!(
+            self,
+            RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs | RuntimeKind::FirefoxWasm | RuntimeKind::FirefoxJs
+        )
     }
 
     /// A Wasm engine inside the harness process.

@@ -29,6 +29,8 @@ fn colour(runtime: &str, index: usize) -> RGBColor {
         Ok(RuntimeKind::NodeJs) => RGBColor(0xff, 0x7f, 0x0e),
         Ok(RuntimeKind::ChromiumWasm) => RGBColor(0x17, 0xbe, 0xcf),
         Ok(RuntimeKind::ChromiumJs) => RGBColor(0xbc, 0xbd, 0x22),
+        Ok(RuntimeKind::FirefoxWasm) => RGBColor(0xe3, 0x77, 0xc2),
+        Ok(RuntimeKind::FirefoxJs) => RGBColor(0x7f, 0x7f, 0x7f),
         Ok(RuntimeKind::Exec) | Err(_) => {
             let (r, g, b) = Palette99::pick(index).to_rgba().rgb();
             RGBColor(r, g, b)

@@ -69,7 +69,10 @@ pub fn serving_models(runtimes: &[RuntimeKind], serving: Serving) -> BTreeMap<St
                 RuntimeKind::NodeWasm | RuntimeKind::NodeJs => {
                     ("processes", "one node process per instance, one request at a time each")
                 }
-                RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs => {
+                RuntimeKind::ChromiumWasm
+                | RuntimeKind::ChromiumJs
+                | RuntimeKind::FirefoxWasm
+                | RuntimeKind::FirefoxJs => {
                     ("processes", "one headless browser page per instance, one request at a time each")
                 }
                 // Plans cannot name it, so no load level serves it.

@@ -264,7 +264,9 @@ pub fn create(kind: RuntimeKind, limits: Limits, ledger: &ContainerLedger) -> an
         RuntimeKind::Container => Box::new(container::ContainerRuntime::new(limits, ledger.clone())?),
         RuntimeKind::NodeWasm => Box::new(node::NodeRuntime::new(node::Flavor::Wasm, limits)?),
         RuntimeKind::NodeJs => Box::new(node::NodeRuntime::new(node::Flavor::Js, limits)?),
-        RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs => Box::new(browser::BrowserRuntime::new(kind, limits)?),
+        RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs | RuntimeKind::FirefoxWasm | RuntimeKind::FirefoxJs => {
+            Box::new(browser::BrowserRuntime::new(kind, limits)?)
+        }
         RuntimeKind::Exec => anyhow::bail!("`exec` runs only the commands of `harness run`"),
     })
 }
@@ -279,7 +281,7 @@ pub fn ensure_artifacts(runtimes: &[RuntimeKind], workload: &WorkloadArtifacts) 
     for &kind in runtimes {
         match kind {
             RuntimeKind::Native => workload.require_native()?,
-            RuntimeKind::NodeJs | RuntimeKind::ChromiumJs => match &workload.guest {
+            RuntimeKind::NodeJs | RuntimeKind::ChromiumJs | RuntimeKind::FirefoxJs => match &workload.guest {
                 Guest::Command(command) if command.builtin.is_none() => {
                     node::user_js_module(workload.name, command)?;
                 }
@@ -362,12 +364,23 @@ pub fn add_engine_versions(runtimes: &[RuntimeKind], engines: &mut harness_data:
     {
         engines.insert("docker".into(), version);
     }
-    if runtimes.iter().any(|r| r.is_browser())
+    if runtimes
+        .iter()
+        .any(|r| matches!(r, RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs))
         && let Ok(binary) = browser::cdp::chromium_binary()
         && let Ok(out) = std::process::Command::new(binary).arg("--version").output()
     {
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
         engines.insert("chromium".into(), version);
+    }
+    if runtimes
+        .iter()
+        .any(|r| matches!(r, RuntimeKind::FirefoxWasm | RuntimeKind::FirefoxJs))
+        && let Ok(binary) = browser::bidi::firefox_binary()
+        && let Ok(out) = std::process::Command::new(binary).arg("--version").output()
+    {
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        engines.insert("firefox".into(), version);
     }
 }
 
@@ -432,6 +445,9 @@ pub fn stack_limits(plan: &Plan) -> BTreeMap<String, String> {
                 RuntimeKind::ChromiumWasm | RuntimeKind::ChromiumJs => {
                     "V8's default in the page (one stack for JS and Wasm)".to_string()
                 }
+                RuntimeKind::FirefoxWasm | RuntimeKind::FirefoxJs => {
+                    "SpiderMonkey's default in the page (one stack for JS and Wasm)".to_string()
+                }
                 RuntimeKind::Native | RuntimeKind::Container | RuntimeKind::Exec => return None,
             };
             Some((name.clone(), limit))
@@ -452,7 +468,7 @@ mod tests {
 
     fn plan(extra: &str, modes: &str) -> Plan {
         let text = format!(
-            "{extra}repetitions = 1\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\", \"container\", \"node-wasm\", \"node-js\", \"chromium-wasm\", \"chromium-js\"]\nmodes = {modes}\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n"
+            "{extra}repetitions = 1\nruntimes = [\"native\", \"wasmtime-jit\", \"wasmtime-aot\", \"wasmi\", \"container\", \"node-wasm\", \"node-js\", \"chromium-wasm\", \"chromium-js\", \"firefox-wasm\", \"firefox-js\"]\nmodes = {modes}\n[[workloads]]\nname = \"noop\"\ninputs = [\"0\"]\n"
         );
         Plan::parse(&text, Path::new("p.toml")).unwrap()
     }

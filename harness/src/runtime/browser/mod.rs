@@ -1,6 +1,7 @@
-//! The browser runtimes: a workload's Wasm module (`chromium-wasm`) or its JavaScript port (`chromium-js`) in a
-//! headless Chromium page served from the harness's loopback server ([`server`]) and driven over the DevTools
-//! protocol on a pipe ([`cdp`]).
+//! The browser runtimes: a workload's Wasm module (`chromium-wasm`, `firefox-wasm`) or its JavaScript port
+//! (`chromium-js`, `firefox-js`) in a headless browser page served from the harness's loopback server
+//! ([`server`]), Chromium driven over the DevTools protocol on a pipe ([`cdp`]), Firefox over WebDriver BiDi
+//! ([`bidi`]).
 //!
 //! | mode | what one invocation is |
 //! |---|---|
@@ -10,6 +11,7 @@
 //! Phases come from the page's `performance.now()`, mapped onto CLOCK_MONOTONIC by a handshake (the page's
 //! reading between two harness readings; the closest of five, its half-width recorded as the bound).
 
+pub mod bidi;
 pub mod cdp;
 pub mod server;
 
@@ -17,6 +19,7 @@ use super::{Limits, Outcome, Runtime, ServedBy, SharedEngine};
 use crate::artifacts::WorkloadArtifacts;
 use anyhow::Context;
 use base64::Engine;
+use bidi::Firefox;
 use cdp::{Chromium, DeadlinePassed};
 use harness_data::{Mode, Phases, RuntimeKind, Status, Teardown};
 use harness_probes::clock::monotonic_ns;
@@ -38,6 +41,49 @@ impl Flavor {
         match self {
             Flavor::Wasm => "wasm",
             Flavor::Js => "js",
+        }
+    }
+}
+
+/// Which browser, and how it is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Browser {
+    Chromium,
+    Firefox,
+}
+
+/// A launched browser, whichever protocol it speaks.
+enum Driver {
+    Chromium(Chromium),
+    Firefox(Firefox),
+}
+
+impl Driver {
+    fn launch(browser: Browser, binary: &std::path::Path, deadline: Instant) -> anyhow::Result<Driver> {
+        Ok(match browser {
+            Browser::Chromium => Driver::Chromium(Chromium::launch(binary, deadline)?),
+            Browser::Firefox => Driver::Firefox(Firefox::launch(binary, deadline)?),
+        })
+    }
+
+    fn open(&mut self, url: &str, deadline: Instant) -> anyhow::Result<()> {
+        match self {
+            Driver::Chromium(b) => b.open(url, deadline),
+            Driver::Firefox(b) => b.open(url, deadline),
+        }
+    }
+
+    fn evaluate(&mut self, expression: &str, deadline: Instant) -> anyhow::Result<serde_json::Value> {
+        match self {
+            Driver::Chromium(b) => b.evaluate(expression, deadline),
+            Driver::Firefox(b) => b.evaluate(expression, deadline),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Driver::Chromium(b) => b.pid(),
+            Driver::Firefox(b) => b.pid(),
         }
     }
 }
@@ -64,13 +110,14 @@ pub struct TimerFacts {
 
 /// A page ready to serve a workload: its browser and its clock.
 struct OpenPage {
-    browser: Chromium,
+    browser: Driver,
     clock: ClockMap,
 }
 
 pub struct BrowserRuntime {
     kind: RuntimeKind,
     flavor: Flavor,
+    browser: Browser,
     binary: PathBuf,
     limits: Limits,
     server: Option<PageServer>,
@@ -79,7 +126,7 @@ pub struct BrowserRuntime {
     /// One page per workload prepared for warm invocations.
     warm: BTreeMap<&'static str, OpenPage>,
     /// Cold starts' browsers kept until the cold window closes.
-    deferred: Vec<Chromium>,
+    deferred: Vec<Driver>,
     defer: bool,
     /// The last page's timer and clock bound, for the manifest.
     last_timer: Option<(TimerFacts, u64)>,
@@ -87,15 +134,22 @@ pub struct BrowserRuntime {
 
 impl BrowserRuntime {
     pub fn new(kind: RuntimeKind, limits: Limits) -> anyhow::Result<BrowserRuntime> {
-        let flavor = match kind {
-            RuntimeKind::ChromiumWasm => Flavor::Wasm,
-            RuntimeKind::ChromiumJs => Flavor::Js,
+        let (browser, flavor) = match kind {
+            RuntimeKind::ChromiumWasm => (Browser::Chromium, Flavor::Wasm),
+            RuntimeKind::ChromiumJs => (Browser::Chromium, Flavor::Js),
+            RuntimeKind::FirefoxWasm => (Browser::Firefox, Flavor::Wasm),
+            RuntimeKind::FirefoxJs => (Browser::Firefox, Flavor::Js),
             other => anyhow::bail!("{other} is not a browser runtime"),
+        };
+        let binary = match browser {
+            Browser::Chromium => cdp::chromium_binary()?,
+            Browser::Firefox => bidi::firefox_binary()?,
         };
         Ok(BrowserRuntime {
             kind,
             flavor,
-            binary: cdp::chromium_binary()?,
+            browser,
+            binary,
             limits,
             server: None,
             served: Vec::new(),
@@ -138,7 +192,7 @@ impl BrowserRuntime {
     fn open(&mut self, workload: &WorkloadArtifacts, deadline: Instant) -> anyhow::Result<(OpenPage, u64, u64)> {
         let url = self.server_for(workload)?;
         let start = monotonic_ns();
-        let mut browser = Chromium::launch(&self.binary, deadline)?;
+        let mut browser = Driver::launch(self.browser, &self.binary, deadline)?;
         browser.open(&url, deadline)?;
         wait_for_runner(&mut browser, deadline)?;
         let ready = monotonic_ns();
@@ -195,7 +249,7 @@ impl BrowserRuntime {
 }
 
 /// Waits until the page's runner script has loaded (until the page has a context, evaluating fails).
-fn wait_for_runner(browser: &mut Chromium, deadline: Instant) -> anyhow::Result<()> {
+fn wait_for_runner(browser: &mut Driver, deadline: Instant) -> anyhow::Result<()> {
     loop {
         match browser.evaluate("typeof harnessPrepare === 'function'", deadline) {
             Ok(serde_json::Value::Bool(true)) => return Ok(()),
@@ -212,7 +266,7 @@ fn wait_for_runner(browser: &mut Chromium, deadline: Instant) -> anyhow::Result<
 }
 
 /// The page's clock read between two of the run's, five times; the tightest pair maps one onto the other.
-fn handshake(browser: &mut Chromium, deadline: Instant) -> anyhow::Result<ClockMap> {
+fn handshake(browser: &mut Driver, deadline: Instant) -> anyhow::Result<ClockMap> {
     let mut best: Option<ClockMap> = None;
     for _ in 0..5 {
         let before = monotonic_ns();
@@ -263,10 +317,11 @@ fn call(page: &mut OpenPage, input: &[u8], deadline: Instant) -> Outcome {
     };
     let t = &result.t;
     let at = |ms: Option<f64>| ms.map(|ms| page.clock.at(ms));
+    // Each reading kept in order inside the call's own span: the mapping is good to its bound only.
     let received = page.clock.at(t.received).clamp(sent, answered);
-    let ready = at(t.ready).unwrap_or(received);
-    let inputted = at(t.input).unwrap_or(ready);
-    let executed = at(t.executed).unwrap_or(inputted);
+    let ready = at(t.ready).unwrap_or(received).clamp(received, answered);
+    let inputted = at(t.input).unwrap_or(ready).clamp(ready, answered);
+    let executed = at(t.executed).unwrap_or(inputted).clamp(inputted, answered);
     let phases = Phases {
         instantiate_ns: Some(ready.saturating_sub(received)),
         input_ns: Some(received.saturating_sub(sent) + inputted.saturating_sub(ready)),

@@ -92,7 +92,7 @@ took "(c) measure with the jetson probe -> paired.csv"
   printf 'seed = 11\nrepetitions = 1\nwarmup = 0\nbaseline_ms = 0\n'
   printf 'runtimes = ["native", "wasmtime-jit", "wasmi"]\nmodes = ["warm"]\n'
   for w in noop:0 fibonacci:20 sieve:10000 nbody:1000 mandelbrot:64 matmul:16 sha256:1KiB aes-gcm:1KiB \
-    json:10 fuzzy:1KiB image-resize:64 transfer:1KiB; do
+    json:10 fuzzy:1KiB image-resize:64 transfer:1KiB fannkuch-redux:7; do
     printf '[[workloads]]\nname = "%s"\ninputs = ["%s"]\n' "${w%%:*}" "${w#*:}"
   done
 } >"$work/digests.toml"

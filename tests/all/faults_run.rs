@@ -241,3 +241,31 @@ fn option_combinations_hyperfine_refuses_are_refused() {
         );
     }
 }
+
+#[test]
+fn after_ctrl_c_the_cleanup_still_runs_and_the_run_is_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let marker = dir.path().join("cleaned");
+    let command = "sleep 45.8131";
+    let mut child = harness()
+        .args(["run", "-r", "3", "--probe", "none", "--cleanup"])
+        .arg(format!("touch {}", marker.display()))
+        .arg("--out")
+        .arg(&out)
+        .arg(command)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(30), "the command started", || {
+        !processes_with(command).is_empty()
+    });
+    // SAFETY: our child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(marker.exists(), "the cleanup did not run after Ctrl-C");
+    assert_eq!(manifest(&out).status, RunStatus::Partial);
+    assert!(processes_with(command).is_empty());
+}

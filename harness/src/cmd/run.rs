@@ -272,6 +272,7 @@ fn request(args: &RunArgs) -> anyhow::Result<RunRequest> {
             input: args.input.clone(),
             output,
             timeout,
+            stop_on_signal: true,
         },
         ignore_failure: args.ignore_failure,
         runs,

@@ -55,6 +55,9 @@ pub struct RunSettings {
     pub output: Output,
     /// `--timeout`: a run still going then is killed, with its group.
     pub timeout: Option<Duration>,
+    /// Killed when the harness is asked to stop (Ctrl-C, SIGTERM): the measured runs; hooks run to their end,
+    /// so a `--cleanup` still cleans up after a Ctrl-C (a second one ends the harness at once).
+    pub stop_on_signal: bool,
 }
 
 /// How one process ended.
@@ -131,7 +134,7 @@ pub fn run_once(argv: &[String], settings: &RunSettings) -> std::io::Result<Fini
             timed_out = true;
             break;
         }
-        if crate::stop_signals::received().is_some() {
+        if settings.stop_on_signal && crate::stop_signals::received().is_some() {
             stopped = true;
             break;
         }
@@ -223,6 +226,7 @@ mod tests {
             input: None,
             output: Output::Null,
             timeout,
+            stop_on_signal: true,
         }
     }
 

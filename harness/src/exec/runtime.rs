@@ -72,6 +72,7 @@ impl CommandRuntime {
         }
         let settings = RunSettings {
             input: None,
+            stop_on_signal: false,
             ..(*self.settings).clone()
         };
         let result = self

@@ -480,20 +480,23 @@ mod tests {
 
     #[test]
     fn each_runtime_records_what_stops_it() {
-        // native, wasmtime-jit, wasmtime-aot, wasmi, container, node-wasm, node-js, chromium-wasm, chromium-js
+        // native, wasmtime-jit, wasmtime-aot, wasmi, container, node-wasm, node-js, then the four browser runtimes
         let both = "[\"cold\", \"warm\"]";
         let w = "watchdog";
-        assert_eq!(mechanisms("", both), ["none", "epoch", "epoch", "fuel", w, w, w, w, w]);
+        assert_eq!(
+            mechanisms("", both),
+            ["none", "epoch", "epoch", "fuel", w, w, w, w, w, w, w]
+        );
         assert_eq!(
             mechanisms("", "[\"cold\"]"),
-            [w, "epoch", "epoch", "fuel", w, w, w, w, w]
+            [w, "epoch", "epoch", "fuel", w, w, w, w, w, w, w]
         );
         assert_eq!(
             mechanisms("interrupt = \"none\"\n", both),
-            ["none", "none", "none", "none", w, w, w, w, w]
+            ["none", "none", "none", "none", w, w, w, w, w, w, w]
         );
         let process = "interrupt = \"none\"\ncold_boundary = \"process\"\n";
-        assert_eq!(mechanisms(process, "[\"cold\"]"), [w; 9]);
+        assert_eq!(mechanisms(process, "[\"cold\"]"), [w; 11]);
         // Warm in-process invocations still have none: the weaker guarantee is what the runtime gets.
         assert_eq!(mechanisms(process, both)[1..4], ["none", "none", "none"]);
     }

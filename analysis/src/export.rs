@@ -50,6 +50,8 @@ pub struct ExportRecord {
     pub flag: Option<EnergyFlag>,
     /// Cold rows: `in_window` or `deferred` (see `PairedRecord::teardown`); empty otherwise.
     pub teardown: Option<harness_data::Teardown>,
+    /// Browser runtimes: the browser's own idle power above the machine's (see `PairedRecord::idle_browser_w`).
+    pub idle_browser_w: Option<f64>,
 }
 
 impl ExportRecord {
@@ -140,6 +142,7 @@ pub fn export_rows(run: &Run, device: Option<&str>) -> Vec<ExportRecord> {
                 busy_share: None,
                 flag: None,
                 teardown: None,
+                idle_browser_w: None,
             })
             .collect(),
     }
@@ -188,6 +191,7 @@ fn paired_row(device: &str, run: &str, p: &PairedRecord) -> ExportRecord {
         busy_share: p.busy_share,
         flag: p.flag,
         teardown: p.teardown,
+        idle_browser_w: p.idle_browser_w,
     }
 }
 
@@ -422,6 +426,7 @@ mod tests {
             busy_share: Some(0.95),
             flag: Some(EnergyFlag::LowBusyShare),
             teardown: None,
+            idle_browser_w: None,
         }
     }
 
@@ -457,7 +462,7 @@ mod tests {
         );
         let csv = String::from_utf8(to_csv(&[row])).unwrap();
         assert!(
-            csv.lines().nth(1).unwrap().ends_with(",machine,0.95,low_busy_share,"),
+            csv.lines().nth(1).unwrap().ends_with(",machine,0.95,low_busy_share,,"),
             "{csv}"
         );
     }

@@ -171,6 +171,11 @@ pub struct PairedRecord {
     /// written before the column existed).
     #[serde(default)]
     pub teardown: Option<Teardown>,
+    /// Browser runtimes: the power of the browser kept up with its page open and nothing running, net of the
+    /// machine's idle power (`baseline_w`), W, from the run's idle span with the browser up; empty for other
+    /// runtimes and where no such span was measured.
+    #[serde(default)]
+    pub idle_browser_w: Option<f64>,
 }
 
 /// Where a cold start's teardown (removing a finished container, dropping an engine, a process's exit) falls
@@ -220,7 +225,7 @@ impl EnergyFlag {
 }
 
 impl PairedRecord {
-    pub const COLUMNS: [&'static str; 24] = [
+    pub const COLUMNS: [&'static str; 25] = [
         "workload",
         "input",
         "runtime",
@@ -245,6 +250,7 @@ impl PairedRecord {
         "busy_share",
         "flag",
         "teardown",
+        "idle_browser_w",
     ];
 }
 

@@ -146,6 +146,10 @@ pub struct BrowserFacts {
     /// Half-width of the handshake that maps the page's clock onto CLOCK_MONOTONIC, ns: phases inside the page
     /// are placed within this of the run's clock.
     pub clock_bound_ns: u64,
+    /// The idle span with this runtime's browser up (launched, its page open, nothing running), on the run's
+    /// clock: pairing turns it into `idle_browser_w`. Absent where the run measured no energy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_span_ns: Option<[u64; 2]>,
 }
 
 /// What `harness run` was asked: its commands and the options that shape every run.

@@ -324,10 +324,18 @@ impl Session {
             }
             progress.inc(1);
             if self.plan.cooldown_ms > 0 {
-                std::thread::sleep(Duration::from_millis(self.plan.cooldown_ms));
+                crate::stop_signals::sleep_unless_stopped(Duration::from_millis(self.plan.cooldown_ms), interrupted);
             }
         }
         progress.finish_and_clear();
+        // A signal in the last invocation stopped it too (a run that sees it kills its command): not complete.
+        if stop.is_none() && interrupted.load(Ordering::SeqCst) {
+            let why = format!(
+                "interrupted ({}) in the last slot",
+                crate::stop_signals::received_name()
+            );
+            stop = Some((RunStatus::Partial, why));
+        }
         stop
     }
 
@@ -568,16 +576,12 @@ pub fn invoke_and_record(
 }
 
 fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
+    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} slots ({eta} left)");
+    match (enabled, style) {
+        (false, _) => ProgressBar::hidden(),
+        (true, Ok(style)) => ProgressBar::new(total).with_style(style),
+        (true, Err(_)) => ProgressBar::new(total),
     }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} slots ({eta} left)")
-    {
-        bar.set_style(style);
-    }
-    bar
 }
 
 #[cfg(test)]

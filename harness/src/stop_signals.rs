@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::os::fd::FromRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 
 /// The signals handled, with their names.
 pub const HANDLED: [(i32, &str); 3] = [
@@ -19,6 +19,10 @@ pub const HANDLED: [(i32, &str); 3] = [
 
 /// The first stop signal received (0: none).
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// The run's stop flag, set by the handler itself (null: not installed). Set before [`RECEIVED`], so code that
+/// sees a signal received always finds the flag set too: a run cannot go on to its end after a child saw the
+/// signal and stopped (the watcher thread may run much later on a busy machine).
+static STOP_FLAG: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
 /// The write end of the self-pipe the handler wakes the watcher thread through (-1: not installed).
 static PIPE: AtomicI32 = AtomicI32::new(-1);
 
@@ -49,7 +53,12 @@ pub fn exit_code(signal: i32) -> u8 {
 }
 
 extern "C" fn on_signal(signal: libc::c_int) {
-    // Only async-signal-safe calls here: an atomic swap, write(2) and _exit(2).
+    // Only async-signal-safe calls here: atomic stores and swaps, write(2) and _exit(2).
+    let flag = STOP_FLAG.load(Ordering::SeqCst);
+    if !flag.is_null() {
+        // SAFETY: the pointer comes from an Arc that `install` leaked: it lives as long as the process.
+        unsafe { (*flag).store(true, Ordering::SeqCst) };
+    }
     let first = RECEIVED
         .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
@@ -76,10 +85,14 @@ pub fn install(stop: Arc<AtomicBool>) -> std::io::Result<()> {
     // SAFETY: fds[0] is the read end just opened, owned by the watcher from here on.
     let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
     PIPE.store(fds[1], Ordering::SeqCst);
+    // Leaked on purpose: the handler may read it at any moment until the process ends.
+    STOP_FLAG.store(Arc::into_raw(Arc::clone(&stop)).cast_mut(), Ordering::SeqCst);
     std::thread::Builder::new().name("stop-signals".into()).spawn(move || {
         let mut byte = [0u8; 1];
+        let mut announced = false;
         while reader.read_exact(&mut byte).is_ok() {
-            if stop.swap(true, Ordering::SeqCst) {
+            stop.store(true, Ordering::SeqCst);
+            if std::mem::replace(&mut announced, true) {
                 continue;
             }
             eprintln!(
@@ -101,4 +114,16 @@ pub fn install(stop: Arc<AtomicBool>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sleeps for `pause`, cut short once `stop` is set: a stop never waits out a plan's cooldown.
+pub fn sleep_unless_stopped(pause: std::time::Duration, stop: &AtomicBool) {
+    let end = std::time::Instant::now() + pause;
+    while !stop.load(Ordering::SeqCst) {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
 }

@@ -257,6 +257,13 @@ pub struct HarnessCpu {
     ledger: ContainerLedger,
     /// The last total, so a child moving from "live" (clock ticks) to "reaped" (microseconds) never steps back.
     last: u64,
+    /// The descendants of the last walk: pid -> (parent, clock ticks).
+    walked: BTreeMap<u32, (u32, u64)>,
+    /// Clock ticks of descendants that left the walk with nobody in it to reap them: a browser's zygote and
+    /// renderers when its group is killed (reparented to init, reaped there), a child whose parent died first.
+    /// Their time, counted while they lived, stays counted; a child reaped by the harness or by a walked
+    /// parent moves into that one's `cutime` instead.
+    departed_ticks: u64,
 }
 
 impl HarnessCpu {
@@ -267,6 +274,8 @@ impl HarnessCpu {
             containers: BTreeMap::new(),
             ledger,
             last: 0,
+            walked: BTreeMap::new(),
+            departed_ticks: 0,
         }
     }
 
@@ -274,32 +283,31 @@ impl HarnessCpu {
         container_cpu_ns(&self.root, id)
     }
 
-    /// utime + stime + cutime + cstime of the live descendants of the harness, in ns. Walks the kernel's
-    /// `task/<tid>/children` lists from the harness down (a few small reads per poll); where the kernel has no
-    /// such lists (CONFIG_PROC_CHILDREN off), scans every process of `/proc` for its parent.
-    fn descendants_ns(&self) -> u64 {
+    /// The live descendants of the harness: pid -> (parent, utime + stime + cutime + cstime in clock ticks).
+    /// Walks the kernel's `task/<tid>/children` lists from the harness down (a few small reads per poll);
+    /// where the kernel has no such lists (CONFIG_PROC_CHILDREN off), scans every process of `/proc`.
+    fn descendants(&self) -> BTreeMap<u32, (u32, u64)> {
         let proc = self.root.join("proc");
-        let ticks = match children_of(&proc, self.pid) {
+        match children_of(&proc, self.pid) {
             Some(children) => {
-                let mut ticks = 0;
+                let mut found = BTreeMap::new();
                 let mut queue = children;
                 while let Some(pid) = queue.pop() {
-                    if let Some((_, t)) = read_stat(&proc.join(pid.to_string()).join("stat")) {
-                        ticks += t;
+                    if let Some(stat) = read_stat(&proc.join(pid.to_string()).join("stat")) {
+                        found.insert(pid, stat);
                     }
                     queue.extend(children_of(&proc, pid).unwrap_or_default());
                 }
-                ticks
+                found
             }
-            None => self.scan_descendant_ticks(&proc),
-        };
-        ticks * 1_000_000_000 / clock_ticks()
+            None => self.scan_descendants(&proc),
+        }
     }
 
     /// The fallback: every process's parent from its `stat`.
-    fn scan_descendant_ticks(&self, proc: &Path) -> u64 {
+    fn scan_descendants(&self, proc: &Path) -> BTreeMap<u32, (u32, u64)> {
         let Ok(entries) = std::fs::read_dir(proc) else {
-            return 0;
+            return BTreeMap::new();
         };
         let mut parent: BTreeMap<u32, (u32, u64)> = BTreeMap::new();
         for entry in entries.flatten() {
@@ -323,9 +331,14 @@ impl HarnessCpu {
         parent
             .iter()
             .filter(|(pid, _)| **pid != self.pid && is_descendant(**pid))
-            .map(|(_, (_, t))| t)
-            .sum()
+            .map(|(pid, stat)| (*pid, *stat))
+            .collect()
     }
+}
+
+/// Clock ticks in nanoseconds.
+fn ticks_ns(ticks: u64) -> u64 {
+    ticks * 1_000_000_000 / clock_ticks()
 }
 
 /// The children of every thread of `pid`, from `/proc/<pid>/task/<tid>/children`; `None` when the kernel does
@@ -368,7 +381,15 @@ impl CpuClock for HarnessCpu {
             }
         }
         let containers: u64 = self.containers.values().filter_map(|(_, v)| *v).sum();
-        let total = own + self.descendants_ns() + containers;
+        let now = self.descendants();
+        for (pid, (parent, ticks)) in &self.walked {
+            if !now.contains_key(pid) && *parent != self.pid && !now.contains_key(parent) {
+                self.departed_ticks += ticks;
+            }
+        }
+        let live: u64 = now.values().map(|(_, t)| t).sum();
+        self.walked = now;
+        let total = own + ticks_ns(live + self.departed_ticks) + containers;
         self.last = self.last.max(total);
         Some(self.last)
     }

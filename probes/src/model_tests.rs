@@ -147,7 +147,7 @@ fn harness_scope_walks_the_kernels_children_lists() {
         "70003 (other) S 1 1 1 0 -1 0 0 0 0 0 999 999 0 0 20 0 1 0",
     );
     let clock = HarnessCpu::new(root.path(), ContainerLedger::default());
-    assert_eq!(clock.descendants_ns(), 500 * 1_000_000_000 / clock_ticks());
+    assert_eq!(clock.descendants().values().map(|(_, t)| t).sum::<u64>(), 500);
 }
 
 #[test]
@@ -196,4 +196,42 @@ fn harness_scope_adds_live_descendants_and_containers() {
     // A removed container keeps what it used; the total never steps back.
     fs::remove_dir_all(root.path().join("sys/fs/cgroup/cpuacct/docker/abc123")).unwrap();
     assert!(clock.cpu_ns().unwrap() >= total);
+}
+
+#[test]
+fn harness_scope_keeps_what_descendants_left_unreaped_used_and_counts_nothing_twice() {
+    let root = tempfile::tempdir().unwrap();
+    let me = std::process::id();
+    let stat = |pid: u32, parent: u32, ticks: u64, reaped: u64| {
+        write(
+            root.path(),
+            &format!("proc/{pid}/stat"),
+            &format!("{pid} (p) S {parent} 1 1 0 -1 0 0 0 0 0 {ticks} 0 {reaped} 0 20 0 1 0"),
+        )
+    };
+    // A browser (its zygote under it, a renderer under that) and a node server with a worker.
+    stat(70001, me, 100, 0);
+    stat(70002, 70001, 50, 0);
+    stat(70003, 70002, 500, 0);
+    stat(70004, me, 100, 0);
+    stat(70005, 70004, 30, 0);
+    let mut clock = HarnessCpu::new(root.path(), ContainerLedger::default());
+    let ns = |ticks: u64| ticks * 1_000_000_000 / clock_ticks();
+    // Our own rusage moves a little while the test reads: 50 ms of slack.
+    let near = |moved: u64, ticks: u64| moved >= ns(ticks) && moved < ns(ticks) + 50_000_000;
+    let first = clock.cpu_ns().unwrap();
+    // The browser's group is killed: the harness reaps the browser (its 100 ticks move into our own rusage,
+    // not simulated here), zygote and renderer go to init. The node server reaps its worker (30 ticks move to
+    // its cutime) and does 200 ticks of work.
+    for pid in [70001, 70002, 70003, 70005] {
+        fs::remove_file(root.path().join(format!("proc/{pid}/stat"))).unwrap();
+    }
+    stat(70004, me, 300, 30);
+    let second = clock.cpu_ns().unwrap();
+    // The 550 ticks the zygote and renderer used stay counted, the worker's 30 are not counted twice, and the
+    // server's 200 count at once; only the browser's own 100 (reaped into our rusage for real) is missing.
+    assert!(near(second - first + ns(100), 200), "moved {} ns", second - first);
+    stat(70004, me, 400, 30);
+    let third = clock.cpu_ns().unwrap();
+    assert!(near(third - second, 100), "moved {} ns", third - second);
 }

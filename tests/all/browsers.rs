@@ -145,48 +145,192 @@ fn processes_with(needle: &str) -> Vec<u32> {
         .collect()
 }
 
+/// How a browser invocation ends early.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    /// The harness is sent this signal in the middle of a cold invocation.
+    Signal(i32),
+    /// The invocation runs past the plan's timeout, and the run goes on.
+    Timeout,
+}
+
+/// Starts a cold invocation of fib(`n`) in `runtime` and waits until its browser is up: the harness, the
+/// needle its browser's processes carry (their profile's temporary directory), the browser's process group.
+fn cold_browser(dir: &std::path::Path, runtime: &str, n: &str, timeout_ms: u32) -> (std::process::Child, String, u32) {
+    let plan = PlanBuilder::new()
+        .seed(1)
+        .repetitions(1)
+        .warmup(0)
+        .timeout_ms(timeout_ms)
+        // The run stays up well after the invocation, so a browser left by it would be seen.
+        .set("cooldown_ms", 10_000)
+        .runtimes(&[runtime])
+        .modes(&["cold"])
+        .workload("fibonacci", &[n])
+        .write(dir, "long.toml");
+    let run = dir.join("run");
+    // Each browser's profile lives in a temporary directory named after the harness: its processes carry it.
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let harness = spawn_measure(&plan, &run, &[("TMPDIR", tmp.to_str().unwrap())]);
+    let needle = tmp.to_str().unwrap().to_string();
+    // The browser's main process names its profile; its children share its process group.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let group = loop {
+        if let Some(group) = processes_with(&needle).into_iter().find_map(group_of)
+            && in_group(group).len() >= 3
+        {
+            break group;
+        }
+        assert!(Instant::now() < deadline, "{runtime}: no browser started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (harness, needle, group)
+}
+
+/// Waits until no process of the browser is left.
+fn wait_browser_gone(what: &str, needle: &str, group: u32) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = [processes_with(needle), in_group(group)].concat();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: browser processes left: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn no_browser_process_outlives_a_harness_killed_mid_cold_invocation() {
     for runtime in ["chromium-wasm", "firefox-wasm"] {
         let dir = tempfile::tempdir().unwrap();
         // fib(40) in the page takes seconds: the kill lands inside the cold invocation.
-        let plan = PlanBuilder::new()
-            .seed(1)
-            .repetitions(3)
-            .warmup(0)
-            .runtimes(&[runtime])
-            .modes(&["cold"])
-            .workload("fibonacci", &["40"])
-            .write(dir.path(), "long.toml");
-        let run = dir.path().join("run");
-        // Each browser's profile lives in a temporary directory named after the harness: its processes carry it.
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir(&tmp).unwrap();
-        let mut harness = spawn_measure(&plan, &run, &[("TMPDIR", tmp.to_str().unwrap())]);
-        let needle = tmp.to_str().unwrap().to_string();
-        // The browser's main process names its profile; its children share its process group.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let group = loop {
-            if let Some(group) = processes_with(&needle).into_iter().find_map(group_of)
-                && in_group(group).len() >= 3
-            {
-                break group;
-            }
-            assert!(Instant::now() < deadline, "{runtime}: no browser started");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "40", 60_000);
         // Let the page start computing, then kill the harness outright.
         std::thread::sleep(Duration::from_millis(1000));
         harness.kill().unwrap();
         harness.wait().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let left = [processes_with(&needle), in_group(group)].concat();
-            if left.is_empty() {
-                break;
+        wait_browser_gone(runtime, &needle, group);
+    }
+}
+
+#[test]
+fn no_browser_process_outlives_a_timeout_ctrl_c_or_sigterm() {
+    let faults = [
+        Fault::Timeout,
+        Fault::Signal(libc::SIGINT),
+        Fault::Signal(libc::SIGTERM),
+    ];
+    for runtime in ["chromium-wasm", "firefox-js"] {
+        for fault in faults {
+            let what = format!("{runtime}, {fault:?}");
+            let dir = tempfile::tempdir().unwrap();
+            match fault {
+                Fault::Timeout => {
+                    // fib(45) takes far longer than the 8 s the invocation has (launch included).
+                    let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "45", 8_000);
+                    // Gone while the harness still runs (the plan's cooldown keeps it up after the invocation).
+                    wait_browser_gone(&what, &needle, group);
+                    assert!(harness.try_wait().unwrap().is_none(), "{what}: the harness ended first");
+                    assert!(harness.wait().unwrap().success(), "{what}");
+                    let row = &rows(&dir.path().join("run"))[0];
+                    assert_eq!(row.status, Status::Timeout, "{what}: {row:?}");
+                }
+                Fault::Signal(signal) => {
+                    let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "40", 60_000);
+                    std::thread::sleep(Duration::from_millis(1000));
+                    // SAFETY: our child's pid.
+                    unsafe { libc::kill(harness.id() as i32, signal) };
+                    let status = harness.wait().unwrap();
+                    assert_eq!(status.code(), Some(128 + signal), "{what}");
+                    wait_browser_gone(&what, &needle, group);
+                    assert_eq!(manifest(&dir.path().join("run")).status, RunStatus::Partial, "{what}");
+                }
             }
-            assert!(Instant::now() < deadline, "{runtime}: browser processes left: {left:?}");
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+#[test]
+fn every_browser_cell_gets_energy_per_invocation_and_the_report_nets_out_the_browsers_idle_power() {
+    let dir = tempfile::tempdir().unwrap();
+    // The model on the harness's own CPU time: it sees every process of each browser, which the harness
+    // started; machine idle and each browser's idle span first.
+    let plan = PlanBuilder::new()
+        .seed(25)
+        .repetitions(3)
+        .warmup(1)
+        .baseline_ms(1500)
+        .runtimes(&["chromium-wasm", "firefox-js", "node-wasm"])
+        .modes(&["cold", "warm"])
+        .workload("fibonacci", &["20"])
+        .probe(Probe::new("model").set("scope", "harness"))
+        .write(dir.path(), "energy.toml");
+    let run = dir.path().join("run");
+    let output = measure(&plan, &run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest = manifest(&run);
+    for runtime in ["chromium-wasm", "firefox-js"] {
+        let [start, end] = manifest.browsers[runtime]
+            .idle_span_ns
+            .expect("an idle span with the browser up");
+        assert!(end - start >= 1_500_000_000, "{runtime}");
+    }
+    let paired = paired(&run);
+    for runtime in ["chromium-wasm", "firefox-js", "node-wasm"] {
+        for mode in [Mode::Cold, Mode::Warm] {
+            let cell: Vec<_> = paired
+                .iter()
+                .filter(|p| p.runtime == runtime && p.mode == mode)
+                .collect();
+            // Energy per invocation for every cell, never zero: fib(20) warm is microseconds, so its windows
+            // hold many invocations.
+            assert!(!cell.is_empty(), "{runtime} {mode:?}");
+            assert!(
+                cell.iter().all(|p| p.gross_j.is_some_and(|j| j > 0.0) && p.estimated),
+                "{runtime} {mode:?}: {cell:?}"
+            );
+            if mode == Mode::Warm {
+                assert!(cell.iter().all(|p| p.count > 1), "{runtime} warm: {cell:?}");
+            }
+            // The browser's own idle power goes with its rows; node has none.
+            let browser = runtime != "node-wasm";
+            assert!(
+                cell.iter()
+                    .all(|p| p.idle_browser_w.is_some_and(f64::is_finite) == browser),
+                "{runtime} {mode:?}: {cell:?}"
+            );
+        }
+    }
+    let report = dir.path().join("report");
+    let output = harness()
+        .args(["report", "--baseline", "node-wasm", "--out"])
+        .arg(&report)
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("results.json")).unwrap()).unwrap();
+    for group in results["groups"].as_array().unwrap() {
+        let runtime = group["runtime"].as_str().unwrap();
+        let energy = &group["energy"][0];
+        let browser = runtime != "node-wasm";
+        assert_eq!(energy["idle_browser_w"].is_f64(), browser, "{group}");
+        if browser {
+            // Net of the browser's idle power too: less than net of the machine's alone.
+            // (No net figure at all where the machine was busy during its idle baseline.)
+            let net = energy["net_j"]["median"].as_f64();
+            let net_browser = energy["net_browser_j"]["median"].as_f64();
+            assert_eq!(net.is_some(), net_browser.is_some(), "{group}");
+            if let (Some(net), Some(net_browser)) = (net, net_browser)
+                && energy["idle_browser_w"].as_f64().unwrap() > 0.0
+            {
+                assert!(net_browser < net, "{group}");
+            }
+        }
+    }
+    let markdown = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(markdown.contains("browser idle power") && markdown.contains("net of browser idle"));
 }

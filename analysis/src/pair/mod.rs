@@ -192,6 +192,7 @@ pub fn pair(
     for (c, s) in series.iter().enumerate() {
         let baseline = baseline(s, manifest);
         let used = baseline.used_w;
+        let idle_up = idle_runtime_power(s, manifest, used);
         pairing
             .baselines
             .insert((s.info.probe.clone(), s.info.channel.clone()), baseline.clone());
@@ -252,6 +253,7 @@ pub fn pair(
                     busy_share: Some(busy_share),
                     flag,
                     teardown,
+                    idle_browser_w: idle_up.get(first.runtime.as_str()).copied(),
                 },
             ));
         }
@@ -259,6 +261,45 @@ pub fn pair(
     rows.sort_by_key(|(g, c, _)| (*g, *c));
     pairing.rows = rows.len();
     (rows.into_iter().map(|(_, _, r)| r).collect(), pairing)
+}
+
+/// Per browser runtime with an idle span in the manifest: the channel's mean power over the span with the
+/// browser up, less the machine's idle power `baseline_w` (no figure without both).
+fn idle_runtime_power<'m>(
+    series: &ChannelSeries,
+    manifest: &'m Manifest,
+    baseline_w: Option<f64>,
+) -> BTreeMap<&'m str, f64> {
+    let Some(baseline_w) = baseline_w else {
+        return BTreeMap::new();
+    };
+    let mut spans: Vec<(&str, Window)> = manifest
+        .browsers
+        .iter()
+        .filter_map(|(name, facts)| {
+            let [start_ns, end_ns] = facts.idle_span_ns?;
+            (end_ns > start_ns).then_some((
+                name.as_str(),
+                Window {
+                    start_ns,
+                    end_ns,
+                    count: 1,
+                },
+            ))
+        })
+        .collect();
+    // `attribute` walks the series once: the spans in order of their start.
+    spans.sort_by_key(|(_, w)| w.start_ns);
+    let windows: Vec<Window> = spans.iter().map(|(_, w)| *w).collect();
+    spans
+        .iter()
+        .zip(align::attribute(series, &windows))
+        .filter_map(|((name, w), a)| {
+            let joules = a.window_j.filter(|_| a.quality.has_energy())?;
+            let seconds = (w.end_ns - w.start_ns) as f64 * 1e-9;
+            Some((*name, joules / seconds - baseline_w))
+        })
+        .collect()
 }
 
 /// A measured invocation, or a batch window of them.

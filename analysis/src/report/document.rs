@@ -377,6 +377,8 @@ fn counts(map: &BTreeMap<String, usize>) -> String {
 
 fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
     let several_runs = energy.iter().any(|(g, _)| g.runs > 1);
+    // Browser runtimes add their own idle power and the energy net of it.
+    let browsers = energy.iter().any(|(_, e)| e.idle_browser_w.is_some());
     let rows = energy
         .iter()
         .map(|(g, e)| {
@@ -410,6 +412,14 @@ fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
                     counts(&e.flagged)
                 },
             ];
+            if browsers {
+                row.push(
+                    e.idle_browser_w
+                        .map(|w| format!("{w:.3} W{tag}"))
+                        .unwrap_or_else(|| "-".into()),
+                );
+                row.push(median(&e.net_browser_j, joules));
+            }
             if several_runs {
                 row.push(percent(e.between_run_cv));
             }
@@ -430,6 +440,9 @@ fn energy_table(energy: &[(&&GroupReport, &ChannelEnergy)]) -> Block {
     ]
     .map(String::from)
     .to_vec();
+    if browsers {
+        header.extend(["browser idle power".into(), "net of browser idle (median)".into()]);
+    }
     if several_runs {
         header.push("between-run CV".into());
     }

@@ -114,6 +114,12 @@ pub(super) fn channel_energy(g: &Gathered) -> Vec<ChannelEnergy> {
                 power_w: describe(&collect(&|r| r.power_w)),
                 edp_js: describe(&collect(&|r| r.gross_j.map(|e| e * r.latency_ns * 1e-9))),
                 baseline_w: (!baselines.is_empty()).then(|| baselines.iter().sum::<f64>() / baselines.len() as f64),
+                idle_browser_w: describe(&rows.iter().filter_map(|(_, r)| r.idle_browser_w).collect::<Vec<f64>>())
+                    .map(|s| s.median),
+                net_browser_j: describe(&collect(&|r| {
+                    let net = crate::net::net_usable(r)?;
+                    Some(net - r.idle_browser_w? * r.latency_ns * 1e-9)
+                })),
             }
         })
         .collect()

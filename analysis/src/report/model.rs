@@ -176,6 +176,14 @@ pub struct ChannelEnergy {
     pub edp_js: Option<Summary>,
     /// Idle power subtracted, W (the mean over the group's rows).
     pub baseline_w: Option<f64>,
+    /// Browser runtimes: the browser's own idle power (page open, nothing running) above the machine's, W (the
+    /// median over the group's rows); absent for other runtimes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_browser_w: Option<f64>,
+    /// Browser runtimes: energy per invocation net of the machine's idle power and of the browser's idle power
+    /// over the invocation's latency, J: what the work costs beyond keeping a browser up that long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_browser_j: Option<Summary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -180,6 +180,7 @@ fn a_probe_of_gaps_only_is_noted() {
         busy_share: None,
         flag: None,
         teardown: None,
+        idle_browser_w: None,
     };
     let mut writer = csv::Writer::from_path(dir.path().join(files::PAIRED)).unwrap();
     for r in &run.invocations {

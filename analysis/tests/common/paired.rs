@@ -33,5 +33,6 @@ pub fn paired_from(r: &InvocationRecord, probe: &str, channel: &str, watts: f64,
         busy_share: Some(1.0),
         flag: None,
         teardown: (r.mode == harness_data::Mode::Cold).then_some(harness_data::Teardown::Deferred),
+        idle_browser_w: None,
     }
 }

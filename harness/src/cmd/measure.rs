@@ -96,20 +96,12 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
     }
     eprintln!(
         "{}: {} of {} invocations recorded{failed} in {}",
-        match summary.status {
-            RunStatus::Complete => "complete",
-            RunStatus::Partial => "partial",
-            RunStatus::Failed => "FAILED",
-        },
+        super::status_word(summary.status),
         summary.rows,
         summary.scheduled,
         args.out.display()
     );
-    if let Ok(manifest) = harness_analysis::run::read_manifest(&args.out)
-        && let Some(precision) = &manifest.precision
-    {
-        eprintln!("{}", harness::glance::precision_summary(precision));
-    }
+    super::print_precision(&args.out);
     // Results at a glance, from the files as written (a partial run's too).
     if summary.status != RunStatus::Failed
         && let Ok(run) = harness_analysis::run::read_run(&args.out)
@@ -117,12 +109,5 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<Outcome> {
     {
         println!("{text}");
     }
-    match summary.status {
-        RunStatus::Complete => Ok(Outcome::Complete),
-        RunStatus::Partial => {
-            eprintln!("{}", summary.reason.unwrap_or_default());
-            Ok(Outcome::Interrupted)
-        }
-        RunStatus::Failed => anyhow::bail!("{}", summary.reason.unwrap_or_default()),
-    }
+    super::run_outcome(summary.status, summary.reason)
 }

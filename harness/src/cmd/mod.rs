@@ -36,6 +36,37 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// The word that opens a run's closing line.
+fn status_word(status: harness_data::RunStatus) -> &'static str {
+    match status {
+        harness_data::RunStatus::Complete => "complete",
+        harness_data::RunStatus::Partial => "partial",
+        harness_data::RunStatus::Failed => "FAILED",
+    }
+}
+
+/// The precision rounds' summary of the run in `out`, on stderr, where it had a precision target.
+fn print_precision(out: &std::path::Path) {
+    if let Ok(manifest) = harness_analysis::run::read_manifest(out)
+        && let Some(precision) = &manifest.precision
+    {
+        eprintln!("{}", harness::glance::precision_summary(precision));
+    }
+}
+
+/// How a measuring subcommand ends: a partial run says why and exits with its signal's code, a failed one
+/// is an error.
+fn run_outcome(status: harness_data::RunStatus, reason: Option<String>) -> anyhow::Result<Outcome> {
+    match status {
+        harness_data::RunStatus::Complete => Ok(Outcome::Complete),
+        harness_data::RunStatus::Partial => {
+            eprintln!("{}", reason.unwrap_or_default());
+            Ok(Outcome::Interrupted)
+        }
+        harness_data::RunStatus::Failed => anyhow::bail!("{}", reason.unwrap_or_default()),
+    }
+}
+
 impl From<()> for Outcome {
     /// A subcommand that returns nothing on success completed.
     fn from((): ()) -> Self {

@@ -7,7 +7,6 @@ use clap::{ArgAction, Args};
 use harness::exec::process::{Output, RunSettings, Shell};
 use harness::exec::spec::{CommandLine, Scan};
 use harness::exec::{RunCount, RunRequest};
-use harness_data::RunStatus;
 use harness_probes::spec::ProbeSpec;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -145,18 +144,10 @@ pub fn run(args: Box<RunArgs>) -> anyhow::Result<Outcome> {
         Err(e) if summary.rows > 0 => eprintln!("no summary: {e:#}"),
         Err(_) => {}
     }
-    if let Ok(manifest) = harness_analysis::run::read_manifest(&request.out)
-        && let Some(precision) = &manifest.precision
-    {
-        eprintln!("{}", harness::glance::precision_summary(precision));
-    }
+    super::print_precision(&request.out);
     eprintln!(
         "{}: {} of {} runs recorded in {out} (`harness report {out} --out DIR` for the full report{})",
-        match summary.status {
-            RunStatus::Complete => "complete",
-            RunStatus::Partial => "partial",
-            RunStatus::Failed => "FAILED",
-        },
+        super::status_word(summary.status),
         summary.rows,
         summary.scheduled,
         if summary.energy_estimated {
@@ -165,14 +156,7 @@ pub fn run(args: Box<RunArgs>) -> anyhow::Result<Outcome> {
             ""
         }
     );
-    match summary.status {
-        RunStatus::Complete => Ok(Outcome::Complete),
-        RunStatus::Partial => {
-            eprintln!("{}", summary.reason.unwrap_or_default());
-            Ok(Outcome::Interrupted)
-        }
-        RunStatus::Failed => anyhow::bail!("{}", summary.reason.unwrap_or_default()),
-    }
+    super::run_outcome(summary.status, summary.reason)
 }
 
 fn export(args: &RunArgs, results: &harness::exec::results::RunResults) -> anyhow::Result<()> {

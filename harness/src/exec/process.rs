@@ -159,20 +159,7 @@ pub fn run_once(argv: &[String], settings: &RunSettings) -> std::io::Result<Fini
 /// Whether our child `pid` exits within `wait` (it is left unreaped).
 fn exited_within(pid: libc::pid_t, exit_fd: Option<&OwnedFd>, wait: Duration) -> bool {
     match exit_fd {
-        Some(fd) => {
-            let mut poll = libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let timeout = libc::timespec {
-                tv_sec: wait.as_secs() as libc::time_t,
-                tv_nsec: wait.subsec_nanos() as libc::c_long,
-            };
-            // SAFETY: one pollfd we own, a timespec on the stack, no signal mask.
-            let ready = unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) };
-            ready > 0
-        }
+        Some(fd) => child::readable_within(fd.as_raw_fd(), wait).unwrap_or(false),
         None => {
             let end = Instant::now() + wait;
             loop {

@@ -45,9 +45,26 @@ impl Session {
                 .as_ref()
                 .expect("recording")
                 .track_manifest(&self.out, &self.manifest)?;
+            self.idle_spans_with_runtimes_up(&sampler);
         }
         self.sampler = Some(sampler);
         Ok(())
+    }
+
+    /// An idle span as long as the baseline with each runtime that has an idle state up (a browser, its page
+    /// open, nothing running): pairing turns it into the runtime's own idle power (`idle_browser_w`). A
+    /// runtime that cannot come up gets no span; its invocations say why.
+    fn idle_spans_with_runtimes_up(&mut self, sampler: &Sampler) {
+        for (runtime, name) in self.runtimes.iter_mut().zip(&self.plan.runtime_names) {
+            match runtime.start_idle() {
+                Ok(false) => {}
+                Ok(true) => {
+                    let (span, _) = idle(sampler, self.plan.baseline_ms);
+                    runtime.stop_idle(span);
+                }
+                Err(e) => eprintln!("note: {name}: no idle span with it up ({e:#})"),
+            }
+        }
     }
 
     /// Measures the idle baseline after a complete run, stops the sampler, records its notes, calibrates

@@ -433,6 +433,42 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Whether `fd` (a pipe, an exited child's pidfd) is readable within `wait`; a signal in the wait is "not yet".
+pub(crate) fn readable_within(fd: RawFd, wait: Duration) -> std::io::Result<bool> {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = libc::timespec {
+        tv_sec: wait.as_secs() as libc::time_t,
+        tv_nsec: wait.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one pollfd we own, a timespec on the stack, no signal mask.
+    match unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) } {
+        n if n > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Kills the whole process group our unreaped child `process` leads, reaps the child, and takes the group off
+/// the guard's list (a browser: its zygotes, renderers, GPU and utility processes go with it).
+pub(crate) fn kill_group(mut process: std::process::Child) {
+    let pid = process.id() as libc::pid_t;
+    // SAFETY: the child is not reaped yet, so its pid is ours and so is the group it leads.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    let _ = process.wait();
+    unguard_group(pid);
+}
+
 /// Whether our child `pid` has exited, leaving it a zombie (`WNOWAIT`): its pid and process group id stay
 /// reserved until it is reaped.
 pub(crate) fn has_exited(pid: libc::pid_t) -> bool {

@@ -149,6 +149,15 @@ pub trait Runtime: Send {
     fn browser_facts(&self) -> Option<harness_data::BrowserFacts> {
         None
     }
+
+    /// Brings the runtime up idle, for an idle span with it up (a browser, its page open, nothing running):
+    /// whether it has such a state. Untimed, before the first invocation; [`Runtime::stop_idle`] ends it.
+    fn start_idle(&mut self) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+
+    /// Ends what [`Runtime::start_idle`] brought up; `span_ns` is the idle span measured with it up.
+    fn stop_idle(&mut self, _span_ns: [u64; 2]) {}
 }
 
 /// What an in-process Wasm runtime adds to serve load: one host, one engine and one compiled module shared by

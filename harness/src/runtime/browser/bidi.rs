@@ -17,16 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The Firefox executable: `$HARNESS_FIREFOX`, else `firefox-esr` or `firefox` on the PATH.
 pub fn firefox_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("HARNESS_FIREFOX") {
-        return Ok(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["firefox-esr", "firefox"] {
-        if let Some(found) = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()) {
-            return Ok(found);
-        }
-    }
-    bail!("firefox is not installed: run scripts/setup-browser.sh (Debian's `firefox-esr`), or set HARNESS_FIREFOX")
+    super::browser_binary("HARNESS_FIREFOX", &["firefox-esr", "firefox"], "firefox-esr")
 }
 
 /// Prefs of every profile: no update, telemetry, remote settings, safe browsing, captive portal or connectivity
@@ -85,10 +76,7 @@ impl Firefox {
             .with_context(|| format!("starting {}", binary.display()))?;
         let pid = process.id() as libc::pid_t;
         child::guard_group(pid);
-        let mut launched = Launched {
-            pid,
-            process: Some(process),
-        };
+        let mut launched = Launched { process: Some(process) };
         let address = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if let Some(line) = text.lines().find(|l| l.contains("WebDriver BiDi listening on ws://")) {
@@ -191,28 +179,22 @@ fn plain(remote: &Value) -> Value {
 
 /// A launched process killed whole if the launch fails before [`Firefox`] owns it.
 struct Launched {
-    pid: libc::pid_t,
     process: Option<std::process::Child>,
 }
 
 impl Drop for Launched {
     fn drop(&mut self) {
-        kill_group(self.pid, self.process.take());
+        if let Some(process) = self.process.take() {
+            child::kill_group(process);
+        }
     }
 }
 
 impl Drop for Firefox {
     fn drop(&mut self) {
-        kill_group(self.pid, self.process.take());
-    }
-}
-
-fn kill_group(pid: libc::pid_t, process: Option<std::process::Child>) {
-    if let Some(mut process) = process {
-        // SAFETY: the browser is not reaped yet, so its pid is ours and so is the group it leads.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        let _ = process.wait();
-        child::unguard_group(pid);
+        if let Some(process) = self.process.take() {
+            child::kill_group(process);
+        }
     }
 }
 

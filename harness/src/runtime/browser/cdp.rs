@@ -17,16 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The Chromium executable: `$HARNESS_CHROMIUM`, else `chromium` or `chromium-browser` on the PATH.
 pub fn chromium_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("HARNESS_CHROMIUM") {
-        return Ok(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["chromium", "chromium-browser"] {
-        if let Some(found) = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()) {
-            return Ok(found);
-        }
-    }
-    bail!("chromium is not installed: run scripts/setup-browser.sh (Debian's `chromium`), or set HARNESS_CHROMIUM")
+    super::browser_binary("HARNESS_CHROMIUM", &["chromium", "chromium-browser"], "chromium")
 }
 
 /// One headless Chromium and the page it has open.
@@ -162,7 +153,7 @@ impl Chromium {
             if left.is_zero() {
                 bail!(DeadlinePassed(method.to_string()));
             }
-            if !readable(&self.answers, left.min(Duration::from_millis(100)))? {
+            if !child::readable_within(self.answers.as_raw_fd(), left.min(Duration::from_millis(100)))? {
                 if crate::stop_signals::received().is_some() {
                     bail!("the harness was asked to stop while chromium ran {method}");
                 }
@@ -198,11 +189,8 @@ impl Chromium {
 impl Drop for Chromium {
     /// Kills the whole group (browser, zygotes, renderers, GPU and utility processes) and reaps the browser.
     fn drop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            // SAFETY: the browser is not reaped yet, so its pid is ours and so is the group it leads.
-            unsafe { libc::kill(-self.pid, libc::SIGKILL) };
-            let _ = process.wait();
-            child::unguard_group(self.pid);
+        if let Some(process) = self.process.take() {
+            child::kill_group(process);
         }
     }
 }
@@ -237,30 +225,4 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: two new descriptors, ours alone.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Whether `file` has something to read within `wait`.
-fn readable(file: &File, wait: Duration) -> std::io::Result<bool> {
-    let mut poll = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let timeout = libc::timespec {
-        tv_sec: wait.as_secs() as libc::time_t,
-        tv_nsec: wait.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: one pollfd we own, a timespec on the stack, no signal mask.
-    match unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) } {
-        n if n > 0 => Ok(true),
-        0 => Ok(false),
-        _ => {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
-    }
 }

@@ -29,6 +29,26 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// A browser's executable: `$<env>` where set, else the first of `names` on the PATH.
+fn browser_binary(env: &str, names: &[&str], package: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Ok(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names
+        .iter()
+        .find_map(|name| std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} is not installed: run scripts/setup-browser.sh (Debian's `{package}`), or set {env}",
+                names[0].trim_end_matches("-esr")
+            )
+        })
+}
+
+/// How long a browser brought up for the idle span settles after its page loaded, before the span starts.
+const IDLE_SETTLE: Duration = Duration::from_secs(1);
+
 /// What the page runs: the module or the port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -130,6 +150,9 @@ pub struct BrowserRuntime {
     defer: bool,
     /// The last page's timer and clock bound, for the manifest.
     last_timer: Option<(TimerFacts, u64)>,
+    /// The browser kept up idle for the run's idle span, and the span once measured.
+    idle: Option<Driver>,
+    idle_span_ns: Option<[u64; 2]>,
 }
 
 impl BrowserRuntime {
@@ -157,17 +180,26 @@ impl BrowserRuntime {
             deferred: Vec::new(),
             defer: false,
             last_timer: None,
+            idle: None,
+            idle_span_ns: None,
         })
     }
 
-    /// The loopback server's page address, its routes holding `workload`'s files (started at the first use).
-    fn server_for(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<String> {
-        let js = super::node::js_dir()?;
+    /// The loopback server's page address (the server started at the first use).
+    fn page_url(&mut self) -> anyhow::Result<String> {
         if self.server.is_none() {
+            let js = super::node::js_dir()?;
             let routes = BTreeMap::from([("/harness.js".to_string(), Served::File(js.join("browser.js")))]);
             self.server = Some(PageServer::start(routes).context("starting the loopback page server")?);
         }
-        let server = self.server.as_ref().expect("started above");
+        Ok(self.server.as_ref().expect("started above").url())
+    }
+
+    /// The loopback server's page address, its routes holding `workload`'s files.
+    fn server_for(&mut self, workload: &WorkloadArtifacts) -> anyhow::Result<String> {
+        self.page_url()?;
+        let js = super::node::js_dir()?;
+        let server = self.server.as_ref().expect("started by page_url");
         if !self.served.contains(&workload.name) {
             let routes = match self.flavor {
                 Flavor::Wasm => BTreeMap::from([(
@@ -396,7 +428,26 @@ impl Runtime for BrowserRuntime {
                 cross_origin_isolated: timer.isolated,
                 timer_step_us: timer.step_ms * 1000.0,
                 clock_bound_ns: *bound_ns,
+                idle_span_ns: self.idle_span_ns,
             })
+    }
+
+    fn start_idle(&mut self) -> anyhow::Result<bool> {
+        let deadline = self.deadline();
+        let url = self.page_url()?;
+        let mut browser = Driver::launch(self.browser, &self.binary, deadline)?;
+        browser.open(&url, deadline)?;
+        wait_for_runner(&mut browser, deadline)?;
+        // A browser keeps starting up (caches, its first paint, background services) for a while after the
+        // page loads: the span starts once that has settled, as a warm page's invocations do.
+        std::thread::sleep(IDLE_SETTLE);
+        self.idle = Some(browser);
+        Ok(true)
+    }
+
+    fn stop_idle(&mut self, span_ns: [u64; 2]) {
+        self.idle = None;
+        self.idle_span_ns = Some(span_ns);
     }
 
     fn after_slot(&mut self) {

@@ -248,6 +248,8 @@ impl Session {
                 stop = Some((RunStatus::Failed, why));
             }
         }
+        // The idle baseline after the run is the machine's: warm pages, node servers and containers go first.
+        self.runtimes.clear();
         let written = self.finish_recording()?;
         // Rows travel in batches, so a mismatch is often found only once the last ones are written.
         let (mut status, mut reason) = match (stop, written.failure.clone()) {

@@ -304,15 +304,7 @@ fn every_browser_cell_gets_energy_per_invocation_and_the_report_nets_out_the_bro
         }
     }
     let report = dir.path().join("report");
-    let output = harness()
-        .args(["report", "--baseline", "node-wasm", "--out"])
-        .arg(&report)
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report.join("results.json")).unwrap()).unwrap();
+    let results = report_results(&run, "node-wasm", &report);
     for group in results["groups"].as_array().unwrap() {
         let runtime = group["runtime"].as_str().unwrap();
         let energy = &group["energy"][0];

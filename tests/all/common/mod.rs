@@ -347,3 +347,15 @@ pub fn spawn_measure(plan: &Path, run: &Path, env: &[(&str, &str)]) -> Child {
     }
     cmd.spawn().expect("spawning harness")
 }
+
+/// `harness report RUN --baseline BASELINE --out OUT`, which must succeed; its results.json.
+pub fn report_results(run: &Path, baseline: &str, out: &Path) -> serde_json::Value {
+    let output = harness()
+        .args(["report", "--baseline", baseline, "--out"])
+        .arg(out)
+        .arg(run)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap()
+}

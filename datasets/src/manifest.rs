@@ -150,6 +150,10 @@ pub struct BrowserFacts {
     /// clock: pairing turns it into `idle_browser_w`. Absent where the run measured no energy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_span_ns: Option<[u64; 2]>,
+    /// What the machine's CPUs did over that span (the browser's own processes count as foreign there): a busy
+    /// span gives no `idle_browser_w` on machine-wide channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_load: Option<IdleLoad>,
 }
 
 /// What `harness run` was asked: its commands and the options that shape every run.

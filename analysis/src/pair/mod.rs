@@ -7,8 +7,8 @@ use crate::align::{self, ChannelSeries, Window};
 use crate::calibrate;
 use crate::run::{read_csv, read_invocations};
 use harness_data::{
-    Baseline, CellKey, ChannelInfo, EnergyFlag, EnergyQuality, InvocationRecord, MIN_BUSY_SHARE, Manifest, Mode,
-    PairedRecord, SampleRecord, Status, Teardown, files, fsio,
+    Baseline, CellKey, ChannelInfo, EnergyFlag, EnergyQuality, IdleLoad, InvocationRecord, MIN_BUSY_SHARE, Manifest,
+    Mode, PairedRecord, SampleRecord, Scope, Status, Teardown, files, fsio,
 };
 use levels::rewrite_load_csv;
 use std::collections::BTreeMap;
@@ -264,7 +264,9 @@ pub fn pair(
 }
 
 /// Per browser runtime with an idle span in the manifest: the channel's mean power over the span with the
-/// browser up, less the machine's idle power `baseline_w` (no figure without both).
+/// browser up, less the machine's idle power `baseline_w` (no figure without both). A span the machine was
+/// busy in (other processes, or the browser itself not idle) gives none on a machine-wide channel, as a busy
+/// machine baseline gives no net energy.
 fn idle_runtime_power<'m>(
     series: &ChannelSeries,
     manifest: &'m Manifest,
@@ -276,6 +278,9 @@ fn idle_runtime_power<'m>(
     let mut spans: Vec<(&str, Window)> = manifest
         .browsers
         .iter()
+        .filter(|(_, facts)| {
+            series.info.scope != Scope::Machine || !facts.idle_load.as_ref().is_some_and(IdleLoad::is_busy)
+        })
         .filter_map(|(name, facts)| {
             let [start_ns, end_ns] = facts.idle_span_ns?;
             (end_ns > start_ns).then_some((
@@ -476,6 +481,39 @@ mod tests {
         assert_eq!((failed.gross_j, failed.net_j, failed.power_w), (None, None, None));
         assert_eq!(rows[3].flag, Some(EnergyFlag::Unseen));
         assert_eq!(pairing.qualities[&EnergyQuality::Gap], 1);
+    }
+
+    #[test]
+    fn a_browsers_idle_span_gives_its_power_above_idle_unless_the_machine_was_busy_in_it() {
+        let mut manifest = manifest(Vec::new());
+        let load = |foreign_cores: f64| IdleLoad {
+            machine_cores: foreign_cores,
+            harness_cores: 0.0,
+            foreign_cores,
+            source: "/proc/stat".into(),
+        };
+        let facts = |span: [u64; 2], foreign: f64| harness_data::BrowserFacts {
+            cross_origin_isolated: true,
+            timer_step_us: 5.0,
+            clock_bound_ns: 200_000,
+            idle_span_ns: Some(span),
+            idle_load: Some(load(foreign)),
+        };
+        manifest
+            .browsers
+            .insert("chromium-js".into(), facts([100_000_000, 300_000_000], 0.02));
+        manifest
+            .browsers
+            .insert("firefox-js".into(), facts([400_000_000, 600_000_000], 0.9));
+        let series = ChannelSeries::from_records(&samples(), &manifest.probes[0].channels, |_| 0);
+        // The counter runs at 100 W throughout; with a machine idle of 60 W a browser up costs 40 W more.
+        let power = idle_runtime_power(&series[0], &manifest, Some(60.0));
+        assert!((power["chromium-js"] - 40.0).abs() < 1e-6, "{power:?}");
+        assert!(
+            !power.contains_key("firefox-js"),
+            "a busy span gives no figure: {power:?}"
+        );
+        assert!(idle_runtime_power(&series[0], &manifest, None).is_empty());
     }
 }
 

@@ -59,8 +59,8 @@ impl Session {
             match runtime.start_idle() {
                 Ok(false) => {}
                 Ok(true) => {
-                    let (span, _) = idle(sampler, self.plan.baseline_ms);
-                    runtime.stop_idle(span);
+                    let (span, load) = idle(sampler, self.plan.baseline_ms);
+                    runtime.stop_idle(span, load);
                 }
                 Err(e) => eprintln!("note: {name}: no idle span with it up ({e:#})"),
             }

@@ -156,8 +156,9 @@ pub trait Runtime: Send {
         Ok(false)
     }
 
-    /// Ends what [`Runtime::start_idle`] brought up; `span_ns` is the idle span measured with it up.
-    fn stop_idle(&mut self, _span_ns: [u64; 2]) {}
+    /// Ends what [`Runtime::start_idle`] brought up; `span_ns` is the idle span measured with it up, `load`
+    /// what the machine's CPUs did over it.
+    fn stop_idle(&mut self, _span_ns: [u64; 2], _load: Option<harness_data::IdleLoad>) {}
 }
 
 /// What an in-process Wasm runtime adds to serve load: one host, one engine and one compiled module shared by

@@ -152,7 +152,7 @@ pub struct BrowserRuntime {
     last_timer: Option<(TimerFacts, u64)>,
     /// The browser kept up idle for the run's idle span, and the span once measured.
     idle: Option<Driver>,
-    idle_span_ns: Option<[u64; 2]>,
+    idle_span: Option<([u64; 2], Option<harness_data::IdleLoad>)>,
 }
 
 impl BrowserRuntime {
@@ -181,7 +181,7 @@ impl BrowserRuntime {
             defer: false,
             last_timer: None,
             idle: None,
-            idle_span_ns: None,
+            idle_span: None,
         })
     }
 
@@ -428,7 +428,8 @@ impl Runtime for BrowserRuntime {
                 cross_origin_isolated: timer.isolated,
                 timer_step_us: timer.step_ms * 1000.0,
                 clock_bound_ns: *bound_ns,
-                idle_span_ns: self.idle_span_ns,
+                idle_span_ns: self.idle_span.as_ref().map(|(span, _)| *span),
+                idle_load: self.idle_span.as_ref().and_then(|(_, load)| load.clone()),
             })
     }
 
@@ -445,9 +446,9 @@ impl Runtime for BrowserRuntime {
         Ok(true)
     }
 
-    fn stop_idle(&mut self, span_ns: [u64; 2]) {
+    fn stop_idle(&mut self, span_ns: [u64; 2], load: Option<harness_data::IdleLoad>) {
         self.idle = None;
-        self.idle_span_ns = Some(span_ns);
+        self.idle_span = Some((span_ns, load));
     }
 
     fn after_slot(&mut self) {

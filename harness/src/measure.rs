@@ -351,10 +351,11 @@ impl Session {
         }
     }
 
-    /// One slot between its runtime's untimed work before and after it (`harness run`'s hooks).
+    /// One slot between its runtime's untimed work before and after it (`harness run`'s hooks, browsers' freeze).
     fn run_slot(&mut self, slot: &Slot) {
-        let runtime = self.schedule.cells[slot.cell].runtime;
-        self.runtimes[runtime].before_slot();
+        let cell = &self.schedule.cells[slot.cell];
+        let runtime = cell.runtime;
+        self.runtimes[runtime].before_slot(&self.workloads[cell.workload].artifacts);
         if self.runtimes[runtime].failure().is_none() {
             self.run_slot_timed(slot);
             self.runtimes[runtime].after_slot();

@@ -86,12 +86,12 @@ pub fn install(stop: Arc<AtomicBool>) -> std::io::Result<()> {
     let mut reader = unsafe { std::fs::File::from_raw_fd(fds[0]) };
     PIPE.store(fds[1], Ordering::SeqCst);
     // Leaked on purpose: the handler may read it at any moment until the process ends.
-    STOP_FLAG.store(Arc::into_raw(Arc::clone(&stop)).cast_mut(), Ordering::SeqCst);
+    STOP_FLAG.store(Arc::into_raw(stop).cast_mut(), Ordering::SeqCst);
     std::thread::Builder::new().name("stop-signals".into()).spawn(move || {
         let mut byte = [0u8; 1];
         let mut announced = false;
+        // The handler has set the stop flag already: this thread only says so.
         while reader.read_exact(&mut byte).is_ok() {
-            stop.store(true, Ordering::SeqCst);
             if std::mem::replace(&mut announced, true) {
                 continue;
             }

@@ -205,8 +205,8 @@ fn wait_browser_gone(what: &str, needle: &str, group: u32) {
 fn no_browser_process_outlives_a_harness_killed_mid_cold_invocation() {
     for runtime in ["chromium-wasm", "firefox-wasm"] {
         let dir = tempfile::tempdir().unwrap();
-        // fib(40) in the page takes seconds: the kill lands inside the cold invocation.
-        let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "40", 60_000);
+        // fib(45) in the page takes seconds even on a fast machine: the kill lands inside the cold invocation.
+        let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "45", 60_000);
         // Let the page start computing, then kill the harness outright.
         std::thread::sleep(Duration::from_millis(1000));
         harness.kill().unwrap();
@@ -228,8 +228,9 @@ fn no_browser_process_outlives_a_timeout_ctrl_c_or_sigterm() {
             let dir = tempfile::tempdir().unwrap();
             match fault {
                 Fault::Timeout => {
-                    // fib(45) takes far longer than the 8 s the invocation has (launch included).
-                    let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "45", 8_000);
+                    // fib(55) takes minutes at the least (fib(45) took 5.8 s in Chromium on a fast CI host, and
+                    // each +1 costs x1.6): far longer than the 8 s the invocation has, launch included.
+                    let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "55", 8_000);
                     // Gone while the harness still runs (the plan's cooldown keeps it up after the invocation).
                     wait_browser_gone(&what, &needle, group);
                     assert!(harness.try_wait().unwrap().is_none(), "{what}: the harness ended first");
@@ -238,7 +239,7 @@ fn no_browser_process_outlives_a_timeout_ctrl_c_or_sigterm() {
                     assert_eq!(row.status, Status::Timeout, "{what}: {row:?}");
                 }
                 Fault::Signal(signal) => {
-                    let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "40", 60_000);
+                    let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "45", 60_000);
                     std::thread::sleep(Duration::from_millis(1000));
                     // SAFETY: our child's pid.
                     unsafe { libc::kill(harness.id() as i32, signal) };
@@ -304,7 +305,7 @@ fn every_browser_cell_gets_energy_per_invocation_and_the_report_nets_out_the_bro
         }
     }
     let report = dir.path().join("report");
-    let results = report_results(&run, "node-wasm", &report);
+    let results = report_results(&run, &["--baseline", "node-wasm"], &report);
     for group in results["groups"].as_array().unwrap() {
         let runtime = group["runtime"].as_str().unwrap();
         let energy = &group["energy"][0];
@@ -325,4 +326,56 @@ fn every_browser_cell_gets_energy_per_invocation_and_the_report_nets_out_the_bro
     }
     let markdown = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(markdown.contains("browser idle power") && markdown.contains("net of browser idle"));
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T` stopped, ...).
+fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+#[test]
+fn warm_browsers_are_frozen_between_their_invocations_and_resume_for_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two browsers, two warm pages each; the plan's cooldown keeps the run between two slots for a while.
+    let plan = PlanBuilder::new()
+        .seed(7)
+        .repetitions(3)
+        .warmup(1)
+        .set("cooldown_ms", 1500)
+        .runtimes(&["chromium-wasm", "firefox-js"])
+        .modes(&["warm"])
+        .workload("fibonacci", &["20"])
+        .workload("sha256", &["16KiB"])
+        .write(dir.path(), "frozen.toml");
+    let run = dir.path().join("run");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut harness = spawn_measure(&plan, &run, &[("TMPDIR", tmp.to_str().unwrap())]);
+    let needle = tmp.to_str().unwrap().to_string();
+    // Between slots every process of every warm browser is stopped (`T`): seen at least once with all four
+    // browsers up, in the cooldowns after their pages opened.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut all_frozen_seen = false;
+    while harness.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the run did not end");
+        // A browser's group: its main process leads it, with its zygotes, renderers or content processes. (The
+        // crash handlers each browser starts put themselves in a session of their own, wait on a socket and end
+        // with the browser.)
+        let groups: BTreeSet<u32> = processes_with(&needle).into_iter().filter_map(group_of).collect();
+        let browsers: Vec<Vec<u32>> = groups.iter().map(|&g| in_group(g)).filter(|g| g.len() >= 3).collect();
+        if browsers.len() == 4 && browsers.concat().iter().all(|&p| state_of(p).is_none_or(|s| s == 'T')) {
+            all_frozen_seen = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(harness.wait().unwrap().success());
+    assert!(
+        all_frozen_seen,
+        "never saw the four warm browsers all stopped between slots"
+    );
+    // Each slot resumed its page: every invocation answered, none ran into its deadline.
+    let rows = rows(&run);
+    assert_eq!(rows.len(), 2 * 2 * 4);
+    assert!(rows.iter().all(|r| r.status == Status::Ok), "{rows:?}");
 }

@@ -112,7 +112,7 @@ fn every_workload_cold_and_warm_in_a_container_has_the_native_digest() {
 #[test]
 fn a_killed_or_out_of_memory_container_is_a_failed_invocation_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    // fib(44) runs for seconds, long enough to `docker kill` its container midway.
+    // fib(46) runs for seconds even on a fast host, long enough to `docker kill` its container midway.
     let once = PlanBuilder::new()
         .seed(1)
         .repetitions(1)
@@ -121,7 +121,7 @@ fn a_killed_or_out_of_memory_container_is_a_failed_invocation_and_the_run_goes_o
     let plan = once
         .clone()
         .modes(&["warm"])
-        .workload("fibonacci", &["44"])
+        .workload("fibonacci", &["46"])
         .write(dir.path(), "kill.toml");
     let run = dir.path().join("run");
     let child = spawn_measure(&plan, &run, &[]);

@@ -135,7 +135,7 @@ fn the_harness_scope_flags_what_it_cannot_see() {
     assert!((0.75..=1.33).contains(&ratio), "{gross:?}");
     // The report leaves the container's energy out, and says why.
     let report = dir.path().join("report");
-    let results = report_results(&run, "wasmtime-aot", &report);
+    let results = report_results(&run, &["--baseline", "wasmtime-aot"], &report);
     let energy_tests: Vec<&serde_json::Value> = results["comparisons"]
         .as_array()
         .unwrap()

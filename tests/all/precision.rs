@@ -23,17 +23,6 @@ fn plan_of(dir: &std::path::Path, runtimes: &[&str], keys: &[(&str, toml::Value)
 }
 
 /// `harness report` of `run` into `out` (the plan's baseline), and its results.json.
-fn report_json(run: &std::path::Path, out: &std::path::Path, resamples: u32) -> serde_json::Value {
-    let report = harness()
-        .args(["report", "--resamples", &resamples.to_string(), "--out"])
-        .arg(out)
-        .arg(run)
-        .output()
-        .unwrap();
-    assert!(report.status.success(), "{}", stderr(&report));
-    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
-}
-
 /// wasmtime-aot against wasmi.
 fn plan(dir: &std::path::Path, keys: &[(&str, toml::Value)]) -> std::path::PathBuf {
     plan_of(dir, &["wasmtime-aot", "wasmi"], keys)
@@ -78,7 +67,7 @@ fn a_precision_run_stops_once_the_interval_is_narrow_and_records_every_look() {
     }
     // The report takes the plan's baseline, and shows the looks.
     let out = dir.path().join("report");
-    let json = report_json(&run, &out, 200);
+    let json = report_results(&run, &["--resamples", "200"], &out);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("Baseline runtime: wasmtime-aot"), "{md}");
     assert!(md.contains("## Precision: run run"), "{md}");
@@ -118,7 +107,7 @@ fn a_time_budget_ends_the_rounds_and_strict_mode_reports_at_alpha_over_k() {
         stderr(&output)
     );
     let out = dir.path().join("report");
-    let json = report_json(&run, &out, 200);
+    let json = report_results(&run, &["--resamples", "200"], &out);
     let level = json["settings"]["level"].as_f64().unwrap();
     assert!((level - record.level).abs() < 1e-12, "{level}");
     assert!(json["notes"].to_string().contains("strict precision mode"));
@@ -166,7 +155,7 @@ fn two_arms_of_one_runtime_come_out_equivalent_or_inconclusive_with_what_they_co
     assert_eq!(manifest.plan.arms, vec!["wasmtime-aot", "wasmtime-aot:b"]);
     assert!(rows(&run).iter().any(|r| r.runtime == "wasmtime-aot:b"));
     let out = dir.path().join("report");
-    let json = report_json(&run, &out, 500);
+    let json = report_results(&run, &["--resamples", "500"], &out);
     let comparison = &json["comparisons"][0];
     assert_eq!(comparison["runtime"], "wasmtime-aot:b");
     let verdict = comparison["verdict"].as_str().unwrap();

@@ -47,9 +47,18 @@ impl CommandRuntime {
         &self.command
     }
 
+    /// `--setup` (the first time) and `--prepare`.
+    fn hooks_before(&mut self) {
+        if !self.set_up {
+            self.set_up = true;
+            self.hook("setup", self.command.hooks.setup.clone());
+        }
+        self.hook("prepare", self.command.hooks.prepare.clone());
+    }
+
     /// One run outside the recorder (the run count's estimate), with its hooks; its wall time.
     pub fn trial(&mut self) -> Result<std::time::Duration, String> {
-        self.before_slot();
+        self.hooks_before();
         if let Some(why) = &self.failure {
             return Err(why.clone());
         }
@@ -191,12 +200,8 @@ impl Runtime for CommandRuntime {
 
     fn finish_teardown(&mut self) {}
 
-    fn before_slot(&mut self) {
-        if !self.set_up {
-            self.set_up = true;
-            self.hook("setup", self.command.hooks.setup.clone());
-        }
-        self.hook("prepare", self.command.hooks.prepare.clone());
+    fn before_slot(&mut self, _: &WorkloadArtifacts) {
+        self.hooks_before();
     }
 
     fn after_slot(&mut self) {

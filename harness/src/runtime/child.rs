@@ -469,6 +469,13 @@ pub(crate) fn kill_group(mut process: std::process::Child) {
     unguard_group(pid);
 }
 
+/// Stops (`SIGSTOP`) or resumes (`SIGCONT`) every process of the group our unreaped child `pgid` leads: a warm
+/// browser frozen between its invocations, as a serverless platform freezes an idle instance.
+pub(crate) fn signal_group(pgid: u32, signal: libc::c_int) {
+    // SAFETY: the leader is our unreaped child (its owner kills and reaps it only on drop), so the group is ours.
+    unsafe { libc::kill(-(pgid as libc::pid_t), signal) };
+}
+
 /// Whether our child `pid` has exited, leaving it a zombie (`WNOWAIT`): its pid and process group id stay
 /// reserved until it is reaped.
 pub(crate) fn has_exited(pid: libc::pid_t) -> bool {

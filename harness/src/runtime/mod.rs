@@ -123,11 +123,14 @@ pub trait Runtime: Send {
     /// timed, outside every window.
     fn finish_teardown(&mut self);
 
-    /// Untimed work before each slot (one invocation or one batch window): `harness run`'s `--setup` (the first
-    /// time) and `--prepare`.
-    fn before_slot(&mut self) {}
+    /// Untimed work before each slot (one invocation or one batch window) of `workload`: `harness run`'s
+    /// `--setup` (the first time) and `--prepare`; a browser resumes the warm page it froze after its last slot.
+    fn before_slot(&mut self, _workload: &WorkloadArtifacts) {}
 
-    /// Untimed work after each slot: `harness run`'s `--conclude`.
+    /// Untimed work after each slot: `harness run`'s `--conclude`. A browser freezes (SIGSTOP) its warm pages
+    /// here, as a serverless platform freezes an idle instance (Lambda does): an idle browser's timers and
+    /// services would otherwise draw power in the other runtimes' windows. Node, containers and in-process
+    /// engines are quiet when idle and keep running.
     fn after_slot(&mut self) {}
 
     /// Whether its invocations may share a batch window (nothing runs between two of them).

@@ -348,10 +348,12 @@ pub fn spawn_measure(plan: &Path, run: &Path, env: &[(&str, &str)]) -> Child {
     cmd.spawn().expect("spawning harness")
 }
 
-/// `harness report RUN --baseline BASELINE --out OUT`, which must succeed; its results.json.
-pub fn report_results(run: &Path, baseline: &str, out: &Path) -> serde_json::Value {
+/// `harness report ARGS --out OUT RUN`, which must succeed; its results.json.
+pub fn report_results(run: &Path, args: &[&str], out: &Path) -> serde_json::Value {
     let output = harness()
-        .args(["report", "--baseline", baseline, "--out"])
+        .arg("report")
+        .args(args)
+        .arg("--out")
         .arg(out)
         .arg(run)
         .output()

@@ -4,7 +4,10 @@
 //! the harness is killed in the middle of a cold invocation.
 
 use crate::common::*;
-use harness_data::{Mode, RunStatus, Status};
+use harness_data::{EnergyQuality, Mode, RunStatus, Status, Teardown};
+use harness_probes::usbmeter::emulator::MeterEmulator;
+use harness_probes::usbmeter::rdtech_um::UmFields;
+use harness_probes::usbmeter::{Model, UmModel};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -351,7 +354,14 @@ fn warm_browsers_are_frozen_between_their_invocations_and_resume_for_the_next() 
     let run = dir.path().join("run");
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let mut harness = spawn_measure(&plan, &run, &[("TMPDIR", tmp.to_str().unwrap())]);
+    // Chromium's crash handler kept its database in $XDG_CONFIG_HOME/chromium (the user's ~/.config) whatever
+    // the profile: it now lives in the profile, and goes with it.
+    let config = dir.path().join("config");
+    let env = [
+        ("TMPDIR", tmp.to_str().unwrap()),
+        ("XDG_CONFIG_HOME", config.to_str().unwrap()),
+    ];
+    let mut harness = spawn_measure(&plan, &run, &env);
     let needle = tmp.to_str().unwrap().to_string();
     // Between slots every process of every warm browser is stopped (`T`): seen at least once with all four
     // browsers up, in the cooldowns after their pages opened.
@@ -378,4 +388,82 @@ fn warm_browsers_are_frozen_between_their_invocations_and_resume_for_the_next() 
     let rows = rows(&run);
     assert_eq!(rows.len(), 2 * 2 * 4);
     assert!(rows.iter().all(|r| r.status == Status::Ok), "{rows:?}");
+}
+
+#[test]
+fn a_coarse_meter_gives_browser_cold_starts_a_window_of_k_with_the_finished_browsers_frozen_then_gone() {
+    const WATTS: f64 = 5.057;
+    let meter = MeterEmulator::start(Model::Um(UmModel::Um25c)).expect("pty pair");
+    meter.set_um_fields(UmFields {
+        voltage: 5120,
+        current: 9876,
+        power_mw: 5057,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    // A 4 Hz meter: a 5 s window (20 updates) holds several Chromium cold starts of about a second.
+    let plan = PlanBuilder::new()
+        .seed(3)
+        .repetitions(2)
+        .warmup(0)
+        .baseline_ms(1000)
+        .runtimes(&["chromium-wasm"])
+        .modes(&["cold"])
+        .workload("fibonacci", &["20"])
+        .probe(
+            Probe::new("usb-meter")
+                .set("model", "um25c")
+                .path("port", meter.path())
+                .set("interval_ms", 250)
+                .set("timeout_ms", 1000),
+        )
+        .write(dir.path(), "meter.toml");
+    let run = dir.path().join("run");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut harness = spawn_measure(&plan, &run, &[("TMPDIR", tmp.to_str().unwrap())]);
+    let needle = tmp.to_str().unwrap().to_string();
+    // Inside a window, a cold start's browser is frozen once it answered and killed after the window.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut frozen_in_window = false;
+    while harness.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the run did not end");
+        let groups: BTreeSet<u32> = processes_with(&needle).into_iter().filter_map(group_of).collect();
+        let browsers: Vec<Vec<u32>> = groups.iter().map(|&g| in_group(g)).filter(|g| g.len() >= 3).collect();
+        frozen_in_window |= browsers.len() >= 2
+            && browsers
+                .iter()
+                .any(|b| b.iter().all(|&p| state_of(p).is_none_or(|s| s == 'T')));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(harness.wait().unwrap().success());
+    assert!(
+        frozen_in_window,
+        "never saw a finished cold start's browser frozen beside the next"
+    );
+    let manifest = manifest(&run);
+    let cold = &manifest.batching[0];
+    assert_eq!((cold.mode, cold.teardown), (Mode::Cold, Some(Teardown::Deferred)));
+    assert!(cold.batch_size > 1, "{cold:?}");
+    let paired = paired(&run);
+    assert_eq!(paired.len(), 2, "{paired:?}");
+    for p in &paired {
+        assert_eq!(p.quality, EnergyQuality::Ok, "{p:?}");
+        let per_start = WATTS * (p.window_end_ns - p.window_start_ns) as f64 * 1e-9 / f64::from(p.count);
+        assert!(
+            (p.gross_j.unwrap() - per_start).abs() < 1e-6 * per_start.max(1.0),
+            "{p:?}"
+        );
+    }
+    assert!(rows(&run).iter().all(|r| r.status == Status::Ok));
+    // Every browser kept past its window is gone (its crash handler a moment later): none carries the
+    // profile directory any more.
+    let gone_by = Instant::now() + Duration::from_secs(15);
+    while !processes_with(&needle).is_empty() {
+        assert!(
+            Instant::now() < gone_by,
+            "browser processes left: {:?}",
+            processes_with(&needle)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

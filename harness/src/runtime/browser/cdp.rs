@@ -45,6 +45,9 @@ impl Chromium {
         command
             .args(FLAGS)
             .arg(format!("--user-data-dir={}", profile.path().display()))
+            // Its crash handler keeps its database under $XDG_CONFIG_HOME/chromium whatever the profile: inside
+            // the profile, it goes with it rather than into the user's ~/.config.
+            .env("XDG_CONFIG_HOME", profile.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(File::create(profile.path().join("stderr.log"))?));

@@ -5,9 +5,6 @@
 
 use crate::common::*;
 use harness_data::{EnergyQuality, Mode, RunStatus, Status, Teardown};
-use harness_probes::usbmeter::emulator::MeterEmulator;
-use harness_probes::usbmeter::rdtech_um::UmFields;
-use harness_probes::usbmeter::{Model, UmModel};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -337,6 +334,19 @@ fn state_of(pid: u32) -> Option<char> {
     stat[stat.rfind(')')? + 2..].chars().next()
 }
 
+/// Whether every one of `pids` is stopped (or gone).
+fn all_stopped(pids: &[u32]) -> bool {
+    pids.iter().all(|&p| state_of(p).is_none_or(|s| s == 'T'))
+}
+
+/// The processes of each browser whose profile lies under `needle`, by process group: its main process leads
+/// it, with its zygotes, renderers or content processes. (The crash handlers each browser starts put themselves
+/// in a session of their own, wait on a socket and end with the browser: left out.)
+fn browser_groups(needle: &str) -> Vec<Vec<u32>> {
+    let groups: BTreeSet<u32> = processes_with(needle).into_iter().filter_map(group_of).collect();
+    groups.iter().map(|&g| in_group(g)).filter(|g| g.len() >= 3).collect()
+}
+
 #[test]
 fn warm_browsers_are_frozen_between_their_invocations_and_resume_for_the_next() {
     let dir = tempfile::tempdir().unwrap();
@@ -369,12 +379,8 @@ fn warm_browsers_are_frozen_between_their_invocations_and_resume_for_the_next() 
     let mut all_frozen_seen = false;
     while harness.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "the run did not end");
-        // A browser's group: its main process leads it, with its zygotes, renderers or content processes. (The
-        // crash handlers each browser starts put themselves in a session of their own, wait on a socket and end
-        // with the browser.)
-        let groups: BTreeSet<u32> = processes_with(&needle).into_iter().filter_map(group_of).collect();
-        let browsers: Vec<Vec<u32>> = groups.iter().map(|&g| in_group(g)).filter(|g| g.len() >= 3).collect();
-        if browsers.len() == 4 && browsers.concat().iter().all(|&p| state_of(p).is_none_or(|s| s == 'T')) {
+        let browsers = browser_groups(&needle);
+        if browsers.len() == 4 && browsers.iter().all(|b| all_stopped(b)) {
             all_frozen_seen = true;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -392,13 +398,8 @@ fn warm_browsers_are_frozen_between_their_invocations_and_resume_for_the_next() 
 
 #[test]
 fn a_coarse_meter_gives_browser_cold_starts_a_window_of_k_with_the_finished_browsers_frozen_then_gone() {
-    const WATTS: f64 = 5.057;
-    let meter = MeterEmulator::start(Model::Um(UmModel::Um25c)).expect("pty pair");
-    meter.set_um_fields(UmFields {
-        voltage: 5120,
-        current: 9876,
-        power_mw: 5057,
-    });
+    const WATTS: f64 = UM25C_WATTS;
+    let meter = um25c();
     let dir = tempfile::tempdir().unwrap();
     // A 4 Hz meter: a 5 s window (20 updates) holds several Chromium cold starts of about a second.
     let plan = PlanBuilder::new()
@@ -409,13 +410,7 @@ fn a_coarse_meter_gives_browser_cold_starts_a_window_of_k_with_the_finished_brow
         .runtimes(&["chromium-wasm"])
         .modes(&["cold"])
         .workload("fibonacci", &["20"])
-        .probe(
-            Probe::new("usb-meter")
-                .set("model", "um25c")
-                .path("port", meter.path())
-                .set("interval_ms", 250)
-                .set("timeout_ms", 1000),
-        )
+        .probe(um25c_probe(meter.path(), Some(250)))
         .write(dir.path(), "meter.toml");
     let run = dir.path().join("run");
     let tmp = dir.path().join("tmp");
@@ -427,12 +422,8 @@ fn a_coarse_meter_gives_browser_cold_starts_a_window_of_k_with_the_finished_brow
     let mut frozen_in_window = false;
     while harness.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "the run did not end");
-        let groups: BTreeSet<u32> = processes_with(&needle).into_iter().filter_map(group_of).collect();
-        let browsers: Vec<Vec<u32>> = groups.iter().map(|&g| in_group(g)).filter(|g| g.len() >= 3).collect();
-        frozen_in_window |= browsers.len() >= 2
-            && browsers
-                .iter()
-                .any(|b| b.iter().all(|&p| state_of(p).is_none_or(|s| s == 'T')));
+        let browsers = browser_groups(&needle);
+        frozen_in_window |= browsers.len() >= 2 && browsers.iter().any(|b| all_stopped(b));
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(harness.wait().unwrap().success());

@@ -4,9 +4,6 @@
 use crate::common::*;
 use harness_data::{EnergyQuality, Mode, PairedRecord, RunStatus, Teardown};
 use harness_probes::testing::{FakePowercap, PowerWave};
-use harness_probes::usbmeter::emulator::MeterEmulator;
-use harness_probes::usbmeter::rdtech_um::UmFields;
-use harness_probes::usbmeter::{Model, UmModel};
 use std::collections::BTreeMap;
 
 const ALL_RUNTIMES: [&str; 7] = [
@@ -177,13 +174,8 @@ fn cold_windows_give_every_runtime_energy_per_cold_start_on_a_1ms_counter() {
 
 #[test]
 fn a_1hz_usb_meter_gives_container_cold_starts_a_figure() {
-    const WATTS: f64 = 5.057;
-    let meter = MeterEmulator::start(Model::Um(UmModel::Um25c)).expect("pty pair");
-    meter.set_um_fields(UmFields {
-        voltage: 5120,
-        current: 9876,
-        power_mw: 5057,
-    });
+    const WATTS: f64 = UM25C_WATTS;
+    let meter = um25c();
     let dir = tempfile::tempdir().unwrap();
     let plan = PlanBuilder::new()
         .seed(3)
@@ -193,13 +185,7 @@ fn a_1hz_usb_meter_gives_container_cold_starts_a_figure() {
         .runtimes(&["container"])
         .modes(&["cold"])
         .workload("noop", &["0"])
-        .probe(
-            Probe::new("usb-meter")
-                .set("model", "um25c")
-                .path("port", meter.path())
-                .set("interval_ms", 1000)
-                .set("timeout_ms", 1000),
-        )
+        .probe(um25c_probe(meter.path(), Some(1000)))
         .write(dir.path(), "meter.toml");
     let run = dir.path().join("run");
     let child = spawn_measure(&plan, &run, &[]);

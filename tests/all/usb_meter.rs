@@ -4,25 +4,9 @@
 use crate::common::*;
 use harness_data::{EnergyQuality, PairedRecord, RunStatus, SampleKind, SampleRecord};
 use harness_probes::usbmeter::emulator::MeterEmulator;
-use harness_probes::usbmeter::rdtech_um::UmFields;
-use harness_probes::usbmeter::{Model, UmModel};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// 5.120 V x 0.9876 A on a UM25C (1 mV, 0.1 mA steps); its power field says 5.057 W.
-const FIELDS: UmFields = UmFields {
-    voltage: 5120,
-    current: 9876,
-    power_mw: 5057,
-};
-const WATTS: f64 = 5.057;
-
-fn meter() -> MeterEmulator {
-    let meter = MeterEmulator::start(Model::Um(UmModel::Um25c)).expect("pty pair");
-    meter.set_um_fields(FIELDS);
-    meter
-}
 
 /// Cold native fibonacci(43): each invocation lasts over a second here (1.3-1.4 s measured), a dozen samples.
 fn plan(dir: &Path, port: &Path, repetitions: u32) -> std::path::PathBuf {
@@ -34,12 +18,7 @@ fn plan(dir: &Path, port: &Path, repetitions: u32) -> std::path::PathBuf {
         .runtimes(&["native"])
         .modes(&["cold"])
         .workload("fibonacci", &["43"])
-        .probe(
-            Probe::new("usb-meter")
-                .set("model", "um25c")
-                .path("port", port)
-                .set("timeout_ms", 1000),
-        )
+        .probe(um25c_probe(port, None))
         .write(dir, "meter.toml")
 }
 
@@ -67,7 +46,7 @@ fn after_polls(
 
 #[test]
 fn a_um25c_on_a_pty_gives_exact_power_and_consistent_paired_energy() {
-    let meter = meter();
+    let meter = um25c();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let output = measure(&plan(dir.path(), meter.path(), 2), &run);
@@ -96,7 +75,7 @@ fn a_um25c_on_a_pty_gives_exact_power_and_consistent_paired_energy() {
     let values: Vec<f64> = samples.iter().filter_map(|s| s.value).collect();
     assert!(values.len() >= 20, "{} samples", values.len());
     // Exactly the emulated power field: no rescaling error anywhere between the wire and samples.csv.
-    assert!(values.iter().all(|&v| v == WATTS), "{values:?}");
+    assert!(values.iter().all(|&v| v == UM25C_WATTS), "{values:?}");
     assert!(
         samples
             .iter()
@@ -110,12 +89,12 @@ fn a_um25c_on_a_pty_gives_exact_power_and_consistent_paired_energy() {
     assert!(!ok.is_empty(), "{paired:?}");
     for p in ok {
         let power = p.power_w.unwrap();
-        assert!((power - WATTS).abs() < 1e-9, "power {power}");
+        assert!((power - UM25C_WATTS).abs() < 1e-9, "power {power}");
         let seconds = (p.window_end_ns - p.window_start_ns) as f64 * 1e-9;
         assert!(seconds > 0.3, "a window of {seconds} s");
         // Energy per cold start = window energy / K (a cold window of K = 1 or 2 cold starts of ~1.3 s).
         let window_j = p.gross_j.unwrap() * f64::from(p.count);
-        assert!((window_j - WATTS * seconds).abs() < 1e-6 * WATTS * seconds.max(1.0));
+        assert!((window_j - UM25C_WATTS * seconds).abs() < 1e-6 * UM25C_WATTS * seconds.max(1.0));
         assert!(p.samples >= 3, "{} samples in the window", p.samples);
         // Idle draws the same: net energy is zero.
         assert!(p.net_j.unwrap().abs() < 1e-6, "net {:?}", p.net_j);
@@ -124,7 +103,7 @@ fn a_um25c_on_a_pty_gives_exact_power_and_consistent_paired_energy() {
 
 #[test]
 fn a_corrupt_frame_mid_run_is_a_gap_and_the_run_completes() {
-    let meter = Arc::new(Mutex::new(meter()));
+    let meter = Arc::new(Mutex::new(um25c()));
     let port = meter.lock().unwrap().path().to_path_buf();
     let corrupted = after_polls(&meter, 6, |m| m.corrupt_next(2));
     let dir = tempfile::tempdir().unwrap();
@@ -139,9 +118,9 @@ fn a_corrupt_frame_mid_run_is_a_gap_and_the_run_completes() {
     assert!(gaps >= 2, "{gaps} gaps");
     let first_gap = samples.iter().position(|s| s.kind == SampleKind::Gap).unwrap();
     // Values before and after the gap, all exact.
-    assert!(samples[..first_gap].iter().any(|s| s.value == Some(WATTS)));
-    assert!(samples[first_gap..].iter().any(|s| s.value == Some(WATTS)));
-    assert!(samples.iter().filter_map(|s| s.value).all(|v| v == WATTS));
+    assert!(samples[..first_gap].iter().any(|s| s.value == Some(UM25C_WATTS)));
+    assert!(samples[first_gap..].iter().any(|s| s.value == Some(UM25C_WATTS)));
+    assert!(samples.iter().filter_map(|s| s.value).all(|v| v == UM25C_WATTS));
     let notes = &manifest.probes[0].notes;
     assert!(notes.iter().any(|n| n.contains("bad end marker")), "{notes:?}");
     assert!(!csv_rows::<PairedRecord>(&run.join("paired.csv")).is_empty());
@@ -152,7 +131,7 @@ fn a_port_that_vanishes_mid_run_leaves_gaps_and_the_run_completes() {
     let dir = tempfile::tempdir().unwrap();
     // The plan names a link, as /dev/serial/by-id names are; unplugging removes it.
     let link = dir.path().join("meter");
-    let meter = meter();
+    let meter = um25c();
     std::os::unix::fs::symlink(meter.path(), &link).unwrap();
     let meter = Arc::new(Mutex::new(meter));
     let unplugged = after_polls(&meter, 8, {

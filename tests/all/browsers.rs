@@ -4,7 +4,7 @@
 //! the harness is killed in the middle of a cold invocation.
 
 use crate::common::*;
-use harness_data::{EnergyQuality, Mode, RunStatus, Status, Teardown};
+use harness_data::{Mode, RunStatus, Status, Teardown};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -188,11 +188,11 @@ fn cold_browser(dir: &std::path::Path, runtime: &str, n: &str, timeout_ms: u32) 
     (harness, needle, group)
 }
 
-/// Waits until no process of the browser is left.
-fn wait_browser_gone(what: &str, needle: &str, group: u32) {
+/// Waits until no process of the browser is left: none whose command line holds `needle`, none in `group`.
+fn wait_browser_gone(what: &str, needle: &str, group: Option<u32>) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let left = [processes_with(needle), in_group(group)].concat();
+        let left = [processes_with(needle), group.map(in_group).unwrap_or_default()].concat();
         if left.is_empty() {
             return;
         }
@@ -211,7 +211,7 @@ fn no_browser_process_outlives_a_harness_killed_mid_cold_invocation() {
         std::thread::sleep(Duration::from_millis(1000));
         harness.kill().unwrap();
         harness.wait().unwrap();
-        wait_browser_gone(runtime, &needle, group);
+        wait_browser_gone(runtime, &needle, Some(group));
     }
 }
 
@@ -232,7 +232,7 @@ fn no_browser_process_outlives_a_timeout_ctrl_c_or_sigterm() {
                     // each +1 costs x1.6): far longer than the 8 s the invocation has, launch included.
                     let (mut harness, needle, group) = cold_browser(dir.path(), runtime, "55", 8_000);
                     // Gone while the harness still runs (the plan's cooldown keeps it up after the invocation).
-                    wait_browser_gone(&what, &needle, group);
+                    wait_browser_gone(&what, &needle, Some(group));
                     assert!(harness.try_wait().unwrap().is_none(), "{what}: the harness ended first");
                     assert!(harness.wait().unwrap().success(), "{what}");
                     let row = &rows(&dir.path().join("run"))[0];
@@ -245,7 +245,7 @@ fn no_browser_process_outlives_a_timeout_ctrl_c_or_sigterm() {
                     unsafe { libc::kill(harness.id() as i32, signal) };
                     let status = harness.wait().unwrap();
                     assert_eq!(status.code(), Some(128 + signal), "{what}");
-                    wait_browser_gone(&what, &needle, group);
+                    wait_browser_gone(&what, &needle, Some(group));
                     assert_eq!(manifest(&dir.path().join("run")).status, RunStatus::Partial, "{what}");
                 }
             }
@@ -398,7 +398,6 @@ fn warm_browsers_are_frozen_between_their_invocations_and_resume_for_the_next() 
 
 #[test]
 fn a_coarse_meter_gives_browser_cold_starts_a_window_of_k_with_the_finished_browsers_frozen_then_gone() {
-    const WATTS: f64 = UM25C_WATTS;
     let meter = um25c();
     let dir = tempfile::tempdir().unwrap();
     // A 4 Hz meter: a 5 s window (20 updates) holds several Chromium cold starts of about a second.
@@ -437,24 +436,9 @@ fn a_coarse_meter_gives_browser_cold_starts_a_window_of_k_with_the_finished_brow
     assert!(cold.batch_size > 1, "{cold:?}");
     let paired = paired(&run);
     assert_eq!(paired.len(), 2, "{paired:?}");
-    for p in &paired {
-        assert_eq!(p.quality, EnergyQuality::Ok, "{p:?}");
-        let per_start = WATTS * (p.window_end_ns - p.window_start_ns) as f64 * 1e-9 / f64::from(p.count);
-        assert!(
-            (p.gross_j.unwrap() - per_start).abs() < 1e-6 * per_start.max(1.0),
-            "{p:?}"
-        );
-    }
+    paired.iter().for_each(assert_um25c_window_split);
     assert!(rows(&run).iter().all(|r| r.status == Status::Ok));
     // Every browser kept past its window is gone (its crash handler a moment later): none carries the
     // profile directory any more.
-    let gone_by = Instant::now() + Duration::from_secs(15);
-    while !processes_with(&needle).is_empty() {
-        assert!(
-            Instant::now() < gone_by,
-            "browser processes left: {:?}",
-            processes_with(&needle)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_browser_gone("after the cold windows", &needle, None);
 }

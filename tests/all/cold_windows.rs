@@ -174,7 +174,6 @@ fn cold_windows_give_every_runtime_energy_per_cold_start_on_a_1ms_counter() {
 
 #[test]
 fn a_1hz_usb_meter_gives_container_cold_starts_a_figure() {
-    const WATTS: f64 = UM25C_WATTS;
     let meter = um25c();
     let dir = tempfile::tempdir().unwrap();
     let plan = PlanBuilder::new()
@@ -200,15 +199,10 @@ fn a_1hz_usb_meter_gives_container_cold_starts_a_figure() {
     let paired = paired(&run);
     assert_eq!(paired.len(), 2, "{paired:?}");
     for p in &paired {
-        assert_eq!(p.quality, EnergyQuality::Ok, "{p:?}");
+        assert_um25c_window_split(p);
         assert_eq!(p.teardown, Some(Teardown::Deferred));
         let window_s = (p.window_end_ns - p.window_start_ns) as f64 * 1e-9;
         assert!(window_s > 2.0, "{window_s} s");
-        let per_start = WATTS * window_s / f64::from(p.count);
-        assert!(
-            (p.gross_j.unwrap() - per_start).abs() < 1e-6 * per_start.max(1.0),
-            "{p:?}"
-        );
     }
     // Every cold container kept past its window was removed.
     assert_none_left(pid, std::time::Duration::from_secs(20));

@@ -2,6 +2,7 @@
 //! serial code.
 
 use super::Probe;
+use harness_data::{EnergyQuality, PairedRecord};
 use harness_probes::usbmeter::emulator::MeterEmulator;
 use harness_probes::usbmeter::rdtech_um::UmFields;
 use harness_probes::usbmeter::{Model, UmModel};
@@ -32,4 +33,15 @@ pub fn um25c_probe(port: &Path, interval_ms: Option<i64>) -> Probe {
         None => probe,
     }
     .set("timeout_ms", 1000)
+}
+
+/// A window read on a UM25C showing [`UM25C_FIELDS`] holds the meter's constant power over the window, shared
+/// evenly by the `count` invocations in it: each gets exactly `UM25C_WATTS x window / count`.
+pub fn assert_um25c_window_split(p: &PairedRecord) {
+    assert_eq!(p.quality, EnergyQuality::Ok, "{p:?}");
+    let per_invocation = UM25C_WATTS * (p.window_end_ns - p.window_start_ns) as f64 * 1e-9 / f64::from(p.count);
+    assert!(
+        (p.gross_j.unwrap() - per_invocation).abs() < 1e-6 * per_invocation.max(1.0),
+        "{p:?}"
+    );
 }

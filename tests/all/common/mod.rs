@@ -9,7 +9,7 @@ use toml::Value;
 
 pub mod machine;
 mod meter;
-pub use meter::{UM25C_WATTS, um25c, um25c_probe};
+pub use meter::{UM25C_WATTS, assert_um25c_window_split, um25c, um25c_probe};
 
 /// Starts `harness measure` of `plan` into `run` in the background and returns once `rows` measured rows are on
 /// disk (at most a minute), for tests that interrupt or kill a run midway.
